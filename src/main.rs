@@ -1,1 +1,50 @@
-fn main() {}
+//! `pano-eks`: one binary for the whole workflow of securing EKS Services with VM-Series
+//! firewalls managed by Panorama. `main` only parses flags, sets up logging and dispatches.
+
+mod cli;
+mod commands;
+mod config;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit codes (documented in the README): 0 success, 1 the operation failed, 2 bad usage or
+/// configuration (nothing was changed).
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let result = match &cli.command {
+        Command::Init { force } => commands::init::run(&cli, *force),
+        Command::Validate { existing_vpc } => commands::validate::run(&cli, *existing_vpc),
+        Command::Render { out, existing_vpc } => commands::render::run(&cli, out, *existing_vpc),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PANO_EKS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("pano_eks={level},pano_eks_core={level}")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

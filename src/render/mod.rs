@@ -1,0 +1,1 @@
+//! Rendering, offline and deterministic, of every artifact `up` deploys.
