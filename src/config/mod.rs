@@ -85,6 +85,9 @@ pub struct Firewalls {
     pub lambda_runtime: String,
     /// S3 bucket for the bootstrap package; default `<name>-panw-bootstrap`.
     pub bootstrap_bucket: Option<String>,
+    /// S3 bucket for the lambda code; default `<name>-panw-lambda`. It is not the bootstrap bucket
+    /// because PAN-OS allows nothing but its own folders in a bootstrap package.
+    pub lambda_bucket: Option<String>,
     /// Environment variable holding the Panorama vm-auth-key; when absent `up` asks Panorama.
     pub vm_auth_key_env: Option<String>,
     #[serde(default = "defaults::vm_auth_key_lifetime_hours")]
@@ -327,6 +330,13 @@ impl Config {
             .bootstrap_bucket
             .clone()
             .unwrap_or_else(|| format!("{}-panw-bootstrap", self.name))
+    }
+
+    pub fn lambda_bucket(&self) -> String {
+        self.firewalls
+            .lambda_bucket
+            .clone()
+            .unwrap_or_else(|| format!("{}-panw-lambda", self.name))
     }
 
     /// CloudFormation stack names, one place so `up`, `down` and `sync` agree.

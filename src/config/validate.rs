@@ -163,6 +163,14 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
     } else if !is_bucket_name(&c.bootstrap_bucket()) {
         k.err("name", format!("gives the default bootstrap bucket `{}`, not a valid S3 bucket name", c.bootstrap_bucket()));
     }
+    if let Some(b) = &f.lambda_bucket {
+        if !is_bucket_name(b) {
+            k.err("firewalls.lambda_bucket", "is not a valid S3 bucket name (3–63 lowercase letters, digits, hyphens, dots)");
+        }
+    }
+    if c.lambda_bucket() == c.bootstrap_bucket() {
+        k.err("firewalls.lambda_bucket", "must differ from the bootstrap bucket: PAN-OS allows only its own folders in a bootstrap package");
+    }
     if let Some(env) = &f.vm_auth_key_env {
         env_name(k, "firewalls.vm_auth_key_env", env);
     }
@@ -491,7 +499,7 @@ const KNOWN_KEYS: &[&str] = &[
     "network.existing_igw_id", "network.outbound_via_firewall",
     "firewalls.count", "firewalls.ami", "firewalls.instance_type", "firewalls.key_name",
     "firewalls.ssh_from", "firewalls.allow_ssh_from_anywhere", "firewalls.authcodes_file",
-    "firewalls.elb_type", "firewalls.lambda_runtime", "firewalls.bootstrap_bucket",
+    "firewalls.elb_type", "firewalls.lambda_runtime", "firewalls.bootstrap_bucket", "firewalls.lambda_bucket",
     "firewalls.vm_auth_key_env", "firewalls.vm_auth_key_lifetime_hours",
     "panorama.url", "panorama.ca_cert", "panorama.api_key_env", "panorama.username",
     "panorama.password_env", "panorama.server", "panorama.server_2", "panorama.device_group",

@@ -1,1 +1,2 @@
 //! Rendering, offline and deterministic, of every artifact `up` deploys.
+pub mod cfn;
