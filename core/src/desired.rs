@@ -1,0 +1,381 @@
+//! Facts → desired model. Bad facts are reported against the thing they concern and skipped;
+//! they never stop the good ones from being planned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::facts::{ClusterFacts, Facts, ServiceFacts};
+use crate::model::{Address, AddressValue, DestinationTranslation, MARKER_TAG, NatRule, NextHop, Protocol, ServiceObject, SourceTranslation, StaticRoute};
+use crate::naming::{NAME_MAX, NameRequest, Names, ROUTE_NAME_MAX, TAG_NAME_MAX, assign_unique, is_safe_name};
+use crate::plan::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus};
+use crate::settings::PlanSettings;
+use crate::time::Timestamp;
+
+/// EKS allows 100; longer would crowd every name into a hash.
+const CLUSTER_NAME_MAX: usize = 100;
+const FQDN_MAX: usize = 255;
+
+/// The three objects that protect one Service.
+pub(crate) struct Inbound {
+    /// Index into `Model::services`.
+    pub status: usize,
+    pub address: Address,
+    pub service: ServiceObject,
+    pub rule: NatRule,
+}
+
+/// The outbound NAT rule of one cluster subnet.
+pub(crate) struct Outbound {
+    pub cluster: usize,
+    pub subnet: usize,
+    pub rule: NatRule,
+}
+
+pub(crate) struct Route {
+    pub cluster: usize,
+    pub subnet: usize,
+    pub route: StaticRoute,
+}
+
+/// What Panorama should hold, before it is compared with what it does hold.
+pub(crate) struct Model {
+    pub inbound: Vec<Inbound>,
+    pub outbound: Vec<Outbound>,
+    pub routes: Vec<Route>,
+    pub services: Vec<ServiceStatus>,
+    pub clusters: Vec<ClusterStatus>,
+    pub problems: Vec<Problem>,
+}
+
+/// A labelled Service that passed validation and competes for its label port.
+struct Candidate<'a> {
+    status: usize,
+    port: u16,
+    created: &'a Timestamp,
+    cluster: &'a str,
+    svc: &'a ServiceFacts,
+    target_port: u16,
+}
+
+fn problem(kind: ProblemKind, subject: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { kind, subject: subject.into(), message: message.into() }
+}
+
+fn service_subject(cluster: &str, s: &ServiceFacts) -> String {
+    format!("{cluster}/{}/{}", s.namespace, s.name)
+}
+
+/// A decimal port 1..=65535, written canonically (no sign, no leading zeros).
+pub(crate) fn parse_label_port(value: &str) -> Result<u16, String> {
+    if value.is_empty() || !value.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!("label value {value:?} is not a number"));
+    }
+    if value.len() > 1 && value.starts_with('0') {
+        return Err(format!("label value {value:?} has leading zeros"));
+    }
+    match value.parse::<u32>() {
+        Ok(0) => Err("label value 0 is not a valid port".to_owned()),
+        Ok(p) if p <= 65535 => Ok(p as u16),
+        _ => Err(format!("label value {value:?} is out of range 1-65535")),
+    }
+}
+
+/// Cluster, namespace and Service names become name parts joined by '.', so they must be
+/// PAN-OS-safe and dot-free.
+fn is_name_part(s: &str, max: usize) -> bool {
+    s.len() <= max && is_safe_name(s) && !s.contains('.')
+}
+
+fn is_hostname(h: &str) -> bool {
+    h.len() <= FQDN_MAX
+        && h.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+}
+
+/// Classifies one labelled Service. `Ok` = it may claim `port`; `Err` = invalid, with the reason.
+fn validate_service(s: &ServiceFacts, label: &str) -> Result<(u16, u16), (Option<u16>, ProblemKind, String)> {
+    let port = parse_label_port(label).map_err(|m| (None, ProblemKind::InvalidLabel, m))?;
+    let bad = |kind, msg: String| (Some(port), kind, msg);
+    if !is_name_part(&s.namespace, 253) || !is_name_part(&s.name, 253) {
+        return Err(bad(ProblemKind::InvalidService, "namespace or name is not a valid Kubernetes name".to_owned()));
+    }
+    if s.service_type != "LoadBalancer" {
+        return Err(bad(ProblemKind::NotLoadBalancer, format!("type is {:?}, not LoadBalancer", s.service_type)));
+    }
+    let Some(target) = s.ports.iter().find(|p| p.protocol == "TCP" && (1..=65535).contains(&p.port)) else {
+        return Err(bad(ProblemKind::NoTcpPort, "the Service has no TCP port".to_owned()));
+    };
+    if let Some(h) = s.lb_hostname.as_deref().filter(|h| !h.is_empty())
+        && !is_hostname(h)
+    {
+        return Err(bad(ProblemKind::InvalidHostname, format!("load balancer hostname {h:?} is not a valid FQDN")));
+    }
+    Ok((port, target.port as u16))
+}
+
+fn status(cluster: &str, s: &ServiceFacts, port: Option<u16>, state: ServiceState, reason: String) -> ServiceStatus {
+    ServiceStatus {
+        cluster: cluster.to_owned(),
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        port,
+        state,
+        reason,
+        nat_rule: None,
+    }
+}
+
+pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Model {
+    let mut problems = Vec::new();
+    let mut statuses = Vec::new();
+    let label_key = settings.label_key.as_str();
+
+    // Reports every labelled Service of a cluster we will not manage.
+    let reject_cluster = |c: &ClusterFacts, why: &str, statuses: &mut Vec<ServiceStatus>| {
+        for s in c.services.iter().filter(|s| s.labels.contains_key(label_key)) {
+            let port = s.labels.get(label_key).and_then(|v| parse_label_port(v).ok());
+            statuses.push(status(&c.name, s, port, ServiceState::Invalid, why.to_owned()));
+        }
+    };
+
+    // Clusters: by name, first of a duplicated name wins, at most `max_clusters`.
+    let mut sorted: Vec<&ClusterFacts> = facts.clusters.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut clusters: Vec<&ClusterFacts> = Vec::new();
+    for (i, c) in sorted.iter().enumerate() {
+        if i > 0 && sorted[i - 1].name == c.name {
+            problems.push(problem(ProblemKind::DuplicateCluster, &c.name, "cluster listed twice in the facts; the first entry is used"));
+        } else if !is_name_part(&c.name, CLUSTER_NAME_MAX) {
+            let why = format!("cluster name {:?} is not 1-100 chars of [A-Za-z0-9_-] starting alphanumeric", c.name);
+            reject_cluster(c, &why, &mut statuses);
+            problems.push(problem(ProblemKind::InvalidCluster, &c.name, why));
+        } else if clusters.len() >= settings.max_clusters {
+            let why = format!("more than max_clusters={} clusters; extra clusters by name order are not managed", settings.max_clusters);
+            reject_cluster(c, &why, &mut statuses);
+            problems.push(problem(ProblemKind::TooManyClusters, &c.name, why));
+        } else {
+            clusters.push(c);
+        }
+    }
+
+    // Cluster tags (unique even if two long cluster names hash-collide).
+    let tag_reqs: Vec<NameRequest> = clusters
+        .iter()
+        .map(|c| NameRequest { key: c.name.clone(), prefix: names.cluster_tag_prefix().to_owned(), tail: c.name.clone() })
+        .collect();
+    let cluster_tags = assign_unique(&tag_reqs, TAG_NAME_MAX);
+    let mut cluster_status: Vec<ClusterStatus> = clusters
+        .iter()
+        .zip(&cluster_tags)
+        .map(|(c, tag)| ClusterStatus { name: c.name.clone(), tag: tag.clone(), subnets: Vec::new() })
+        .collect();
+
+    // Subnets: valid canonical IPv4 CIDRs, each owned by one cluster (first by cluster name).
+    let mut subnet_owner: BTreeMap<Ipv4Net, usize> = BTreeMap::new();
+    let mut subnets: Vec<(usize, usize, Ipv4Net)> = Vec::new(); // (cluster, subnet status, net)
+    for (ci, c) in clusters.iter().enumerate() {
+        let mut list: Vec<_> = c.subnets.iter().collect();
+        list.sort_by(|a, b| (&a.cidr, &a.id).cmp(&(&b.cidr, &b.id)));
+        for s in list {
+            let subject = format!("{}/{}", c.name, s.id);
+            let net = match s.cidr.parse::<Ipv4Net>() {
+                Ok(net) if net.trunc() == net => net,
+                Ok(_) => {
+                    problems.push(problem(ProblemKind::InvalidSubnet, subject, format!("subnet CIDR {} has host bits set", s.cidr)));
+                    continue;
+                }
+                Err(_) => {
+                    problems.push(problem(ProblemKind::InvalidSubnet, subject, format!("subnet CIDR {:?} is not an IPv4 CIDR", s.cidr)));
+                    continue;
+                }
+            };
+            match subnet_owner.get(&net) {
+                Some(&owner) if owner == ci => continue, // listed twice in one cluster: same objects
+                Some(&owner) => {
+                    let msg = format!("subnet {net} is already used by cluster {}", clusters[owner].name);
+                    problems.push(problem(ProblemKind::DuplicateSubnet, subject, msg));
+                    continue;
+                }
+                None => {}
+            }
+            subnet_owner.insert(net, ci);
+            let si = cluster_status[ci].subnets.len();
+            cluster_status[ci].subnets.push(SubnetStatus { id: s.id.clone(), cidr: net.to_string(), outbound_rule: None, routes: Vec::new() });
+            subnets.push((ci, si, net));
+        }
+    }
+
+    // Firewalls → distinct next hops (first host of each trust subnet).
+    let mut nexthops: BTreeSet<Ipv4Addr> = BTreeSet::new();
+    let mut firewalls: Vec<_> = facts.firewalls.iter().collect();
+    firewalls.sort_by(|a, b| a.id.cmp(&b.id));
+    for f in firewalls {
+        match f.trust_subnet_cidr.parse::<Ipv4Net>() {
+            Ok(net) if net.trunc() == net && net.prefix_len() <= 30 => {
+                nexthops.insert(Ipv4Addr::from(u32::from(net.network()) + 1));
+            }
+            _ => problems.push(problem(
+                ProblemKind::InvalidFirewall,
+                &f.id,
+                format!("trust subnet CIDR {:?} is not a canonical IPv4 CIDR of /30 or wider", f.trust_subnet_cidr),
+            )),
+        }
+    }
+
+    // Services: validate, then let the oldest claim of each label port win.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for c in &clusters {
+        let mut list: Vec<&ServiceFacts> = c.services.iter().collect();
+        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        for (i, s) in list.iter().enumerate() {
+            let Some(label) = s.labels.get(label_key) else { continue };
+            let subject = service_subject(&c.name, s);
+            if i > 0 && list[i - 1].namespace == s.namespace && list[i - 1].name == s.name {
+                problems.push(problem(ProblemKind::DuplicateService, subject, "Service listed twice in the facts; the first entry is used"));
+                continue;
+            }
+            match validate_service(s, label) {
+                Err((port, kind, why)) => {
+                    statuses.push(status(&c.name, s, port, ServiceState::Invalid, why.clone()));
+                    problems.push(problem(kind, subject, why));
+                }
+                Ok((port, target_port)) => {
+                    candidates.push(Candidate { status: statuses.len(), port, created: &s.created, cluster: &c.name, svc: s, target_port });
+                    statuses.push(status(&c.name, s, Some(port), ServiceState::Planned, String::new()));
+                }
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        (a.port, a.created, a.cluster, &a.svc.namespace, &a.svc.name).cmp(&(b.port, b.created, b.cluster, &b.svc.namespace, &b.svc.name))
+    });
+    let mut winners: Vec<&Candidate> = Vec::new();
+    for cand in &candidates {
+        let subject = service_subject(cand.cluster, cand.svc);
+        if let Some(w) = winners.last().filter(|w| w.port == cand.port) {
+            let why = format!(
+                "label port {} is already claimed by the older Service {} (created {})",
+                cand.port,
+                service_subject(w.cluster, w.svc),
+                w.created
+            );
+            statuses[cand.status].state = ServiceState::Conflict;
+            statuses[cand.status].reason = why.clone();
+            problems.push(problem(ProblemKind::PortConflict, subject, why));
+            continue;
+        }
+        winners.push(cand);
+        if cand.svc.lb_hostname.as_deref().is_none_or(str::is_empty) {
+            let why = "waiting for the load balancer hostname".to_owned();
+            statuses[cand.status].state = ServiceState::Pending;
+            statuses[cand.status].reason = why.clone();
+            problems.push(problem(ProblemKind::Pending, subject, why));
+        }
+    }
+    let ready: Vec<&Candidate> = winners.into_iter().filter(|w| statuses[w.status].state == ServiceState::Planned).collect();
+
+    // Names, each kind assigned as a whole so uniqueness is checked across the kind.
+    let addr_names = assign_unique(
+        &ready.iter().map(|w| names.address(w.cluster, &w.svc.namespace, &w.svc.name)).collect::<Vec<_>>(),
+        NAME_MAX,
+    );
+    let svc_names = assign_unique(&ready.iter().map(|w| names.service(w.port)).collect::<Vec<_>>(), NAME_MAX);
+    // Inbound and outbound rules share one rulebase, so one namespace.
+    let mut rule_reqs: Vec<NameRequest> = ready.iter().map(|w| names.inbound_rule(w.cluster, &w.svc.namespace, &w.svc.name)).collect();
+    rule_reqs.extend(subnets.iter().map(|&(ci, _, net)| names.outbound_rule(&clusters[ci].name, net)));
+    let rule_names = assign_unique(&rule_reqs, NAME_MAX);
+    let route_keys: Vec<(usize, usize, Ipv4Net, Ipv4Addr)> =
+        subnets.iter().flat_map(|&(ci, si, net)| nexthops.iter().map(move |&nh| (ci, si, net, nh))).collect();
+    let route_names =
+        assign_unique(&route_keys.iter().map(|&(_, _, net, nh)| names.route(net, nh)).collect::<Vec<_>>(), ROUTE_NAME_MAX);
+
+    let managed = format!("managed by pano-eks ({})", names.deployment());
+    let tags_of = |ci: usize| vec![MARKER_TAG.to_owned(), cluster_tags[ci].clone()];
+    let cluster_index: BTreeMap<&str, usize> = clusters.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+
+    let mut inbound = Vec::with_capacity(ready.len());
+    for (i, w) in ready.iter().enumerate() {
+        let tags = tags_of(cluster_index[w.cluster]);
+        let description = Some(format!("{} - {managed}", service_subject(w.cluster, w.svc)));
+        let hostname = w.svc.lb_hostname.clone().unwrap_or_default();
+        let address = Address {
+            name: addr_names[i].clone(),
+            value: AddressValue::Fqdn(hostname),
+            description: description.clone(),
+            tags: tags.clone(),
+            unmodelled: vec![],
+        };
+        let service = ServiceObject {
+            name: svc_names[i].clone(),
+            protocol: Protocol::Tcp,
+            port: w.port.to_string(),
+            description: description.clone(),
+            tags: tags.clone(),
+            unmodelled: vec![],
+        };
+        let rule = NatRule {
+            name: rule_names[i].clone(),
+            from: vec![settings.untrust_zone.clone()],
+            to: settings.untrust_zone.clone(),
+            source: vec!["any".to_owned()],
+            destination: vec!["any".to_owned()],
+            service: service.name.clone(),
+            to_interface: None,
+            source_translation: Some(SourceTranslation::InterfaceAddress { interface: settings.trust_interface.clone() }),
+            destination_translation: Some(DestinationTranslation::Dynamic {
+                address: address.name.clone(),
+                port: Some(w.target_port),
+                distribution: "round-robin".to_owned(),
+            }),
+            description,
+            tags,
+            disabled: false,
+            unmodelled: vec![],
+        };
+        statuses[w.status].nat_rule = Some(rule.name.clone());
+        inbound.push(Inbound { status: w.status, address, service, rule });
+    }
+
+    let mut outbound = Vec::with_capacity(subnets.len());
+    for (k, &(ci, si, net)) in subnets.iter().enumerate() {
+        let name = rule_names[ready.len() + k].clone();
+        let sub = &cluster_status[ci].subnets[si];
+        let rule = NatRule {
+            name,
+            from: vec![settings.trust_zone.clone()],
+            to: settings.untrust_zone.clone(),
+            source: vec![net.to_string()],
+            destination: vec!["any".to_owned()],
+            service: "any".to_owned(),
+            to_interface: None,
+            source_translation: Some(SourceTranslation::InterfaceAddress { interface: settings.untrust_interface.clone() }),
+            destination_translation: None,
+            description: Some(format!("{}/{} {net} - {managed}", clusters[ci].name, sub.id)),
+            tags: tags_of(ci),
+            disabled: false,
+            unmodelled: vec![],
+        };
+        outbound.push(Outbound { cluster: ci, subnet: si, rule });
+    }
+
+    let routes = route_keys
+        .iter()
+        .zip(route_names)
+        .map(|(&(ci, si, net, nh), name)| Route {
+            cluster: ci,
+            subnet: si,
+            route: StaticRoute {
+                name,
+                destination: net.to_string(),
+                nexthop: Some(NextHop::IpAddress(nh.to_string())),
+                interface: Some(settings.trust_interface.clone()),
+                metric: 10,
+                admin_dist: None,
+                unmodelled: vec![],
+            },
+        })
+        .collect();
+
+    Model { inbound, outbound, routes, services: statuses, clusters: cluster_status, problems }
+}

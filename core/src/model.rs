@@ -1,0 +1,307 @@
+//! Domain types for the five kinds of Panorama entries pano-eks writes, and for what it reads.
+//!
+//! One type serves both sides: the planner builds desired values, the Panorama adapter parses
+//! *every* entry of the containers into the same types (owned or not). Shapes we do not model
+//! (an ip-netmask address, a static NAT rule, a discard route, extra children) are carried in
+//! `Other(raw)` variants or `unmodelled`, so a foreign entry never compares equal to a desired
+//! one by accident, and an owned entry with stray content is rewritten.
+//!
+//! Adapter contract: fill PAN-OS defaults on read (`distribution` round-robin, `metric` 10,
+//! `disabled` no), drop volatile attributes (`uuid`, `admin`, `dirtyId`, `time`), and put any
+//! other child element into `unmodelled` as its XML text, in document order.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The marker tag every pano-eks object carries, whatever the deployment.
+pub const MARKER_TAG: &str = "pano-eks";
+
+/// `<tag>/entry`: an administrative tag object in the device group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub name: String,
+    pub color: Option<String>,
+    pub comments: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// The one value an address object holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressValue {
+    Fqdn(String),
+    IpNetmask(String),
+    IpRange(String),
+    IpWildcard(String),
+    /// Anything else, as raw XML.
+    Other(String),
+}
+
+/// `<address>/entry`. pano-eks writes only FQDN addresses (the Service's internal NLB).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub value: AddressValue,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+/// `<service>/entry`. `port` is PAN-OS's port string ("82", "80,443", "8000-8100").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceObject {
+    pub name: String,
+    pub protocol: Protocol,
+    pub port: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// `<source-translation>` of a NAT rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceTranslation {
+    /// `dynamic-ip-and-port/interface-address/interface` (no explicit IP).
+    InterfaceAddress { interface: String },
+    /// Any other variant (static-ip, dynamic-ip, translated-address...), as raw XML.
+    Other(String),
+}
+
+/// Destination translation of a NAT rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DestinationTranslation {
+    /// `<dynamic-destination-translation>`: the only form that can target an FQDN address.
+    Dynamic { address: String, port: Option<u16>, distribution: String },
+    /// `<destination-translation>` (static) or anything else, as raw XML.
+    Other(String),
+}
+
+/// `<pre-rulebase>/<nat>/<rules>/entry` (ipv4 NAT type).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatRule {
+    pub name: String,
+    pub from: Vec<String>,
+    /// Exactly one zone for ipv4 NAT.
+    pub to: String,
+    pub source: Vec<String>,
+    pub destination: Vec<String>,
+    /// A single service name or `any` (PAN-OS stores it as text, not a member list).
+    pub service: String,
+    /// Egress interface; `None` = `any`.
+    pub to_interface: Option<String>,
+    pub source_translation: Option<SourceTranslation>,
+    pub destination_translation: Option<DestinationTranslation>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// `<nexthop>` of a static route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NextHop {
+    IpAddress(String),
+    /// discard, next-vr, fqdn, receive..., as raw XML.
+    Other(String),
+}
+
+/// `<virtual-router>/entry/routing-table/ip/static-route/entry` in the template. Has no tags:
+/// ownership is the reserved name prefix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticRoute {
+    pub name: String,
+    pub destination: String,
+    pub nexthop: Option<NextHop>,
+    pub interface: Option<String>,
+    pub metric: u32,
+    pub admin_dist: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// The kinds, in dependency order (a later kind may reference an earlier one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Tag,
+    Address,
+    Service,
+    NatRule,
+    StaticRoute,
+}
+
+/// Where an entry lives, i.e. what must be committed and pushed after changing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    DeviceGroup,
+    Template,
+}
+
+impl Kind {
+    pub fn scope(self) -> Scope {
+        match self {
+            Kind::StaticRoute => Scope::Template,
+            _ => Scope::DeviceGroup,
+        }
+    }
+}
+
+/// Any one entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "entry")]
+pub enum Object {
+    Tag(Tag),
+    Address(Address),
+    Service(ServiceObject),
+    NatRule(NatRule),
+    StaticRoute(StaticRoute),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Tag(_) => Kind::Tag,
+            Object::Address(_) => Kind::Address,
+            Object::Service(_) => Kind::Service,
+            Object::NatRule(_) => Kind::NatRule,
+            Object::StaticRoute(_) => Kind::StaticRoute,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Object::Tag(o) => &o.name,
+            Object::Address(o) => &o.name,
+            Object::Service(o) => &o.name,
+            Object::NatRule(o) => &o.name,
+            Object::StaticRoute(o) => &o.name,
+        }
+    }
+}
+
+/// One write. Create and Update carry the full desired entry (an Update is an in-place `edit`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
+pub enum Operation {
+    Create { object: Object },
+    Update { object: Object },
+    Delete { kind: Kind, name: String },
+}
+
+impl Operation {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Operation::Create { object } | Operation::Update { object } => object.kind(),
+            Operation::Delete { kind, .. } => *kind,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Operation::Create { object } | Operation::Update { object } => object.name(),
+            Operation::Delete { name, .. } => name,
+        }
+    }
+}
+
+/// Everything Panorama holds in the five containers, owned or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observed {
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+    #[serde(default)]
+    pub services: Vec<ServiceObject>,
+    #[serde(default)]
+    pub nat_rules: Vec<NatRule>,
+    #[serde(default)]
+    pub static_routes: Vec<StaticRoute>,
+}
+
+/// Applies one kind's upserts (`Some`) and deletes (`None`) in order, as `edit`/`delete` would:
+/// an edit replaces the entry in place or appends it. Indexed, so large plans stay linear.
+fn apply_kind<T>(list: &mut Vec<T>, ops: Vec<(&str, Option<T>)>, name: impl Fn(&T) -> &str) {
+    if ops.is_empty() {
+        return;
+    }
+    let mut slots: Vec<Option<T>> = std::mem::take(list).into_iter().map(Some).collect();
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(slots.len());
+    for (i, o) in slots.iter().enumerate() {
+        index.entry(name(o.as_ref().expect("filled")).to_owned()).or_insert(i);
+    }
+    for (key, new) in ops {
+        match (index.get(key).copied(), new) {
+            (Some(i), Some(new)) => slots[i] = Some(new),
+            (Some(i), None) => {
+                slots[i] = None;
+                index.remove(key);
+            }
+            (None, Some(new)) => {
+                index.insert(key.to_owned(), slots.len());
+                slots.push(Some(new));
+            }
+            (None, None) => {}
+        }
+    }
+    *list = slots.into_iter().flatten().collect();
+}
+
+impl Observed {
+    /// Applies operations as Panorama would (`edit` = replace or append, `delete` = remove).
+    /// Pure; for simulators and tests that check a plan converges.
+    pub fn apply(&mut self, ops: &[Operation]) {
+        let (mut tags, mut addresses, mut services, mut rules, mut routes) = (vec![], vec![], vec![], vec![], vec![]);
+        for op in ops {
+            let name = op.name();
+            match op {
+                Operation::Create { object } | Operation::Update { object } => match object.clone() {
+                    Object::Tag(o) => tags.push((name, Some(o))),
+                    Object::Address(o) => addresses.push((name, Some(o))),
+                    Object::Service(o) => services.push((name, Some(o))),
+                    Object::NatRule(o) => rules.push((name, Some(o))),
+                    Object::StaticRoute(o) => routes.push((name, Some(o))),
+                },
+                Operation::Delete { kind, .. } => match kind {
+                    Kind::Tag => tags.push((name, None)),
+                    Kind::Address => addresses.push((name, None)),
+                    Kind::Service => services.push((name, None)),
+                    Kind::NatRule => rules.push((name, None)),
+                    Kind::StaticRoute => routes.push((name, None)),
+                },
+            }
+        }
+        apply_kind(&mut self.tags, tags, |x| &x.name);
+        apply_kind(&mut self.addresses, addresses, |x| &x.name);
+        apply_kind(&mut self.services, services, |x| &x.name);
+        apply_kind(&mut self.nat_rules, rules, |x| &x.name);
+        apply_kind(&mut self.static_routes, routes, |x| &x.name);
+    }
+
+    /// Number of entries across all kinds.
+    pub fn len(&self) -> usize {
+        self.tags.len() + self.addresses.len() + self.services.len() + self.nat_rules.len() + self.static_routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
