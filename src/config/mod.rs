@@ -394,6 +394,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub mod tests_support;
 
 /// One printable line for a diagnostic of `file`.
 pub fn diagnostics_line(file: &Path, d: &Diagnostic) -> String {

@@ -1,38 +1,8 @@
 use std::path::Path;
 
 use super::*;
+use super::tests_support::VALID;
 
-/// A complete, valid config; tests break one thing at a time.
-pub(crate) const VALID: &str = r#"
-name = "demo"
-region = "us-west-2"
-
-[network]
-vpc_cidr = "192.168.0.0/16"
-azs = ["us-west-2a", "us-west-2b"]
-mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
-untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
-trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
-natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
-
-[firewalls]
-count = 2
-ami = "ami-0123456789abcdef0"
-key_name = "ops"
-ssh_from = "203.0.113.7/32"
-authcodes_file = "authcodes"
-
-[panorama]
-url = "https://panorama.example.com"
-api_key_env = "PANORAMA_API_KEY"
-device_group = "eks-dg"
-template = "eks-template"
-template_stack = "eks-stack"
-
-[[clusters]]
-name = "shop"
-subnets = ["192.168.110.0/24", "192.168.111.0/24"]
-"#;
 
 fn dir_with_authcodes() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
