@@ -67,6 +67,7 @@ DETACH_DELAY_S = 2.0
 EVENTUAL_ATTEMPTS = 4
 EVENTUAL_DELAY_S = 2.0
 COMPLETION_RESERVE_S = 8.0
+DESCRIBE_MAX_PAGES = 10
 DEFAULT_BUDGET_S = 120.0  # when no Lambda context is available (local runs)
 
 # Right after creation EC2 may not yet "see" a new ENI or a pending instance (eventual consistency);
@@ -332,11 +333,13 @@ def _tag_filters(instance_id: str, deployment: str | None, role: Role | None = N
 def _describe_enis(inv: Invocation, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Describe by filter: an id that does not exist (yet or any more) is absent, not an error."""
     enis: list[dict[str, Any]] = []
-    pages = inv.ec2.get_paginator("describe_network_interfaces").paginate(
-        Filters=filters, PaginationConfig={"MaxItems": 100}
-    )
-    for page in pages:
+    kwargs: dict[str, Any] = {"Filters": filters}
+    for _ in range(DESCRIBE_MAX_PAGES):
+        page = inv.ec2.describe_network_interfaces(**kwargs)
         enis.extend(page.get("NetworkInterfaces", []))
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
     return enis
 
 
@@ -361,7 +364,9 @@ def _describe_instance(inv: Invocation, instance_id: str) -> dict[str, Any]:
 def _pick_subnets(inv: Invocation, settings: Settings, az: str, vpc_id: str | None) -> dict[str, str]:
     """Map role name -> the one configured subnet of that role in the instance's AZ."""
     wanted = sorted(set(settings.mgmt_subnets) | set(settings.trust_subnets))
-    resp = inv.call("subnets.describe", inv.ec2.describe_subnets, SubnetIds=wanted)
+    # By filter, so that a subnet that does not exist is reported by id and variable below.
+    resp = inv.call("subnets.describe", inv.ec2.describe_subnets,
+                    Filters=[{"Name": "subnet-id", "Values": wanted}])
     by_id = {s["SubnetId"]: s for s in resp.get("Subnets", [])}
     picked: dict[str, str] = {}
     for role in ROLES:
@@ -668,7 +673,7 @@ def on_terminate(inv: Invocation, event: LifecycleEvent, environ: Mapping[str, s
 
 def _make_clients() -> tuple[Any, Any]:
     """Short timeouts and bounded retries, so one slow call cannot eat the hook's heartbeat."""
-    config = BotoConfig(retries={"mode": "standard", "max_attempts": 5},
+    config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 5},
                         connect_timeout=5, read_timeout=20)
     return boto3.client("ec2", config=config), boto3.client("autoscaling", config=config)
 
