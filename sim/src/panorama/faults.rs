@@ -1,0 +1,78 @@
+//! Fault injection. Set with flags at start or at run time with `POST /_sim/faults` (JSON, the
+//! same field names; fields left out keep their value). Randomness comes from a seeded
+//! SplitMix64 drawn under the state lock in request order, so a sequential client sees the same
+//! faults on every run with the same `--seed`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every `/api` request before it is answered.
+    pub latency_ms: u64,
+    /// Probability (0..1) that an `/api` request is answered with `http_error_status`.
+    pub http_error_rate: f64,
+    /// Status used for injected HTTP errors (default 503).
+    pub http_error_status: u16,
+    /// Probability (0..1) that an `/api` request's connection is closed without an answer.
+    pub drop_rate: f64,
+    /// Panorama commit jobs end FAIL with this text (until cleared).
+    pub fail_commit: Option<String>,
+    /// Push (commit-all) jobs fail on the device with this serial, or on every device for "*".
+    pub fail_push_serial: Option<String>,
+    /// Text for failed pushes.
+    pub fail_push_message: Option<String>,
+    /// While any job is PEND/ACT: commits answer "Another commit/validate is in progress. Please
+    /// try again later" and config writes answer "A commit is in progress.".
+    pub commit_in_progress: bool,
+    /// Config lock (scope `shared`) held by this admin (set to "" to release).
+    pub config_lock_by: Option<String>,
+    /// Commit lock held by this admin (set to "" to release).
+    pub commit_lock_by: Option<String>,
+}
+
+impl Faults {
+    pub fn status(&self) -> u16 {
+        if self.http_error_status == 0 { 503 } else { self.http_error_status }
+    }
+}
+
+/// SplitMix64: tiny, seedable, good enough for fault rates.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn hit(&mut self, rate: f64) -> bool {
+        rate > 0.0 && self.unit() < rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn seeded_rng_is_deterministic_and_calibrated() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        let va: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+        let vb: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
+        assert_eq!(va, vb);
+        let mut r = Rng::new(1);
+        let hits = (0..10_000).filter(|_| r.hit(0.25)).count();
+        assert!((2200..2800).contains(&hits), "{hits}");
+    }
+}

@@ -1,0 +1,13 @@
+//! panorama-sim: an in-memory Panorama speaking the PAN-OS XML API (see sim/README.md).
+
+pub mod config;
+pub mod faults;
+pub mod jobs;
+pub mod locks;
+pub mod response;
+pub mod schema;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod xml_tree;
+pub mod xpath;
