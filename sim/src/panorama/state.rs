@@ -130,6 +130,9 @@ pub struct State {
     pub locks: Locks,
     pub faults: Faults,
     rng: Rng,
+    /// Separate stream for API keys: never re-seeded by reset, so keys issued before and after
+    /// a reset cannot collide.
+    key_rng: Rng,
     pub stats: Stats,
     vm_auth_keys: Vec<(String, String)>,
 }
@@ -231,7 +234,8 @@ impl State {
             next_job: 1,
             locks: Locks::default(),
             faults: opts.faults.clone(),
-            rng: Rng::new(rng.next_u64()),
+            rng: Rng::new(opts.seed),
+            key_rng: Rng::new(rng.next_u64() ^ 0x6b65_7973),
             stats: Stats::default(),
             vm_auth_keys: Vec::new(),
             opts,
@@ -425,11 +429,16 @@ impl State {
         if let Some(k) = self.admin_keys.get(admin) {
             return k.clone();
         }
-        let mut raw = Vec::new();
-        for _ in 0..6 {
-            raw.extend_from_slice(&self.rng.next_u64().to_le_bytes());
-        }
-        let key = format!("LUFRPT{}", base64(&raw));
+        let key = loop {
+            let mut raw = Vec::new();
+            for _ in 0..6 {
+                raw.extend_from_slice(&self.key_rng.next_u64().to_le_bytes());
+            }
+            let k = format!("LUFRPT{}", base64(&raw));
+            if !self.keys.contains_key(&k) {
+                break k;
+            }
+        };
         self.keys.insert(key.clone(), admin.to_string());
         self.admin_keys.insert(admin.to_string(), key.clone());
         key
@@ -703,7 +712,7 @@ impl State {
                 let dgs = list("device-group");
                 let tpls = list("template");
                 let stacks = list("template-stack");
-                let excl = |tag: &str| part.child(tag).is_some_and(|n| n.text == "excluded");
+                let excl = |tag: &str| part.child(tag).is_some_and(|n| n.text == "excluded" || n.text.is_empty());
                 let (excl_dn, excl_shared) = (excl("device-and-network"), excl("shared-object"));
                 let filter = move |path: &[Key]| -> bool {
                     let (loc, _) = super::schema::locate(path);
