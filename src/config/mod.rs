@@ -100,6 +100,7 @@ pub struct Panorama {
     /// PEM file of the CA that signed Panorama's certificate (system roots otherwise).
     pub ca_cert: Option<PathBuf>,
     pub api_key_env: Option<String>,
+    /// The administrator pano-eks acts as: partial commits include only this admin's changes.
     pub username: Option<String>,
     pub password_env: Option<String>,
     /// Address the firewalls use to reach Panorama (init-cfg `panorama-server`); default: the URL's host.

@@ -24,6 +24,7 @@ authcodes_file = "authcodes"
 
 [panorama]
 url = "https://panorama.example.com"
+username = "pano-eks"
 api_key_env = "PANORAMA_API_KEY"
 device_group = "eks-dg"
 template = "eks-template"

@@ -198,13 +198,17 @@ fn panorama(k: &mut Check, c: &Config, base: &Path) {
             Err(e) => k.err("panorama.ca_cert", format!("cannot read {}: {e}", path.display())),
         }
     }
-    match (&p.api_key_env, &p.username, &p.password_env) {
-        (Some(env), None, None) => env_name(k, "panorama.api_key_env", env),
-        (None, Some(_), Some(env)) => env_name(k, "panorama.password_env", env),
-        (None, Some(_), None) => k.err("panorama", "`username` needs `password_env` (the name of the variable holding the password)"),
-        (None, None, Some(_)) => k.err("panorama", "`password_env` needs `username`"),
-        (None, None, None) => k.err("panorama", "set `api_key_env`, or `username` and `password_env`: the names of environment variables holding the secrets"),
-        (Some(_), _, _) => k.err("panorama", "set either `api_key_env` or `username` + `password_env`, not both"),
+    // The admin's name is needed in both modes: pano-eks commits only that admin's changes.
+    match &p.username {
+        Some(u) if !u.is_empty() && !u.contains(char::is_whitespace) => {}
+        Some(_) => k.err("panorama.username", "must be a Panorama administrator name"),
+        None => k.err("panorama", "set `username`: the administrator pano-eks acts as (it commits only that admin's changes; with `api_key_env` it is the key's owner)"),
+    }
+    match (&p.api_key_env, &p.password_env) {
+        (Some(env), None) => env_name(k, "panorama.api_key_env", env),
+        (None, Some(env)) => env_name(k, "panorama.password_env", env),
+        (None, None) => k.err("panorama", "set `api_key_env` or `password_env`: the name of the environment variable holding the API key or the password"),
+        (Some(_), Some(_)) => k.err("panorama", "set either `api_key_env` or `password_env`, not both"),
     }
     for key in ["server", "server_2"] {
         let v = if key == "server" { &p.server } else { &p.server_2 };

@@ -1,0 +1,406 @@
+//! The PAN-OS XML API transport: POST form bodies to `/api/`, the key in the `X-PAN-KEY`
+//! header (never in a URL or a log), TLS verified against the system roots or a pinned CA,
+//! at most `max_in_flight` calls at once (PAN-OS asks for ≤ 5), timeouts, and retries with
+//! capped exponential backoff and full jitter on transport errors and HTTP 5xx.
+//! It observes and applies; it decides nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::xml::{self, Element};
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://host[:port]`; `/api/` is appended.
+    pub url: String,
+    pub ca_cert: Option<PathBuf>,
+    /// Skip certificate verification: only by an explicit flag, and loudly.
+    pub insecure: bool,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            url: url.into(),
+            ca_cert: None,
+            insecure: false,
+            timeout: Duration::from_secs(60),
+            max_in_flight: 5,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 6, base: Duration::from_millis(200), cap: Duration::from_secs(5) }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random wait in [0, min(cap, base·2^attempt)].
+    fn backoff(&self, attempt: u32, rng: &mut u64) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
+        // xorshift64: jitter only needs to decorrelate clients, not to be unpredictable.
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        exp.mul_f64((*rng % 10_000) as f64 / 10_000.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PanosError {
+    #[error("cannot reach Panorama at {url}: {msg}")]
+    Transport { url: String, msg: String },
+    #[error("Panorama refused the credentials (HTTP 403): {0}")]
+    Auth(String),
+    #[error("Panorama answered HTTP {status}: {msg}")]
+    Http { status: u16, msg: String },
+    #[error("{0}")]
+    Locked(String),
+    #[error("{0}")]
+    CommitInProgress(String),
+    #[error("Panorama error{}: {msg}", code.map(|c| format!(" {c}")).unwrap_or_default())]
+    Api { code: Option<u32>, msg: String },
+    #[error("unreadable answer from Panorama: {0}")]
+    Parse(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl PanosError {
+    fn retryable(&self) -> bool {
+        matches!(self, PanosError::Transport { .. } | PanosError::Http { status: 500..=599, .. })
+    }
+}
+
+/// Counters for benchmarks and `status`: what this client sent.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub calls: AtomicU64,
+    pub write_calls: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct PanoramaClient {
+    http: reqwest::Client,
+    endpoint: String,
+    key: Option<Secret>,
+    limiter: Arc<Semaphore>,
+    retry: RetryPolicy,
+    pub stats: Arc<CallStats>,
+}
+
+impl std::fmt::Debug for PanoramaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PanoramaClient").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+/// Installs ring as the process's one rustls provider (idempotent). kube, reqwest and the AWS
+/// SDK all use rustls; with more than one provider compiled in, rustls panics unless one is chosen.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl PanoramaClient {
+    pub fn new(cfg: &ClientConfig) -> Result<PanoramaClient, PanosError> {
+        install_crypto_provider();
+        let base = cfg.url.trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(PanosError::Setup(format!("Panorama URL {base} must start with https://")));
+        }
+        let mut b = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(cfg.max_in_flight);
+        if let Some(ca) = &cfg.ca_cert {
+            let pem = std::fs::read(ca).map_err(|e| PanosError::Setup(format!("cannot read CA file {}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| PanosError::Setup(format!("{} is not a PEM certificate: {e}", ca.display())))?;
+            // A pinned CA replaces the system roots: Panorama's certificate must chain to it.
+            b = b.tls_certs_only([cert]);
+        }
+        if cfg.insecure {
+            tracing::warn!("TLS certificate verification of Panorama is DISABLED (--insecure)");
+            b = b.danger_accept_invalid_certs(true);
+        }
+        let http = b.build().map_err(|e| PanosError::Setup(format!("HTTP client: {e}")))?;
+        Ok(PanoramaClient {
+            http,
+            endpoint: format!("{base}/api/"),
+            key: None,
+            limiter: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
+            retry: cfg.retry,
+            stats: Arc::new(CallStats::default()),
+        })
+    }
+
+    pub fn with_key(mut self, key: Secret) -> PanoramaClient {
+        self.key = Some(key);
+        self
+    }
+
+    /// `type=keygen`: trades a username and password for an API key.
+    pub async fn keygen(&self, user: &str, password: &Secret) -> Result<Secret, PanosError> {
+        let r = self.call(&[("type", "keygen"), ("user", user), ("password", password.expose())], false).await?;
+        r.text_at("result/key")
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| PanosError::Parse("keygen answer holds no result/key".into()))
+    }
+
+    /// `action=get` (candidate config). `None` when the node does not exist (code 7).
+    pub async fn get(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
+        let r = self.call(&[("type", "config"), ("action", "get"), ("xpath", xpath)], false).await?;
+        if r.get_attr("code") == Some("7") {
+            return Ok(None);
+        }
+        Ok(r.find("result").cloned())
+    }
+
+    /// `action=edit`: replaces the node at `xpath` with `element` (idempotent, so safe to retry).
+    pub async fn edit(&self, xpath: &str, element: &Element) -> Result<(), PanosError> {
+        let el = element.to_xml();
+        self.call(&[("type", "config"), ("action", "edit"), ("xpath", xpath), ("element", &el)], true).await.map(drop)
+    }
+
+    /// `action=set`: merges `element` (may hold several siblings) under `xpath`.
+    pub async fn set(&self, xpath: &str, element_xml: &str) -> Result<(), PanosError> {
+        self.call(&[("type", "config"), ("action", "set"), ("xpath", xpath), ("element", element_xml)], true).await.map(drop)
+    }
+
+    /// `action=delete`; a node that is already gone is success (code 7).
+    pub async fn delete(&self, xpath: &str) -> Result<(), PanosError> {
+        self.call(&[("type", "config"), ("action", "delete"), ("xpath", xpath)], true).await.map(drop)
+    }
+
+    /// `action=multi-config`: all sub-operations or none. On failure the error names the
+    /// failing sub-operation's index.
+    pub async fn multi_config(&self, ops: &[MultiOp]) -> Result<(), PanosError> {
+        let mut root = Element::new("multi-configure-request");
+        for (i, op) in ops.iter().enumerate() {
+            let mut e = Element::new(op.action.as_str()).attr("id", (i + 1).to_string()).attr("xpath", op.xpath.clone());
+            if let Some(el) = &op.element {
+                e = e.child(el.clone());
+            }
+            root = root.child(e);
+        }
+        let body = root.to_xml();
+        match self.call(&[("type", "config"), ("action", "multi-config"), ("element", &body)], true).await {
+            Ok(_) => Ok(()),
+            Err(PanosError::Api { code, msg }) => Err(PanosError::Api { code, msg }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `type=op` with an XML command; the `result` element.
+    pub async fn op(&self, cmd: &Element) -> Result<Element, PanosError> {
+        let c = cmd.to_xml();
+        let r = self.call(&[("type", "op"), ("cmd", &c)], false).await?;
+        Ok(r.find("result").cloned().unwrap_or_default())
+    }
+
+    /// `type=commit` (`action` = `all` for a push). `None` when there was nothing to commit.
+    pub async fn commit(&self, cmd: &Element, action: Option<&str>) -> Result<Option<u64>, PanosError> {
+        let c = cmd.to_xml();
+        let mut params = vec![("type", "commit"), ("cmd", c.as_str())];
+        if let Some(a) = action {
+            params.push(("action", a));
+        }
+        // Never retried blindly: a lost answer may hide an enqueued job (the caller re-checks).
+        let r = self.call_once(&params, true).await?;
+        if let Some(job) = r.text_at("result/job") {
+            return job.parse().map(Some).map_err(|_| PanosError::Parse(format!("job id `{job}`")));
+        }
+        let msg = message(&r);
+        if msg.contains("no changes to commit") || msg.contains("no changes") || msg.contains("nothing to") {
+            return Ok(None);
+        }
+        Err(PanosError::Parse(format!("commit answer holds no job id: {msg}")))
+    }
+
+    async fn call(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+        let mut rng = seed();
+        let mut attempt = 0;
+        loop {
+            match self.call_once(params, write).await {
+                Err(e) if e.retryable() && attempt + 1 < self.retry.attempts => {
+                    let wait = self.retry.backoff(attempt, &mut rng);
+                    tracing::debug!(error = %e, ?wait, attempt, "retrying Panorama call");
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+        let _permit = self.limiter.acquire().await.expect("semaphore never closed");
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if write {
+            self.stats.write_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut req = self.http.post(&self.endpoint).form(params);
+        if let Some(k) = &self.key {
+            req = req.header("X-PAN-KEY", k.expose());
+        }
+        let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
+        let action = params.iter().find(|(k, _)| *k == "action").map(|(_, v)| *v).unwrap_or("");
+        tracing::trace!(kind, action, "Panorama call");
+        let resp = req.send().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
+        let parsed = xml::parse(&body);
+        if status == 403 {
+            let msg = parsed.as_ref().map(message).unwrap_or_default();
+            return Err(PanosError::Auth(if msg.is_empty() { "Invalid Credential".into() } else { msg }));
+        }
+        if status >= 400 {
+            let msg = parsed.as_ref().map(message).unwrap_or_else(|_| format!("{} bytes of non-XML", body.len()));
+            return Err(PanosError::Http { status, msg });
+        }
+        let mut r = parsed.map_err(|e| PanosError::Parse(e.to_string()))?;
+        xml::strip_whitespace(&mut r);
+        if r.name != "response" {
+            return Err(PanosError::Parse(format!("expected <response>, got <{}>", r.name)));
+        }
+        match r.get_attr("status") {
+            Some("success") => Ok(r),
+            Some("error") => Err(classify(&r)),
+            other => Err(PanosError::Parse(format!("response status {other:?}"))),
+        }
+    }
+}
+
+/// One sub-operation of a multi-config request.
+#[derive(Debug, Clone)]
+pub struct MultiOp {
+    pub action: MultiAction,
+    pub xpath: String,
+    pub element: Option<Element>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiAction {
+    Edit,
+    Delete,
+}
+
+impl MultiAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            MultiAction::Edit => "edit",
+            MultiAction::Delete => "delete",
+        }
+    }
+}
+
+/// The error text of a response, joined from whichever shape it came in
+/// (`msg`, `msg/line*`, `result/msg`, and for multi-config the last inner response).
+pub fn message(r: &Element) -> String {
+    if let Some(inner) = r.elements().filter(|e| e.name == "response").last() {
+        let m = message(inner);
+        if !m.is_empty() {
+            let id = inner.get_attr("id").map(|i| format!("operation {i}: ")).unwrap_or_default();
+            return format!("{id}{m}");
+        }
+    }
+    let msg = r.find("msg").or_else(|| r.path("result/msg"));
+    match msg {
+        Some(m) => {
+            let lines: Vec<String> = m.elements().filter(|l| l.name == "line").map(Element::text_content).filter(|s| !s.is_empty()).collect();
+            if lines.is_empty() { m.text_content() } else { lines.join("; ") }
+        }
+        None => String::new(),
+    }
+}
+
+fn classify(r: &Element) -> PanosError {
+    let msg = message(r);
+    let lower = msg.to_lowercase();
+    let code = r.get_attr("code").and_then(|c| c.parse().ok());
+    if lower.contains("is currently locked") || lower.contains("configuration is locked by") || lower.contains("commit lock is already held") {
+        PanosError::Locked(msg)
+    } else if lower.contains("commit is in progress") || lower.contains("another commit/validate is in progress") {
+        PanosError::CommitInProgress(msg)
+    } else {
+        PanosError::Api { code, msg }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    (t ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed)) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_from_every_envelope_shape() {
+        let cases = [
+            ("<response status='error' code='403'><result><msg>Invalid Credential</msg></result></response>", "Invalid Credential"),
+            ("<response status='error' code='12'><msg><line>a -> b is invalid</line><line>b is invalid</line></msg></response>", "a -> b is invalid; b is invalid"),
+            (
+                "<response status='error' code='13'><response status='success' code='20' id='1'><msg>command succeeded</msg></response><response status='error' code='12' id='2'><msg><line><![CDATA[ x unexpected here]]></line></msg></response></response>",
+                "operation 2: x unexpected here",
+            ),
+        ];
+        for (xml_text, want) in cases {
+            let r = xml::parse(xml_text).unwrap();
+            assert_eq!(message(&r), want);
+        }
+    }
+
+    #[test]
+    fn lock_and_commit_texts_are_classified() {
+        let r = xml::parse("<response status='error'><msg><line>Configuration is locked by admin2</line></msg></response>").unwrap();
+        assert!(matches!(classify(&r), PanosError::Locked(_)));
+        let r = xml::parse("<response status='error'><msg>A commit is in progress. Please try again later</msg></response>").unwrap();
+        assert!(matches!(classify(&r), PanosError::CommitInProgress(_)));
+        let r = xml::parse("<response status='error' code='12'><msg>bad</msg></response>").unwrap();
+        assert!(matches!(classify(&r), PanosError::Api { code: Some(12), .. }));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let p = RetryPolicy { attempts: 10, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        let mut rng = 42;
+        let waits: Vec<Duration> = (0..10).map(|a| p.backoff(a, &mut rng)).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(1)));
+        assert!(waits.windows(2).any(|w| w[0] != w[1]), "jittered: {waits:?}");
+    }
+}

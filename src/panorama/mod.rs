@@ -1,0 +1,10 @@
+//! The Panorama adapter: observes what Panorama holds and applies operations over the PAN-OS
+//! XML API. It translates and transports; every decision comes from the planning core.
+
+pub mod client;
+pub mod codec;
+pub mod jobs;
+pub mod xml;
+pub mod xpath;
+
+pub use client::{ClientConfig, MultiAction, MultiOp, PanoramaClient, PanosError};
