@@ -56,11 +56,569 @@ pub struct StackSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CfnError {
-    #[error("rendering CloudFormation template {template}: {source}")]
+    #[error("rendering CloudFormation template {template}: {}", error_chain(.source))]
     Template { template: String, source: tera::Error },
+    /// The config lacks something a template needs (normally caught by validation first).
+    #[error("CloudFormation stack {stack}: {message}")]
+    Config { stack: String, message: String },
 }
 
-/// All stacks, in the order `up` creates them.
-pub fn render_stacks(_cfg: &Config, _existing_vpc: bool) -> Result<Vec<StackSpec>, CfnError> {
-    Ok(Vec::new())
+/// tera puts the useful part (the line, the undefined variable) in the error's sources.
+fn error_chain(e: &tera::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
+/// Logical id of the VPC in `firewall-new-vpc` (the cluster stacks' `VpcId` in greenfield).
+pub const VPC_LOGICAL_ID: &str = "Vpc";
+/// Logical id of the internet gateway in `firewall-new-vpc`.
+pub const IGW_LOGICAL_ID: &str = "InternetGateway";
+
+/// The template sources, embedded; names are what `{% include %}` refers to.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("_firewall.yaml.tera", include_str!("../../cfn/_firewall.yaml.tera")),
+    ("firewall-new-vpc.yaml.tera", include_str!("../../cfn/firewall-new-vpc.yaml.tera")),
+    ("firewall-existing-vpc.yaml.tera", include_str!("../../cfn/firewall-existing-vpc.yaml.tera")),
+    ("eks-cluster.yaml.tera", include_str!("../../cfn/eks-cluster.yaml.tera")),
+    ("eks-node.yaml.tera", include_str!("../../cfn/eks-node.yaml.tera")),
+];
+
+fn engine() -> Result<tera::Tera, CfnError> {
+    let mut t = tera::Tera::default();
+    t.add_raw_templates(TEMPLATES.iter().copied())
+        .map_err(|source| CfnError::Template { template: "cfn/*.yaml.tera".into(), source })?;
+    Ok(t)
+}
+
+fn render_one(t: &tera::Tera, name: &str, ctx: &tera::Context) -> Result<String, CfnError> {
+    t.render(name, ctx).map_err(|source| CfnError::Template { template: format!("cfn/{name}"), source })
+}
+
+fn value(s: impl ToString) -> ParamValue {
+    ParamValue::Value(s.to_string())
+}
+
+fn joined<T: ToString>(items: &[T]) -> ParamValue {
+    value(items.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+}
+
+/// `[1, 2, .., n]`: the per-AZ / per-subnet numbering the templates loop over.
+fn numbered(n: usize) -> Vec<usize> {
+    (1..=n).collect()
+}
+
+/// SSM public parameter of the EKS-optimized AL2023 x86_64 AMI for a Kubernetes version.
+pub fn al2023_ami_parameter(kubernetes_version: &str) -> String {
+    format!("/aws/service/eks/optimized-ami/{kubernetes_version}/amazon-linux-2023/x86_64/standard/recommended/image_id")
+}
+
+/// All stacks, in the order `up` creates them: the firewall stack, then per cluster its cluster
+/// stack and its node stack.
+pub fn render_stacks(cfg: &Config, existing_vpc: bool) -> Result<Vec<StackSpec>, CfnError> {
+    let t = engine()?;
+    let mut stacks = vec![firewall_stack(&t, cfg, existing_vpc)?];
+    for cl in &cfg.clusters {
+        stacks.push(cluster_stack(&t, cfg, cl, existing_vpc)?);
+        stacks.push(node_stack(&t, cfg, cl)?);
+    }
+    Ok(stacks)
+}
+
+fn brownfield_id(cfg: &Config, key: &str, v: &Option<String>) -> Result<String, CfnError> {
+    v.clone().ok_or_else(|| CfnError::Config {
+        stack: cfg.firewall_stack(),
+        message: format!("`network.{key}` is required with --existing-vpc"),
+    })
+}
+
+fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<StackSpec, CfnError> {
+    let n = &cfg.network;
+    let f = &cfg.firewalls;
+    let name = if existing_vpc { "firewall-existing-vpc" } else { "firewall-new-vpc" };
+    let mut ctx = tera::Context::new();
+    ctx.insert("azs", &numbered(n.azs.len()));
+    ctx.insert("elb_type", f.elb_type.as_str());
+    let body = render_one(t, &format!("{name}.yaml.tera"), &ctx)?;
+
+    let mut p = BTreeMap::new();
+    p.insert("DeploymentName".into(), value(&cfg.name));
+    p.insert("AvailabilityZones".into(), joined(&n.azs));
+    p.insert("VpcCidr".into(), value(n.vpc_cidr));
+    p.insert("MgmtSubnetCidrs".into(), joined(&n.mgmt_subnets));
+    p.insert("UntrustSubnetCidrs".into(), joined(&n.untrust_subnets));
+    p.insert("TrustSubnetCidrs".into(), joined(&n.trust_subnets));
+    p.insert("NatgwSubnetCidrs".into(), joined(&n.natgw_subnets));
+    p.insert("SshLocation".into(), value(f.ssh_from));
+    p.insert("KeyName".into(), value(&f.key_name));
+    p.insert("FirewallAmi".into(), value(&f.ami));
+    p.insert("FirewallInstanceType".into(), value(&f.instance_type));
+    p.insert("FirewallCount".into(), value(f.count));
+    p.insert("BootstrapBucket".into(), value(cfg.bootstrap_bucket()));
+    p.insert("LambdaBucket".into(), value(cfg.lambda_bucket()));
+    p.insert("LambdaKey".into(), value(super::lambda_zip::build().key));
+    p.insert("LambdaRuntime".into(), value(&f.lambda_runtime));
+    p.insert("ElbName".into(), value(cfg.elb_name()));
+    if existing_vpc {
+        p.insert("VpcId".into(), value(brownfield_id(cfg, "existing_vpc_id", &n.existing_vpc_id)?));
+        p.insert("InternetGatewayId".into(), value(brownfield_id(cfg, "existing_igw_id", &n.existing_igw_id)?));
+    }
+    Ok(StackSpec {
+        role: StackRole::Firewall,
+        cluster: None,
+        stack_name: cfg.firewall_stack(),
+        template_file: format!("{name}.yaml"),
+        template_body: body,
+        parameters: p,
+        tags: cfg.stack_tags(None),
+    })
+}
+
+fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, existing_vpc: bool) -> Result<StackSpec, CfnError> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("subnets", &numbered(cl.subnets.len()));
+    let body = render_one(t, "eks-cluster.yaml.tera", &ctx)?;
+
+    let fw = cfg.firewall_stack();
+    let (vpc, igw) = if existing_vpc {
+        (
+            value(brownfield_id(cfg, "existing_vpc_id", &cfg.network.existing_vpc_id)?),
+            value(brownfield_id(cfg, "existing_igw_id", &cfg.network.existing_igw_id)?),
+        )
+    } else {
+        // Physical ids of the firewall stack's VPC and IGW: known as soon as those two resources
+        // exist, so the cluster (15 minutes) is built while the firewall stack is still creating.
+        (
+            ParamValue::StackResource { stack: fw.clone(), logical_id: VPC_LOGICAL_ID.into() },
+            ParamValue::StackResource { stack: fw.clone(), logical_id: IGW_LOGICAL_ID.into() },
+        )
+    };
+    let mut p = BTreeMap::new();
+    p.insert("DeploymentName".into(), value(&cfg.name));
+    p.insert("ClusterName".into(), value(&cl.name));
+    p.insert("KubernetesVersion".into(), value(&cl.kubernetes_version));
+    p.insert("VpcId".into(), vpc);
+    p.insert("InternetGatewayId".into(), igw);
+    p.insert("SubnetAzs".into(), joined(&cfg.cluster_azs(cl)));
+    p.insert("SubnetCidrs".into(), joined(&cl.subnets));
+    Ok(StackSpec {
+        role: StackRole::Cluster,
+        cluster: Some(cl.name.clone()),
+        stack_name: cfg.cluster_stack(&cl.name),
+        template_file: format!("eks-cluster-{}.yaml", cl.name),
+        template_body: body,
+        parameters: p,
+        tags: cfg.stack_tags(Some(&cl.name)),
+    })
+}
+
+fn node_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster) -> Result<StackSpec, CfnError> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("ami_from_ssm", &cl.nodes.ami.is_none());
+    let body = render_one(t, "eks-node.yaml.tera", &ctx)?;
+
+    let cs = cfg.cluster_stack(&cl.name);
+    let out = |output: &str| ParamValue::StackOutput { stack: cs.clone(), output: output.into() };
+    let eks = |field| ParamValue::EksCluster { cluster: cl.name.clone(), field };
+    let nodes = &cl.nodes;
+    let mut p = BTreeMap::new();
+    p.insert("DeploymentName".into(), value(&cfg.name));
+    p.insert("ClusterName".into(), value(&cl.name));
+    p.insert("VpcId".into(), out("VpcId"));
+    p.insert("Subnets".into(), out("ClusterSubnets"));
+    p.insert("ControlPlaneSecurityGroup".into(), out("ControlPlaneSecurityGroup"));
+    p.insert(
+        "NodeImageId".into(),
+        value(nodes.ami.clone().unwrap_or_else(|| al2023_ami_parameter(&cl.kubernetes_version))),
+    );
+    p.insert("NodeInstanceType".into(), value(&nodes.instance_type));
+    p.insert("NodeMinSize".into(), value(nodes.min));
+    p.insert("NodeMaxSize".into(), value(nodes.max));
+    p.insert("NodeDesiredSize".into(), value(nodes.desired));
+    p.insert("ClusterEndpoint".into(), eks(EksField::Endpoint));
+    p.insert("ClusterCertificateAuthority".into(), eks(EksField::CertificateAuthority));
+    p.insert("ServiceCidr".into(), eks(EksField::ServiceCidr));
+    Ok(StackSpec {
+        role: StackRole::Nodes,
+        cluster: Some(cl.name.clone()),
+        stack_name: cfg.node_stack(&cl.name),
+        template_file: format!("eks-node-{}.yaml", cl.name),
+        template_body: body,
+        parameters: p,
+        tags: cfg.stack_tags(Some(&cl.name)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::tests_support::VALID;
+    use crate::config::{LoadOptions, load_str};
+
+    /// Loads config text next to its own authcodes file (a private temp dir per call, so
+    /// parallel tests never see each other's half-written files).
+    fn valid_config_from(text: &str) -> Config {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("authcodes"), "I1234567\n").unwrap();
+        match load_str(&d.path().join("pano-eks.toml"), text, LoadOptions { existing_vpc: false }) {
+            Ok(c) => c.config,
+            Err(e) => panic!("test config invalid:\n{e}"),
+        }
+    }
+
+    const THREE_AZS: &[(&str, &str)] = &[
+        ("azs = [\"us-west-2a\", \"us-west-2b\"]", "azs = [\"us-west-2a\", \"us-west-2b\", \"us-west-2c\"]"),
+        ("\"192.168.10.0/24\"]", "\"192.168.10.0/24\", \"192.168.20.0/24\"]"),
+        ("\"192.168.11.0/24\"]", "\"192.168.11.0/24\", \"192.168.21.0/24\"]"),
+        ("\"192.168.12.0/24\"]", "\"192.168.12.0/24\", \"192.168.22.0/24\"]"),
+        ("\"192.168.101.0/24\"]", "\"192.168.101.0/24\", \"192.168.102.0/24\"]"),
+    ];
+
+    const CLUSTERS: &str = r#"[[clusters]]
+name = "two"
+subnets = ["192.168.110.0/24", "192.168.111.0/24"]
+
+[[clusters]]
+name = "three"
+kubernetes_version = "1.30"
+subnets = ["192.168.120.0/24", "192.168.121.0/24", "192.168.122.0/24"]
+nodes = { ami = "ami-0fedcba9876543210", min = 2, max = 5, desired = 3 }
+
+[[clusters]]
+name = "four"
+subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.133.0/24"]
+"#;
+
+    /// A config text for one variant: AZ count, firewall count, ELB type, brownfield ids, and
+    /// three clusters with 2, 3 and 4 subnets (the second with its own node AMI).
+    fn variant(azs: usize, count: u32, elb: &str, existing: bool) -> String {
+        let mut t = VALID.to_string();
+        if azs == 3 {
+            for (from, to) in THREE_AZS {
+                assert!(t.contains(from), "fixture lacks {from}");
+                t = t.replacen(from, to, 1);
+            }
+        }
+        t = t.replacen("count = 2", &format!("count = {count}\nelb_type = \"{elb}\""), 1);
+        if existing {
+            t = t.replacen(
+                "natgw_subnets",
+                "existing_vpc_id = \"vpc-0123456789abcdef0\"\nexisting_igw_id = \"igw-0123456789abcdef0\"\nnatgw_subnets",
+                1,
+            );
+        }
+        let at = t.find("[[clusters]]").expect("fixture has a cluster");
+        t.truncate(at);
+        t.push_str(CLUSTERS);
+        t
+    }
+
+    fn stacks(azs: usize, count: u32, elb: &str, existing: bool) -> Vec<StackSpec> {
+        render_stacks(&valid_config_from(&variant(azs, count, elb, existing)), existing).expect("renders")
+    }
+
+    /// The names declared under a top-level section (`Parameters:`, `Outputs:`, `Resources:`).
+    fn section_keys(body: &str, section: &str) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let mut inside = false;
+        for line in body.lines() {
+            if !line.starts_with(' ') && !line.starts_with('#') && !line.trim().is_empty() {
+                inside = line.trim_end() == format!("{section}:");
+                continue;
+            }
+            if inside && line.starts_with("  ") && !line.starts_with("   ") && !line.trim_start().starts_with('#') {
+                if let Some(k) = line.trim().strip_suffix(':') {
+                    keys.insert(k.to_string());
+                }
+            }
+        }
+        keys
+    }
+
+    fn all_variants() -> Vec<(String, Vec<StackSpec>)> {
+        let mut out = Vec::new();
+        for existing in [false, true] {
+            for azs in [2, 3] {
+                for count in [2, 6] {
+                    for elb in ["application", "network"] {
+                        let name = format!("{}-{azs}az-{count}fw-{elb}", if existing { "existing" } else { "new" });
+                        out.push((name, stacks(azs, count, elb, existing)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stacks_come_in_deploy_order_with_names_from_the_config() {
+        let s = stacks(2, 2, "application", false);
+        let got: Vec<_> = s.iter().map(|s| (s.role, s.stack_name.as_str(), s.template_file.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (StackRole::Firewall, "demo-firewall", "firewall-new-vpc.yaml"),
+                (StackRole::Cluster, "demo-two-cluster", "eks-cluster-two.yaml"),
+                (StackRole::Nodes, "demo-two-nodes", "eks-node-two.yaml"),
+                (StackRole::Cluster, "demo-three-cluster", "eks-cluster-three.yaml"),
+                (StackRole::Nodes, "demo-three-nodes", "eks-node-three.yaml"),
+                (StackRole::Cluster, "demo-four-cluster", "eks-cluster-four.yaml"),
+                (StackRole::Nodes, "demo-four-nodes", "eks-node-four.yaml"),
+            ]
+        );
+        assert_eq!(s[0].tags.get("pano-eks:deployment").map(String::as_str), Some("demo"));
+        assert_eq!(s[1].tags.get("pano-eks:cluster").map(String::as_str), Some("two"));
+        assert_eq!(stacks(2, 2, "application", true)[0].template_file, "firewall-existing-vpc.yaml");
+    }
+
+    #[test]
+    fn greenfield_clusters_take_vpc_and_igw_from_the_firewall_stack_resources() {
+        let s = stacks(2, 2, "application", false);
+        let c = &s[1].parameters;
+        assert_eq!(c["VpcId"], ParamValue::StackResource { stack: "demo-firewall".into(), logical_id: "Vpc".into() });
+        assert_eq!(
+            c["InternetGatewayId"],
+            ParamValue::StackResource { stack: "demo-firewall".into(), logical_id: "InternetGateway".into() }
+        );
+        // The logical ids really are the VPC and IGW of the greenfield template.
+        let fw = &s[0].template_body;
+        assert!(fw.contains("\n  Vpc:\n    Type: AWS::EC2::VPC\n"), "Vpc resource");
+        assert!(fw.contains("\n  InternetGateway:\n    Type: AWS::EC2::InternetGateway\n"), "IGW resource");
+        assert!(!s[0].parameters.contains_key("VpcId"));
+        assert_eq!(c["SubnetCidrs"], ParamValue::Value("192.168.110.0/24,192.168.111.0/24".into()));
+        assert_eq!(c["SubnetAzs"], ParamValue::Value("us-west-2a,us-west-2b".into()));
+        // 4 subnets over 2 AZs wrap around.
+        assert_eq!(s[5].parameters["SubnetAzs"], ParamValue::Value("us-west-2a,us-west-2b,us-west-2a,us-west-2b".into()));
+    }
+
+    #[test]
+    fn brownfield_takes_vpc_and_igw_from_the_config() {
+        let s = stacks(3, 2, "network", true);
+        for p in [&s[0].parameters, &s[1].parameters] {
+            assert_eq!(p["VpcId"], ParamValue::Value("vpc-0123456789abcdef0".into()));
+            assert_eq!(p["InternetGatewayId"], ParamValue::Value("igw-0123456789abcdef0".into()));
+        }
+        assert!(!s[0].template_body.contains("Type: AWS::EC2::VPC\n"), "no VPC created");
+        assert!(!s[0].template_body.contains("Type: AWS::EC2::InternetGateway\n"), "no IGW created");
+        // Without the ids, rendering says what is missing.
+        let cfg = valid_config_from(VALID);
+        let err = render_stacks(&cfg, true).unwrap_err().to_string();
+        assert!(err.contains("network.existing_vpc_id"), "{err}");
+    }
+
+    #[test]
+    fn firewall_parameters_come_from_the_config() {
+        let s = stacks(3, 6, "network", false);
+        let p = &s[0].parameters;
+        let v = |k: &str| match &p[k] {
+            ParamValue::Value(v) => v.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(v("FirewallCount"), "6");
+        assert_eq!(v("AvailabilityZones"), "us-west-2a,us-west-2b,us-west-2c");
+        assert_eq!(v("TrustSubnetCidrs"), "192.168.2.0/24,192.168.12.0/24,192.168.22.0/24");
+        assert_eq!(v("VpcCidr"), "192.168.0.0/16");
+        assert_eq!(v("SshLocation"), "203.0.113.7/32");
+        assert_eq!(v("BootstrapBucket"), "demo-panw-bootstrap");
+        assert_eq!(v("LambdaBucket"), "demo-panw-lambda");
+        assert_eq!(v("LambdaKey"), super::super::lambda_zip::build().key);
+        assert_eq!(v("LambdaRuntime"), "python3.12");
+        assert_eq!(v("ElbName"), "demo-exlb");
+        let body = &s[0].template_body;
+        assert!(body.contains("      Type: network\n") && !body.contains("ElbSecurityGroup"), "only NLB resources");
+        assert!(body.contains("  MgmtSubnet3:") && !body.contains("MgmtSubnet4"), "3 AZs");
+        let alb = &stacks(2, 2, "application", false)[0].template_body;
+        assert!(alb.contains("      Type: application\n") && alb.contains("HealthCheckPath: /index.html"));
+        assert!(!alb.contains("MgmtSubnet3"), "2 AZs");
+    }
+
+    #[test]
+    fn node_parameters_are_wired_from_the_cluster_stack_and_eks() {
+        let s = stacks(2, 2, "application", false);
+        let p = &s[2].parameters;
+        let out = |o: &str| ParamValue::StackOutput { stack: "demo-two-cluster".into(), output: o.into() };
+        assert_eq!(p["VpcId"], out("VpcId"));
+        assert_eq!(p["Subnets"], out("ClusterSubnets"));
+        assert_eq!(p["ControlPlaneSecurityGroup"], out("ControlPlaneSecurityGroup"));
+        let eks = |field| ParamValue::EksCluster { cluster: "two".into(), field };
+        assert_eq!(p["ClusterEndpoint"], eks(EksField::Endpoint));
+        assert_eq!(p["ClusterCertificateAuthority"], eks(EksField::CertificateAuthority));
+        assert_eq!(p["ServiceCidr"], eks(EksField::ServiceCidr));
+        assert_eq!(
+            p["NodeImageId"],
+            ParamValue::Value("/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/standard/recommended/image_id".into())
+        );
+        assert!(s[2].template_body.contains("Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"));
+        assert_eq!((&p["NodeMinSize"], &p["NodeMaxSize"], &p["NodeDesiredSize"]), (&value(1), &value(3), &value(2)));
+        // nodes.ami set: a plain image id parameter.
+        let p3 = &s[4].parameters;
+        assert_eq!(p3["NodeImageId"], value("ami-0fedcba9876543210"));
+        assert!(s[4].template_body.contains("    Type: AWS::EC2::Image::Id\n"));
+        assert!(!s[4].template_body.contains("AWS::SSM::Parameter::Value"));
+        assert_eq!((&p3["NodeMinSize"], &p3["NodeMaxSize"], &p3["NodeDesiredSize"]), (&value(2), &value(5), &value(3)));
+    }
+
+    #[test]
+    fn every_declared_parameter_has_a_value_and_every_value_a_declaration() {
+        for (variant, stacks) in all_variants() {
+            for s in &stacks {
+                let declared = section_keys(&s.template_body, "Parameters");
+                let given: BTreeSet<String> = s.parameters.keys().cloned().collect();
+                assert_eq!(declared, given, "{variant} {}", s.template_file);
+            }
+        }
+    }
+
+    #[test]
+    fn every_output_is_exported_as_stack_dash_name() {
+        for (variant, stacks) in all_variants() {
+            for s in &stacks {
+                let outputs = section_keys(&s.template_body, "Outputs");
+                assert!(!outputs.is_empty(), "{variant} {}", s.template_file);
+                for o in outputs {
+                    let export = format!("      Name: !Sub \"${{AWS::StackName}}-{o}\"");
+                    let outputs_at = s.template_body.find("\nOutputs:\n").unwrap();
+                    let block: Vec<&str> = s.template_body[outputs_at..]
+                        .lines()
+                        .skip_while(|l| *l != format!("  {o}:"))
+                        .skip(1)
+                        .take_while(|l| l.starts_with("    "))
+                        .collect();
+                    assert!(block.contains(&export.as_str()), "{variant} {} output {o} lacks its export: {block:?}", s.template_file);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rendered_templates_are_complete_and_safe() {
+        for (variant, stacks) in all_variants() {
+            for s in &stacks {
+                let b = &s.template_body;
+                let f = &s.template_file;
+                assert!(!b.contains("{{") && !b.contains("{%") && !b.contains("{#"), "{variant} {f}: tera leftovers");
+                assert!(!b.contains("!GetAtt Cluster."), "{variant} {f}: GetAtt on the EKS cluster");
+                assert!(!b.contains("Custom::") && !b.contains("AWS::CloudFormation::CustomResource"), "{variant} {f}");
+                assert!(!b.contains("AWS::EC2::SecurityGroupEgress"), "{variant} {f}: moto cannot create it");
+                assert!(!b.contains("LaunchConfiguration"), "{variant} {f}");
+                assert!(!b.contains("192.168."), "{variant} {f}: a CIDR in template text");
+                match s.role {
+                    // Only the default route and the (egress) rules of the firewall and node groups.
+                    StackRole::Cluster => assert_eq!(b.matches("0.0.0.0/0").count(), 1, "{variant} {f}"),
+                    StackRole::Nodes => {
+                        assert_eq!(b.matches("0.0.0.0/0").count(), 1, "{variant} {f}");
+                        assert!(b.contains("GroupId: !Ref ControlPlaneSecurityGroup\n      IpProtocol: tcp\n      FromPort: 443"));
+                    }
+                    StackRole::Firewall => {
+                        assert!(b.contains("DefaultResult: ABANDON") && b.contains("DefaultResult: CONTINUE"));
+                        assert!(b.contains("Handler: fw_lifecycle.handler"));
+                        for env in ["DEPLOYMENT", "MGMT_SUBNETS", "TRUST_SUBNETS", "MGMT_SECURITY_GROUP", "TRUST_SECURITY_GROUP"] {
+                            assert!(b.contains(&format!("          {env}: ")), "{variant}: lambda env {env}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_config_same_bytes() {
+        let a = stacks(3, 6, "application", true);
+        let b = stacks(3, 6, "application", true);
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+        let bodies = |s: &[StackSpec]| s.iter().map(|s| s.template_body.clone()).collect::<Vec<_>>();
+        assert_eq!(bodies(&a), bodies(&b));
+    }
+
+    #[test]
+    fn rendering_errors_name_the_template() {
+        let mut t = engine().unwrap();
+        t.add_raw_template("broken.yaml.tera", "x: {{ nope }}").unwrap();
+        let err = render_one(&t, "broken.yaml.tera", &tera::Context::new()).unwrap_err().to_string();
+        assert!(err.contains("cfn/broken.yaml.tera") && err.contains("nope"), "{err}");
+    }
+
+    /// `$PANO_EKS_VENV/bin/cfn-lint`, else the default venv's; `None` means skip (or fail when
+    /// `PANO_EKS_REQUIRE_TOOLS=1`).
+    pub(super) fn cfn_lint() -> Option<PathBuf> {
+        let venv = std::env::var_os("PANO_EKS_VENV")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pano-eks/venv")))?;
+        let bin = venv.join("bin/cfn-lint");
+        if bin.is_file() {
+            return Some(bin);
+        }
+        if std::env::var("PANO_EKS_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("cfn-lint not found at {} and PANO_EKS_REQUIRE_TOOLS=1 (run scripts/setup-env)", bin.display());
+        }
+        eprintln!("SKIPPED: cfn-lint not found at {}; run scripts/setup-env or set PANO_EKS_VENV", bin.display());
+        None
+    }
+
+    /// Every rendered variant (new/existing VPC × 2/3 AZs × 2/6 firewalls × ALB/NLB, clusters
+    /// with 2/3/4 subnets, SSM or fixed node AMI) linted in one cfn-lint run: 0 errors.
+    #[test]
+    fn cfn_lint_sweep() {
+        let Some(lint) = cfn_lint() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        // Identical bodies (e.g. a cluster template in every firewall variant) are linted once.
+        let mut unique: BTreeMap<String, String> = BTreeMap::new();
+        for (variant, stacks) in all_variants() {
+            for s in stacks {
+                unique.entry(s.template_body).or_insert_with(|| format!("{variant}--{}", s.template_file));
+            }
+        }
+        let mut files = Vec::new();
+        for (body, name) in &unique {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            files.push(path);
+        }
+        files.sort();
+        let out = std::process::Command::new(&lint)
+            .args(["-f", "json", "--regions", "us-west-2", "--"])
+            .args(&files)
+            .output()
+            .expect("running cfn-lint");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let findings: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("cfn-lint output is not JSON ({e}); status {}; stderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr))
+        });
+        let mut per_file: BTreeMap<String, (usize, usize)> = files
+            .iter()
+            .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), (0, 0)))
+            .collect();
+        let mut errors = Vec::new();
+        for f in &findings {
+            let file = PathBuf::from(f["Filename"].as_str().unwrap_or_default());
+            let file = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let line = format!(
+                "{file}:{}: {} {} {}",
+                f["Location"]["Start"]["LineNumber"],
+                f["Level"].as_str().unwrap_or_default(),
+                f["Rule"]["Id"].as_str().unwrap_or_default(),
+                f["Message"].as_str().unwrap_or_default()
+            );
+            let entry = per_file.entry(file).or_default();
+            if f["Level"] == "Error" {
+                entry.0 += 1;
+                errors.push(line);
+            } else {
+                entry.1 += 1;
+                eprintln!("{line}");
+            }
+        }
+        for (file, (e, w)) in &per_file {
+            eprintln!("cfn-lint {file}: {e} errors, {w} warnings");
+        }
+        assert!(errors.is_empty(), "cfn-lint errors:\n{}", errors.join("\n"));
+    }
 }
