@@ -216,8 +216,9 @@ pub fn escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // Attributes are always written with double quotes, so `'` stays literal (as in
+            // PAN-OS output such as "Object doesn't exist").
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
     }
