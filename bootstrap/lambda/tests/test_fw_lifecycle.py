@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+from fw_world import (
     ASG,
     DEPLOYMENT,
     LAUNCH_HOOK,
