@@ -97,7 +97,9 @@ fn engine() -> Result<tera::Tera, CfnError> {
 }
 
 fn render_one(t: &tera::Tera, name: &str, ctx: &tera::Context) -> Result<String, CfnError> {
-    t.render(name, ctx).map_err(|source| CfnError::Template { template: format!("cfn/{name}"), source })
+    let body = t.render(name, ctx).map_err(|source| CfnError::Template { template: format!("cfn/{name}"), source })?;
+    // The leading tera comment leaves blank lines behind.
+    Ok(body.trim_start().to_string())
 }
 
 fn value(s: impl ToString) -> ParamValue {
