@@ -52,6 +52,7 @@ pub(crate) struct Model {
 /// A labelled Service that passed validation and competes for its label port.
 struct Candidate<'a> {
     status: usize,
+    ci: usize,
     port: u16,
     created: &'a Timestamp,
     cluster: &'a str,
@@ -162,7 +163,7 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
     // Cluster tags (unique even if two long cluster names hash-collide).
     let tag_reqs: Vec<NameRequest> = clusters
         .iter()
-        .map(|c| NameRequest { key: c.name.clone(), prefix: names.cluster_tag_prefix().to_owned(), tail: c.name.clone() })
+        .map(|c| NameRequest { key: None, prefix: names.cluster_tag_prefix(), tail: c.name.clone() })
         .collect();
     let cluster_tags = assign_unique(&tag_reqs, TAG_NAME_MAX);
     let mut cluster_status: Vec<ClusterStatus> = clusters
@@ -225,23 +226,23 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
 
     // Services: validate, then let the oldest claim of each label port win.
     let mut candidates: Vec<Candidate> = Vec::new();
-    for c in &clusters {
+    for (ci, c) in clusters.iter().enumerate() {
         let mut list: Vec<&ServiceFacts> = c.services.iter().collect();
         list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         for (i, s) in list.iter().enumerate() {
             let Some(label) = s.labels.get(label_key) else { continue };
-            let subject = service_subject(&c.name, s);
+            let subject = || service_subject(&c.name, s);
             if i > 0 && list[i - 1].namespace == s.namespace && list[i - 1].name == s.name {
-                problems.push(problem(ProblemKind::DuplicateService, subject, "Service listed twice in the facts; the first entry is used"));
+                problems.push(problem(ProblemKind::DuplicateService, subject(), "Service listed twice in the facts; the first entry is used"));
                 continue;
             }
             match validate_service(s, label) {
                 Err((port, kind, why)) => {
                     statuses.push(status(&c.name, s, port, ServiceState::Invalid, why.clone()));
-                    problems.push(problem(kind, subject, why));
+                    problems.push(problem(kind, subject(), why));
                 }
                 Ok((port, target_port)) => {
-                    candidates.push(Candidate { status: statuses.len(), port, created: &s.created, cluster: &c.name, svc: s, target_port });
+                    candidates.push(Candidate { status: statuses.len(), ci, port, created: &s.created, cluster: &c.name, svc: s, target_port });
                     statuses.push(status(&c.name, s, Some(port), ServiceState::Planned, String::new()));
                 }
             }
@@ -252,7 +253,7 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
     });
     let mut winners: Vec<&Candidate> = Vec::new();
     for cand in &candidates {
-        let subject = service_subject(cand.cluster, cand.svc);
+        let subject = || service_subject(cand.cluster, cand.svc);
         if let Some(w) = winners.last().filter(|w| w.port == cand.port) {
             let why = format!(
                 "label port {} is already claimed by the older Service {} (created {})",
@@ -262,7 +263,7 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
             );
             statuses[cand.status].state = ServiceState::Conflict;
             statuses[cand.status].reason = why.clone();
-            problems.push(problem(ProblemKind::PortConflict, subject, why));
+            problems.push(problem(ProblemKind::PortConflict, subject(), why));
             continue;
         }
         winners.push(cand);
@@ -270,10 +271,13 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
             let why = "waiting for the load balancer hostname".to_owned();
             statuses[cand.status].state = ServiceState::Pending;
             statuses[cand.status].reason = why.clone();
-            problems.push(problem(ProblemKind::Pending, subject, why));
+            problems.push(problem(ProblemKind::Pending, subject(), why));
         }
     }
-    let ready: Vec<&Candidate> = winners.into_iter().filter(|w| statuses[w.status].state == ServiceState::Planned).collect();
+    let mut ready: Vec<&Candidate> = winners.into_iter().filter(|w| statuses[w.status].state == ServiceState::Planned).collect();
+    // Identity order = name order of addresses and rules, so later lookups walk the observed
+    // entries (which Panorama lists in the order we created them) front to back.
+    ready.sort_unstable_by_key(|w| w.status);
 
     // Names, each kind assigned as a whole so uniqueness is checked across the kind.
     let addr_names = assign_unique(
@@ -292,22 +296,22 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
 
     let managed = format!("managed by pano-eks ({})", names.deployment());
     let tags_of = |ci: usize| vec![MARKER_TAG.to_owned(), cluster_tags[ci].clone()];
-    let cluster_index: BTreeMap<&str, usize> = clusters.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+    let (mut addr_names, mut svc_names, mut rule_names) = (addr_names.into_iter(), svc_names.into_iter(), rule_names.into_iter());
 
     let mut inbound = Vec::with_capacity(ready.len());
-    for (i, w) in ready.iter().enumerate() {
-        let tags = tags_of(cluster_index[w.cluster]);
+    for w in &ready {
+        let tags = tags_of(w.ci);
         let description = Some(format!("{} - {managed}", service_subject(w.cluster, w.svc)));
         let hostname = w.svc.lb_hostname.clone().unwrap_or_default();
         let address = Address {
-            name: addr_names[i].clone(),
+            name: addr_names.next().expect("one name per Service"),
             value: AddressValue::Fqdn(hostname),
             description: description.clone(),
             tags: tags.clone(),
             unmodelled: vec![],
         };
         let service = ServiceObject {
-            name: svc_names[i].clone(),
+            name: svc_names.next().expect("one name per Service"),
             protocol: Protocol::Tcp,
             port: w.port.to_string(),
             description: description.clone(),
@@ -315,7 +319,7 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
             unmodelled: vec![],
         };
         let rule = NatRule {
-            name: rule_names[i].clone(),
+            name: rule_names.next().expect("one name per Service"),
             from: vec![settings.untrust_zone.clone()],
             to: settings.untrust_zone.clone(),
             source: vec!["any".to_owned()],
@@ -338,8 +342,8 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
     }
 
     let mut outbound = Vec::with_capacity(subnets.len());
-    for (k, &(ci, si, net)) in subnets.iter().enumerate() {
-        let name = rule_names[ready.len() + k].clone();
+    for &(ci, si, net) in &subnets {
+        let name = rule_names.next().expect("one name per subnet");
         let sub = &cluster_status[ci].subnets[si];
         let rule = NatRule {
             name,

@@ -12,6 +12,7 @@
 
 mod desired;
 pub mod facts;
+mod fxhash;
 pub mod model;
 pub mod naming;
 mod plan;

@@ -10,9 +10,9 @@
 //! `disabled` no), drop volatile attributes (`uuid`, `admin`, `dirtyId`, `time`), and put any
 //! other child element into `unmodelled` as its XML text, in document order.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::fxhash::{FxMap, map_with_capacity};
 
 /// The marker tag every pano-eks object carries, whatever the deployment.
 pub const MARKER_TAG: &str = "pano-eks";
@@ -244,7 +244,7 @@ fn apply_kind<T>(list: &mut Vec<T>, ops: Vec<(&str, Option<T>)>, name: impl Fn(&
         return;
     }
     let mut slots: Vec<Option<T>> = std::mem::take(list).into_iter().map(Some).collect();
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(slots.len());
+    let mut index: FxMap<String, usize> = map_with_capacity(slots.len());
     for (i, o) in slots.iter().enumerate() {
         index.entry(name(o.as_ref().expect("filled")).to_owned()).or_insert(i);
     }

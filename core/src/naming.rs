@@ -7,12 +7,13 @@
 //! the PAN-OS limit keeps a truncated tail plus a hash of the full name; any collision left
 //! after that is detected and resolved deterministically by [`assign_unique`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
+use crate::fxhash::{FxSet, set_with_capacity};
 use crate::model::{MARKER_TAG, Tag};
 
 /// Address, service and NAT rule names.
@@ -55,10 +56,25 @@ pub fn cidr_token(net: Ipv4Net) -> String {
     format!("{}_{}", net.addr(), net.prefix_len())
 }
 
+/// `parts` joined by '.', without the formatting machinery (this runs for every Service).
+pub fn dotted(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(p);
+    }
+    s
+}
+
 /// `prefix + tail` if it fits in `limit`, else `prefix + truncated tail + "-" + hash`.
 pub fn fit(prefix: &str, tail: &str, limit: usize) -> String {
     if prefix.len() + tail.len() <= limit {
-        return format!("{prefix}{tail}");
+        let mut s = String::with_capacity(prefix.len() + tail.len());
+        s.push_str(prefix);
+        s.push_str(tail);
+        return s;
     }
     shortened(prefix, tail, limit, &format!("{prefix}{tail}"))
 }
@@ -72,12 +88,19 @@ fn shortened(prefix: &str, tail: &str, limit: usize, seed: &str) -> String {
     if kept.is_empty() { format!("{prefix}{hash}") } else { format!("{prefix}{kept}-{hash}") }
 }
 
-/// One name to assign: `key` identifies the thing named (it orders collision resolution).
+/// One name to assign. `key` identifies the thing named and orders collision resolution;
+/// `None` when the tail already identifies it (the common case: saves an allocation per name).
 #[derive(Clone, Debug)]
-pub struct NameRequest {
-    pub key: String,
-    pub prefix: String,
+pub struct NameRequest<'a> {
+    pub key: Option<String>,
+    pub prefix: &'a str,
     pub tail: String,
+}
+
+impl NameRequest<'_> {
+    fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.tail)
+    }
 }
 
 /// Names for all `requests` of one kind, guaranteed distinct and ≤ `limit`.
@@ -86,9 +109,9 @@ pub struct NameRequest {
 /// a readable name equal to another's shortened one), the request with the smallest key keeps
 /// it and each other takes a salted hash, trying salts 1, 2, … until the name is free. The
 /// outcome depends only on the set of requests, so the same facts always give the same names.
-pub fn assign_unique(requests: &[NameRequest], limit: usize) -> Vec<String> {
-    let mut names: Vec<String> = requests.iter().map(|r| fit(&r.prefix, &r.tail, limit)).collect();
-    let mut seen = HashSet::with_capacity(names.len());
+pub fn assign_unique(requests: &[NameRequest<'_>], limit: usize) -> Vec<String> {
+    let mut names: Vec<String> = requests.iter().map(|r| fit(r.prefix, &r.tail, limit)).collect();
+    let mut seen = set_with_capacity(names.len());
     let mut clashing: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, n) in names.iter().enumerate() {
         if !seen.insert(n.as_str()) {
@@ -102,12 +125,12 @@ pub fn assign_unique(requests: &[NameRequest], limit: usize) -> Vec<String> {
         // Add the first holder back, then let the smallest key keep the name.
         let holder = names.iter().position(|n| *n == name).expect("name present");
         losers.push(holder);
-        losers.sort_by(|&a, &b| requests[a].key.cmp(&requests[b].key).then(a.cmp(&b)));
-        let mut used: HashSet<String> = names.iter().cloned().collect();
+        losers.sort_by(|&a, &b| requests[a].key().cmp(requests[b].key()).then(a.cmp(&b)));
+        let mut used: FxSet<String> = names.iter().cloned().collect();
         for &i in &losers[1..] {
             let r = &requests[i];
             let fresh = (1u32..)
-                .map(|salt| shortened(&r.prefix, &r.tail, limit, &format!("{}{}#{}#{salt}", r.prefix, r.tail, r.key)))
+                .map(|salt| shortened(r.prefix, &r.tail, limit, &format!("{}{}#{}#{salt}", r.prefix, r.tail, r.key())))
                 .find(|n| !used.contains(n))
                 .expect("an unused salt exists");
             used.insert(fresh.clone());
@@ -162,40 +185,37 @@ impl Names {
     }
 
     /// Address `<dep>.<cluster>.<ns>.<svc>`.
-    pub fn address(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest {
-        self.req(&self.object_prefix, format!("{cluster}.{namespace}.{service}"), cluster, namespace, service)
+    pub fn address(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest<'_> {
+        NameRequest { key: None, prefix: &self.object_prefix, tail: dotted(&[cluster, namespace, service]) }
     }
 
     /// Service object `<dep>.tcp-<port>` (label ports are unique, so one per port).
-    pub fn service(&self, port: u16) -> NameRequest {
-        NameRequest { key: format!("tcp/{port}"), prefix: self.object_prefix.clone(), tail: format!("tcp-{port}") }
+    pub fn service(&self, port: u16) -> NameRequest<'_> {
+        NameRequest { key: None, prefix: &self.object_prefix, tail: format!("tcp-{port}") }
     }
 
     /// Inbound NAT rule `<dep>.in.<cluster>.<ns>.<svc>`.
-    pub fn inbound_rule(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest {
-        self.req(&self.inbound_prefix, format!("{cluster}.{namespace}.{service}"), cluster, namespace, service)
+    pub fn inbound_rule(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest<'_> {
+        NameRequest { key: None, prefix: &self.inbound_prefix, tail: dotted(&[cluster, namespace, service]) }
     }
 
     /// Outbound NAT rule `<dep>.out.<cluster>.<cidr>`.
-    pub fn outbound_rule(&self, cluster: &str, subnet: Ipv4Net) -> NameRequest {
+    pub fn outbound_rule(&self, cluster: &str, subnet: Ipv4Net) -> NameRequest<'_> {
         NameRequest {
-            key: format!("{cluster}/{subnet}"),
-            prefix: self.outbound_prefix.clone(),
+            key: None,
+            prefix: &self.outbound_prefix,
             tail: format!("{cluster}.{}", cidr_token(subnet)),
         }
     }
 
     /// Static route `pke-<hash4>-<cidr>-<hash4 of next hop>` (≤31).
-    pub fn route(&self, subnet: Ipv4Net, nexthop: Ipv4Addr) -> NameRequest {
+    pub fn route(&self, subnet: Ipv4Net, nexthop: Ipv4Addr) -> NameRequest<'_> {
         NameRequest {
-            key: format!("{subnet} via {nexthop}"),
-            prefix: self.route_prefix.clone(),
+            // The tail holds only a hash of the next hop, so it does not identify the route.
+            key: Some(format!("{subnet} via {nexthop}")),
+            prefix: &self.route_prefix,
             tail: format!("{}-{}", cidr_token(subnet), hash32(&nexthop.to_string(), 4)),
         }
-    }
-
-    fn req(&self, prefix: &str, tail: String, cluster: &str, ns: &str, svc: &str) -> NameRequest {
-        NameRequest { key: format!("{cluster}/{ns}/{svc}"), prefix: prefix.to_owned(), tail }
     }
 
     /// An address, service or NAT rule is ours if it carries the marker tag and a tag of this
@@ -218,10 +238,12 @@ impl Names {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
-    fn req(key: &str, prefix: &str, tail: &str) -> NameRequest {
-        NameRequest { key: key.into(), prefix: prefix.into(), tail: tail.into() }
+    fn req<'a>(key: &str, prefix: &'a str, tail: &str) -> NameRequest<'a> {
+        NameRequest { key: Some(key.into()), prefix, tail: tail.into() }
     }
 
     #[test]
@@ -315,13 +337,13 @@ mod tests {
     fn name_shapes() {
         let n = Names::new("prod");
         let net: Ipv4Net = "192.168.110.0/24".parse().unwrap();
-        assert_eq!(fit(&n.address("shop", "default", "web").prefix, &n.address("shop", "default", "web").tail, 63), "prod.shop.default.web");
+        assert_eq!(fit(n.address("shop", "default", "web").prefix, &n.address("shop", "default", "web").tail, 63), "prod.shop.default.web");
         let r = n.route(net, "192.168.2.1".parse().unwrap());
-        let route = fit(&r.prefix, &r.tail, ROUTE_NAME_MAX);
+        let route = fit(r.prefix, &r.tail, ROUTE_NAME_MAX);
         assert!(route.len() <= ROUTE_NAME_MAX && route.contains("192.168.110.0_24"), "{route}");
         let wide: Ipv4Net = "192.168.100.128/25".parse().unwrap();
         let r = n.route(wide, "192.168.2.1".parse().unwrap());
-        let route = fit(&r.prefix, &r.tail, ROUTE_NAME_MAX);
+        let route = fit(r.prefix, &r.tail, ROUTE_NAME_MAX);
         assert_eq!(route.len(), ROUTE_NAME_MAX, "{route}");
         assert!(n.owns_route(&route));
         assert_eq!(n.cluster_tag(&"c".repeat(200)).len(), TAG_NAME_MAX);

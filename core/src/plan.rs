@@ -4,13 +4,15 @@
 //! only entries carrying our ownership marks are ever updated or deleted. Everything here is
 //! sorted by name or identity, so the same input always yields the same plan.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
 
 use serde::{Deserialize, Serialize};
 
 use crate::desired;
 use crate::facts::Facts;
-use crate::model::{Kind, MARKER_TAG, Object, Observed, Operation, Scope, Tag};
+use crate::fxhash::{FxMap, FxSet, map_with_capacity};
+use crate::model::{Address, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
 
@@ -125,43 +127,84 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Entries by name; the first wins if the adapter hands over duplicates.
-fn index<T>(list: &[T], name: impl Fn(&T) -> &str) -> HashMap<&str, &T> {
-    let mut map = HashMap::with_capacity(list.len());
-    for o in list {
-        map.entry(name(o)).or_insert(o);
-    }
-    map
+/// One kind's observed entries: indexed by name (the first wins if the adapter hands over
+/// duplicates), each ownership test evaluated once.
+struct Seen<'a, T, N> {
+    list: &'a [T],
+    owned: Vec<bool>,
+    by_name: FxMap<&'a str, usize>,
+    name: N,
 }
 
-/// Ops for one kind: create what is missing, update owned entries that differ, delete owned
-/// entries no longer desired. `desired` holds no name taken by a foreign entry (checked before).
-fn synthesize<T: PartialEq + Clone>(
-    desired: &[&T],
-    observed: &[T],
-    name: impl Fn(&T) -> &str,
-    owned: impl Fn(&T) -> bool,
-    wrap: impl Fn(T) -> Object,
-    kind: Kind,
-) -> (Vec<Operation>, Vec<Operation>) {
-    let seen = index(observed, &name);
-    let mut upserts = Vec::new();
-    for d in desired {
-        match seen.get(name(d)) {
-            None => upserts.push(Operation::Create { object: wrap((*d).clone()) }),
-            Some(o) if *o == *d || !owned(o) => {}
-            Some(_) => upserts.push(Operation::Update { object: wrap((*d).clone()) }),
+impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
+    fn new(list: &'a [T], name: N, owned: impl Fn(&T) -> bool) -> Self {
+        let mut by_name = map_with_capacity(list.len());
+        for (i, o) in list.iter().enumerate() {
+            by_name.entry(name(o)).or_insert(i);
         }
+        Self { list, owned: list.iter().map(owned).collect(), by_name, name }
     }
-    let wanted: HashSet<&str> = desired.iter().map(|d| name(d)).collect();
-    let gone: BTreeSet<&str> = observed.iter().filter(|o| owned(o) && !wanted.contains(name(o))).map(&name).collect();
-    let deletes = gone.into_iter().map(|n| Operation::Delete { kind, name: n.to_owned() }).collect();
-    (upserts, deletes)
-}
 
-fn sorted_by_name<'a, T>(mut v: Vec<&'a T>, name: impl Fn(&T) -> &str) -> Vec<&'a T> {
-    v.sort_by(|a, b| name(a).cmp(name(b)));
-    v
+    fn get(&self, name: &str) -> Option<(&'a T, bool)> {
+        self.by_name.get(name).map(|&i| (&self.list[i], self.owned[i]))
+    }
+
+    /// A foreign entry already holds this name.
+    fn taken(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|(_, owned)| !owned)
+    }
+
+    /// Entries we do not own; this plan leaves them as they are.
+    fn foreign(&self) -> impl Iterator<Item = &'a T> + '_ {
+        self.list.iter().zip(&self.owned).filter(|(_, owned)| !**owned).map(|(o, _)| o)
+    }
+
+    /// Ops for one kind, like one synthesizer of the AWS LB Controller: create what is missing,
+    /// update owned entries that differ (in place), delete owned entries no longer desired.
+    /// `desired` must hold no name taken by a foreign entry. Returns, per desired entry in input
+    /// order, whether it is written; then the upserts and deletes, each sorted by name.
+    fn synthesize(&self, desired: Vec<T>, wrap: impl Fn(T) -> Object, kind: Kind) -> (Vec<bool>, Vec<Operation>, Vec<Operation>) {
+        let name = &self.name;
+        let mut order: Vec<usize> = (0..desired.len()).collect();
+        // Stable and adaptive: desired lists arrive mostly in name order already.
+        order.sort_by(|&a, &b| name(&desired[a]).cmp(name(&desired[b])));
+
+        // One lookup per desired entry, in name order: observed entries usually sit in that
+        // order, so memory is read front to back (a no-op resync is bound by reading every
+        // observed entry once).
+        let mut matched = vec![false; self.list.len()];
+        let mut verdict: Vec<Option<bool>> = vec![None; desired.len()]; // Some(exists) = write it
+        for &i in &order {
+            let d = &desired[i];
+            verdict[i] = match self.by_name.get(name(d)) {
+                None => Some(false),
+                Some(&j) => {
+                    matched[j] = true;
+                    (self.owned[j] && self.list[j] != *d).then_some(true)
+                }
+            };
+        }
+        // (A duplicate name counts as matched when its first holder is: deletes go by name.)
+        let mut gone: Vec<&str> = (0..self.list.len())
+            .filter(|&j| self.owned[j] && !matched[j] && !matched[self.by_name[name(&self.list[j])]])
+            .map(|j| name(&self.list[j]))
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        let deletes = gone.into_iter().map(|n| Operation::Delete { kind, name: n.to_owned() }).collect();
+
+        let written: Vec<bool> = verdict.iter().map(Option::is_some).collect();
+        let mut slots: Vec<Option<T>> = desired.into_iter().map(Some).collect();
+        let upserts = order
+            .iter()
+            .filter_map(|&i| {
+                let exists = verdict[i]?;
+                let object = wrap(slots[i].take().expect("each entry once"));
+                Some(if exists { Operation::Update { object } } else { Operation::Create { object } })
+            })
+            .collect();
+        (written, upserts, deletes)
+    }
 }
 
 /// Plans the writes that make Panorama hold exactly what protects the labelled Services.
@@ -175,9 +218,11 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         desired::build(settings, &names, facts);
     let owned_tagged = |tags: &[String]| names.owns_tagged(tags);
 
-    let seen_addresses = index(&observed.addresses, |o| &o.name);
-    let seen_services = index(&observed.services, |o| &o.name);
-    let seen_rules = index(&observed.nat_rules, |o| &o.name);
+    let seen_addresses = Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags));
+    let seen_services = Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags));
+    let seen_rules = Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags));
+    let seen_routes = Seen::new(&observed.static_routes, |o: &StaticRoute| &o.name, |o: &StaticRoute| names.owns_route(&o.name));
+    let seen_tags = Seen::new(&observed.tags, |o: &Tag| &o.name, |o: &Tag| names.owns_tag_object(o));
     let foreign = |what: &str, name: &str| {
         format!("{what} {name:?} already exists in device group {} and is not owned by deployment {}", settings.device_group, settings.deployment)
     };
@@ -185,42 +230,33 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Inbound: all three objects or none, so a rule never points at someone else's object.
     let mut kept_inbound = Vec::with_capacity(inbound.len());
     for item in inbound {
-        let mut clashes = Vec::new();
-        if seen_addresses.get(item.address.name.as_str()).is_some_and(|o| !owned_tagged(&o.tags)) {
-            clashes.push(foreign("address", &item.address.name));
-        }
-        if seen_services.get(item.service.name.as_str()).is_some_and(|o| !owned_tagged(&o.tags)) {
-            clashes.push(foreign("service", &item.service.name));
-        }
-        if seen_rules.get(item.rule.name.as_str()).is_some_and(|o| !owned_tagged(&o.tags)) {
-            clashes.push(foreign("NAT rule", &item.rule.name));
+        let clashes: Vec<String> = [
+            (seen_addresses.taken(&item.address.name), "address", &item.address.name),
+            (seen_services.taken(&item.service.name), "service", &item.service.name),
+            (seen_rules.taken(&item.rule.name), "NAT rule", &item.rule.name),
+        ]
+        .into_iter()
+        .filter(|c| c.0)
+        .map(|(_, what, name)| foreign(what, name))
+        .collect();
+        if clashes.is_empty() {
+            kept_inbound.push(item);
+            continue;
         }
         let st = &mut services[item.status];
-        if clashes.is_empty() {
-            let in_sync = seen_addresses.get(item.address.name.as_str()) == Some(&&item.address)
-                && seen_services.get(item.service.name.as_str()) == Some(&&item.service)
-                && seen_rules.get(item.rule.name.as_str()) == Some(&&item.rule);
-            (st.state, st.reason) = if in_sync {
-                (ServiceState::Protected, "address, service and NAT rule are in place".to_owned())
-            } else {
-                (ServiceState::Planned, "this plan writes its address, service and NAT rule".to_owned())
-            };
-            kept_inbound.push(item);
-        } else {
-            let why = format!("{}; not written", clashes.join("; "));
-            st.state = ServiceState::Conflict;
-            st.reason = why.clone();
-            st.nat_rule = None;
-            let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
-            problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
-        }
+        let why = format!("{}; not written", clashes.join("; "));
+        st.state = ServiceState::Conflict;
+        st.reason = why.clone();
+        st.nat_rule = None;
+        let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
+        problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
     }
 
     let mut kept_outbound = Vec::with_capacity(outbound.len());
     for item in outbound {
         let cluster = &mut clusters[item.cluster];
         let subnet = &mut cluster.subnets[item.subnet];
-        if seen_rules.get(item.rule.name.as_str()).is_some_and(|o| !owned_tagged(&o.tags)) {
+        if seen_rules.taken(&item.rule.name) {
             let subject = format!("{}/{}", cluster.name, subnet.id);
             problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: format!("{}; not written", foreign("NAT rule", &item.rule.name)) });
         } else {
@@ -234,77 +270,72 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     }
 
     // Tags: the marker and each cluster tag still referenced by a desired object.
-    let cluster_of_tag: HashMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
-    let mut wanted_tags: BTreeSet<&str> = BTreeSet::new();
+    let cluster_of_tag: FxMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
+    let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
     for tags in kept_inbound.iter().map(|i| &i.address.tags).chain(kept_outbound.iter().map(|o| &o.rule.tags)) {
-        wanted_tags.extend(tags.iter().map(String::as_str));
-    }
-    let seen_tags = index(&observed.tags, |o| &o.name);
-    let desired_tags: Vec<Tag> = wanted_tags
-        .iter()
-        .filter_map(|&name| {
-            let tag = if name == MARKER_TAG {
-                Tag {
-                    name: name.to_owned(),
-                    color: Some("color13".to_owned()),
-                    comments: Some(format!("{MANAGED_BY}: marks every object pano-eks writes")),
-                    unmodelled: vec![],
-                }
-            } else {
-                Tag {
-                    name: name.to_owned(),
-                    color: Some("color24".to_owned()),
-                    comments: Some(format!("{MANAGED_BY}: deployment {}, cluster {}", settings.deployment, cluster_of_tag[name])),
-                    unmodelled: vec![],
-                }
-            };
-            if seen_tags.get(name).is_some_and(|o| !names.owns_tag_object(o)) {
-                // A tag is only a label: objects may still reference the foreign one.
-                let message = format!("tag {name:?} exists and was not created by pano-eks; left unchanged and used as is");
-                problems.push(Problem { subject: name.to_owned(), kind: ProblemKind::NameConflict, message });
-                return None;
+        for t in tags {
+            if !wanted_tags.contains(t) {
+                wanted_tags.insert(t.clone());
             }
-            Some(tag)
-        })
-        .collect();
-
-    let addresses = sorted_by_name(kept_inbound.iter().map(|i| &i.address).collect(), |o| &o.name);
-    let svc_objects = sorted_by_name(kept_inbound.iter().map(|i| &i.service).collect(), |o| &o.name);
-    let rules = sorted_by_name(
-        kept_inbound.iter().map(|i| &i.rule).chain(kept_outbound.iter().map(|o| &o.rule)).collect(),
-        |o| &o.name,
-    );
-    let route_objs = sorted_by_name(routes.iter().map(|r| &r.route).collect(), |o| &o.name);
-
-    let (up_addr, del_addr) =
-        synthesize(&addresses, &observed.addresses, |o| &o.name, |o| owned_tagged(&o.tags), Object::Address, Kind::Address);
-    let (up_svc, del_svc) =
-        synthesize(&svc_objects, &observed.services, |o| &o.name, |o| owned_tagged(&o.tags), Object::Service, Kind::Service);
-    let (up_rule, del_rule) =
-        synthesize(&rules, &observed.nat_rules, |o| &o.name, |o| owned_tagged(&o.tags), Object::NatRule, Kind::NatRule);
-    let (up_route, del_route) = synthesize(
-        &route_objs,
-        &observed.static_routes,
-        |o| &o.name,
-        |o| names.owns_route(&o.name),
-        Object::StaticRoute,
-        Kind::StaticRoute,
-    );
+        }
+    }
+    let mut desired_tags: Vec<Tag> = Vec::new();
+    for name in &wanted_tags {
+        if seen_tags.taken(name) {
+            // A tag is only a label: objects may still reference the foreign one.
+            let message = format!("tag {name:?} exists and was not created by pano-eks; left unchanged and used as is");
+            problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
+            continue;
+        }
+        let comments = if name == MARKER_TAG {
+            format!("{MANAGED_BY}: marks every object pano-eks writes")
+        } else {
+            format!("{MANAGED_BY}: deployment {}, cluster {}", settings.deployment, cluster_of_tag[name.as_str()])
+        };
+        let color = if name == MARKER_TAG { "color13" } else { "color24" };
+        desired_tags.push(Tag { name: name.clone(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] });
+    }
 
     // A tag may go only if nothing that stays references it: our desired objects, and every
     // entry we do not own (foreign ones and other deployments'), which this plan leaves alone.
-    let mut referenced: HashSet<&str> = wanted_tags.iter().copied().collect();
-    let foreign_tags = (observed.addresses.iter().map(|o| &o.tags))
-        .chain(observed.services.iter().map(|o| &o.tags))
-        .chain(observed.nat_rules.iter().map(|o| &o.tags))
-        .filter(|tags| !owned_tagged(tags));
+    let mut referenced: FxSet<&str> = wanted_tags.iter().map(String::as_str).collect();
+    let foreign_tags = (seen_addresses.foreign().map(|o| &o.tags))
+        .chain(seen_services.foreign().map(|o| &o.tags))
+        .chain(seen_rules.foreign().map(|o| &o.tags));
     for tags in foreign_tags {
         referenced.extend(tags.iter().map(String::as_str));
     }
-    let desired_tag_refs: Vec<&Tag> = desired_tags.iter().collect();
-    let (up_tag, mut del_tag) =
-        synthesize(&desired_tag_refs, &observed.tags, |o| &o.name, |o| names.owns_tag_object(o), Object::Tag, Kind::Tag);
+
+    // Split the kept items into per-kind lists (same order), diff each kind, derive status.
+    let inbound_count = kept_inbound.len();
+    let mut status_of = Vec::with_capacity(inbound_count);
+    let mut addresses = Vec::with_capacity(inbound_count);
+    let mut svc_objects = Vec::with_capacity(inbound_count);
+    let mut rules = Vec::with_capacity(inbound_count + kept_outbound.len());
+    for i in kept_inbound {
+        status_of.push(i.status);
+        addresses.push(i.address);
+        svc_objects.push(i.service);
+        rules.push(i.rule);
+    }
+    rules.extend(kept_outbound.into_iter().map(|o| o.rule));
+    let route_objs: Vec<StaticRoute> = routes.into_iter().map(|r| r.route).collect();
+
+    let (_, up_tag, mut del_tag) = seen_tags.synthesize(desired_tags, Object::Tag, Kind::Tag);
     del_tag.retain(|op| !referenced.contains(op.name()));
+    let (w_addr, up_addr, del_addr) = seen_addresses.synthesize(addresses, Object::Address, Kind::Address);
+    let (w_svc, up_svc, del_svc) = seen_services.synthesize(svc_objects, Object::Service, Kind::Service);
+    let (w_rule, up_rule, del_rule) = seen_rules.synthesize(rules, Object::NatRule, Kind::NatRule);
+    let (_, up_route, del_route) = seen_routes.synthesize(route_objs, Object::StaticRoute, Kind::StaticRoute);
+
+    for (i, &st) in status_of.iter().enumerate() {
+        let st = &mut services[st];
+        (st.state, st.reason) = if w_addr[i] || w_svc[i] || w_rule[i] {
+            (ServiceState::Planned, "this plan writes its address, service and NAT rule".to_owned())
+        } else {
+            (ServiceState::Protected, "address, service and NAT rule are in place".to_owned())
+        };
+    }
 
     let operations: Vec<Operation> = [up_tag, up_addr, up_svc, up_rule, up_route, del_rule, del_route, del_addr, del_svc, del_tag]
         .into_iter()

@@ -1,0 +1,89 @@
+//! Plan time for 16 clusters × 1,000 Services (3 subnets each, 2 firewalls): the first plan
+//! against an empty Panorama, and the no-op resync against observed = desired. Target ≤ 50 ms.
+//! Run with `cargo bench -p pano-eks-core`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use pano_eks_core::*;
+
+const CLUSTERS: usize = 16;
+const SERVICES: usize = 1_000;
+const RUNS: usize = 15;
+
+fn facts() -> Facts {
+    let clusters = (0..CLUSTERS)
+        .map(|c| ClusterFacts {
+            name: format!("cluster-{c:02}"),
+            subnets: (0..3)
+                .map(|s| SubnetFacts { id: format!("subnet-{c}-{s}"), cidr: format!("10.{c}.{}.0/24", s * 16), az: format!("az{s}") })
+                .collect(),
+            services: (0..SERVICES)
+                .map(|i| ServiceFacts {
+                    namespace: format!("team-{}", i % 20),
+                    name: format!("service-{i:04}"),
+                    labels: BTreeMap::from([("panw-tg-port".to_owned(), (20_000 + c * SERVICES + i).to_string())]),
+                    annotations: BTreeMap::new(),
+                    service_type: "LoadBalancer".to_owned(),
+                    lb_hostname: Some(format!("internal-c{c}-s{i}-0123456789.elb.us-west-2.amazonaws.com")),
+                    ports: vec![PortFacts { port: 8080, protocol: "TCP".to_owned() }],
+                    created: Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),
+                })
+                .collect(),
+        })
+        .collect();
+    let firewalls = (0..2).map(|i| FirewallFacts { id: format!("i-{i}"), az: format!("az{i}"), trust_subnet_cidr: format!("192.168.{i}.0/24") }).collect();
+    Facts { clusters, firewalls }
+}
+
+/// This thread's time on a CPU (Linux schedstat), so a busy shared machine does not inflate
+/// the figure the way wall time does. `None` elsewhere.
+fn on_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?))
+}
+
+fn measure(label: &str, settings: &PlanSettings, facts: &Facts, observed: &Observed, expect_ops: impl Fn(usize) -> bool) -> Duration {
+    let mut wall = Vec::with_capacity(RUNS);
+    let mut cpu = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let (start, cpu_start) = (Instant::now(), on_cpu());
+        let p = plan(black_box(settings), black_box(facts), black_box(observed)).unwrap();
+        wall.push(start.elapsed());
+        if let (Some(a), Some(b)) = (cpu_start, on_cpu()) {
+            cpu.push(b - a);
+        }
+        assert!(expect_ops(p.operations.len()), "{label}: {} operations", p.operations.len());
+        drop(black_box(p));
+    }
+    wall.sort();
+    cpu.sort();
+    print!("{label:<36} wall min {:>6.2} ms  median {:>6.2} ms", ms(wall[0]), ms(wall[RUNS / 2]));
+    if cpu.len() == RUNS {
+        print!("   on-CPU min {:>6.2} ms  median {:>6.2} ms", ms(cpu[0]), ms(cpu[RUNS / 2]));
+    }
+    println!("   ({RUNS} runs)");
+    cpu.get(RUNS / 2).copied().unwrap_or(wall[RUNS / 2]).min(wall[RUNS / 2])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let settings = PlanSettings::new("bench", "eks-dg", "eks-tpl");
+    let facts = facts();
+    let first = plan(&settings, &facts, &Observed::default()).unwrap();
+    let mut observed = Observed::default();
+    observed.apply(&first.operations);
+    println!(
+        "{CLUSTERS} clusters x {SERVICES} Services: {} operations, {} observed entries",
+        first.operations.len(),
+        observed.len()
+    );
+    let a = measure("first plan (empty observed)", &settings, &facts, &Observed::default(), |n| n == first.operations.len());
+    let b = measure("no-op resync (observed = desired)", &settings, &facts, &observed, |n| n == 0);
+    let verdict = if a.max(b) <= Duration::from_millis(50) { "within" } else { "OVER" };
+    println!("target 50 ms (median, on-CPU where available): {verdict}");
+}
