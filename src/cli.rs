@@ -53,4 +53,53 @@ pub enum Command {
         #[arg(long)]
         existing_vpc: bool,
     },
+    /// Show the object-level diff a sync would apply to Panorama; writes nothing.
+    Plan {
+        #[command(flatten)]
+        source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+    },
+    /// Make Panorama protect exactly the labelled Services: write, commit, push, verify.
+    Sync {
+        /// One converge, then exit (non-zero if anything failed).
+        #[arg(long, required = true)]
+        once: bool,
+        #[command(flatten)]
+        source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+        /// How writes are sent (default: multi-config on PAN-OS 10+, bulk set/delete before).
+        #[arg(long, value_enum, hide = true)]
+        write_mode: Option<WriteModeArg>,
+    },
+    /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
+    Status {
+        #[command(flatten)]
+        source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+    },
+}
+
+/// Where the facts (clusters, subnets, Services, firewalls) come from.
+#[derive(Debug, clap::Args)]
+pub struct FactsSource {
+    /// A facts JSON file (see docs/facts.md). Kubernetes and AWS discovery produce the same model.
+    #[arg(long, required = true)]
+    pub facts: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PanoramaFlags {
+    /// Do not verify Panorama's TLS certificate (never in production).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriteModeArg {
+    MultiConfig,
+    Bulk,
+    OnePerCall,
 }

@@ -7,6 +7,7 @@ mod config;
 mod panorama;
 mod render;
 mod secret;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
         Command::Init { force } => commands::init::run(&cli, *force),
         Command::Validate { existing_vpc } => commands::validate::run(&cli, *existing_vpc),
         Command::Render { out, existing_vpc } => commands::render::run(&cli, out, *existing_vpc),
+        Command::Plan { source, conn } => commands::panorama::plan(&cli, source, conn),
+        Command::Sync { once: _, source, conn, write_mode } => commands::panorama::sync_once(&cli, source, conn, *write_mode),
+        Command::Status { source, conn } => commands::panorama::status(&cli, source, conn),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

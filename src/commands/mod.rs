@@ -2,6 +2,7 @@
 //! core and in `render`, outside-world calls in the adapters.
 
 pub mod init;
+pub mod panorama;
 pub mod render;
 pub mod validate;
 

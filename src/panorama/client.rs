@@ -176,6 +176,16 @@ impl PanoramaClient {
         Ok(r.find("result").cloned())
     }
 
+    /// `action=show` (running config). `None` when the node does not exist.
+    pub async fn show(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
+        match self.call(&[("type", "config"), ("action", "show"), ("xpath", xpath)], false).await {
+            Ok(r) if r.get_attr("code") == Some("7") => Ok(None),
+            Ok(r) => Ok(r.find("result").cloned()),
+            Err(PanosError::Api { msg, .. }) if msg.contains("No such node") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `action=edit`: replaces the node at `xpath` with `element` (idempotent, so safe to retry).
     pub async fn edit(&self, xpath: &str, element: &Element) -> Result<(), PanosError> {
         let el = element.to_xml();

@@ -1,9 +1,13 @@
 //! The Panorama adapter: observes what Panorama holds and applies operations over the PAN-OS
 //! XML API. It translates and transports; every decision comes from the planning core.
 
+pub mod apply;
 pub mod client;
 pub mod codec;
+pub mod commit;
 pub mod jobs;
+pub mod locations;
+pub mod observe;
 pub mod xml;
 pub mod xpath;
 

@@ -1,0 +1,207 @@
+//! The sync engine: one converge of Panorama towards the facts, readable in one sitting.
+//!
+//! 1. observe: read the five containers from the candidate config (every entry, owned or not);
+//! 2. plan: the pure planning core decides the operations;
+//! 3. apply: write them in batches, in the plan's order;
+//! 4. commit: a partial commit of our own admin's changes, when ours differ from running
+//!    (this also finishes the work of an earlier run that wrote but did not commit);
+//! 5. push: to the device group and/or the template stack that changed, checking every firewall.
+
+use std::time::{Duration, Instant};
+
+use pano_eks_core::{Address, Facts, Kind, Names, NatRule, Observed, Plan, PlanSettings, Scope, ServiceObject, StaticRoute, Tag};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::panorama::apply::{self, LockWait, WriteMode};
+use crate::panorama::commit::{self, CommitError, PushTarget};
+use crate::panorama::jobs::Job;
+use crate::panorama::locations::Locations;
+use crate::panorama::observe::{self, Which};
+use crate::panorama::xml::Element;
+use crate::panorama::{ClientConfig, PanoramaClient, PanosError};
+use crate::secret::Secret;
+
+/// Builds the planning core's settings from the config file.
+pub fn plan_settings(cfg: &Config) -> PlanSettings {
+    let p = &cfg.panorama;
+    let mut s = PlanSettings::new(&cfg.name, &p.device_group, &p.template);
+    s.label_key = cfg.sync.label.clone();
+    s.virtual_router = p.virtual_router.clone();
+    s.trust_interface = p.trust_interface.clone();
+    s.untrust_interface = p.untrust_interface.clone();
+    s.trust_zone = p.trust_zone.clone();
+    s.untrust_zone = p.untrust_zone.clone();
+    s
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Panorama(#[from] PanosError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("invalid settings: {0}")]
+    Settings(#[from] pano_eks_core::SettingsError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Options that are not in the config file.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub insecure: bool,
+    /// Overrides the write mode chosen from the Panorama version (benchmarks, old versions).
+    pub mode: Option<WriteMode>,
+    pub lock_wait: LockWait,
+    pub job_timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { insecure: false, mode: None, lock_wait: LockWait::default(), job_timeout: Duration::from_secs(600) }
+    }
+}
+
+pub struct Engine {
+    pub client: PanoramaClient,
+    pub settings: PlanSettings,
+    locs: Locations,
+    admin: String,
+    template_stack: String,
+    pub mode: WriteMode,
+    pub sw_version: String,
+    opts: EngineOptions,
+}
+
+/// What one converge did.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub plan: Plan,
+    pub write_calls: usize,
+    /// Commit job id, when something of ours was committed.
+    pub commit_job: Option<u64>,
+    pub pushes: Vec<PushSummary>,
+    pub elapsed_ms: u128,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PushSummary {
+    pub target: String,
+    pub job: u64,
+    /// (serial, device name, result) per firewall.
+    pub devices: Vec<(String, String, String)>,
+}
+
+impl Engine {
+    /// Connects to Panorama with the config's credentials and learns its version.
+    pub async fn connect(cfg: &Config, base: &std::path::Path, opts: EngineOptions) -> Result<Engine, SyncError> {
+        let p = &cfg.panorama;
+        let mut cc = ClientConfig::new(&p.url);
+        cc.ca_cert = p.ca_cert.as_ref().map(|c| if c.is_absolute() { c.clone() } else { base.join(c) });
+        cc.insecure = opts.insecure;
+        let client = PanoramaClient::new(&cc)?;
+        let admin = p.username.clone().ok_or_else(|| SyncError::Setup("panorama.username is not set".into()))?;
+        let key = match (&p.api_key_env, &p.password_env) {
+            (Some(env), _) => Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.api_key_env: {e}")))?,
+            (None, Some(env)) => {
+                let pw = Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.password_env: {e}")))?;
+                client.keygen(&admin, &pw).await?
+            }
+            (None, None) => return Err(SyncError::Setup("no Panorama credentials configured".into())),
+        };
+        let client = client.with_key(key);
+        let info = client.op(&Element::new("show").child(Element::new("system").child(Element::new("info")))).await?;
+        let sw_version = info.text_at("system/sw-version").unwrap_or_default();
+        let settings = plan_settings(cfg);
+        settings.validate()?;
+        let mode = opts.mode.unwrap_or_else(|| WriteMode::for_version(&sw_version, cfg.sync.batch_size as usize));
+        tracing::info!(version = %sw_version, ?mode, "connected to Panorama");
+        Ok(Engine {
+            client,
+            locs: Locations::from_settings(&settings),
+            settings,
+            admin,
+            template_stack: p.template_stack.clone(),
+            mode,
+            sw_version,
+            opts,
+        })
+    }
+
+    /// Reads what Panorama holds and plans against it; writes nothing.
+    pub async fn plan(&self, facts: &Facts) -> Result<(Plan, Observed), SyncError> {
+        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
+        Ok((plan, seen))
+    }
+
+    /// One full converge. Bad facts are reported in the plan and do not stop the good ones.
+    pub async fn converge(&self, facts: &Facts) -> Result<Report, SyncError> {
+        let start = Instant::now();
+        let (plan, mut candidate) = self.plan(facts).await?;
+        let write_calls = if plan.is_noop() {
+            0
+        } else {
+            apply::apply(&self.client, &self.locs, &plan.operations, self.mode, self.opts.lock_wait).await?
+        };
+        candidate.apply(&plan.operations);
+
+        // Commit when *our* entries in the candidate differ from the running config.
+        let running = observe::read(&self.client, &self.locs, Which::Running).await?;
+        let names = Names::new(&self.settings.deployment);
+        let (dg_differs, template_differs) = owned_differences(&names, &candidate, &running);
+        let mut commit_job = None;
+        let mut pushes = Vec::new();
+        if dg_differs || template_differs {
+            let description = format!("pano-eks {}: {} operation(s)", self.settings.deployment, plan.operations.len());
+            let job = commit::commit_partial(&self.client, &self.admin, &description, self.opts.lock_wait, self.opts.job_timeout).await?;
+            commit_job = job.as_ref().map(|j| j.id);
+            if dg_differs {
+                pushes.push(self.push(PushTarget::DeviceGroup(&self.settings.device_group), &description).await?);
+            }
+            if template_differs {
+                pushes.push(self.push(PushTarget::TemplateStack(&self.template_stack), &description).await?);
+            }
+        }
+        Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis() })
+    }
+
+    async fn push(&self, target: PushTarget<'_>, description: &str) -> Result<PushSummary, SyncError> {
+        let name = match &target {
+            PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
+            PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
+        };
+        let job: Job = commit::push(&self.client, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
+        Ok(PushSummary {
+            target: name,
+            job: job.id,
+            devices: job.devices.iter().map(|d| (d.serial.clone(), d.name.clone(), d.result.clone())).collect(),
+        })
+    }
+}
+
+/// Whether the entries this deployment owns differ between two views, per scope
+/// (device group: tags, addresses, services, NAT rules; template: static routes).
+fn owned_differences(names: &Names, a: &Observed, b: &Observed) -> (bool, bool) {
+    debug_assert_eq!(Kind::StaticRoute.scope(), Scope::Template);
+    let dg = owned_view(names, a).0 != owned_view(names, b).0;
+    let tpl = owned_view(names, a).1 != owned_view(names, b).1;
+    (dg, tpl)
+}
+
+type DgView<'a> = (Vec<&'a Tag>, Vec<&'a Address>, Vec<&'a ServiceObject>, Vec<&'a NatRule>);
+
+/// This deployment's entries, sorted by name: (device-group kinds, template routes).
+fn owned_view<'a>(names: &Names, o: &'a Observed) -> (DgView<'a>, Vec<&'a StaticRoute>) {
+    fn sorted<'a, T>(mut v: Vec<&'a T>, name: impl Fn(&T) -> &str) -> Vec<&'a T> {
+        v.sort_by(|x, y| name(x).cmp(name(y)));
+        v
+    }
+    let tags = sorted(o.tags.iter().filter(|t| names.owns_tag_object(t)).collect(), |x| &x.name);
+    let addrs = sorted(o.addresses.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
+    let svcs = sorted(o.services.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
+    let rules = sorted(o.nat_rules.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
+    let routes = sorted(o.static_routes.iter().filter(|x| names.owns_route(&x.name)).collect(), |x| &x.name);
+    ((tags, addrs, svcs, rules), routes)
+}
