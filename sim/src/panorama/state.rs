@@ -535,21 +535,29 @@ impl State {
         let mut inner = String::new();
         for sel in &found {
             let mut n = self.candidate.get_path(sel).expect("selected").clone();
-            for (adm, m) in &self.dirty {
-                for (path, id) in m {
-                    if path.len() >= sel.len() && path[..sel.len()] == sel[..] {
-                        if let Some(d) = n.get_path_mut(&path[sel.len()..]) {
-                            d.set_attr("admin", adm);
-                            d.set_attr("dirtyId", &id.to_string());
-                            d.set_attr("time", &t);
-                        }
-                    }
-                }
-            }
+            // Walk the (usually small) answer and look each node up, rather than scanning
+            // every dirty path: keeps `get` O(answer) with 20k uncommitted objects.
+            let mut path = sel.clone();
+            self.mark(&mut n, &mut path, &t);
             n.write_xml(&mut inner, true);
         }
         let c = found.len();
         Ok(format!("<response status=\"success\" code=\"19\"><result total-count=\"{c}\" count=\"{c}\">{inner}</result></response>"))
+    }
+
+    fn mark(&self, n: &mut Node, path: &mut Vec<Key>, t: &str) {
+        for (adm, m) in &self.dirty {
+            if let Some(id) = m.get(path.as_slice()) {
+                n.set_attr("admin", adm);
+                n.set_attr("dirtyId", &id.to_string());
+                n.set_attr("time", t);
+            }
+        }
+        for (k, c) in n.children.iter_mut() {
+            path.push(k.clone());
+            self.mark(c, path, t);
+            path.pop();
+        }
     }
 
     fn multi_config(&mut self, p: &Params, admin: &str, now: Instant) -> String {
