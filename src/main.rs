@@ -1,26 +1,13 @@
 //! `pano-eks`: one binary for the whole workflow of securing EKS Services with VM-Series
 //! firewalls managed by Panorama. `main` only parses flags, sets up logging and dispatches.
 
-mod cli;
-mod commands;
-mod config;
-mod panorama;
-mod render;
-mod secret;
-mod sync;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
-
-/// Exit codes (documented in the README): 0 success, 1 the operation failed, 2 bad usage or
-/// configuration (nothing was changed).
-pub mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const USAGE: u8 = 2;
-}
+use pano_eks::cli::{Cli, Command};
+use pano_eks::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -198,7 +198,7 @@ fn start(reader: &Reader<&[u8]>, s: &quick_xml::events::BytesStart<'_>) -> Resul
     for a in s.attributes() {
         let a = a.map_err(|x| XmlError { pos: reader.buffer_position(), msg: x.to_string() })?;
         let v = a
-            .unescape_value()
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|x| XmlError { pos: reader.buffer_position(), msg: x.to_string() })?
             .into_owned();
         e.attrs.push((a.key.into_inner().to_string(), v));

@@ -80,6 +80,10 @@ pub const VPC_LOGICAL_ID: &str = "Vpc";
 /// Logical id of the internet gateway in `firewall-new-vpc`.
 pub const IGW_LOGICAL_ID: &str = "InternetGateway";
 
+/// Root volume of a VM-Series instance: the documented minimum, which is also the size of PAN's
+/// AMIs. (No config key yet: a larger log disk would be one.)
+pub const FIREWALL_VOLUME_GIB: u32 = 60;
+
 /// The template sources, embedded; names are what `{% include %}` refers to.
 const TEMPLATES: &[(&str, &str)] = &[
     ("_firewall.yaml.tera", include_str!("../../cfn/_firewall.yaml.tera")),
@@ -161,6 +165,7 @@ fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<St
     p.insert("FirewallAmi".into(), value(&f.ami));
     p.insert("FirewallInstanceType".into(), value(&f.instance_type));
     p.insert("FirewallCount".into(), value(f.count));
+    p.insert("FirewallVolumeSize".into(), value(FIREWALL_VOLUME_GIB));
     p.insert("BootstrapBucket".into(), value(cfg.bootstrap_bucket()));
     p.insert("LambdaBucket".into(), value(cfg.lambda_bucket()));
     p.insert("LambdaKey".into(), value(super::lambda_zip::build().key));
