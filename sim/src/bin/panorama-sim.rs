@@ -142,12 +142,11 @@ fn run(cli: Cli) -> Result<(), String> {
         hostname: "panorama-sim".into(),
     };
     let mut state = State::new(opts);
-    if let Some(p) = &cli.state {
-        if p.exists() {
+    if let Some(p) = &cli.state
+        && p.exists() {
             let raw = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
             state.load_state_xml(&raw).map_err(|e| format!("loading {}: {e}", p.display()))?;
         }
-    }
     let shared = Arc::new(Mutex::new(state));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

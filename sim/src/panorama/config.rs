@@ -197,13 +197,11 @@ impl<'a> Txn<'a> {
                 self.record(parent, &key);
                 // Keep PAN-OS-assigned attributes (rule uuid) that the client did not send.
                 let p = self.tree.get_path_mut(parent).expect("ensured");
-                if let Some(old) = p.children.get(&key) {
-                    if let Some(u) = old.attr("uuid") {
-                        if node.attr("uuid").is_none() {
+                if let Some(old) = p.children.get(&key)
+                    && let Some(u) = old.attr("uuid")
+                        && node.attr("uuid").is_none() {
                             node.set_attr("uuid", u);
                         }
-                    }
-                }
                 p.children.insert(key, node);
                 self.written.push(path);
                 OK
@@ -311,14 +309,13 @@ impl<'a> Txn<'a> {
 /// PAN-OS 9.0+ gives every policy rule a `uuid` attribute; clients must tolerate it.
 fn assign_uuids(tree: &mut Node, written: &[Vec<Key>]) {
     fn walk(n: &mut Node, path: &mut Vec<Key>) {
-        if n.tag == "entry" {
-            if let Some((schema::Kind::NatRule | schema::Kind::SecurityRule, _)) = schema::classify(path) {
+        if n.tag == "entry"
+            && let Some((schema::Kind::NatRule | schema::Kind::SecurityRule, _)) = schema::classify(path) {
                 if n.attr("uuid").is_none() {
                     n.set_attr("uuid", &new_uuid());
                 }
                 return;
             }
-        }
         for (k, c) in n.children.iter_mut() {
             if c.children.is_empty() && c.tag != "entry" {
                 continue;

@@ -23,13 +23,19 @@ impl JobKind {
     }
 }
 
+/// Tag and attributes of each ancestor of a path, to recreate missing parents in running.
+pub type Shells = Vec<(String, Vec<(String, String)>)>;
+
+/// One path of a partial commit: where, the candidate value (None = delete), its ancestors.
+pub type PartialItem = (Vec<Key>, Option<Node>, Shells);
+
 /// What a Panorama commit does to the running tree when it finishes.
 #[derive(Clone, Debug)]
 pub enum Effect {
     /// Full commit: running becomes this snapshot of the candidate.
     Full(Box<Node>),
     /// Partial commit: these paths take these candidate values (None = delete).
-    Partial(Vec<(Vec<Key>, Option<Node>, Vec<(String, Vec<(String, String)>)>)>),
+    Partial(Vec<PartialItem>),
     None,
 }
 

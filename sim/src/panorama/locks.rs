@@ -54,11 +54,10 @@ impl Locks {
     /// another admin holds a config lock on that scope or on `shared` (which covers everything).
     pub fn write_blocked(&self, admin: &str, scope: Option<&str>) -> Option<String> {
         for s in ["shared"].into_iter().chain(scope) {
-            if let Some((o, _)) = self.config.get(s) {
-                if o != admin {
+            if let Some((o, _)) = self.config.get(s)
+                && o != admin {
                     return Some(format!("Configuration is locked by {o}"));
                 }
-            }
         }
         None
     }

@@ -52,8 +52,8 @@ pub fn locate(path: &[Key]) -> (Loc, usize) {
     if path.first() == Some(&Key::Tag("shared".into())) {
         return (Loc::Shared, 1);
     }
-    if path.len() >= 4 && path[0] == Key::Tag("devices".into()) && path[1] == ld {
-        if let Key::Entry(n) = &path[3] {
+    if path.len() >= 4 && path[0] == Key::Tag("devices".into()) && path[1] == ld
+        && let Key::Entry(n) = &path[3] {
             match tag(&path[2]) {
                 "device-group" => return (Loc::Dg(n.clone()), 4),
                 "template" | "template-stack" => {
@@ -69,7 +69,6 @@ pub fn locate(path: &[Key]) -> (Loc, usize) {
                 _ => {}
             }
         }
-    }
     (Loc::Other, 0)
 }
 
@@ -264,11 +263,10 @@ impl Ctx<'_> {
         }
     }
     fn max_len(&mut self, n: &Node, field: &str, max: usize) {
-        if let Some(c) = n.child(field) {
-            if c.text.chars().count() > max {
+        if let Some(c) = n.child(field)
+            && c.text.chars().count() > max {
                 self.err(format!("{field} can be at most {max} characters, but current length: {}", c.text.chars().count()));
             }
-        }
     }
     fn addr_ref(&mut self, field: &str, v: &str) {
         if v == "any" || is_address_literal(v) || resolves(self.root, self.loc, &["address", "address-group"], v) {
@@ -448,16 +446,14 @@ pub fn validate_object(root: &Node, path: &[Key], kind: Kind, loc: &Loc) -> Vec<
                             }
                         }
                     }
-                    if let Some(p) = t.child("translated-port") {
-                        if !p.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
+                    if let Some(p) = t.child("translated-port")
+                        && !p.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
                             cx.err(format!("{field} -> translated-port '{}' is invalid", p.text));
                         }
-                    }
-                    if let Some(d) = t.child("distribution") {
-                        if !["round-robin", "source-ip-hash", "ip-modulo", "ip-hash", "least-sessions"].contains(&d.text.as_str()) {
+                    if let Some(d) = t.child("distribution")
+                        && !["round-robin", "source-ip-hash", "ip-modulo", "ip-hash", "least-sessions"].contains(&d.text.as_str()) {
                             cx.err(format!("{field} -> distribution '{}' is not a valid value", d.text));
                         }
-                    }
                 }
             }
             if let Some(srct) = n.child("source-translation") {
@@ -499,17 +495,15 @@ pub fn validate_object(root: &Node, path: &[Key], kind: Kind, loc: &Loc) -> Vec<
                 if v.len() > 1 {
                     cx.err(format!("nexthop -> Node {} and {} are mutually exclusive", v[0], v[1]));
                 }
-                if let Some(ip) = nh.child("ip-address") {
-                    if !is_ip_or_cidr(&ip.text) && !resolves(root, loc, &["address"], &ip.text) {
+                if let Some(ip) = nh.child("ip-address")
+                    && !is_ip_or_cidr(&ip.text) && !resolves(root, loc, &["address"], &ip.text) {
                         cx.err(format!("nexthop -> ip-address '{}' is invalid", ip.text));
                     }
-                }
             }
-            if let Some(m) = n.child("metric") {
-                if !m.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
+            if let Some(m) = n.child("metric")
+                && !m.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
                     cx.err(format!("metric '{}' is invalid", m.text));
                 }
-            }
         }
         Kind::DeviceGroup | Kind::Template | Kind::TemplateStack => {
             if kind == Kind::DeviceGroup && n.child("rulebase").is_some() {

@@ -3,7 +3,7 @@
 
 use super::config::{self, Txn, WriteOp};
 use super::faults::{Faults, Rng};
-use super::jobs::{fmt_time, Effect, Job, JobDevice, JobKind, Phase};
+use super::jobs::{fmt_time, Effect, Job, JobDevice, JobKind, Phase, Shells};
 use super::locks::Locks;
 use super::response::ApiError;
 use super::schema::LD;
@@ -207,11 +207,10 @@ fn base64(bytes: &[u8]) -> String {
 fn dg_scope(xpath: &str) -> Option<String> {
     let xp = super::xpath::parse(xpath).ok()?;
     let s = &xp.steps;
-    if s.len() >= 5 && s[1].tag == "devices" && s[3].tag == "device-group" {
-        if let super::xpath::Pred::Names(n) = &s[4].pred {
+    if s.len() >= 5 && s[1].tag == "devices" && s[3].tag == "device-group"
+        && let super::xpath::Pred::Names(n) = &s[4].pred {
             return n.first().cloned();
         }
-    }
     None
 }
 
@@ -1068,7 +1067,7 @@ fn device_xml(d: &Device) -> String {
 }
 
 /// (tag, attrs) of each ancestor of `path` in `tree`, used to recreate missing parents.
-fn shells_of(tree: &Node, path: &[Key]) -> Vec<(String, Vec<(String, String)>)> {
+fn shells_of(tree: &Node, path: &[Key]) -> Shells {
     let mut out = Vec::new();
     let mut n = tree;
     for k in &path[..path.len().saturating_sub(1)] {
@@ -1084,7 +1083,7 @@ fn shells_of(tree: &Node, path: &[Key]) -> Vec<(String, Vec<(String, String)>)> 
 }
 
 /// Sets `path` in `tree` to `node` (None = remove), creating parents from `shells`.
-fn apply_partial(tree: &mut Node, path: &[Key], node: Option<Node>, shells: &[(String, Vec<(String, String)>)]) {
+fn apply_partial(tree: &mut Node, path: &[Key], node: Option<Node>, shells: &Shells) {
     if path.is_empty() {
         return;
     }

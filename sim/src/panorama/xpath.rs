@@ -194,7 +194,7 @@ fn step_keys(n: &Node, step: &Step) -> Vec<Key> {
         Pred::Texts(texts) => n
             .children
             .iter()
-            .filter(|(_, c)| c.tag == step.tag && texts.iter().any(|t| *t == c.text))
+            .filter(|(_, c)| c.tag == step.tag && texts.contains(&c.text))
             .map(|(k, _)| k.clone())
             .collect(),
         Pred::None if step.tag == "entry" || step.tag == "member" => n
