@@ -590,6 +590,10 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             files.push(path);
         }
         files.sort();
+        // A canary with a known error proves the run really lints (and reports in this format).
+        let canary = dir.path().join("canary-broken.yaml");
+        std::fs::write(&canary, "Resources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlok: 10.0.0.0/16\n").unwrap();
+        files.push(canary);
         let out = std::process::Command::new(&lint)
             .args(["-f", "json", "--regions", "us-west-2", "--"])
             .args(&files)
@@ -601,9 +605,11 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         });
         let mut per_file: BTreeMap<String, (usize, usize)> = files
             .iter()
+            .filter(|f| !f.ends_with("canary-broken.yaml"))
             .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), (0, 0)))
             .collect();
         let mut errors = Vec::new();
+        let mut canary_errors = 0;
         for f in &findings {
             let file = PathBuf::from(f["Filename"].as_str().unwrap_or_default());
             let file = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -614,6 +620,10 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 f["Rule"]["Id"].as_str().unwrap_or_default(),
                 f["Message"].as_str().unwrap_or_default()
             );
+            if file == "canary-broken.yaml" {
+                canary_errors += usize::from(f["Level"] == "Error");
+                continue;
+            }
             let entry = per_file.entry(file).or_default();
             if f["Level"] == "Error" {
                 entry.0 += 1;
@@ -626,6 +636,7 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         for (file, (e, w)) in &per_file {
             eprintln!("cfn-lint {file}: {e} errors, {w} warnings");
         }
+        assert!(canary_errors > 0, "cfn-lint reported nothing for the broken canary: {stdout}");
         assert!(errors.is_empty(), "cfn-lint errors:\n{}", errors.join("\n"));
     }
 }
