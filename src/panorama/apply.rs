@@ -56,14 +56,15 @@ where
     loop {
         match f().await {
             Err(e @ (PanosError::Locked(_) | PanosError::CommitInProgress(_))) => {
-                if start.elapsed() + pause > wait.bound {
+                let left = wait.bound.saturating_sub(start.elapsed());
+                if left.is_zero() {
                     return Err(PanosError::Locked(format!(
-                        "{what}: gave up after {}s: {e} (pano-eks never removes another admin's lock)",
-                        wait.bound.as_secs()
+                        "{what}: gave up after {:.1}s: {e} (pano-eks never removes another admin's lock)",
+                        start.elapsed().as_secs_f64()
                     )));
                 }
                 tracing::info!(error = %e, "{what}: waiting for Panorama");
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(pause.min(left)).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             other => return other,

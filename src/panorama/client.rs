@@ -235,8 +235,9 @@ impl PanoramaClient {
         if let Some(a) = action {
             params.push(("action", a));
         }
-        // Never retried blindly: a lost answer may hide an enqueued job (the caller re-checks).
-        let r = self.call_once(&params, true).await?;
+        // Retried like any call: if a lost answer hid an enqueued job, the repeat is a partial
+        // commit with nothing left ("no changes") or a second push of the same config: harmless.
+        let r = self.call(&params, true).await?;
         if let Some(job) = r.text_at("result/job") {
             return job.parse().map(Some).map_err(|_| PanosError::Parse(format!("job id `{job}`")));
         }

@@ -47,6 +47,12 @@ pub enum SyncError {
     Setup(String),
 }
 
+/// How to authenticate to Panorama (the secrets themselves, already read).
+pub enum Credentials {
+    ApiKey(Secret),
+    Password(Secret),
+}
+
 /// Options that are not in the config file.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -55,11 +61,13 @@ pub struct EngineOptions {
     pub mode: Option<WriteMode>,
     pub lock_wait: LockWait,
     pub job_timeout: Duration,
+    /// Overrides the client's retry policy.
+    pub retry: Option<crate::panorama::client::RetryPolicy>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { insecure: false, mode: None, lock_wait: LockWait::default(), job_timeout: Duration::from_secs(600) }
+        EngineOptions { insecure: false, mode: None, lock_wait: LockWait::default(), job_timeout: Duration::from_secs(600), retry: None }
     }
 }
 
@@ -94,21 +102,31 @@ pub struct PushSummary {
 }
 
 impl Engine {
-    /// Connects to Panorama with the config's credentials and learns its version.
+    /// Connects with the credentials named in the config (environment variables).
     pub async fn connect(cfg: &Config, base: &std::path::Path, opts: EngineOptions) -> Result<Engine, SyncError> {
+        let p = &cfg.panorama;
+        let creds = match (&p.api_key_env, &p.password_env) {
+            (Some(env), _) => Credentials::ApiKey(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.api_key_env: {e}")))?),
+            (None, Some(env)) => Credentials::Password(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.password_env: {e}")))?),
+            (None, None) => return Err(SyncError::Setup("no Panorama credentials configured".into())),
+        };
+        Engine::connect_with(cfg, base, opts, creds).await
+    }
+
+    /// Connects to Panorama with the given credentials and learns its version.
+    pub async fn connect_with(cfg: &Config, base: &std::path::Path, opts: EngineOptions, creds: Credentials) -> Result<Engine, SyncError> {
         let p = &cfg.panorama;
         let mut cc = ClientConfig::new(&p.url);
         cc.ca_cert = p.ca_cert.as_ref().map(|c| if c.is_absolute() { c.clone() } else { base.join(c) });
         cc.insecure = opts.insecure;
+        if let Some(r) = opts.retry {
+            cc.retry = r;
+        }
         let client = PanoramaClient::new(&cc)?;
         let admin = p.username.clone().ok_or_else(|| SyncError::Setup("panorama.username is not set".into()))?;
-        let key = match (&p.api_key_env, &p.password_env) {
-            (Some(env), _) => Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.api_key_env: {e}")))?,
-            (None, Some(env)) => {
-                let pw = Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.password_env: {e}")))?;
-                client.keygen(&admin, &pw).await?
-            }
-            (None, None) => return Err(SyncError::Setup("no Panorama credentials configured".into())),
+        let key = match creds {
+            Credentials::ApiKey(k) => k,
+            Credentials::Password(pw) => client.keygen(&admin, &pw).await?,
         };
         let client = client.with_key(key);
         let info = client.op(&Element::new("show").child(Element::new("system").child(Element::new("info")))).await?;

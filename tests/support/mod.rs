@@ -1,0 +1,181 @@
+//! Test harness: starts the real `panorama-sim` binary on a free loopback port (HTTPS with its
+//! own CA), writes a config for it, and reads its control endpoints.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use pano_eks::config::{self, LoadOptions};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// The panorama-sim binary: `PANORAMA_SIM_BIN`, else built on demand.
+pub fn sim_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PANORAMA_SIM_BIN") {
+        return PathBuf::from(p);
+    }
+    let bin = target_dir().join("debug/panorama-sim");
+    if !bin.exists() {
+        let st = Command::new(env!("CARGO")).args(["build", "-q", "-p", "pano-eks-sim", "--bin", "panorama-sim"]).current_dir(repo_root()).status().unwrap();
+        assert!(st.success(), "building panorama-sim failed");
+    }
+    bin
+}
+
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    http: reqwest::blocking::Client,
+}
+
+pub const ADMIN: &str = "pano-eks";
+pub const PASSWORD: &str = "sim-password";
+
+impl Sim {
+    /// Two connected firewalls in device group `eks-dg` and template stack `eks-stack`.
+    pub fn start(extra: &[&str]) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let mut child = Command::new(sim_binary())
+            .args(["--listen", "127.0.0.1:0", "--tls-cert-out"])
+            .arg(&ca)
+            .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other", "--devices", "2", "--devices-in", "eks-dg,eks-stack"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("panorama-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("https://127.0.0.1:"), "ready line: {line}");
+        let cert = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+        pano_eks::panorama::client::install_crypto_provider();
+        let http = reqwest::blocking::Client::builder().tls_certs_only([cert]).build().unwrap();
+        Sim { child, url, dir, http }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.http.get(format!("{}/_sim/stats", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn config_xml(&self, which: &str) -> String {
+        self.http.get(format!("{}/_sim/config?which={which}", self.url)).send().unwrap().text().unwrap()
+    }
+
+    pub fn faults(&self, patch: serde_json::Value) {
+        let r = self.http.post(format!("{}/_sim/faults", self.url)).json(&patch).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    }
+
+    pub fn reset(&self) {
+        assert!(self.http.post(format!("{}/_sim/reset", self.url)).send().unwrap().status().is_success());
+    }
+
+    /// A raw XML API call as another admin would make it (to seed foreign objects).
+    pub fn api_as(&self, user: &str, password: &str, params: &[(&str, &str)]) -> String {
+        let key_xml = self.http.post(format!("{}/api/", self.url)).form(&[("type", "keygen"), ("user", user), ("password", password)]).send().unwrap().text().unwrap();
+        let key = key_xml.split("<key>").nth(1).unwrap().split("</key>").next().unwrap().to_string();
+        self.http.post(format!("{}/api/", self.url)).header("X-PAN-KEY", key).form(params).send().unwrap().text().unwrap()
+    }
+
+    /// Writes `pano-eks.toml` (and its authcodes file) pointing at this sim; returns its path.
+    pub fn write_config(&self, extra_sync: &str) -> PathBuf {
+        let d = self.dir.path();
+        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
+        let text = format!(
+            r#"name = "demo"
+region = "us-west-2"
+[network]
+vpc_cidr = "192.168.0.0/16"
+azs = ["us-west-2a", "us-west-2b"]
+mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
+untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
+trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
+natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
+[firewalls]
+ami = "ami-0123456789abcdef0"
+key_name = "ops"
+ssh_from = "203.0.113.7/32"
+authcodes_file = "authcodes"
+[panorama]
+url = "{url}"
+ca_cert = "ca.pem"
+username = "{ADMIN}"
+password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
+device_group = "eks-dg"
+template = "eks-template"
+template_stack = "eks-stack"
+[[clusters]]
+name = "shop"
+subnets = ["192.168.110.0/24", "192.168.111.0/24"]
+[[clusters]]
+name = "blog"
+subnets = ["192.168.120.0/24", "192.168.121.0/24"]
+[sync]
+{extra_sync}
+"#,
+            url = self.url
+        );
+        let p = d.join("pano-eks.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn config(&self, extra_sync: &str) -> config::Config {
+        let p = self.write_config(extra_sync);
+        match config::load(&p, LoadOptions { existing_vpc: false }) {
+            Ok(c) => c.config,
+            Err(d) => panic!("{d}"),
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Facts JSON for `n` Services in cluster `shop` (ports 8000+i) and two firewalls in two AZs.
+pub fn facts_json(n: usize, hostname_suffix: &str) -> String {
+    facts_range(0, n, hostname_suffix)
+}
+
+/// Facts JSON for Services `svc-start` .. `svc-(end-1)`.
+pub fn facts_range(start: usize, end: usize, hostname_suffix: &str) -> String {
+    let services: Vec<String> = (start..end)
+        .map(|i| {
+            format!(
+                r#"{{"namespace": "default", "name": "svc-{i}", "labels": {{"panw-tg-port": "{}"}}, "type": "LoadBalancer",
+                 "lb_hostname": "internal-svc-{i}{hostname_suffix}.elb.us-west-2.amazonaws.com", "ports": [{{"port": 80, "protocol": "TCP"}}],
+                 "created": "2026-11-26T10:00:{:02}Z"}}"#,
+                8000 + i,
+                i % 60
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"clusters": [{{"name": "shop", "subnets": [{{"id": "subnet-1", "cidr": "192.168.110.0/24", "az": "us-west-2a"}}, {{"id": "subnet-2", "cidr": "192.168.111.0/24", "az": "us-west-2b"}}],
+           "services": [{}]}}],
+          "firewalls": [{{"id": "i-0abc", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}}, {{"id": "i-0def", "az": "us-west-2b", "trust_subnet_cidr": "192.168.12.0/24"}}]}}"#,
+        services.join(",")
+    )
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}

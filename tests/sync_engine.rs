@@ -1,0 +1,230 @@
+//! The sync engine against panorama-sim: what a converge writes, that a second one writes
+//! nothing, deletes and in-place updates, foreign objects left alone, and the fault cases
+//! (crash after any number of writes, injected 5xx and dropped connections, locks, failed push).
+
+mod support;
+
+use std::time::Duration;
+
+use pano_eks::panorama::apply::{self, LockWait, WriteMode};
+use pano_eks::panorama::client::RetryPolicy;
+use pano_eks::panorama::locations::Locations;
+use pano_eks::panorama::observe::{self, Which};
+use pano_eks::secret::Secret;
+use pano_eks::sync::{Credentials, Engine, EngineOptions};
+use pano_eks_core::{Facts, Observed};
+use support::{PASSWORD, Sim, facts_json, facts_range};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn engine(rt: &tokio::runtime::Runtime, sim: &Sim, opts: EngineOptions) -> Engine {
+    let cfg = sim.config("");
+    rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), opts, Credentials::Password(Secret::new(PASSWORD)))).unwrap()
+}
+
+fn fast() -> EngineOptions {
+    EngineOptions {
+        retry: Some(RetryPolicy { attempts: 8, base: Duration::from_millis(5), cap: Duration::from_millis(50) }),
+        ..Default::default()
+    }
+}
+
+fn facts(n: usize, suffix: &str) -> Facts {
+    Facts::from_json(&facts_json(n, suffix)).unwrap()
+}
+
+fn stat(sim: &Sim, key: &str) -> u64 {
+    sim.stats()[key].as_u64().unwrap_or(0)
+}
+
+fn read(rt: &tokio::runtime::Runtime, e: &Engine, which: Which) -> Observed {
+    rt.block_on(observe::read(&e.client, &Locations::from_settings(&e.settings), which)).unwrap()
+}
+
+/// Panorama holds exactly what the facts ask for: a fresh plan against it is empty, and what
+/// was committed equals the candidate.
+fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
+    let (plan, candidate) = rt.block_on(e.plan(f)).unwrap();
+    assert!(plan.is_noop(), "left to do: {:#?}", plan.operations);
+    let running = read(rt, e, Which::Running);
+    assert_eq!(candidate, running, "candidate and running differ: uncommitted work left");
+}
+
+#[test]
+fn first_converge_writes_exactly_the_desired_objects_then_nothing() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let f = facts(3, "");
+    let report = rt.block_on(e.converge(&f)).unwrap();
+    // 2 tags, 3 × (address, service, NAT rule), 2 outbound rules, 2 subnets × 2 next hops.
+    assert_eq!(report.plan.operations.len(), 2 + 9 + 2 + 4);
+    assert_eq!(report.write_calls, 1, "one multi-config call");
+    assert!(report.commit_job.is_some());
+    assert_eq!(report.pushes.len(), 2, "device group and template stack");
+    for p in &report.pushes {
+        assert_eq!(p.devices.len(), 2, "{p:?}");
+        assert!(p.devices.iter().all(|(_, _, r)| r == "OK"));
+    }
+    // Through the sim's own XML: the inbound rule uses dynamic destination NAT to the FQDN object.
+    let running = sim.config_xml("running");
+    for want in [
+        "<fqdn>internal-svc-0.elb.us-west-2.amazonaws.com</fqdn>",
+        "<dynamic-destination-translation><translated-address>demo.shop.default.svc-0</translated-address><translated-port>80</translated-port>",
+        "<destination>192.168.110.0/24</destination>",
+        "<ip-address>192.168.12.1</ip-address>",
+    ] {
+        assert!(running.replace(['\n', ' '], "").contains(&want.replace(' ', "")), "running config lacks {want}");
+    }
+    assert_converged(&rt, &e, &f);
+
+    let (writes, commits, pushes) = (stat(&sim, "write_calls"), stat(&sim, "commits"), stat(&sim, "pushes"));
+    let again = rt.block_on(e.converge(&f)).unwrap();
+    assert!(again.plan.is_noop());
+    assert_eq!((again.write_calls, again.commit_job, again.pushes.len()), (0, None, 0));
+    assert_eq!((stat(&sim, "write_calls"), stat(&sim, "commits"), stat(&sim, "pushes")), (writes, commits, pushes), "no-op resync: 0 writes, 0 commits");
+}
+
+#[test]
+fn a_removed_service_loses_its_objects_and_a_new_hostname_updates_in_place() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    rt.block_on(e.converge(&facts(3, ""))).unwrap();
+
+    let ops_before = stat(&sim, "write_ops");
+    let changed = facts(3, "-v2");
+    let r = rt.block_on(e.converge(&changed)).unwrap();
+    let (c, u, d) = r.plan.counts();
+    assert_eq!((c, u, d), (0, 3, 0), "three addresses updated in place: {:#?}", r.plan.operations);
+    assert_eq!(stat(&sim, "write_ops") - ops_before, 3);
+    assert_converged(&rt, &e, &changed);
+
+    let fewer = facts(2, "-v2");
+    let r = rt.block_on(e.converge(&fewer)).unwrap();
+    assert_eq!(r.plan.counts(), (0, 0, 3), "svc-2's address, service object and NAT rule go");
+    let running = sim.config_xml("running");
+    assert!(!running.contains("svc-2"), "svc-2 is gone from the running config");
+    assert_converged(&rt, &e, &fewer);
+
+    // Every Service gone: only what other clusters' rules and routes need remains, and tags stay referenced.
+    let none = facts(0, "");
+    rt.block_on(e.converge(&none)).unwrap();
+    assert_converged(&rt, &e, &none);
+}
+
+#[test]
+fn foreign_objects_are_never_touched_even_with_look_alike_names() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
+    // Another admin's objects: one with exactly the name we want, others that look like ours.
+    for (xpath, element) in [
+        (format!("{dg}/address"), "<entry name='demo.shop.default.svc-0'><ip-netmask>10.9.9.9/32</ip-netmask></entry>"),
+        (format!("{dg}/address"), "<entry name='demo.shop.default.legacy'><fqdn>legacy.example.com</fqdn><description>managed by pano-eks</description></entry>"),
+        (format!("{dg}/pre-rulebase/nat/rules"), "<entry name='demo.in.shop.default.old'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source><destination><member>any</member></destination><service>any</service></entry>"),
+    ] {
+        let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", &xpath), ("element", element)]);
+        assert!(r.contains("success"), "{r}");
+    }
+    let before = sim.config_xml("candidate");
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let f = facts(2, "");
+    let report = rt.block_on(e.converge(&f)).unwrap();
+    assert!(
+        report.plan.problems.iter().any(|p| p.message.contains("demo.shop.default.svc-0")),
+        "the taken name is reported: {:#?}",
+        report.plan.problems
+    );
+    let after = sim.config_xml("candidate");
+    for foreign in ["<ip-netmask>10.9.9.9/32</ip-netmask>", "legacy.example.com", "demo.in.shop.default.old"] {
+        assert!(before.contains(foreign) && after.contains(foreign), "{foreign} must stay");
+    }
+    // The other admin's pending changes were not committed by our partial commit.
+    assert!(!sim.config_xml("running").contains("10.9.9.9"), "another admin's change was committed");
+    let again = rt.block_on(e.converge(&f)).unwrap();
+    assert!(again.plan.is_noop() && again.commit_job.is_none(), "stable with the conflict in place");
+}
+
+#[test]
+fn killed_after_any_number_of_writes_a_rerun_converges_exactly() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    // From svc-0..29 (old hostnames) to svc-10..39: deletes, in-place updates and creates.
+    let start = Facts::from_json(&facts_range(0, 30, "-old")).unwrap();
+    let target = Facts::from_json(&facts_range(10, 40, "")).unwrap();
+    let locs = Locations::from_settings(&e.settings);
+    rt.block_on(e.converge(&start)).unwrap();
+    let baseline = read(&rt, &e, Which::Running);
+    let (plan, _) = rt.block_on(e.plan(&target)).unwrap();
+    let n = plan.operations.len();
+    let (c, u, d) = plan.counts();
+    assert!(c > 0 && u > 0 && d > 0, "{c} creates, {u} updates, {d} deletes");
+    let points: Vec<usize> = (0..=n).step_by((n / 55).max(1)).chain([n]).collect();
+    assert!(points.len() >= 50, "need at least 50 crash points, have {}", points.len());
+    for k in points {
+        // Back to the committed baseline.
+        sim.reset();
+        rt.block_on(e.converge(&start)).unwrap();
+        assert!(read(&rt, &e, Which::Running) == baseline, "baseline restored");
+        // The killed run: its first k writes landed, one call each, then nothing (no commit).
+        rt.block_on(apply::apply(&e.client, &locs, &plan.operations[..k], WriteMode::OnePerCall, LockWait::default())).unwrap();
+        let r = rt.block_on(e.converge(&target)).unwrap();
+        assert_eq!(r.plan.operations, plan.operations[k..].to_vec(), "after {k} writes exactly the rest is left");
+        assert!(r.commit_job.is_some(), "the interrupted run's writes are committed too (crash at {k})");
+        assert_converged(&rt, &e, &target);
+        let running = read(&rt, &e, Which::Running);
+        let inbound = running.nat_rules.iter().filter(|r| r.name.starts_with("demo.in.")).count();
+        assert_eq!(inbound, 30, "no duplicate or stray inbound rule after a crash at {k}");
+    }
+}
+
+#[test]
+fn converges_through_injected_server_errors_and_dropped_connections() {
+    let sim = Sim::start(&["--job-step-ms", "0", "--seed", "7"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    sim.faults(serde_json::json!({"http_error_rate": 0.1, "drop_rate": 0.1}));
+    let f = facts(30, "");
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.commit_job.is_some());
+    assert!(e.client.stats.retries.load(std::sync::atomic::Ordering::Relaxed) > 0, "faults were injected and retried");
+    sim.faults(serde_json::json!({"http_error_rate": 0.0, "drop_rate": 0.0}));
+    assert_converged(&rt, &e, &f);
+}
+
+#[test]
+fn a_lock_held_by_another_admin_is_waited_for_then_reported_and_left_alone() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound: Duration::from_millis(1500) };
+    let e = engine(&rt, &sim, opts);
+    sim.faults(serde_json::json!({"config_lock_by": "other-admin"}));
+    let started = std::time::Instant::now();
+    let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
+    assert!(started.elapsed() >= Duration::from_millis(1000), "it waited: {err}");
+    assert!(err.contains("gave up after") && err.contains("other-admin"), "{err}");
+    assert!(!sim.config_xml("candidate").contains("demo."), "nothing was written past the lock");
+    assert_eq!(sim.stats()["commits"].as_u64().unwrap_or(0), 0);
+}
+
+#[test]
+fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
+    let sim = Sim::start(&["--job-step-ms", "0", "--fail-push", "007900000002"]);
+    let cfg = sim.write_config("");
+    let facts_path = sim.dir.path().join("facts.json");
+    std::fs::write(&facts_path, facts_json(1, "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+        .args(["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)])
+        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("007900000002") && stderr.contains("did not succeed"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "no secret in errors");
+}
