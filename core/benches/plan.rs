@@ -77,6 +77,16 @@ fn main() {
     let first = plan(&settings, &facts, &Observed::default()).unwrap();
     let mut observed = Observed::default();
     observed.apply(&first.operations);
+    // For profilers: `PLAN_BENCH_ONLY=first|noop` loops one case (`PLAN_BENCH_ITERS` times,
+    // default 50) and prints nothing else.
+    if let Ok(case) = std::env::var("PLAN_BENCH_ONLY") {
+        let start = if case == "noop" { observed } else { Observed::default() };
+        let iterations = std::env::var("PLAN_BENCH_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(50);
+        for _ in 0..iterations {
+            drop(black_box(plan(&settings, &facts, &start).unwrap()));
+        }
+        return;
+    }
     println!(
         "{CLUSTERS} clusters x {SERVICES} Services: {} operations, {} observed entries",
         first.operations.len(),

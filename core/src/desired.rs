@@ -7,23 +7,26 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::facts::{ClusterFacts, Facts, ServiceFacts};
-use crate::model::{Address, AddressValue, DestinationTranslation, MARKER_TAG, NatRule, NextHop, Protocol, ServiceObject, SourceTranslation, StaticRoute};
+use crate::model::{MARKER_TAG, NatRule, NextHop, SourceTranslation, StaticRoute};
 use crate::naming::{NAME_MAX, NameRequest, Names, ROUTE_NAME_MAX, TAG_NAME_MAX, assign_unique, is_safe_name};
 use crate::plan::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus};
 use crate::settings::PlanSettings;
+use crate::spec::{AddressSpec, Ctx, InboundRuleSpec, Owner, ServiceSpec};
 use crate::time::Timestamp;
 
 /// EKS allows 100; longer would crowd every name into a hash.
 const CLUSTER_NAME_MAX: usize = 100;
 const FQDN_MAX: usize = 255;
 
-/// The three objects that protect one Service.
-pub(crate) struct Inbound {
+/// The three objects that protect one Service, not yet built (see `spec`).
+pub(crate) struct Inbound<'a> {
     /// Index into `Model::services`.
     pub status: usize,
-    pub address: Address,
-    pub service: ServiceObject,
-    pub rule: NatRule,
+    /// Index into `Ctx::tags`.
+    pub cluster: usize,
+    pub address: AddressSpec<'a>,
+    pub service: ServiceSpec<'a>,
+    pub rule: InboundRuleSpec<'a>,
 }
 
 /// The outbound NAT rule of one cluster subnet.
@@ -40,8 +43,9 @@ pub(crate) struct Route {
 }
 
 /// What Panorama should hold, before it is compared with what it does hold.
-pub(crate) struct Model {
-    pub inbound: Vec<Inbound>,
+pub(crate) struct Model<'a> {
+    pub ctx: Ctx<'a>,
+    pub inbound: Vec<Inbound<'a>>,
     pub outbound: Vec<Outbound>,
     pub routes: Vec<Route>,
     pub services: Vec<ServiceStatus>,
@@ -127,7 +131,7 @@ fn status(cluster: &str, s: &ServiceFacts, port: Option<u16>, state: ServiceStat
     }
 }
 
-pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Model {
+pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Facts) -> Model<'a> {
     let mut problems = Vec::new();
     let mut statuses = Vec::new();
     let label_key = settings.label_key.as_str();
@@ -300,45 +304,22 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
 
     let mut inbound = Vec::with_capacity(ready.len());
     for w in &ready {
-        let tags = tags_of(w.ci);
-        let description = Some(format!("{} - {managed}", service_subject(w.cluster, w.svc)));
-        let hostname = w.svc.lb_hostname.clone().unwrap_or_default();
-        let address = Address {
+        let owner = Owner { ci: w.ci, cluster: w.cluster, namespace: &w.svc.namespace, name: &w.svc.name };
+        let address = AddressSpec {
             name: addr_names.next().expect("one name per Service"),
-            value: AddressValue::Fqdn(hostname),
-            description: description.clone(),
-            tags: tags.clone(),
-            unmodelled: vec![],
+            owner,
+            hostname: w.svc.lb_hostname.as_deref().unwrap_or_default(),
         };
-        let service = ServiceObject {
-            name: svc_names.next().expect("one name per Service"),
-            protocol: Protocol::Tcp,
-            port: w.port.to_string(),
-            description: description.clone(),
-            tags: tags.clone(),
-            unmodelled: vec![],
-        };
-        let rule = NatRule {
+        let service = ServiceSpec { name: svc_names.next().expect("one name per Service"), owner, port: w.port };
+        let rule = InboundRuleSpec {
             name: rule_names.next().expect("one name per Service"),
-            from: vec![settings.untrust_zone.clone()],
-            to: settings.untrust_zone.clone(),
-            source: vec!["any".to_owned()],
-            destination: vec!["any".to_owned()],
+            owner,
+            address: address.name.clone(),
             service: service.name.clone(),
-            to_interface: None,
-            source_translation: Some(SourceTranslation::InterfaceAddress { interface: settings.trust_interface.clone() }),
-            destination_translation: Some(DestinationTranslation::Dynamic {
-                address: address.name.clone(),
-                port: Some(w.target_port),
-                distribution: "round-robin".to_owned(),
-            }),
-            description,
-            tags,
-            disabled: false,
-            unmodelled: vec![],
+            target_port: w.target_port,
         };
         statuses[w.status].nat_rule = Some(rule.name.clone());
-        inbound.push(Inbound { status: w.status, address, service, rule });
+        inbound.push(Inbound { status: w.status, cluster: w.ci, address, service, rule });
     }
 
     let mut outbound = Vec::with_capacity(subnets.len());
@@ -381,5 +362,6 @@ pub(crate) fn build(settings: &PlanSettings, names: &Names, facts: &Facts) -> Mo
         })
         .collect();
 
-    Model { inbound, outbound, routes, services: statuses, clusters: cluster_status, problems }
+    let ctx = Ctx { settings, managed, tags: (0..clusters.len()).map(tags_of).collect() };
+    Model { ctx, inbound, outbound, routes, services: statuses, clusters: cluster_status, problems }
 }

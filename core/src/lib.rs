@@ -17,6 +17,7 @@ pub mod model;
 pub mod naming;
 mod plan;
 pub mod settings;
+mod spec;
 pub mod time;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};

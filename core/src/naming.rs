@@ -56,7 +56,16 @@ pub fn cidr_token(net: Ipv4Net) -> String {
     format!("{}_{}", net.addr(), net.prefix_len())
 }
 
-/// `parts` joined by '.', without the formatting machinery (this runs for every Service).
+/// `parts` concatenated in one allocation; `format!` is measurably slower in the per-Service path.
+pub fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+/// `parts` joined by '.'.
 pub fn dotted(parts: &[&str]) -> String {
     let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
     for (i, p) in parts.iter().enumerate() {
@@ -71,10 +80,7 @@ pub fn dotted(parts: &[&str]) -> String {
 /// `prefix + tail` if it fits in `limit`, else `prefix + truncated tail + "-" + hash`.
 pub fn fit(prefix: &str, tail: &str, limit: usize) -> String {
     if prefix.len() + tail.len() <= limit {
-        let mut s = String::with_capacity(prefix.len() + tail.len());
-        s.push_str(prefix);
-        s.push_str(tail);
-        return s;
+        return concat(&[prefix, tail]);
     }
     shortened(prefix, tail, limit, &format!("{prefix}{tail}"))
 }
@@ -191,7 +197,7 @@ impl Names {
 
     /// Service object `<dep>.tcp-<port>` (label ports are unique, so one per port).
     pub fn service(&self, port: u16) -> NameRequest<'_> {
-        NameRequest { key: None, prefix: &self.object_prefix, tail: format!("tcp-{port}") }
+        NameRequest { key: None, prefix: &self.object_prefix, tail: concat(&["tcp-", &port.to_string()]) }
     }
 
     /// Inbound NAT rule `<dep>.in.<cluster>.<ns>.<svc>`.

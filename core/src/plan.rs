@@ -15,6 +15,7 @@ use crate::fxhash::{FxMap, FxSet, map_with_capacity};
 use crate::model::{Address, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
+use crate::spec::{Ctx, RuleSpec, Spec};
 
 /// Everything one planning pass decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,11 +164,17 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
     /// update owned entries that differ (in place), delete owned entries no longer desired.
     /// `desired` must hold no name taken by a foreign entry. Returns, per desired entry in input
     /// order, whether it is written; then the upserts and deletes, each sorted by name.
-    fn synthesize(&self, desired: Vec<T>, wrap: impl Fn(T) -> Object, kind: Kind) -> (Vec<bool>, Vec<Operation>, Vec<Operation>) {
+    fn synthesize<S: Spec<Entry = T>>(
+        &self,
+        ctx: &Ctx,
+        desired: Vec<S>,
+        wrap: impl Fn(T) -> Object,
+        kind: Kind,
+    ) -> (Vec<bool>, Vec<Operation>, Vec<Operation>) {
         let name = &self.name;
         let mut order: Vec<usize> = (0..desired.len()).collect();
         // Stable and adaptive: desired lists arrive mostly in name order already.
-        order.sort_by(|&a, &b| name(&desired[a]).cmp(name(&desired[b])));
+        order.sort_by(|&a, &b| desired[a].name().cmp(desired[b].name()));
 
         // One lookup per desired entry, in name order: observed entries usually sit in that
         // order, so memory is read front to back (a no-op resync is bound by reading every
@@ -176,11 +183,11 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         let mut verdict: Vec<Option<bool>> = vec![None; desired.len()]; // Some(exists) = write it
         for &i in &order {
             let d = &desired[i];
-            verdict[i] = match self.by_name.get(name(d)) {
+            verdict[i] = match self.by_name.get(d.name()) {
                 None => Some(false),
                 Some(&j) => {
                     matched[j] = true;
-                    (self.owned[j] && self.list[j] != *d).then_some(true)
+                    (self.owned[j] && !d.matches(ctx, &self.list[j])).then_some(true)
                 }
             };
         }
@@ -194,12 +201,12 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         let deletes = gone.into_iter().map(|n| Operation::Delete { kind, name: n.to_owned() }).collect();
 
         let written: Vec<bool> = verdict.iter().map(Option::is_some).collect();
-        let mut slots: Vec<Option<T>> = desired.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<S>> = desired.into_iter().map(Some).collect();
         let upserts = order
             .iter()
             .filter_map(|&i| {
                 let exists = verdict[i]?;
-                let object = wrap(slots[i].take().expect("each entry once"));
+                let object = wrap(slots[i].take().expect("each entry once").build(ctx));
                 Some(if exists { Operation::Update { object } } else { Operation::Create { object } })
             })
             .collect();
@@ -214,7 +221,7 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
 pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Result<Plan, SettingsError> {
     settings.validate()?;
     let names = Names::new(&settings.deployment);
-    let desired::Model { inbound, outbound, routes, mut services, mut clusters, mut problems } =
+    let desired::Model { ctx, inbound, outbound, routes, mut services, mut clusters, mut problems } =
         desired::build(settings, &names, facts);
     let owned_tagged = |tags: &[String]| names.owns_tagged(tags);
 
@@ -272,7 +279,11 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Tags: the marker and each cluster tag still referenced by a desired object.
     let cluster_of_tag: FxMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
     let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
-    for tags in kept_inbound.iter().map(|i| &i.address.tags).chain(kept_outbound.iter().map(|o| &o.rule.tags)) {
+    let mut used = vec![false; ctx.tags.len()];
+    for ci in kept_inbound.iter().map(|i| i.cluster).chain(kept_outbound.iter().map(|o| o.cluster)) {
+        used[ci] = true;
+    }
+    for tags in ctx.tags.iter().zip(used).filter(|(_, used)| *used).map(|(tags, _)| tags) {
         for t in tags {
             if !wanted_tags.contains(t) {
                 wanted_tags.insert(t.clone());
@@ -316,17 +327,17 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         status_of.push(i.status);
         addresses.push(i.address);
         svc_objects.push(i.service);
-        rules.push(i.rule);
+        rules.push(RuleSpec::Inbound(i.rule));
     }
-    rules.extend(kept_outbound.into_iter().map(|o| o.rule));
+    rules.extend(kept_outbound.into_iter().map(|o| RuleSpec::Built(o.rule)));
     let route_objs: Vec<StaticRoute> = routes.into_iter().map(|r| r.route).collect();
 
-    let (_, up_tag, mut del_tag) = seen_tags.synthesize(desired_tags, Object::Tag, Kind::Tag);
+    let (_, up_tag, mut del_tag) = seen_tags.synthesize(&ctx, desired_tags, Object::Tag, Kind::Tag);
     del_tag.retain(|op| !referenced.contains(op.name()));
-    let (w_addr, up_addr, del_addr) = seen_addresses.synthesize(addresses, Object::Address, Kind::Address);
-    let (w_svc, up_svc, del_svc) = seen_services.synthesize(svc_objects, Object::Service, Kind::Service);
-    let (w_rule, up_rule, del_rule) = seen_rules.synthesize(rules, Object::NatRule, Kind::NatRule);
-    let (_, up_route, del_route) = seen_routes.synthesize(route_objs, Object::StaticRoute, Kind::StaticRoute);
+    let (w_addr, up_addr, del_addr) = seen_addresses.synthesize(&ctx, addresses, Object::Address, Kind::Address);
+    let (w_svc, up_svc, del_svc) = seen_services.synthesize(&ctx, svc_objects, Object::Service, Kind::Service);
+    let (w_rule, up_rule, del_rule) = seen_rules.synthesize(&ctx, rules, Object::NatRule, Kind::NatRule);
+    let (_, up_route, del_route) = seen_routes.synthesize(&ctx, route_objs, Object::StaticRoute, Kind::StaticRoute);
 
     for (i, &st) in status_of.iter().enumerate() {
         let st = &mut services[st];
@@ -337,10 +348,11 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         };
     }
 
-    let operations: Vec<Operation> = [up_tag, up_addr, up_svc, up_rule, up_route, del_rule, del_route, del_addr, del_svc, del_tag]
-        .into_iter()
-        .flatten()
-        .collect();
+    let parts = [up_tag, up_addr, up_svc, up_rule, up_route, del_rule, del_route, del_addr, del_svc, del_tag];
+    let mut operations = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        operations.extend(part);
+    }
     let device_group_changed = operations.iter().any(|o| o.kind().scope() == Scope::DeviceGroup);
     let template_changed = operations.iter().any(|o| o.kind().scope() == Scope::Template);
 
