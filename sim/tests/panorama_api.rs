@@ -579,6 +579,23 @@ fn partial_commit_takes_only_that_admins_changes() {
 }
 
 #[test]
+fn bulk_set_of_a_container_marks_each_entry_for_partial_commits() {
+    // Another admin's pending entry sits in the same container our bulk set (pango / pan-os-python
+    // create_similar form: xpath = the container's parent) writes into.
+    let mut s = Sim::new();
+    let k2 = s.key_for("admin2", "pw2");
+    let x = format!("{}/address", dg("A"));
+    s.call_as(&k2, &[("type", "config"), ("action", "set"), ("xpath", &x), ("element", "<entry name='theirs'><fqdn>t.example</fqdn></entry>")]);
+    s.set(&dg("A"), "<address><entry name='m1'><fqdn>a.example</fqdn></entry><entry name='m2'><fqdn>b.example</fqdn></entry></address>");
+    let id = text(&s.commit("<commit><partial><admin><member>admin</member></admin></partial></commit>"), &["result", "job"]);
+    s.wait_job(&id);
+    let running = s.st.running.to_xml();
+    assert!(running.contains("a.example") && running.contains("b.example"), "{running}");
+    assert!(!running.contains("t.example"), "admin2's pending entry must stay uncommitted: {running}");
+    assert_eq!(text(&s.op("<check><pending-changes/></check>"), &["result"]), "yes");
+}
+
+#[test]
 fn push_to_device_group_and_stack_reports_member_devices() {
     let mut s = Sim::with(Options { devices_in_dg: Some("DG1".into()), devices_in_stack: Some("TS1".into()), ..opts() });
     // not a member: device 3 removed from the stack

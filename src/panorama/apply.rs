@@ -16,7 +16,8 @@ use super::xpath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
-    /// `action=multi-config`, `batch` operations per call.
+    /// `action=multi-config`: at most `batch` sub-operations per call (and at most
+    /// `MAX_REQUEST_BYTES`); consecutive creates of one kind share one bulk `set` sub-operation.
     MultiConfig { batch: usize },
     /// For Panorama before 10.0: bulk `set` per container, `edit` per update, `delete` with `or`.
     Bulk { batch: usize },
@@ -83,9 +84,9 @@ pub async fn apply(
     let mut calls = 0;
     match mode {
         WriteMode::MultiConfig { batch } => {
-            for chunk in ops.chunks(batch.max(1)) {
-                let sub: Vec<MultiOp> = chunk.iter().map(|op| multi_op(locs, op)).collect();
-                with_lock_wait(wait, "writing to Panorama", || client.multi_config(&sub)).await.map_err(|e| in_batch(e, chunk))?;
+            for call in multi_config_calls(locs, ops, batch.max(1)) {
+                let chunk = &ops[call.ops.clone()];
+                with_lock_wait(wait, "writing to Panorama", || client.multi_config(&call.sub)).await.map_err(|e| in_batch(e, chunk))?;
                 calls += 1;
             }
         }
@@ -116,6 +117,66 @@ pub async fn apply(
         }
     }
     Ok(calls)
+}
+
+/// Upper bound of one request's body: PAN-OS publishes no limit, so stay well below sizes seen to work.
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
+/// Entries per bulk `set` sub-operation.
+const ENTRIES_PER_SET: usize = 1000;
+
+/// One multi-config call: its sub-operations and the plan operations they carry.
+struct Call {
+    sub: Vec<MultiOp>,
+    ops: std::ops::Range<usize>,
+}
+
+/// Packs the plan into multi-config calls, keeping the plan's order: runs of creates of one kind
+/// become bulk `set`s on the container's parent; updates are `edit`s; deletes are `delete`s.
+fn multi_config_calls(locs: &Locations, ops: &[Operation], batch: usize) -> Vec<Call> {
+    let mut calls: Vec<Call> = Vec::new();
+    let mut cur = Call { sub: Vec::new(), ops: 0..0 };
+    let mut bytes = 0;
+    let mut i = 0;
+    while i < ops.len() {
+        // The next sub-operation: a run of creates of one kind, or a single update/delete.
+        let (sub, end) = match &ops[i] {
+            Operation::Create { object } => {
+                let kind = object.kind();
+                let (parent, tag) = locs.container_parent(kind);
+                let mut container = Element::new(tag);
+                let mut j = i;
+                let mut size = 0;
+                while j < ops.len() && j - i < ENTRIES_PER_SET && size < MAX_REQUEST_BYTES / 4 {
+                    let Operation::Create { object } = &ops[j] else { break };
+                    if object.kind() != kind {
+                        break;
+                    }
+                    let e = codec::encode(object);
+                    size += e.to_xml().len();
+                    container = container.child(e);
+                    j += 1;
+                }
+                (MultiOp { action: MultiAction::Set, xpath: parent, element: Some(container) }, j)
+            }
+            op => (multi_op(locs, op), i + 1),
+        };
+        let sub_bytes = sub.xpath.len() + sub.element.as_ref().map_or(0, |e| e.to_xml().len()) + 64;
+        if !cur.sub.is_empty() && (cur.sub.len() >= batch || bytes + sub_bytes > MAX_REQUEST_BYTES) {
+            calls.push(std::mem::replace(&mut cur, Call { sub: Vec::new(), ops: i..i }));
+            bytes = 0;
+        }
+        if cur.sub.is_empty() {
+            cur.ops = i..i;
+        }
+        cur.sub.push(sub);
+        cur.ops.end = end;
+        bytes += sub_bytes;
+        i = end;
+    }
+    if !cur.sub.is_empty() {
+        calls.push(cur);
+    }
+    calls
 }
 
 fn same_group(a: &Operation, b: &Operation) -> bool {
@@ -205,6 +266,52 @@ fn in_batch(e: PanosError, chunk: &[Operation]) -> PanosError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use pano_eks_core::{Address, AddressValue, Object, Tag};
+
+    fn locs() -> Locations {
+        Locations { device_group: "dg".into(), template: "t".into(), virtual_router: "vr-default".into() }
+    }
+
+    fn addr(i: usize) -> Operation {
+        Operation::Create {
+            object: Object::Address(Address { name: format!("a{i}"), value: AddressValue::Fqdn(format!("h{i}.example")), description: None, tags: vec![], unmodelled: vec![] }),
+        }
+    }
+
+    #[test]
+    fn runs_of_creates_pack_into_bulk_sets_in_plan_order() {
+        let tag = Operation::Create { object: Object::Tag(Tag { name: "t".into(), color: None, comments: None, unmodelled: vec![] }) };
+        let mut ops = vec![tag];
+        ops.extend((0..2500).map(addr));
+        ops.push(Operation::Delete { kind: Kind::Address, name: "gone".into() });
+        let calls = multi_config_calls(&locs(), &ops, 500);
+        assert_eq!(calls.len(), 1);
+        let sub = &calls[0].sub;
+        // tag set, 3 address sets (1000, 1000, 500), then the delete.
+        let actions: Vec<MultiAction> = sub.iter().map(|s| s.action).collect();
+        assert_eq!(actions, [MultiAction::Set, MultiAction::Set, MultiAction::Set, MultiAction::Set, MultiAction::Delete]);
+        assert!(sub[1].xpath.ends_with("device-group/entry[@name='dg']"), "{}", sub[1].xpath);
+        assert_eq!(sub[1].element.as_ref().unwrap().name, "address");
+        assert_eq!(sub[1].element.as_ref().unwrap().elements().count(), 1000);
+        assert_eq!(calls[0].ops, 0..ops.len());
+    }
+
+    #[test]
+    fn calls_respect_the_sub_operation_and_byte_limits() {
+        let ops: Vec<Operation> = (0..7).map(|i| Operation::Delete { kind: Kind::Address, name: format!("a{i}") }).collect();
+        let calls = multi_config_calls(&locs(), &ops, 3);
+        assert_eq!(calls.iter().map(|c| c.sub.len()).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(calls.iter().map(|c| c.ops.clone()).collect::<Vec<_>>(), [0..3, 3..6, 6..7]);
+        let big: Vec<Operation> = (0..40_000).map(addr).collect();
+        let calls = multi_config_calls(&locs(), &big, 500);
+        assert!(calls.len() > 1);
+        for c in &calls {
+            let bytes: usize = c.sub.iter().map(|s| s.element.as_ref().unwrap().to_xml().len()).sum();
+            assert!(bytes <= MAX_REQUEST_BYTES, "{bytes}");
+        }
+        assert_eq!(calls.last().unwrap().ops.end, 40_000);
+    }
 
     #[test]
     fn multi_config_from_pan_os_10() {

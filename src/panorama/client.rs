@@ -313,6 +313,8 @@ pub struct MultiOp {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MultiAction {
+    /// Merge `element` (a container holding many entries) into the node at `xpath`.
+    Set,
     Edit,
     Delete,
 }
@@ -320,6 +322,7 @@ pub enum MultiAction {
 impl MultiAction {
     fn as_str(self) -> &'static str {
         match self {
+            MultiAction::Set => "set",
             MultiAction::Edit => "edit",
             MultiAction::Delete => "delete",
         }

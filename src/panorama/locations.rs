@@ -27,6 +27,14 @@ impl Locations {
         }
     }
 
+    /// The container's parent and the container's element name: a bulk `set` on the parent with
+    /// `<address><entry/>…</address>` creates many entries in one sub-operation (pango's form).
+    pub fn container_parent(&self, kind: Kind) -> (String, String) {
+        let c = self.container(kind);
+        let (parent, name) = c.rsplit_once('/').expect("container xpaths have a parent");
+        (parent.to_string(), name.to_string())
+    }
+
     pub fn entry(&self, kind: Kind, name: &str) -> String {
         format!("{}/{}", self.container(kind), xpath::entry(name))
     }

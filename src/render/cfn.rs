@@ -341,10 +341,9 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 inside = line.trim_end() == format!("{section}:");
                 continue;
             }
-            if inside && line.starts_with("  ") && !line.starts_with("   ") && !line.trim_start().starts_with('#') {
-                if let Some(k) = line.trim().strip_suffix(':') {
-                    keys.insert(k.to_string());
-                }
+            let is_key_line = inside && line.starts_with("  ") && !line.starts_with("   ");
+            if let Some(k) = line.trim().strip_suffix(':').filter(|_| is_key_line && !line.trim_start().starts_with('#')) {
+                keys.insert(k.to_string());
             }
         }
         keys

@@ -165,6 +165,17 @@ impl<'a> Txn<'a> {
                 for n in nodes {
                     let k = n.key();
                     self.record(&path, &k);
+                    // PAN-OS marks uncommitted changes per node: a bulk `set` of a container of
+                    // named entries (pan-os-python's create_similar, pango's bulk Set) makes each
+                    // entry dirty, not the container, so a partial commit takes only those entries.
+                    let bulk: Vec<Key> = if n.name().is_none()
+                        && !n.children.is_empty()
+                        && n.children.values().all(|c| c.tag == "entry" && c.name().is_some())
+                    {
+                        n.children.keys().cloned().collect()
+                    } else {
+                        Vec::new()
+                    };
                     let target = self.tree.get_path_mut(&path).expect("ensured");
                     target.text.clear();
                     match target.children.get_mut(&k) {
@@ -175,7 +186,15 @@ impl<'a> Txn<'a> {
                     }
                     let mut w = path.clone();
                     w.push(k);
-                    self.written.push(w);
+                    if bulk.is_empty() {
+                        self.written.push(w);
+                    } else {
+                        for e in bulk {
+                            let mut we = w.clone();
+                            we.push(e);
+                            self.written.push(we);
+                        }
+                    }
                 }
                 OK
             }
