@@ -34,6 +34,7 @@ authcodes_file = "authcodes"
 [panorama]
 url = "https://panorama.example.com"
 api_key_env = "PANORAMA_API_KEY"
+username = "admin"
 device_group = "eks-dg"
 template = "eks-template"
 template_stack = "eks-stack"
