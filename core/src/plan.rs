@@ -162,15 +162,17 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
 
     /// Ops for one kind, like one synthesizer of the AWS LB Controller: create what is missing,
     /// update owned entries that differ (in place), delete owned entries no longer desired.
-    /// `desired` must hold no name taken by a foreign entry. Returns, per desired entry in input
-    /// order, whether it is written; then the upserts and deletes, each sorted by name.
+    /// `desired` must hold no name taken by a foreign entry. Appends the upserts (sorted by name)
+    /// to `upserts`; returns, per desired entry in input order, whether it is written, and the
+    /// deletes sorted by name.
     fn synthesize<S: Spec<Entry = T>>(
         &self,
         ctx: &Ctx,
         desired: Vec<S>,
         wrap: impl Fn(T) -> Object,
         kind: Kind,
-    ) -> (Vec<bool>, Vec<Operation>, Vec<Operation>) {
+        upserts: &mut Vec<Operation>,
+    ) -> (Vec<bool>, Vec<Operation>) {
         let name = &self.name;
         let mut order: Vec<usize> = (0..desired.len()).collect();
         // Stable and adaptive: desired lists arrive mostly in name order already.
@@ -201,16 +203,16 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         let deletes = gone.into_iter().map(|n| Operation::Delete { kind, name: n.to_owned() }).collect();
 
         let written: Vec<bool> = verdict.iter().map(Option::is_some).collect();
+        // Built straight into the caller's list: an Operation is ~350 bytes, so moves count.
         let mut slots: Vec<Option<S>> = desired.into_iter().map(Some).collect();
-        let upserts = order
-            .iter()
-            .filter_map(|&i| {
-                let exists = verdict[i]?;
+        upserts.reserve(written.iter().filter(|w| **w).count());
+        for &i in &order {
+            if let Some(exists) = verdict[i] {
                 let object = wrap(slots[i].take().expect("each entry once").build(ctx));
-                Some(if exists { Operation::Update { object } } else { Operation::Create { object } })
-            })
-            .collect();
-        (written, upserts, deletes)
+                upserts.push(if exists { Operation::Update { object } } else { Operation::Create { object } });
+            }
+        }
+        (written, deletes)
     }
 }
 
@@ -332,12 +334,14 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     rules.extend(kept_outbound.into_iter().map(|o| RuleSpec::Built(o.rule)));
     let route_objs: Vec<StaticRoute> = routes.into_iter().map(|r| r.route).collect();
 
-    let (_, up_tag, mut del_tag) = seen_tags.synthesize(&ctx, desired_tags, Object::Tag, Kind::Tag);
+    // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
+    let mut operations = Vec::new();
+    let (_, mut del_tag) = seen_tags.synthesize(&ctx, desired_tags, Object::Tag, Kind::Tag, &mut operations);
     del_tag.retain(|op| !referenced.contains(op.name()));
-    let (w_addr, up_addr, del_addr) = seen_addresses.synthesize(&ctx, addresses, Object::Address, Kind::Address);
-    let (w_svc, up_svc, del_svc) = seen_services.synthesize(&ctx, svc_objects, Object::Service, Kind::Service);
-    let (w_rule, up_rule, del_rule) = seen_rules.synthesize(&ctx, rules, Object::NatRule, Kind::NatRule);
-    let (_, up_route, del_route) = seen_routes.synthesize(&ctx, route_objs, Object::StaticRoute, Kind::StaticRoute);
+    let (w_addr, del_addr) = seen_addresses.synthesize(&ctx, addresses, Object::Address, Kind::Address, &mut operations);
+    let (w_svc, del_svc) = seen_services.synthesize(&ctx, svc_objects, Object::Service, Kind::Service, &mut operations);
+    let (w_rule, del_rule) = seen_rules.synthesize(&ctx, rules, Object::NatRule, Kind::NatRule, &mut operations);
+    let (_, del_route) = seen_routes.synthesize(&ctx, route_objs, Object::StaticRoute, Kind::StaticRoute, &mut operations);
 
     for (i, &st) in status_of.iter().enumerate() {
         let st = &mut services[st];
@@ -348,10 +352,9 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         };
     }
 
-    let parts = [up_tag, up_addr, up_svc, up_rule, up_route, del_rule, del_route, del_addr, del_svc, del_tag];
-    let mut operations = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        operations.extend(part);
+    // A rule goes before the objects it references; tags go last.
+    for deletes in [del_rule, del_route, del_addr, del_svc, del_tag] {
+        operations.extend(deletes);
     }
     let device_group_changed = operations.iter().any(|o| o.kind().scope() == Scope::DeviceGroup);
     let template_changed = operations.iter().any(|o| o.kind().scope() == Scope::Template);
