@@ -79,6 +79,11 @@ fn error_chain(e: &tera::Error) -> String {
 pub const VPC_LOGICAL_ID: &str = "Vpc";
 /// Logical id of the internet gateway in `firewall-new-vpc`.
 pub const IGW_LOGICAL_ID: &str = "InternetGateway";
+/// Logical id of the IGW's attachment to the VPC in `firewall-new-vpc`. A route to the gateway
+/// (the cluster stack's `ClusterDefaultRoute`) fails until the gateway is attached, so `up` should
+/// start a greenfield cluster stack only once this resource is CREATE_COMPLETE as well, not just
+/// when the `Vpc` and `InternetGateway` physical ids are known.
+pub const IGW_ATTACHMENT_LOGICAL_ID: &str = "InternetGatewayAttachment";
 
 /// Root volume of a VM-Series instance: the documented minimum, which is also the size of PAN's
 /// AMIs. (No config key yet: a larger log disk would be one.)
@@ -398,6 +403,7 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         let fw = &s[0].template_body;
         assert!(fw.contains("\n  Vpc:\n    Type: AWS::EC2::VPC\n"), "Vpc resource");
         assert!(fw.contains("\n  InternetGateway:\n    Type: AWS::EC2::InternetGateway\n"), "IGW resource");
+        assert!(fw.contains(&format!("\n  {IGW_ATTACHMENT_LOGICAL_ID}:\n    Type: AWS::EC2::VPCGatewayAttachment\n")));
         assert!(!s[0].parameters.contains_key("VpcId"));
         assert_eq!(c["SubnetCidrs"], ParamValue::Value("192.168.110.0/24,192.168.111.0/24".into()));
         assert_eq!(c["SubnetAzs"], ParamValue::Value("us-west-2a,us-west-2b".into()));
