@@ -35,15 +35,20 @@ name = "shop"
 subnets = ["192.168.110.0/24", "192.168.111.0/24"]
 "#;
 
-/// `VALID`, loaded (the authcodes file it names is written to a temp folder kept for the process).
+/// `VALID`, loaded. The authcodes file it names is written once per process (parallel tests
+/// never rewrite a file another test is reading).
 pub fn valid_config() -> Config {
     valid_config_from(VALID)
 }
 
 pub fn valid_config_from(text: &str) -> Config {
-    let dir = std::env::temp_dir().join(format!("pano-eks-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("authcodes"), "I1234567\n").unwrap();
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("pano-eks-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
+        d
+    });
     match load_str(&dir.join("pano-eks.toml"), text, LoadOptions { existing_vpc: false }) {
         Ok(c) => c.config,
         Err(d) => panic!("test config invalid:\n{d}"),
