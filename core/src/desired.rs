@@ -167,9 +167,9 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     // Cluster tags (unique even if two long cluster names hash-collide).
     let tag_reqs: Vec<NameRequest> = clusters
         .iter()
-        .map(|c| NameRequest { key: None, prefix: names.cluster_tag_prefix(), tail: c.name.clone() })
+        .map(|c| NameRequest::new(names.cluster_tag_prefix(), &[&c.name], None))
         .collect();
-    let cluster_tags = assign_unique(&tag_reqs, TAG_NAME_MAX);
+    let cluster_tags = assign_unique(tag_reqs, TAG_NAME_MAX);
     let mut cluster_status: Vec<ClusterStatus> = clusters
         .iter()
         .zip(&cluster_tags)
@@ -284,19 +284,17 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     ready.sort_unstable_by_key(|w| w.status);
 
     // Names, each kind assigned as a whole so uniqueness is checked across the kind.
-    let addr_names = assign_unique(
-        &ready.iter().map(|w| names.address(w.cluster, &w.svc.namespace, &w.svc.name)).collect::<Vec<_>>(),
-        NAME_MAX,
-    );
-    let svc_names = assign_unique(&ready.iter().map(|w| names.service(w.port)).collect::<Vec<_>>(), NAME_MAX);
+    let addr_names =
+        assign_unique(ready.iter().map(|w| names.address(w.cluster, &w.svc.namespace, &w.svc.name)).collect(), NAME_MAX);
+    let svc_names = assign_unique(ready.iter().map(|w| names.service(w.port)).collect(), NAME_MAX);
     // Inbound and outbound rules share one rulebase, so one namespace.
     let mut rule_reqs: Vec<NameRequest> = ready.iter().map(|w| names.inbound_rule(w.cluster, &w.svc.namespace, &w.svc.name)).collect();
     rule_reqs.extend(subnets.iter().map(|&(ci, _, net)| names.outbound_rule(&clusters[ci].name, net)));
-    let rule_names = assign_unique(&rule_reqs, NAME_MAX);
+    let rule_names = assign_unique(rule_reqs, NAME_MAX);
     let route_keys: Vec<(usize, usize, Ipv4Net, Ipv4Addr)> =
         subnets.iter().flat_map(|&(ci, si, net)| nexthops.iter().map(move |&nh| (ci, si, net, nh))).collect();
     let route_names =
-        assign_unique(&route_keys.iter().map(|&(_, _, net, nh)| names.route(net, nh)).collect::<Vec<_>>(), ROUTE_NAME_MAX);
+        assign_unique(route_keys.iter().map(|&(_, _, net, nh)| names.route(net, nh)).collect(), ROUTE_NAME_MAX);
 
     let managed = format!("managed by pano-eks ({})", names.deployment());
     let tags_of = |ci: usize| vec![MARKER_TAG.to_owned(), cluster_tags[ci].clone()];

@@ -94,18 +94,37 @@ fn shortened(prefix: &str, tail: &str, limit: usize, seed: &str) -> String {
     if kept.is_empty() { format!("{prefix}{hash}") } else { format!("{prefix}{kept}-{hash}") }
 }
 
-/// One name to assign. `key` identifies the thing named and orders collision resolution;
-/// `None` when the tail already identifies it (the common case: saves an allocation per name).
+/// One name to assign: `prefix + tail`, built in one allocation that becomes the name when it
+/// fits. `key` identifies the thing named and orders collision resolution; `None` when the
+/// tail already identifies it (the common case).
 #[derive(Clone, Debug)]
-pub struct NameRequest<'a> {
+pub struct NameRequest {
     pub key: Option<String>,
-    pub prefix: &'a str,
-    pub tail: String,
+    full: String,
+    prefix_len: usize,
 }
 
-impl NameRequest<'_> {
+impl NameRequest {
+    /// `tail` is given in parts, concatenated.
+    pub fn new(prefix: &str, tail: &[&str], key: Option<String>) -> Self {
+        let mut full = String::with_capacity(prefix.len() + tail.iter().map(|p| p.len()).sum::<usize>());
+        full.push_str(prefix);
+        for p in tail {
+            full.push_str(p);
+        }
+        Self { key, full, prefix_len: prefix.len() }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.full[..self.prefix_len]
+    }
+
+    pub fn tail(&self) -> &str {
+        &self.full[self.prefix_len..]
+    }
+
     fn key(&self) -> &str {
-        self.key.as_deref().unwrap_or(&self.tail)
+        self.key.as_deref().unwrap_or(self.tail())
     }
 }
 
@@ -115,8 +134,17 @@ impl NameRequest<'_> {
 /// a readable name equal to another's shortened one), the request with the smallest key keeps
 /// it and each other takes a salted hash, trying salts 1, 2, … until the name is free. The
 /// outcome depends only on the set of requests, so the same facts always give the same names.
-pub fn assign_unique(requests: &[NameRequest<'_>], limit: usize) -> Vec<String> {
-    let mut names: Vec<String> = requests.iter().map(|r| fit(r.prefix, &r.tail, limit)).collect();
+pub fn assign_unique(mut requests: Vec<NameRequest>, limit: usize) -> Vec<String> {
+    let mut names: Vec<String> = requests
+        .iter_mut()
+        .map(|r| {
+            if r.full.len() <= limit {
+                std::mem::take(&mut r.full)
+            } else {
+                shortened(r.prefix(), r.tail(), limit, &r.full)
+            }
+        })
+        .collect();
     let mut seen = set_with_capacity(names.len());
     let mut clashing: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, n) in names.iter().enumerate() {
@@ -127,6 +155,12 @@ pub fn assign_unique(requests: &[NameRequest<'_>], limit: usize) -> Vec<String> 
     if clashing.is_empty() {
         return names;
     }
+    // Names that fit were moved out of their requests; put them back for the slow path.
+    for (r, n) in requests.iter_mut().zip(&names) {
+        if r.full.is_empty() {
+            r.full.clone_from(n);
+        }
+    }
     for (name, mut losers) in clashing {
         // Add the first holder back, then let the smallest key keep the name.
         let holder = names.iter().position(|n| *n == name).expect("name present");
@@ -136,7 +170,7 @@ pub fn assign_unique(requests: &[NameRequest<'_>], limit: usize) -> Vec<String> 
         for &i in &losers[1..] {
             let r = &requests[i];
             let fresh = (1u32..)
-                .map(|salt| shortened(r.prefix, &r.tail, limit, &format!("{}{}#{}#{salt}", r.prefix, r.tail, r.key())))
+                .map(|salt| shortened(r.prefix(), r.tail(), limit, &format!("{}#{}#{salt}", r.full, r.key())))
                 .find(|n| !used.contains(n))
                 .expect("an unused salt exists");
             used.insert(fresh.clone());
@@ -191,37 +225,30 @@ impl Names {
     }
 
     /// Address `<dep>.<cluster>.<ns>.<svc>`.
-    pub fn address(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest<'_> {
-        NameRequest { key: None, prefix: &self.object_prefix, tail: dotted(&[cluster, namespace, service]) }
+    pub fn address(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest {
+        NameRequest::new(&self.object_prefix, &[cluster, ".", namespace, ".", service], None)
     }
 
     /// Service object `<dep>.tcp-<port>` (label ports are unique, so one per port).
-    pub fn service(&self, port: u16) -> NameRequest<'_> {
-        NameRequest { key: None, prefix: &self.object_prefix, tail: concat(&["tcp-", &port.to_string()]) }
+    pub fn service(&self, port: u16) -> NameRequest {
+        NameRequest::new(&self.object_prefix, &["tcp-", &port.to_string()], None)
     }
 
     /// Inbound NAT rule `<dep>.in.<cluster>.<ns>.<svc>`.
-    pub fn inbound_rule(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest<'_> {
-        NameRequest { key: None, prefix: &self.inbound_prefix, tail: dotted(&[cluster, namespace, service]) }
+    pub fn inbound_rule(&self, cluster: &str, namespace: &str, service: &str) -> NameRequest {
+        NameRequest::new(&self.inbound_prefix, &[cluster, ".", namespace, ".", service], None)
     }
 
     /// Outbound NAT rule `<dep>.out.<cluster>.<cidr>`.
-    pub fn outbound_rule(&self, cluster: &str, subnet: Ipv4Net) -> NameRequest<'_> {
-        NameRequest {
-            key: None,
-            prefix: &self.outbound_prefix,
-            tail: format!("{cluster}.{}", cidr_token(subnet)),
-        }
+    pub fn outbound_rule(&self, cluster: &str, subnet: Ipv4Net) -> NameRequest {
+        NameRequest::new(&self.outbound_prefix, &[cluster, ".", &cidr_token(subnet)], None)
     }
 
     /// Static route `pke-<hash4>-<cidr>-<hash4 of next hop>` (≤31).
-    pub fn route(&self, subnet: Ipv4Net, nexthop: Ipv4Addr) -> NameRequest<'_> {
-        NameRequest {
-            // The tail holds only a hash of the next hop, so it does not identify the route.
-            key: Some(format!("{subnet} via {nexthop}")),
-            prefix: &self.route_prefix,
-            tail: format!("{}-{}", cidr_token(subnet), hash32(&nexthop.to_string(), 4)),
-        }
+    pub fn route(&self, subnet: Ipv4Net, nexthop: Ipv4Addr) -> NameRequest {
+        let tail = [cidr_token(subnet), "-".to_owned(), hash32(&nexthop.to_string(), 4)];
+        // The tail holds only a hash of the next hop, so it does not identify the route.
+        NameRequest::new(&self.route_prefix, &tail.each_ref().map(String::as_str), Some(format!("{subnet} via {nexthop}")))
     }
 
     /// An address, service or NAT rule is ours if it carries the marker tag and a tag of this
@@ -248,8 +275,8 @@ mod tests {
 
     use super::*;
 
-    fn req<'a>(key: &str, prefix: &'a str, tail: &str) -> NameRequest<'a> {
-        NameRequest { key: Some(key.into()), prefix, tail: tail.into() }
+    fn req(key: &str, prefix: &str, tail: &str) -> NameRequest {
+        NameRequest::new(prefix, &[tail], Some(key.into()))
     }
 
     #[test]
@@ -294,17 +321,17 @@ mod tests {
     fn collisions_are_resolved_deterministically() {
         // Forced collision: identical prefix+tail for different things.
         let reqs = vec![req("b-key", "p.", "same"), req("a-key", "p.", "same"), req("c", "p.", "other")];
-        let names = assign_unique(&reqs, 63);
+        let names = assign_unique(reqs.clone(), 63);
         assert_eq!(names[1], "p.same", "smallest key keeps the readable name");
         assert_ne!(names[0], "p.same");
         assert!(names[0].starts_with("p.same-") && names[0].len() <= 63);
         assert_eq!(names[2], "p.other");
         // Input order does not matter.
-        let swapped = assign_unique(&[reqs[1].clone(), reqs[0].clone(), reqs[2].clone()], 63);
+        let swapped = assign_unique(vec![reqs[1].clone(), reqs[0].clone(), reqs[2].clone()], 63);
         assert_eq!(swapped, vec![names[1].clone(), names[0].clone(), names[2].clone()]);
         // Three-way collision under a tight limit: all distinct, all within it.
         let three: Vec<_> = ["k1", "k2", "k3"].iter().map(|k| req(k, "pke-abcd-", "10.0.0.0_16-aaaa")).collect();
-        let n = assign_unique(&three, 31);
+        let n = assign_unique(three, 31);
         let set: HashSet<_> = n.iter().collect();
         assert_eq!(set.len(), 3);
         assert!(n.iter().all(|x| x.len() <= 31 && x.starts_with("pke-abcd-")), "{n:?}");
@@ -316,7 +343,7 @@ mod tests {
         let shortened_name = fit("p.", &long_tail, 63);
         let readable_tail = shortened_name.strip_prefix("p.").unwrap().to_owned();
         let reqs = vec![req("long", "p.", &long_tail), req("readable", "p.", &readable_tail)];
-        let names = assign_unique(&reqs, 63);
+        let names = assign_unique(reqs, 63);
         assert_ne!(names[0], names[1]);
         assert!(names.iter().all(|n| n.len() <= 63));
     }
@@ -343,13 +370,14 @@ mod tests {
     fn name_shapes() {
         let n = Names::new("prod");
         let net: Ipv4Net = "192.168.110.0/24".parse().unwrap();
-        assert_eq!(fit(n.address("shop", "default", "web").prefix, &n.address("shop", "default", "web").tail, 63), "prod.shop.default.web");
+        let a = n.address("shop", "default", "web");
+        assert_eq!(fit(a.prefix(), a.tail(), 63), "prod.shop.default.web");
         let r = n.route(net, "192.168.2.1".parse().unwrap());
-        let route = fit(r.prefix, &r.tail, ROUTE_NAME_MAX);
+        let route = fit(r.prefix(), r.tail(), ROUTE_NAME_MAX);
         assert!(route.len() <= ROUTE_NAME_MAX && route.contains("192.168.110.0_24"), "{route}");
         let wide: Ipv4Net = "192.168.100.128/25".parse().unwrap();
         let r = n.route(wide, "192.168.2.1".parse().unwrap());
-        let route = fit(r.prefix, &r.tail, ROUTE_NAME_MAX);
+        let route = fit(r.prefix(), r.tail(), ROUTE_NAME_MAX);
         assert_eq!(route.len(), ROUTE_NAME_MAX, "{route}");
         assert!(n.owns_route(&route));
         assert_eq!(n.cluster_tag(&"c".repeat(200)).len(), TAG_NAME_MAX);

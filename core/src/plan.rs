@@ -146,13 +146,14 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         Self { list, owned: list.iter().map(owned).collect(), by_name, name }
     }
 
-    fn get(&self, name: &str) -> Option<(&'a T, bool)> {
-        self.by_name.get(name).map(|&i| (&self.list[i], self.owned[i]))
+    /// Where the entry with this name is; each desired name is looked up once, here.
+    fn locate(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
     }
 
-    /// A foreign entry already holds this name.
-    fn taken(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|(_, owned)| !owned)
+    /// The located entry is someone else's: its name is taken.
+    fn is_foreign(&self, at: Option<usize>) -> bool {
+        at.is_some_and(|j| !self.owned[j])
     }
 
     /// Entries we do not own; this plan leaves them as they are.
@@ -168,7 +169,7 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
     fn synthesize<S: Spec<Entry = T>>(
         &self,
         ctx: &Ctx,
-        desired: Vec<S>,
+        desired: Vec<(S, Option<usize>)>,
         wrap: impl Fn(T) -> Object,
         kind: Kind,
         upserts: &mut Vec<Operation>,
@@ -176,7 +177,7 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         let name = &self.name;
         let mut order: Vec<usize> = (0..desired.len()).collect();
         // Stable and adaptive: desired lists arrive mostly in name order already.
-        order.sort_by(|&a, &b| desired[a].name().cmp(desired[b].name()));
+        order.sort_by(|&a, &b| desired[a].0.name().cmp(desired[b].0.name()));
 
         // One lookup per desired entry, in name order: observed entries usually sit in that
         // order, so memory is read front to back (a no-op resync is bound by reading every
@@ -184,10 +185,10 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         let mut matched = vec![false; self.list.len()];
         let mut verdict: Vec<Option<bool>> = vec![None; desired.len()]; // Some(exists) = write it
         for &i in &order {
-            let d = &desired[i];
-            verdict[i] = match self.by_name.get(d.name()) {
+            let (d, at) = &desired[i];
+            verdict[i] = match *at {
                 None => Some(false),
-                Some(&j) => {
+                Some(j) => {
                     matched[j] = true;
                     (self.owned[j] && !d.matches(ctx, &self.list[j])).then_some(true)
                 }
@@ -204,8 +205,12 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
 
         let written: Vec<bool> = verdict.iter().map(Option::is_some).collect();
         // Built straight into the caller's list: an Operation is ~350 bytes, so moves count.
-        let mut slots: Vec<Option<S>> = desired.into_iter().map(Some).collect();
-        upserts.reserve(written.iter().filter(|w| **w).count());
+        let writes = written.iter().filter(|w| **w).count();
+        if writes == 0 {
+            return (written, deletes);
+        }
+        let mut slots: Vec<Option<S>> = desired.into_iter().map(|(d, _)| Some(d)).collect();
+        upserts.reserve(writes);
         for &i in &order {
             if let Some(exists) = verdict[i] {
                 let object = wrap(slots[i].take().expect("each entry once").build(ctx));
@@ -239,17 +244,18 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Inbound: all three objects or none, so a rule never points at someone else's object.
     let mut kept_inbound = Vec::with_capacity(inbound.len());
     for item in inbound {
+        let at = [seen_addresses.locate(&item.address.name), seen_services.locate(&item.service.name), seen_rules.locate(&item.rule.name)];
         let clashes: Vec<String> = [
-            (seen_addresses.taken(&item.address.name), "address", &item.address.name),
-            (seen_services.taken(&item.service.name), "service", &item.service.name),
-            (seen_rules.taken(&item.rule.name), "NAT rule", &item.rule.name),
+            (seen_addresses.is_foreign(at[0]), "address", &item.address.name),
+            (seen_services.is_foreign(at[1]), "service", &item.service.name),
+            (seen_rules.is_foreign(at[2]), "NAT rule", &item.rule.name),
         ]
         .into_iter()
         .filter(|c| c.0)
         .map(|(_, what, name)| foreign(what, name))
         .collect();
         if clashes.is_empty() {
-            kept_inbound.push(item);
+            kept_inbound.push((item, at));
             continue;
         }
         let st = &mut services[item.status];
@@ -265,12 +271,13 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     for item in outbound {
         let cluster = &mut clusters[item.cluster];
         let subnet = &mut cluster.subnets[item.subnet];
-        if seen_rules.taken(&item.rule.name) {
+        let at = seen_rules.locate(&item.rule.name);
+        if seen_rules.is_foreign(at) {
             let subject = format!("{}/{}", cluster.name, subnet.id);
             problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: format!("{}; not written", foreign("NAT rule", &item.rule.name)) });
         } else {
             subnet.outbound_rule = Some(item.rule.name.clone());
-            kept_outbound.push(item);
+            kept_outbound.push((item, at));
         }
     }
     // Route names carry our prefix, which is our ownership mark: no foreign route can hold one.
@@ -282,7 +289,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let cluster_of_tag: FxMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
     let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
     let mut used = vec![false; ctx.tags.len()];
-    for ci in kept_inbound.iter().map(|i| i.cluster).chain(kept_outbound.iter().map(|o| o.cluster)) {
+    for ci in kept_inbound.iter().map(|i| i.0.cluster).chain(kept_outbound.iter().map(|o| o.0.cluster)) {
         used[ci] = true;
     }
     for tags in ctx.tags.iter().zip(used).filter(|(_, used)| *used).map(|(tags, _)| tags) {
@@ -292,9 +299,10 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             }
         }
     }
-    let mut desired_tags: Vec<Tag> = Vec::new();
+    let mut desired_tags = Vec::new();
     for name in &wanted_tags {
-        if seen_tags.taken(name) {
+        let at = seen_tags.locate(name);
+        if seen_tags.is_foreign(at) {
             // A tag is only a label: objects may still reference the foreign one.
             let message = format!("tag {name:?} exists and was not created by pano-eks; left unchanged and used as is");
             problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
@@ -306,7 +314,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             format!("{MANAGED_BY}: deployment {}, cluster {}", settings.deployment, cluster_of_tag[name.as_str()])
         };
         let color = if name == MARKER_TAG { "color13" } else { "color24" };
-        desired_tags.push(Tag { name: name.clone(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] });
+        desired_tags.push((Tag { name: name.clone(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] }, at));
     }
 
     // A tag may go only if nothing that stays references it: our desired objects, and every
@@ -325,14 +333,14 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let mut addresses = Vec::with_capacity(inbound_count);
     let mut svc_objects = Vec::with_capacity(inbound_count);
     let mut rules = Vec::with_capacity(inbound_count + kept_outbound.len());
-    for i in kept_inbound {
+    for (i, [a, s, r]) in kept_inbound {
         status_of.push(i.status);
-        addresses.push(i.address);
-        svc_objects.push(i.service);
-        rules.push(RuleSpec::Inbound(i.rule));
+        addresses.push((i.address, a));
+        svc_objects.push((i.service, s));
+        rules.push((RuleSpec::Inbound(i.rule), r));
     }
-    rules.extend(kept_outbound.into_iter().map(|o| RuleSpec::Built(o.rule)));
-    let route_objs: Vec<StaticRoute> = routes.into_iter().map(|r| r.route).collect();
+    rules.extend(kept_outbound.into_iter().map(|(o, at)| (RuleSpec::Built(o.rule), at)));
+    let route_objs: Vec<_> = routes.into_iter().map(|r| (seen_routes.locate(&r.route.name), r.route)).map(|(at, r)| (r, at)).collect();
 
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
     let mut operations = Vec::new();
