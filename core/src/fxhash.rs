@@ -44,9 +44,12 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
 
+    /// The multiply only carries entropy upwards, but hashbrown picks buckets by the low bits:
+    /// rotate the well-mixed high bits down (as rustc-hash 2 does), or names that differ only
+    /// in their last characters ("svc-0001", "svc-0002") pile into the same buckets.
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        self.hash.rotate_left(26)
     }
 }
 
