@@ -1,0 +1,212 @@
+//! The S3 buckets `up` fills: the bootstrap package (PAN-OS allows only its own folders there)
+//! and the lambda code plus the stack templates (in their own bucket). Created when missing with
+//! the region's location constraint, public access blocked, default encryption on; objects are
+//! uploaded only when their content differs (sha256 kept in object metadata), then listed back.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types as s3t;
+use sha2::{Digest, Sha256};
+
+use super::{AwsError, DEPLOYMENT_TAG, sdk_err};
+
+/// Object metadata key holding the body's sha256 (ETags are not content hashes under SSE-KMS).
+const SHA_META: &str = "pano-eks-sha256";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketState {
+    Missing,
+    /// Exists and we can use it.
+    Ours,
+    /// Exists but belongs to someone else (403), or another deployment's tag.
+    Foreign(String),
+}
+
+/// One object to put.
+pub struct Object<'a> {
+    pub key: String,
+    pub body: &'a [u8],
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The keys that must be (re)uploaded: missing, or with another content hash.
+pub fn uploads_needed(desired: &[(String, String)], existing: &BTreeMap<String, Option<String>>) -> Vec<String> {
+    desired
+        .iter()
+        .filter(|(k, sha)| existing.get(k).and_then(|s| s.as_ref()) != Some(sha))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+pub async fn probe(s3: &aws_sdk_s3::Client, bucket: &str, deployment: &str) -> Result<BucketState, AwsError> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            return match status {
+                Some(404) => Ok(BucketState::Missing),
+                Some(403) => Ok(BucketState::Foreign(format!("bucket {bucket} exists and belongs to another account (403)"))),
+                _ => {
+                    let err = sdk_err("s3:HeadBucket", e);
+                    if err.is_code("NotFound") || err.is_code("NoSuchBucket") { Ok(BucketState::Missing) } else { Err(err) }
+                }
+            };
+        }
+    }
+    // Ours unless it is tagged for another deployment.
+    if let Ok(t) = s3.get_bucket_tagging().bucket(bucket).send().await {
+        if let Some(other) = t.tag_set().iter().find(|t| t.key() == DEPLOYMENT_TAG && t.value() != deployment) {
+            return Ok(BucketState::Foreign(format!("bucket {bucket} belongs to deployment {}", other.value())));
+        }
+    }
+    Ok(BucketState::Ours)
+}
+
+/// Creates the bucket if missing and (re)applies its settings. Returns whether it was created.
+pub async fn ensure(s3: &aws_sdk_s3::Client, bucket: &str, region: &str, deployment: &str) -> Result<bool, AwsError> {
+    let created = match probe(s3, bucket, deployment).await? {
+        BucketState::Ours => false,
+        BucketState::Foreign(why) => return Err(AwsError::new("s3:HeadBucket", why)),
+        BucketState::Missing => {
+            let mut req = s3.create_bucket().bucket(bucket);
+            if region != "us-east-1" {
+                req = req.create_bucket_configuration(
+                    s3t::CreateBucketConfiguration::builder().location_constraint(s3t::BucketLocationConstraint::from(region)).build(),
+                );
+            }
+            match req.send().await {
+                Ok(_) => true,
+                Err(e) => {
+                    let err = sdk_err("s3:CreateBucket", e);
+                    if !err.is_code("BucketAlreadyOwnedByYou") {
+                        return Err(err);
+                    }
+                    false
+                }
+            }
+        }
+    };
+    let pab = s3t::PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block().bucket(bucket).public_access_block_configuration(pab).send().await.map_err(|e| sdk_err("s3:PutPublicAccessBlock", e))?;
+    let rule = s3t::ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            s3t::ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(s3t::ServerSideEncryption::Aes256)
+                .build()
+                .map_err(|e| AwsError::new("s3:PutBucketEncryption", e.to_string()))?,
+        )
+        .build();
+    let sse = s3t::ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| AwsError::new("s3:PutBucketEncryption", e.to_string()))?;
+    s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(sse).send().await.map_err(|e| sdk_err("s3:PutBucketEncryption", e))?;
+    let tag = s3t::Tag::builder().key(DEPLOYMENT_TAG).value(deployment).build().map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
+    let tagging = s3t::Tagging::builder().tag_set(tag).build().map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
+    s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.map_err(|e| sdk_err("s3:PutBucketTagging", e))?;
+    Ok(created)
+}
+
+/// What `put_objects` did, by key.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    pub uploaded: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Uploads the objects whose content differs, then lists the bucket to check every key is there.
+pub async fn put_objects(s3: &aws_sdk_s3::Client, bucket: &str, objects: &[Object<'_>]) -> Result<UploadReport, AwsError> {
+    let mut existing = BTreeMap::new();
+    for o in objects {
+        let sha = match s3.head_object().bucket(bucket).key(&o.key).send().await {
+            Ok(h) => Some(h.metadata().and_then(|m| m.get(SHA_META)).cloned()),
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => None,
+            Err(e) => return Err(sdk_err("s3:HeadObject", e)),
+        };
+        if let Some(sha) = sha {
+            existing.insert(o.key.clone(), sha);
+        }
+    }
+    let desired: Vec<(String, String)> = objects.iter().map(|o| (o.key.clone(), sha256_hex(o.body))).collect();
+    let needed = uploads_needed(&desired, &existing);
+    let mut report = UploadReport::default();
+    for o in objects {
+        if !needed.contains(&o.key) {
+            report.unchanged.push(o.key.clone());
+            continue;
+        }
+        s3.put_object()
+            .bucket(bucket)
+            .key(&o.key)
+            .body(ByteStream::from(o.body.to_vec()))
+            .metadata(SHA_META, sha256_hex(o.body))
+            .server_side_encryption(s3t::ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(|e| sdk_err(&format!("s3:PutObject {}", o.key), e))?;
+        report.uploaded.push(o.key.clone());
+    }
+    let listed = list_keys(s3, bucket).await?;
+    let missing: Vec<&str> = objects.iter().map(|o| o.key.as_str()).filter(|k| !listed.iter().any(|l| l == k)).collect();
+    if !missing.is_empty() {
+        return Err(AwsError::new("s3:ListObjectsV2", format!("uploaded but not listed in {bucket}: {}", missing.join(", "))));
+    }
+    Ok(report)
+}
+
+pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, AwsError> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let r = s3.list_objects_v2().bucket(bucket).set_continuation_token(token.take()).send().await.map_err(|e| sdk_err("s3:ListObjectsV2", e))?;
+        keys.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        match r.next_continuation_token() {
+            Some(t) if r.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(keys),
+        }
+    }
+}
+
+/// Empties and deletes a bucket; `false` when it did not exist.
+pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, AwsError> {
+    let keys = match list_keys(s3, bucket).await {
+        Ok(k) => k,
+        Err(e) if e.is_code("NoSuchBucket") => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for chunk in keys.chunks(1000) {
+        let ids: Vec<s3t::ObjectIdentifier> = chunk.iter().filter_map(|k| s3t::ObjectIdentifier::builder().key(k).build().ok()).collect();
+        let del = s3t::Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| AwsError::new("s3:DeleteObjects", e.to_string()))?;
+        s3.delete_objects().bucket(bucket).delete(del).send().await.map_err(|e| sdk_err("s3:DeleteObjects", e))?;
+    }
+    s3.delete_bucket().bucket(bucket).send().await.map_err(|e| sdk_err("s3:DeleteBucket", e))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_missing_or_changed_objects_are_uploaded() {
+        let desired = vec![("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string()), ("c".to_string(), "3".to_string()), ("d/".to_string(), "e".to_string())];
+        let existing = BTreeMap::from([
+            ("a".to_string(), Some("1".to_string())),
+            ("b".to_string(), Some("old".to_string())),
+            ("d/".to_string(), None), // uploaded by someone else: no hash, so rewritten
+        ]);
+        assert_eq!(uploads_needed(&desired, &existing), vec!["b", "c", "d/"]);
+        assert!(uploads_needed(&desired[..1], &existing).is_empty());
+    }
+
+    #[test]
+    fn sha_is_hex_of_the_body() {
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}

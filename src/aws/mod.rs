@@ -1,0 +1,63 @@
+//! ADAPTER: AWS. Observes and applies; the decisions it needs (what to check, what to upload,
+//! create or update a stack, which ENIs may be swept) are pure functions with table tests.
+//!
+//! - `clients`: one SDK config (ring-only TLS, `AWS_ENDPOINT_URL` honoured, S3 path style on
+//!   IP/localhost endpoints) and the service clients built from it;
+//! - `preflight`: everything `up` checks before it creates anything;
+//! - `bucket`: the bootstrap and lambda buckets and their objects;
+//! - `stacks`: the CloudFormation runner (change sets, events, bounded waits, failure reasons);
+//! - `eks`: DescribeCluster and the in-process bearer token;
+//! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
+//! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`.
+
+pub mod bucket;
+pub mod cleanup;
+pub mod clients;
+pub mod discovery;
+pub mod eks;
+pub mod kubeconfig;
+pub mod preflight;
+pub mod progress;
+pub mod stacks;
+
+pub use clients::Aws;
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// One failed AWS call: the operation, the service's error code and message. Requests never
+/// carry secrets in what is shown here (no bodies, no credentials).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{op}: {message}")]
+pub struct AwsError {
+    pub op: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn new(op: impl Into<String>, message: impl Into<String>) -> AwsError {
+        AwsError { op: op.into(), code: None, message: message.into() }
+    }
+
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// Converts any SDK error into an `AwsError` naming the operation.
+pub(crate) fn sdk_err<E>(op: &str, e: E) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.code().map(str::to_string);
+    let message = match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => DisplayErrorContext(&e).to_string(),
+    };
+    AwsError { op: op.to_string(), code, message }
+}
+
+/// The tag every resource of a deployment carries (stacks propagate it).
+pub const DEPLOYMENT_TAG: &str = "pano-eks:deployment";

@@ -1,0 +1,290 @@
+//! Pre-flight: every check `up` makes before it creates anything, all reported at once.
+//! `gather` observes (STS, EC2, S3; Panorama is asked by the caller through the sync engine),
+//! `check` decides, purely, from the observations.
+
+use aws_sdk_ec2::types::Filter;
+use ipnet::Ipv4Net;
+
+use super::bucket::{self, BucketState};
+use super::{Aws, DEPLOYMENT_TAG, sdk_err};
+use crate::config::Config;
+
+/// AWS Marketplace product codes of the VM-Series AMIs (BYOL, PAYG bundle 1, bundle 2), as
+/// listed in Palo Alto Networks' deployment guides. Another code is only a warning: PAN adds
+/// new listings, and private AMIs copied from these keep no code.
+pub const PAN_PRODUCT_CODES: &[&str] = &["6njl1pau431dv1qxipg63mvah", "e9yfvyj3uag5uo5j2hjikv74n", "hd44w1chf26uv4p52cdynb2o"];
+
+/// The Panorama plugin for EKS needs Panorama 9.0.3 or later (guide, requirements).
+pub const MIN_PANORAMA: (u32, u32, u32) = (9, 0, 3);
+
+/// The guide's limit of clusters per VPC.
+pub const MAX_CLUSTERS_PER_VPC: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ami {
+    pub product_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcSubnet {
+    pub id: String,
+    pub cidr: String,
+    /// Tagged with this deployment: made by an earlier `up` (a re-run finds its own subnets).
+    pub ours: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub cidrs: Vec<String>,
+    pub subnets: Vec<VpcSubnet>,
+}
+
+/// What pre-flight saw. Each `Err` is the reason an observation failed.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub account: Result<String, String>,
+    pub azs: Result<Vec<String>, String>,
+    pub key_pair: Result<bool, String>,
+    pub ami: Result<Option<Ami>, String>,
+    pub buckets: Vec<(String, Result<BucketState, String>)>,
+    /// Panorama's sw-version, or why it could not be read.
+    pub panorama: Result<String, String>,
+    /// Brownfield: the VPC (None = not found) and whether the IGW is attached to it.
+    pub vpc: Option<Result<Option<Vpc>, String>>,
+    pub igw_attached: Option<Result<bool, String>>,
+    /// EKS clusters already using the VPC that are not in this config.
+    pub other_clusters_in_vpc: usize,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `"10.1.3-h1"` → (10, 1, 3).
+pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
+    let core = v.trim().split(['-', ' ']).next()?;
+    let mut it = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some((it.next()??, it.next().flatten().unwrap_or(0), it.next().flatten().unwrap_or(0)))
+}
+
+/// The subnets `up` creates: firewall roles and every cluster's.
+fn new_subnets(cfg: &Config) -> Vec<(String, Ipv4Net)> {
+    let n = &cfg.network;
+    let mut out = Vec::new();
+    for (role, list) in [("mgmt", &n.mgmt_subnets), ("untrust", &n.untrust_subnets), ("trust", &n.trust_subnets), ("natgw", &n.natgw_subnets)] {
+        out.extend(list.iter().map(|s| (format!("network.{role}_subnets {s}"), *s)));
+    }
+    for c in &cfg.clusters {
+        out.extend(c.subnets.iter().map(|s| (format!("cluster {} subnet {s}", c.name), *s)));
+    }
+    out
+}
+
+pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
+    let mut r = Report::default();
+    let mut problem = |m: String| r.problems.push(m);
+    if let Err(e) = &o.account {
+        problem(format!("AWS credentials: {e}"));
+    }
+    match &o.azs {
+        Ok(azs) => {
+            let mut wanted: Vec<&String> = cfg.network.azs.iter().collect();
+            let cluster_azs: Vec<String> = cfg.clusters.iter().flat_map(|c| cfg.cluster_azs(c)).collect();
+            wanted.extend(cluster_azs.iter());
+            wanted.sort();
+            wanted.dedup();
+            for az in wanted {
+                if !azs.contains(az) {
+                    problem(format!("availability zone {az} is not available in {} (available: {})", cfg.region, azs.join(", ")));
+                }
+            }
+        }
+        Err(e) => problem(format!("availability zones of {}: {e}", cfg.region)),
+    }
+    match &o.key_pair {
+        Ok(true) => {}
+        Ok(false) => problem(format!("EC2 key pair `{}` does not exist in {}", cfg.firewalls.key_name, cfg.region)),
+        Err(e) => problem(format!("EC2 key pair `{}`: {e}", cfg.firewalls.key_name)),
+    }
+    match &o.ami {
+        Ok(Some(ami)) => {
+            if !ami.product_codes.iter().any(|c| PAN_PRODUCT_CODES.contains(&c.as_str())) {
+                r.warnings.push(format!(
+                    "AMI {} carries no VM-Series marketplace product code ({}); check it is a VM-Series image",
+                    cfg.firewalls.ami,
+                    if ami.product_codes.is_empty() { "none".to_string() } else { ami.product_codes.join(", ") }
+                ));
+            }
+        }
+        Ok(None) => r.problems.push(format!("AMI {} does not exist in {} (or is not shared with this account)", cfg.firewalls.ami, cfg.region)),
+        Err(e) => r.problems.push(format!("AMI {}: {e}", cfg.firewalls.ami)),
+    }
+    let mut problem = |m: String| r.problems.push(m);
+    for (name, state) in &o.buckets {
+        match state {
+            Ok(BucketState::Foreign(why)) => problem(format!("bucket {name}: {why}; choose another name")),
+            Ok(_) => {}
+            Err(e) => problem(format!("bucket {name}: {e}")),
+        }
+    }
+    match &o.panorama {
+        Ok(v) => match parse_version(v) {
+            Some(got) if got >= MIN_PANORAMA => {}
+            Some(_) => problem(format!("Panorama runs {v}; the EKS workflow needs 9.0.3 or later")),
+            None => problem(format!("Panorama reported an unreadable version `{v}`")),
+        },
+        Err(e) => problem(format!("Panorama is not reachable: {e}")),
+    }
+    let clusters = cfg.clusters.len() + o.other_clusters_in_vpc;
+    if clusters > MAX_CLUSTERS_PER_VPC {
+        problem(format!("{clusters} clusters in one VPC ({} configured, {} already there); at most {MAX_CLUSTERS_PER_VPC}", cfg.clusters.len(), o.other_clusters_in_vpc));
+    }
+    if existing_vpc {
+        let vpc_id = cfg.network.existing_vpc_id.clone().unwrap_or_default();
+        let igw_id = cfg.network.existing_igw_id.clone().unwrap_or_default();
+        match &o.vpc {
+            Some(Ok(Some(vpc))) => {
+                let want = cfg.network.vpc_cidr.to_string();
+                if !vpc.cidrs.contains(&want) {
+                    problem(format!("VPC {vpc_id} has CIDR {} but network.vpc_cidr is {want}", vpc.cidrs.join(", ")));
+                }
+                let vpc_nets: Vec<Ipv4Net> = vpc.cidrs.iter().filter_map(|c| c.parse().ok()).collect();
+                for (what, net) in new_subnets(cfg) {
+                    if !vpc_nets.iter().any(|v| v.contains(&net)) {
+                        problem(format!("{what} is not inside VPC {vpc_id} ({})", vpc.cidrs.join(", ")));
+                    }
+                    for s in &vpc.subnets {
+                        let Ok(existing) = s.cidr.parse::<Ipv4Net>() else { continue };
+                        let overlaps = existing.contains(&net.network()) || net.contains(&existing.network());
+                        if overlaps && !(s.ours && existing == net) {
+                            problem(format!("{what} overlaps existing subnet {} ({})", s.id, s.cidr));
+                        }
+                    }
+                }
+            }
+            Some(Ok(None)) => problem(format!("VPC {vpc_id} (network.existing_vpc_id) does not exist in {}", cfg.region)),
+            Some(Err(e)) => problem(format!("VPC {vpc_id}: {e}")),
+            None => problem("brownfield: the VPC was not examined".into()),
+        }
+        match &o.igw_attached {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => problem(format!("internet gateway {igw_id} (network.existing_igw_id) is not attached to VPC {vpc_id}")),
+            Some(Err(e)) => problem(format!("internet gateway {igw_id}: {e}")),
+            None => problem("brownfield: the internet gateway was not examined".into()),
+        }
+    }
+    r
+}
+
+/// Observes everything `check` needs except Panorama (left `Err("not checked")`).
+pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
+    let s = |e: super::AwsError| e.message;
+    let account = aws.sts.get_caller_identity().send().await.map(|r| r.account().unwrap_or_default().to_string()).map_err(|e| s(sdk_err("sts:GetCallerIdentity", e)));
+    let azs = aws
+        .ec2
+        .describe_availability_zones()
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .map(|r| r.availability_zones().iter().filter_map(|z| z.zone_name().map(str::to_string)).collect())
+        .map_err(|e| s(sdk_err("ec2:DescribeAvailabilityZones", e)));
+    let key_pair = match aws.ec2.describe_key_pairs().key_names(&cfg.firewalls.key_name).send().await {
+        Ok(r) => Ok(!r.key_pairs().is_empty()),
+        Err(e) => {
+            let e = sdk_err("ec2:DescribeKeyPairs", e);
+            if e.is_code("InvalidKeyPair.NotFound") { Ok(false) } else { Err(e.message) }
+        }
+    };
+    let ami = match aws.ec2.describe_images().image_ids(&cfg.firewalls.ami).send().await {
+        Ok(r) => Ok(r.images().first().map(|i| Ami { product_codes: i.product_codes().iter().filter_map(|p| p.product_code_id().map(str::to_string)).collect() })),
+        Err(e) => {
+            let e = sdk_err("ec2:DescribeImages", e);
+            if e.is_code("InvalidAMIID.NotFound") || e.is_code("InvalidAMIID.Malformed") { Ok(None) } else { Err(e.message) }
+        }
+    };
+    let mut buckets = Vec::new();
+    for b in [cfg.bootstrap_bucket(), cfg.lambda_bucket()] {
+        let st = bucket::probe(&aws.s3, &b, &cfg.name).await.map_err(s);
+        buckets.push((b, st));
+    }
+    let (mut vpc, mut igw_attached, mut other_clusters_in_vpc) = (None, None, 0);
+    if existing_vpc {
+        let vpc_id = cfg.network.existing_vpc_id.clone().unwrap_or_default();
+        let igw_id = cfg.network.existing_igw_id.clone().unwrap_or_default();
+        vpc = Some(observe_vpc(aws, &vpc_id, &cfg.name).await);
+        igw_attached = Some(match aws.ec2.describe_internet_gateways().internet_gateway_ids(&igw_id).send().await {
+            Ok(r) => Ok(r.internet_gateways().iter().flat_map(|g| g.attachments()).any(|a| a.vpc_id() == Some(vpc_id.as_str()))),
+            Err(e) => {
+                let e = sdk_err("ec2:DescribeInternetGateways", e);
+                if e.is_code("InvalidInternetGatewayID.NotFound") { Ok(false) } else { Err(e.message) }
+            }
+        });
+        other_clusters_in_vpc = count_other_clusters(aws, cfg, &vpc_id).await;
+    }
+    Observed { account, azs, key_pair, ami, buckets, panorama: Err("not checked".into()), vpc, igw_attached, other_clusters_in_vpc }
+}
+
+async fn observe_vpc(aws: &Aws, vpc_id: &str, deployment: &str) -> Result<Option<Vpc>, String> {
+    let r = match aws.ec2.describe_vpcs().vpc_ids(vpc_id).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = sdk_err("ec2:DescribeVpcs", e);
+            return if e.is_code("InvalidVpcID.NotFound") { Ok(None) } else { Err(e.message) };
+        }
+    };
+    let Some(v) = r.vpcs().first() else { return Ok(None) };
+    let mut cidrs: Vec<String> = v.cidr_block_association_set().iter().filter_map(|a| a.cidr_block().map(str::to_string)).collect();
+    if let Some(c) = v.cidr_block() {
+        if !cidrs.iter().any(|x| x == c) {
+            cidrs.insert(0, c.to_string());
+        }
+    }
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeSubnets", e).message)?;
+    Ok(Some(Vpc {
+        cidrs,
+        subnets: subnets
+            .subnets()
+            .iter()
+            .map(|s| VpcSubnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                cidr: s.cidr_block().unwrap_or_default().to_string(),
+                ours: s.tags().iter().any(|t| t.key() == Some(DEPLOYMENT_TAG) && t.value() == Some(deployment)),
+            })
+            .collect(),
+    }))
+}
+
+/// EKS clusters (not in this config) whose subnets are in the VPC. Best effort: a failure
+/// counts none (the limit is advisory in AWS terms; the plugin's limit is what we check).
+async fn count_other_clusters(aws: &Aws, cfg: &Config, vpc_id: &str) -> usize {
+    let Ok(list) = aws.eks.list_clusters().send().await else { return 0 };
+    let mut n = 0;
+    for name in list.clusters() {
+        if cfg.clusters.iter().any(|c| &c.name == name) {
+            continue;
+        }
+        if let Ok(Some(info)) = super::eks::describe_cluster(&aws.eks, name).await {
+            let in_vpc = match &info.vpc_id {
+                Some(v) => v == vpc_id,
+                None => {
+                    let r = aws.ec2.describe_subnets().set_subnet_ids(Some(info.subnet_ids.clone())).send().await;
+                    r.map(|r| r.subnets().iter().any(|s| s.vpc_id() == Some(vpc_id))).unwrap_or(false)
+                }
+            };
+            n += usize::from(in_vpc);
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+#[path = "preflight_tests.rs"]
+mod tests;

@@ -1,0 +1,114 @@
+use super::*;
+use crate::config::tests_support::valid_config;
+
+fn good() -> Observed {
+    Observed {
+        account: Ok("123456789012".into()),
+        azs: Ok(vec!["us-west-2a".into(), "us-west-2b".into(), "us-west-2c".into()]),
+        key_pair: Ok(true),
+        ami: Ok(Some(Ami { product_codes: vec!["6njl1pau431dv1qxipg63mvah".into()] })),
+        buckets: vec![("demo-panw-bootstrap".into(), Ok(BucketState::Missing)), ("demo-panw-lambda".into(), Ok(BucketState::Ours))],
+        panorama: Ok("10.2.4-h3".into()),
+        vpc: None,
+        igw_attached: None,
+        other_clusters_in_vpc: 0,
+    }
+}
+
+fn brownfield_cfg() -> Config {
+    let mut c = valid_config();
+    c.network.existing_vpc_id = Some("vpc-1".into());
+    c.network.existing_igw_id = Some("igw-1".into());
+    c
+}
+
+fn vpc(cidr: &str, subnets: &[(&str, &str, bool)]) -> Option<Result<Option<Vpc>, String>> {
+    Some(Ok(Some(Vpc { cidrs: vec![cidr.into()], subnets: subnets.iter().map(|(i, c, o)| VpcSubnet { id: i.to_string(), cidr: c.to_string(), ours: *o }).collect() })))
+}
+
+#[test]
+fn all_good_is_clean() {
+    let r = check(&valid_config(), &good(), false);
+    assert_eq!(r, Report::default());
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut o = good();
+    o.account = Err("ExpiredToken: the security token included in the request is expired".into());
+    o.azs = Ok(vec!["us-west-2a".into()]);
+    o.key_pair = Ok(false);
+    o.ami = Ok(None);
+    o.buckets[0].1 = Ok(BucketState::Foreign("bucket demo-panw-bootstrap exists and belongs to another account (403)".into()));
+    o.panorama = Ok("8.1.0".into());
+    o.other_clusters_in_vpc = 16;
+    let r = check(&valid_config(), &o, false);
+    let all = r.problems.join("\n");
+    for want in ["AWS credentials", "us-west-2b is not available", "key pair `ops` does not exist", "AMI ami-0123456789abcdef0 does not exist", "another account", "needs 9.0.3", "at most 16"] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+    assert_eq!(r.problems.len(), 7, "{all}");
+}
+
+#[test]
+fn panorama_versions() {
+    for (v, ok) in [("9.0.3", true), ("9.0.2", false), ("9.1.0", true), ("10.2.4-h3", true), ("8.1.25", false), ("11.1", true), ("junk", false)] {
+        let mut o = good();
+        o.panorama = Ok(v.into());
+        assert_eq!(check(&valid_config(), &o, false).problems.is_empty(), ok, "{v}");
+    }
+    let mut o = good();
+    o.panorama = Err("connection refused".into());
+    assert!(check(&valid_config(), &o, false).problems[0].contains("not reachable: connection refused"));
+}
+
+#[test]
+fn a_non_pan_ami_is_a_warning_only() {
+    let mut o = good();
+    o.ami = Ok(Some(Ami { product_codes: vec![] }));
+    let r = check(&valid_config(), &o, false);
+    assert!(r.problems.is_empty());
+    assert!(r.warnings[0].contains("no VM-Series marketplace product code"), "{:?}", r.warnings);
+}
+
+#[test]
+fn brownfield_vpc_checks() {
+    let cfg = brownfield_cfg();
+    // Good: right CIDR, IGW attached, an unrelated subnet elsewhere, our own subnets from a previous run.
+    let mut o = good();
+    o.vpc = vpc("192.168.0.0/16", &[("subnet-x", "192.168.200.0/24", false), ("subnet-o", "192.168.0.0/24", true)]);
+    o.igw_attached = Some(Ok(true));
+    assert_eq!(check(&cfg, &o, true).problems, Vec::<String>::new());
+
+    // Wrong CIDR (every new subnet also falls outside), IGW detached.
+    let mut o = good();
+    o.vpc = vpc("10.0.0.0/16", &[]);
+    o.igw_attached = Some(Ok(false));
+    let p = check(&cfg, &o, true).problems;
+    assert!(p.iter().any(|m| m.contains("has CIDR 10.0.0.0/16 but network.vpc_cidr is 192.168.0.0/16")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("not attached to VPC vpc-1")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("network.mgmt_subnets 192.168.0.0/24 is not inside VPC vpc-1")), "{p:?}");
+
+    // Overlap with a foreign subnet (wider, and exact).
+    let mut o = good();
+    o.vpc = vpc("192.168.0.0/16", &[("subnet-big", "192.168.0.0/20", false)]);
+    o.igw_attached = Some(Ok(true));
+    let p = check(&cfg, &o, true).problems;
+    assert!(p.iter().any(|m| m.contains("192.168.0.0/24 overlaps existing subnet subnet-big")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("192.168.10.0/24 overlaps existing subnet subnet-big")), "{p:?}");
+    assert!(!p.iter().any(|m| m.contains("192.168.100.0/24 overlaps")), "{p:?}");
+
+    // Missing VPC.
+    let mut o = good();
+    o.vpc = Some(Ok(None));
+    o.igw_attached = Some(Ok(false));
+    let p = check(&cfg, &o, true).problems;
+    assert!(p.iter().any(|m| m.contains("VPC vpc-1 (network.existing_vpc_id) does not exist")), "{p:?}");
+}
+
+#[test]
+fn version_parsing() {
+    assert_eq!(parse_version("10.1.3-h1"), Some((10, 1, 3)));
+    assert_eq!(parse_version("9.0"), Some((9, 0, 0)));
+    assert_eq!(parse_version(""), None);
+}

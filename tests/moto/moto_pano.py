@@ -1,0 +1,233 @@
+"""moto_server with the pano-eks test-harness bridges loaded. Started by tests/support/moto.rs:
+
+    python tests/moto/moto_pano.py -H 127.0.0.1 -p PORT
+
+Each bridge below makes moto behave like AWS where pano-eks depends on it. Every one is listed
+in docs/testing.md; none of this is product code.
+
+1. AWS::EKS::Cluster in CloudFormation: moto skips it. Here it is created (and deleted) through
+   moto's own EKS backend, so eks:DescribeCluster finds the cluster a stack made.
+2. DeleteStack: moto leaks route tables, associations, IGW attachments, IGWs, EIPs, NAT gateways,
+   VPC endpoints and target groups, so a VPC stack never deletes; and when a resource fails it
+   drops the stack instead of leaving it DELETE_FAILED. Here those resources are deleted, and a
+   failed delete leaves the stack in DELETE_FAILED with the reason as an event (as AWS does).
+3. Failed creates: moto leaves the stack CREATE_IN_PROGRESS forever and returns the error from
+   CreateStack/ExecuteChangeSet. Here the stack rolls back to ROLLBACK_COMPLETE with a
+   CREATE_FAILED event carrying the reason, and the call succeeds (as AWS does).
+4. DeleteSecurityGroup / DeleteSubnet succeed in moto while a detached ("available") ENI still
+   uses the group or subnet; AWS refuses with DependencyViolation (known issue PLUG-2253). Here
+   they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
+"""
+import sys
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+from moto.ec2.exceptions import DependencyViolationError
+from moto.ec2.models import ec2_backends
+from moto.eks.models import eks_backends
+from moto.elbv2.models import elbv2_backends
+
+
+# 1. AWS::EKS::Cluster through moto's EKS backend.
+class PanoEksCluster(CloudFormationModel):
+    def __init__(self, name):
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::EKS::Cluster"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr in ("Arn", "Endpoint", "CertificateAuthorityData")
+
+    @property
+    def physical_resource_id(self):
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json.get("Properties", {})
+        vpc = p.get("ResourcesVpcConfig", {})
+        tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+        eks_backends[account_id][region_name].create_cluster(
+            name=resource_name,
+            role_arn=p["RoleArn"],
+            resources_vpc_config={
+                "subnetIds": vpc.get("SubnetIds", []),
+                "securityGroupIds": vpc.get("SecurityGroupIds", []),
+                "endpointPublicAccess": vpc.get("EndpointPublicAccess", True),
+                "endpointPrivateAccess": vpc.get("EndpointPrivateAccess", False),
+            },
+            version=p.get("Version"),
+            tags=tags,
+        )
+        return cls(resource_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = eks_backends[account_id][region_name]
+        if resource_name in backend.clusters:
+            backend.delete_cluster(resource_name)
+
+    def delete(self, account_id, region_name):
+        backend = eks_backends[account_id][region_name]
+        if self.name in backend.clusters:
+            backend.delete_cluster(self.name)
+
+
+# 2. Delete what moto's CloudFormation leaks.
+_orig_delete_resource = parsing.ResourceMap._delete_resource
+
+
+def _delete_resource(self, parsed, resource_json):
+    kind = resource_json.get("Type")
+    ec2 = ec2_backends[self._account_id][self._region_name]
+    if kind == "AWS::EC2::SubnetRouteTableAssociation":
+        rt = ec2.route_tables.get(parsed.route_table_id)
+        if rt is not None:
+            for aid, sid in list(rt._associations.items()):
+                if sid == parsed.subnet_id:
+                    rt._associations.pop(aid)
+        return
+    if kind == "AWS::EC2::RouteTable":
+        if parsed.id in ec2.route_tables:
+            ec2.delete_route_table(parsed.id)  # DependencyViolation while associated: retried
+        return
+    if kind == "AWS::EC2::Route":
+        return  # dies with its table
+    if kind == "AWS::EC2::VPCGatewayAttachment":
+        igw = ec2.internet_gateways.get(parsed.gateway_id) if parsed.gateway_id else None
+        if igw is not None and igw.vpc is not None and igw.vpc.id == parsed.vpc_id:
+            ec2.detach_internet_gateway(parsed.gateway_id, parsed.vpc_id)
+        return
+    if kind == "AWS::EC2::InternetGateway":
+        igw = ec2.internet_gateways.get(parsed.id)
+        if igw is not None:
+            if igw.vpc is not None:
+                raise DependencyViolationError(f"The internetGateway '{parsed.id}' has dependencies and cannot be deleted.")
+            ec2.delete_internet_gateway(parsed.id)
+        return
+    if kind == "AWS::EC2::NatGateway":
+        try:
+            ec2.delete_nat_gateway(parsed.id)
+        except Exception:
+            pass
+        return
+    if kind == "AWS::EC2::EIP":
+        try:
+            ec2.release_address(allocation_id=parsed.allocation_id)
+        except Exception:
+            pass
+        return
+    if kind == "AWS::EC2::VPCEndpoint":
+        try:
+            ec2.delete_vpc_endpoints([parsed.id])
+        except Exception:
+            pass
+        return
+    if kind == "AWS::ElasticLoadBalancingV2::TargetGroup":
+        elbv2 = elbv2_backends[self._account_id][self._region_name]
+        if parsed.arn in elbv2.target_groups:
+            elbv2.delete_target_group(parsed.arn)  # fails while a listener uses it: retried
+        return
+    return _orig_delete_resource(self, parsed, resource_json)
+
+
+parsing.ResourceMap._delete_resource = _delete_resource
+
+_orig_backend_delete_stack = cfn_models.CloudFormationBackend.delete_stack
+
+
+def _delete_stack(self, name_or_stack_id):
+    stack = self.stacks.get(name_or_stack_id)
+    if stack is None:
+        stack = next((s for s in self.stacks.values() if s.name == name_or_stack_id), None)
+    if stack is None:
+        return _orig_backend_delete_stack(self, name_or_stack_id)
+    try:
+        stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.resource_map.delete()
+    except Exception as e:  # AWS: DeleteStack succeeds, the stack ends DELETE_FAILED
+        reason = getattr(e, "message", None) or str(e)
+        stack.status = "DELETE_FAILED"
+        stack.status_reason = reason
+        stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
+        return
+    self.stacks.pop(stack.stack_id, None)
+    for export in stack.exports:
+        self.exports.pop(export.name, None)
+    stack._add_stack_event("DELETE_COMPLETE")
+    stack.status = "DELETE_COMPLETE"
+    self.deleted_stacks[stack.stack_id] = stack
+
+
+cfn_models.CloudFormationBackend.delete_stack = _delete_stack
+
+
+# 3. A failed create rolls back.
+_orig_create_resources = cfn_models.FakeStack.create_resources
+
+
+def _create_resources(self):
+    try:
+        _orig_create_resources(self)
+    except Exception as e:
+        reason = getattr(e, "message", None) or str(e)
+        self._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+        self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason="The following resource(s) failed to create.")
+        try:
+            self.resource_map.delete()
+        except Exception:
+            pass
+        self.status = "ROLLBACK_COMPLETE"
+        self.status_reason = reason
+        self._add_stack_event("ROLLBACK_COMPLETE")
+
+
+cfn_models.FakeStack.create_resources = _create_resources
+
+
+# 4. Detached ENIs keep their security groups and subnets alive.
+def _available_enis(ec2, pred):
+    return [e for e in ec2.enis.values() if e.instance is None and pred(e)]
+
+
+from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
+from moto.ec2.models.subnets import SubnetBackend  # noqa: E402
+
+_orig_delete_sg = SecurityGroupBackend.delete_security_group
+
+
+def _delete_security_group(self, name=None, group_id=None):
+    if group_id:
+        users = _available_enis(self, lambda e: any(getattr(g, "id", g) == group_id for g in e._group_set))
+        if users:
+            raise DependencyViolationError(f"resource {group_id} has a dependent object")
+    return _orig_delete_sg(self, name=name, group_id=group_id)
+
+
+SecurityGroupBackend.delete_security_group = _delete_security_group
+
+_orig_delete_subnet = SubnetBackend.delete_subnet
+
+
+def _delete_subnet(self, subnet_id):
+    users = _available_enis(self, lambda e: e.subnet is not None and e.subnet.id == subnet_id)
+    if users:
+        raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+    return _orig_delete_subnet(self, subnet_id)
+
+
+SubnetBackend.delete_subnet = _delete_subnet
+
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main(sys.argv[1:])
