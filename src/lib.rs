@@ -5,6 +5,7 @@
 //! observe → plan → apply → commit → push), `commands` (one per subcommand). The planning
 //! decisions live in the separate, I/O-free crate `pano-eks-core`.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
