@@ -161,27 +161,17 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         self.list.iter().zip(&self.owned).filter(|(_, owned)| !**owned).map(|(o, _)| o)
     }
 
-    /// Ops for one kind, like one synthesizer of the AWS LB Controller: create what is missing,
-    /// update owned entries that differ (in place), delete owned entries no longer desired.
-    /// `desired` must hold no name taken by a foreign entry. Appends the upserts (sorted by name)
-    /// to `upserts`; returns, per desired entry in input order, whether it is written, and the
-    /// deletes sorted by name.
-    fn synthesize<S: Spec<Entry = T>>(
-        &self,
-        ctx: &Ctx,
-        desired: Vec<(S, Option<usize>)>,
-        wrap: impl Fn(T) -> Object,
-        kind: Kind,
-        upserts: &mut Vec<Operation>,
-    ) -> (Vec<bool>, Vec<Operation>) {
+    /// One kind's synthesizer, like the AWS LB Controller's: create what is missing, update
+    /// owned entries that differ (in place), delete owned entries no longer desired. `desired`
+    /// (with where each name was located) must hold no name taken by a foreign entry.
+    fn diff<S: Spec<Entry = T>>(&self, ctx: &Ctx, desired: Vec<(S, Option<usize>)>, kind: Kind) -> Diff<S> {
         let name = &self.name;
         let mut order: Vec<usize> = (0..desired.len()).collect();
         // Names are unique within a kind, so an unstable sort is still deterministic.
         order.sort_unstable_by(|&a, &b| desired[a].0.name().cmp(desired[b].0.name()));
 
-        // One lookup per desired entry, in name order: observed entries usually sit in that
-        // order, so memory is read front to back (a no-op resync is bound by reading every
-        // observed entry once).
+        // In name order: observed entries usually sit in that order, so memory is read front
+        // to back (a no-op resync is bound by reading every observed entry once).
         let mut matched = vec![false; self.list.len()];
         let mut verdict: Vec<Option<bool>> = vec![None; desired.len()]; // Some(exists) = write it
         for &i in &order {
@@ -202,22 +192,44 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         gone.sort_unstable();
         gone.dedup();
         let deletes = gone.into_iter().map(|n| Operation::Delete { kind, name: n.to_owned() }).collect();
+        Diff { desired, order, verdict, deletes }
+    }
+}
 
-        let written: Vec<bool> = verdict.iter().map(Option::is_some).collect();
-        // Built straight into the caller's list: an Operation is ~350 bytes, so moves count.
-        let writes = written.iter().filter(|w| **w).count();
-        if writes == 0 {
-            return (written, deletes);
+/// The outcome of [`Seen::diff`] for one kind.
+struct Diff<S> {
+    desired: Vec<(S, Option<usize>)>,
+    /// Indices into `desired`, by name.
+    order: Vec<usize>,
+    /// Per desired entry: `None` = in place, `Some(exists)` = update (true) or create.
+    verdict: Vec<Option<bool>>,
+    deletes: Vec<Operation>,
+}
+
+impl<S: Spec> Diff<S> {
+    /// Per desired entry, in input order: is it written?
+    fn written(&self) -> Vec<bool> {
+        self.verdict.iter().map(Option::is_some).collect()
+    }
+
+    fn writes(&self) -> usize {
+        self.verdict.iter().filter(|v| v.is_some()).count()
+    }
+
+    /// Builds the upserts, by name, straight into `ops`; returns the deletes.
+    fn emit(self, ctx: &Ctx, wrap: impl Fn(S::Entry) -> Object, ops: &mut Vec<Operation>) -> Vec<Operation> {
+        let Diff { desired, order, verdict, deletes } = self;
+        if verdict.iter().all(Option::is_none) {
+            return deletes;
         }
         let mut slots: Vec<Option<S>> = desired.into_iter().map(|(d, _)| Some(d)).collect();
-        upserts.reserve(writes);
-        for &i in &order {
+        for i in order {
             if let Some(exists) = verdict[i] {
                 let object = wrap(slots[i].take().expect("each entry once").build(ctx));
-                upserts.push(if exists { Operation::Update { object } } else { Operation::Create { object } });
+                ops.push(if exists { Operation::Update { object } } else { Operation::Create { object } });
             }
         }
-        (written, deletes)
+        deletes
     }
 }
 
@@ -242,7 +254,12 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     };
 
     // Inbound: all three objects or none, so a rule never points at someone else's object.
-    let mut kept_inbound = Vec::with_capacity(inbound.len());
+    // Kept items go straight into per-kind lists (same order); moves of big structs add up.
+    let mut used_clusters = vec![false; ctx.tags.len()];
+    let mut status_of = Vec::with_capacity(inbound.len());
+    let mut addresses = Vec::with_capacity(inbound.len());
+    let mut svc_objects = Vec::with_capacity(inbound.len());
+    let mut rules = Vec::with_capacity(inbound.len() + outbound.len());
     for item in inbound {
         let at = [seen_addresses.locate(&item.address.name), seen_services.locate(&item.service.name), seen_rules.locate(&item.rule.name)];
         let clashes: Vec<String> = [
@@ -255,7 +272,12 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         .map(|(_, what, name)| foreign(what, name))
         .collect();
         if clashes.is_empty() {
-            kept_inbound.push((item, at));
+            let [a, s, r] = at;
+            used_clusters[item.cluster] = true;
+            status_of.push(item.status);
+            addresses.push((item.address, a));
+            svc_objects.push((item.service, s));
+            rules.push((RuleSpec::Inbound(item.rule), r));
             continue;
         }
         let st = &mut services[item.status];
@@ -267,7 +289,6 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
     }
 
-    let mut kept_outbound = Vec::with_capacity(outbound.len());
     for item in outbound {
         let cluster = &mut clusters[item.cluster];
         let subnet = &mut cluster.subnets[item.subnet];
@@ -277,7 +298,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: format!("{}; not written", foreign("NAT rule", &item.rule.name)) });
         } else {
             subnet.outbound_rule = Some(item.rule.name.clone());
-            kept_outbound.push((item, at));
+            used_clusters[item.cluster] = true;
+            rules.push((RuleSpec::Built(item.rule), at));
         }
     }
     // Route names carry our prefix, which is our ownership mark: no foreign route can hold one.
@@ -288,11 +310,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Tags: the marker and each cluster tag still referenced by a desired object.
     let cluster_of_tag: FxMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
     let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
-    let mut used = vec![false; ctx.tags.len()];
-    for ci in kept_inbound.iter().map(|i| i.0.cluster).chain(kept_outbound.iter().map(|o| o.0.cluster)) {
-        used[ci] = true;
-    }
-    for tags in ctx.tags.iter().zip(used).filter(|(_, used)| *used).map(|(tags, _)| tags) {
+    for tags in ctx.tags.iter().zip(used_clusters).filter(|(_, used)| *used).map(|(tags, _)| tags) {
         for t in tags {
             if !wanted_tags.contains(t) {
                 wanted_tags.insert(t.clone());
@@ -327,29 +345,30 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         referenced.extend(tags.iter().map(String::as_str));
     }
 
-    // Split the kept items into per-kind lists (same order), diff each kind, derive status.
-    let inbound_count = kept_inbound.len();
-    let mut status_of = Vec::with_capacity(inbound_count);
-    let mut addresses = Vec::with_capacity(inbound_count);
-    let mut svc_objects = Vec::with_capacity(inbound_count);
-    let mut rules = Vec::with_capacity(inbound_count + kept_outbound.len());
-    for (i, [a, s, r]) in kept_inbound {
-        status_of.push(i.status);
-        addresses.push((i.address, a));
-        svc_objects.push((i.service, s));
-        rules.push((RuleSpec::Inbound(i.rule), r));
-    }
-    rules.extend(kept_outbound.into_iter().map(|(o, at)| (RuleSpec::Built(o.rule), at)));
     let route_objs: Vec<_> = routes.into_iter().map(|r| (seen_routes.locate(&r.route.name), r.route)).map(|(at, r)| (r, at)).collect();
 
+    let tag_diff = seen_tags.diff(&ctx, desired_tags, Kind::Tag);
+    let addr_diff = seen_addresses.diff(&ctx, addresses, Kind::Address);
+    let svc_diff = seen_services.diff(&ctx, svc_objects, Kind::Service);
+    let rule_diff = seen_rules.diff(&ctx, rules, Kind::NatRule);
+    let route_diff = seen_routes.diff(&ctx, route_objs, Kind::StaticRoute);
+    let (w_addr, w_svc, w_rule) = (addr_diff.written(), svc_diff.written(), rule_diff.written());
+
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
-    let mut operations = Vec::new();
-    let (_, mut del_tag) = seen_tags.synthesize(&ctx, desired_tags, Object::Tag, Kind::Tag, &mut operations);
+    // Reserved exactly: an Operation is ~350 bytes and regrowing would copy them all.
+    let writes = tag_diff.writes() + addr_diff.writes() + svc_diff.writes() + rule_diff.writes() + route_diff.writes();
+    let deletes = tag_diff.deletes.len()
+        + addr_diff.deletes.len()
+        + svc_diff.deletes.len()
+        + rule_diff.deletes.len()
+        + route_diff.deletes.len();
+    let mut operations = Vec::with_capacity(writes + deletes);
+    let mut del_tag = tag_diff.emit(&ctx, Object::Tag, &mut operations);
     del_tag.retain(|op| !referenced.contains(op.name()));
-    let (w_addr, del_addr) = seen_addresses.synthesize(&ctx, addresses, Object::Address, Kind::Address, &mut operations);
-    let (w_svc, del_svc) = seen_services.synthesize(&ctx, svc_objects, Object::Service, Kind::Service, &mut operations);
-    let (w_rule, del_rule) = seen_rules.synthesize(&ctx, rules, Object::NatRule, Kind::NatRule, &mut operations);
-    let (_, del_route) = seen_routes.synthesize(&ctx, route_objs, Object::StaticRoute, Kind::StaticRoute, &mut operations);
+    let del_addr = addr_diff.emit(&ctx, Object::Address, &mut operations);
+    let del_svc = svc_diff.emit(&ctx, Object::Service, &mut operations);
+    let del_rule = rule_diff.emit(&ctx, Object::NatRule, &mut operations);
+    let del_route = route_diff.emit(&ctx, Object::StaticRoute, &mut operations);
 
     for (i, &st) in status_of.iter().enumerate() {
         let st = &mut services[st];
