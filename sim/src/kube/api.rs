@@ -179,6 +179,7 @@ fn route(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
         ["openapi", "v3"] => discovery_get(Some(discovery::openapi_v3_root())),
         ["openapi", "v3", gv @ ..] => discovery_get(discovery::openapi_v3_group_version(&gv.join("/"))),
         ["api", "v1", rest @ ..] => resource(sim, req, "", "v1", rest),
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] if req.method == "POST" => self_review(sim, req),
         ["apis", g, v, rest @ ..] => resource(sim, req, g, v, rest),
         _ => Err(no_route()),
     }
@@ -265,6 +266,9 @@ fn resource(sim: &mut Sim, req: &ApiRequest, group: &str, version: &str, rest: &
 
 fn parse_body(req: &ApiRequest) -> R<Value> {
     let ct = req.content_type.split(';').next().unwrap_or("").trim();
+    if ct.contains("protobuf") || ct.contains("cbor") {
+        return Err(err(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
+    }
     let v: Value = if ct.ends_with("yaml") {
         serde_saphyr::from_slice(req.body).map_err(|e| bad_request(format!("error decoding YAML: {e}")))?
     } else {
@@ -794,6 +798,35 @@ fn watch_plan(sim: &mut Sim, req: &ApiRequest, t: &Target) -> R<WatchPlan> {
         }
     }
     Ok(WatchPlan { def: t.def, filter, initial, rx: Some(rx), start_rv, timeout, bookmarks })
+}
+
+/// `kubectl auth can-i`: may the caller do this? Evaluated by the same RBAC code as requests.
+fn self_review(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
+    let mut body = if req.content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        super::proto::self_subject_access_review(req.body).ok_or_else(|| bad_request("undecodable protobuf SelfSubjectAccessReview"))?
+    } else {
+        parse_body(req)?
+    };
+    let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let allowed = if let Some(ra) = spec.get("resourceAttributes") {
+        let s = |k: &str| ra.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let attrs = Attributes {
+            verb: s("verb").unwrap_or(""),
+            group: s("group").unwrap_or(""),
+            resource: s("resource").unwrap_or(""),
+            subresource: s("subresource"),
+            namespace: s("namespace"),
+            name: s("name"),
+        };
+        auth::authorize(&sim.store, req.who, &attrs)
+    } else {
+        // Non-resource URLs (discovery, /version, /healthz) are open to every authenticated user.
+        req.who.admin || spec.pointer("/nonResourceAttributes/verb").and_then(Value::as_str) == Some("get")
+    };
+    body["apiVersion"] = json!("authorization.k8s.io/v1");
+    body["kind"] = json!("SelfSubjectAccessReview");
+    body["status"] = json!({"allowed": allowed});
+    Ok(Outcome::Reply(201, body))
 }
 
 /// A watch BOOKMARK: only the kind and the version the client may resume from.

@@ -98,6 +98,10 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             }));
         }
     }
+    if group == super::resources::AUTHZ_GROUP {
+        out.push(json!({"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false,
+                        "kind": "SelfSubjectAccessReview", "verbs": ["create"]}));
+    }
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
 }

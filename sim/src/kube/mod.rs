@@ -6,6 +6,7 @@ pub mod clock;
 pub mod discovery;
 pub mod eks_token;
 pub mod patch;
+pub mod proto;
 pub mod resources;
 pub mod selectors;
 pub mod server;

@@ -74,7 +74,11 @@ pub static RESOURCES: &[ResourceDef] = &[
 ];
 
 /// API groups in discovery order (core is served under `/api`, the rest under `/apis`).
-pub const GROUPS: &[&str] = &["rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io"];
+pub const GROUPS: &[&str] =
+    &["rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "authorization.k8s.io"];
+
+/// The virtual (never stored) SelfSubjectAccessReview, so `kubectl auth can-i` works.
+pub const AUTHZ_GROUP: &str = "authorization.k8s.io";
 
 impl ResourceDef {
     /// `v1` for core, `group/v1` otherwise: the objects' `apiVersion`.

@@ -129,6 +129,7 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resu
                     Outcome::Reply(200, Value::String("ok".into()))
                 } else {
                     let r = ApiRequest { method: &method, path: &path, query: &query, content_type: &content_type, accept: &accept, body: &body, who: &who };
+                    tracing::debug!(%method, %path, %content_type, %accept, "request");
                     let o = api::handle(&mut sim, &r);
                     if let Outcome::Reply(code, _) = &o {
                         tracing::info!(%method, %path, user = %who.user, status = code, ms = started.elapsed().as_millis() as u64, "api");
