@@ -173,6 +173,20 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Stri
     }
 }
 
+/// An object's body as text; `None` when the bucket or the object does not exist.
+pub async fn get_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<String>, AwsError> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => {
+            let bytes = o.body.collect().await.map_err(|e| AwsError::new("s3:GetObject", e.to_string()))?.into_bytes();
+            Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        Err(e) => {
+            let e = sdk_err("s3:GetObject", e);
+            if e.is_code("NoSuchKey") || e.is_code("NoSuchBucket") { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
 /// Empties and deletes a bucket; `false` when it did not exist.
 pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, AwsError> {
     let keys = match list_keys(s3, bucket).await {

@@ -1,7 +1,7 @@
 //! EKS cluster access without external binaries: endpoint and CA from `eks:DescribeCluster`, and
 //! the bearer token aws-iam-authenticator / `aws eks get-token` make — a presigned STS
 //! GetCallerIdentity URL (SigV4 in the query, `x-k8s-aws-id: <cluster>` signed, 60 s), base64url
-//! encoded behind `k8s-aws-v1.`. The API server's authenticator calls STS with that URL and maps
+//! encoded behind `k8s-aws-v1.` (payload hash of the empty body, as botocore signs it). The API server's authenticator calls STS with that URL and maps
 //! the caller's ARN to a Kubernetes identity (access entry or aws-auth).
 
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ pub fn token(creds: &Credentials, region: &str, cluster: &str, time: SystemTime)
         .map_err(|e| AwsError::new("sts:presign", e.to_string()))?
         .into();
     let headers = [("host", host.as_str()), ("x-k8s-aws-id", cluster)];
-    let signable = SignableRequest::new("GET", base.as_str(), headers.into_iter(), SignableBody::UnsignedPayload)
+    let signable = SignableRequest::new("GET", base.as_str(), headers.into_iter(), SignableBody::Bytes(&[]))
         .map_err(|e| AwsError::new("sts:presign", e.to_string()))?;
     let (instructions, _) = sign(signable, &params).map_err(|e| AwsError::new("sts:presign", e.to_string()))?.into_parts();
     let (_, query) = instructions.into_parts();

@@ -143,8 +143,58 @@ fn unchanged_needs_same_body_parameters_and_tags() {
 // The lab: an in-memory CloudFormation on tokio's virtual clock, where each resource of a stack
 // completes at a fixed delay after the stack's creation started.
 
+/// The lab's virtual clock: `sleep` registers a wake-up time and yields; when every task is
+/// asleep, the driver (`drive`) jumps the clock to the earliest wake-up.
+#[derive(Default)]
+struct Clock {
+    now: std::cell::Cell<Duration>,
+    wakes: RefCell<Vec<Duration>>,
+}
+
+impl Clock {
+    async fn sleep(&self, d: Duration) {
+        let wake = self.now.get() + d;
+        while self.now.get() < wake {
+            self.wakes.borrow_mut().push(wake);
+            YieldOnce(false).await;
+        }
+    }
+    fn advance(&self) {
+        let mut w = self.wakes.borrow_mut();
+        let next = w.iter().copied().min().expect("every task is blocked and none sleeps: deadlock");
+        w.retain(|t| *t > next);
+        self.now.set(next);
+    }
+}
+
+struct YieldOnce(bool);
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Runs a future to completion on the lab clock (everything is polled on each turn).
+fn drive<F: std::future::Future>(clock: &Clock, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        clock.advance();
+    }
+}
+
 struct LabStack {
-    started: Option<tokio::time::Instant>,
+    started: Option<Duration>,
     resources: Vec<(String, Duration)>,
     parameters: BTreeMap<String, String>,
     body: String,
@@ -152,6 +202,7 @@ struct LabStack {
 }
 
 struct Lab {
+    clock: Clock,
     scripts: BTreeMap<String, Vec<(&'static str, u64)>>,
     stacks: RefCell<BTreeMap<String, LabStack>>,
     change_sets: RefCell<BTreeMap<String, (String, BTreeMap<String, String>, String)>>,
@@ -162,6 +213,7 @@ struct Lab {
 impl Lab {
     fn new(scripts: &[(&str, Vec<(&'static str, u64)>)]) -> Lab {
         Lab {
+            clock: Clock::default(),
             scripts: scripts.iter().map(|(n, r)| (n.to_string(), r.clone())).collect(),
             stacks: RefCell::default(),
             change_sets: RefCell::default(),
@@ -180,7 +232,7 @@ impl CfnApi for Lab {
         let Some(s) = stacks.get(name).filter(|s| !s.deleted) else { return Ok(None) };
         let status = match s.started {
             None => "REVIEW_IN_PROGRESS",
-            Some(t) if t.elapsed() >= Lab::total(s) => "CREATE_COMPLETE",
+            Some(t) if self.clock.now.get() - t >= Lab::total(s) => "CREATE_COMPLETE",
             Some(_) => "CREATE_IN_PROGRESS",
         };
         let outputs = if status == "CREATE_COMPLETE" { BTreeMap::from([("ClusterSubnets".to_string(), "subnet-a,subnet-b".to_string())]) } else { BTreeMap::new() };
@@ -199,7 +251,7 @@ impl CfnApi for Lab {
                 logical_id: l.clone(),
                 physical_id: Some(format!("{}-id", l.to_lowercase())),
                 resource_type: "AWS::Lab".into(),
-                status: if t.elapsed() >= *d { "CREATE_COMPLETE" } else { "CREATE_IN_PROGRESS" }.into(),
+                status: if self.clock.now.get() - t >= *d { "CREATE_COMPLETE" } else { "CREATE_IN_PROGRESS" }.into(),
             })
             .collect())
     }
@@ -227,7 +279,7 @@ impl CfnApi for Lab {
         let (name, params, body) = self.change_sets.borrow()[id].clone();
         let mut stacks = self.stacks.borrow_mut();
         let s = stacks.get_mut(&name).unwrap();
-        s.started = Some(tokio::time::Instant::now());
+        s.started = Some(self.clock.now.get());
         s.parameters = params.clone();
         s.body = body;
         self.created.borrow_mut().push((name, params));
@@ -243,7 +295,7 @@ impl CfnApi for Lab {
         Ok(())
     }
     async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
+        self.clock.sleep(d).await;
     }
 }
 
@@ -282,16 +334,15 @@ fn lab_specs() -> Vec<StackSpec> {
 }
 
 fn run_lab(early: bool) -> (Duration, Lab) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     let lab = lab();
     let specs = lab_specs();
-    let elapsed = rt.block_on(async {
-        let start = tokio::time::Instant::now();
+    let elapsed = drive(&lab.clock, async {
+        let start = lab.clock.now.get();
         let runner = Runner::new(&lab, Timing { poll: Duration::from_secs(5), ..Timing::default() });
         let tpl = |s: &StackSpec| TemplateSource::Body(s.template_body.clone());
         let out = deploy_all(&runner, &specs, &tpl, &LabEks, &Progress::plain(), false, early).await.unwrap();
         assert_eq!(out.len(), 3);
-        start.elapsed()
+        lab.clock.now.get() - start
     });
     (elapsed, lab)
 }
@@ -316,10 +367,9 @@ fn early_cluster_start_overlaps_the_control_plane_with_the_firewall_stack() {
 
 #[test]
 fn a_second_deploy_of_the_same_stacks_changes_nothing() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     let lab = lab();
     let specs = lab_specs();
-    rt.block_on(async {
+    drive(&lab.clock, async {
         let runner = Runner::new(&lab, Timing::default());
         let tpl = |s: &StackSpec| TemplateSource::Body(s.template_body.clone());
         deploy_all(&runner, &specs, &tpl, &LabEks, &Progress::plain(), false, true).await.unwrap();

@@ -1,0 +1,399 @@
+//! `pano-eks up`: the guide's afternoon of console clicking as one re-runnable command.
+//! Pre-flight (nothing is created when anything is wrong) → buckets → stacks → cluster access →
+//! pan-user RBAC and token → first sync. Every step converges, so a re-run after any failure
+//! picks up where the last one stopped and changes nothing that is already right.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pano_eks_core::{ClusterFacts, Facts};
+
+use super::{CmdResult, Failure, load_config};
+use crate::aws::progress::Progress;
+use crate::aws::stacks::{self, AwsCfn, CfnApi, EksLookup, Runner, TemplateSource, Timing};
+use crate::aws::{Aws, AwsError, bucket, discovery, eks, kubeconfig, preflight};
+use crate::cli::{Cli, OutputFormat, PanoramaFlags};
+use crate::config::{Config, LoadOptions, LoadedConfig};
+use crate::render::{self, RenderInputs, StackSpec};
+use crate::secret::Secret;
+use crate::sync::{Engine, EngineOptions};
+
+/// Options of `up` that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub existing_vpc: bool,
+    pub yes: bool,
+    pub dry_run: bool,
+    pub watch: bool,
+    /// Where the pan-user credential files go (default `.pano-eks/<name>/` next to the config).
+    pub out: Option<PathBuf>,
+    /// Kubeconfig to merge the operator contexts into (default `$KUBECONFIG` / ~/.kube/config).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How long `up` waits for the pan-user token.
+const TOKEN_WAIT: Duration = Duration::from_secs(120);
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// Asks a yes/no question on the terminal; `--yes` answers yes; no terminal is a usage error.
+pub(crate) fn confirm(question: &str, yes: bool) -> Result<bool, Failure> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!("{question}\nno terminal to ask on: re-run with --yes to proceed")));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| Failure::failed(e.to_string()))?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+pub(crate) fn base_dir(loaded: &LoadedConfig) -> PathBuf {
+    loaded.path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(crate) async fn connect_panorama(loaded: &LoadedConfig, conn: &PanoramaFlags) -> Result<Engine, String> {
+    let opts = EngineOptions { insecure: conn.insecure, ..Default::default() };
+    Engine::connect(&loaded.config, &base_dir(loaded), opts).await.map_err(|e| e.to_string())
+}
+
+/// The step list, printed before anything runs (like eksctl's task tree).
+pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<String> {
+    let mode = if opts.existing_vpc { format!("existing VPC {}", cfg.network.existing_vpc_id.as_deref().unwrap_or("?")) } else { "new VPC".to_string() };
+    let mut s = vec![
+        format!("pano-eks up: deployment {} in {} ({mode}){}", cfg.name, cfg.region, if opts.dry_run { ", dry run" } else { "" }),
+        "  1. pre-flight: credentials, AZs, key pair, AMI, buckets, Panorama version, VPC".to_string(),
+        format!("  2. buckets: {} (bootstrap package), {} (lambda code)", cfg.bootstrap_bucket(), cfg.lambda_bucket()),
+        "  3. stacks:".to_string(),
+    ];
+    for sp in specs {
+        let after = match sp.role {
+            render::cfn::StackRole::Firewall => String::new(),
+            render::cfn::StackRole::Cluster if !opts.existing_vpc => format!(" (starts once the VPC and IGW of {} exist)", cfg.firewall_stack()),
+            render::cfn::StackRole::Cluster => String::new(),
+            render::cfn::StackRole::Nodes => format!(" (after {})", cfg.cluster_stack(sp.cluster.as_deref().unwrap_or_default())),
+        };
+        s.push(format!("     - {} [{}]{after}", sp.stack_name, sp.template_file));
+    }
+    s.push(format!("  4. cluster access: kubeconfig context per cluster ({})", cfg.clusters.iter().map(|c| context_name(cfg, &c.name)).collect::<Vec<_>>().join(", ")));
+    s.push("  5. pan-user RBAC and its token; credential files for Panorama".to_string());
+    s.push(format!("  6. Panorama: {}", if opts.watch { "sync --watch" } else { "first sync --once" }));
+    s
+}
+
+pub fn context_name(cfg: &Config, cluster: &str) -> String {
+    format!("pano-eks-{}-{cluster}", cfg.name)
+}
+
+struct Eks<'a>(&'a Aws);
+
+impl EksLookup for Eks<'_> {
+    async fn fields(&self, cluster: &str) -> Result<BTreeMap<&'static str, String>, AwsError> {
+        let info = eks::describe_cluster(&self.0.eks, cluster).await?.ok_or_else(|| AwsError::new("eks:DescribeCluster", format!("cluster {cluster} does not exist after its stack completed")))?;
+        Ok(eks::wiring_fields(&info))
+    }
+}
+
+/// Key of a template uploaded for `TemplateURL` (bodies above CloudFormation's inline limit).
+fn template_key(spec: &StackSpec) -> String {
+    format!("templates/{}-{}.yaml", spec.stack_name, &bucket::sha256_hex(spec.template_body.as_bytes())[..16])
+}
+
+pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
+    let loaded = load_config(cli, LoadOptions { existing_vpc: opts.existing_vpc })?;
+    let cfg = &loaded.config;
+    let codes_path = loaded.resolve(&cfg.firewalls.authcodes_file);
+    let authcodes = std::fs::read_to_string(&codes_path).map(Secret::new).map_err(|e| Failure::usage(format!("cannot read authcodes file {}: {e}", codes_path.display())))?;
+    // Rendered once up front (offline) for the step list; re-rendered with the vm-auth-key below.
+    let preview = render::render(cfg, &RenderInputs { existing_vpc: opts.existing_vpc, vm_auth_key: None, authcodes: &authcodes }).map_err(|e| Failure::failed(e.to_string()))?;
+    let progress = Progress::auto();
+    for line in step_list(cfg, &preview.stacks, opts) {
+        eprintln!("{line}");
+    }
+    runtime()?.block_on(async {
+        let aws = Aws::connect(&cfg.region).await;
+
+        // 1. Pre-flight.
+        progress.line("1. pre-flight");
+        let engine = connect_panorama(&loaded, conn).await;
+        let mut observed = preflight::gather(&aws, cfg, opts.existing_vpc).await;
+        observed.panorama = engine.as_ref().map(|e| e.sw_version.clone()).map_err(Clone::clone);
+        let report = preflight::check(cfg, &observed, opts.existing_vpc);
+        for w in &report.warnings {
+            progress.line(format!("warning: {w}"));
+        }
+        if !report.problems.is_empty() {
+            let n = report.problems.len();
+            return Err(Failure::failed(format!(
+                "pre-flight found {n} problem{}; nothing was created:\n  - {}",
+                if n == 1 { "" } else { "s" },
+                report.problems.join("\n  - ")
+            )));
+        }
+        let engine = engine.map_err(Failure::failed)?;
+        progress.line(format!("   account {}, Panorama {}: ok", observed.account.as_deref().unwrap_or("?"), engine.sw_version));
+
+        // The vm-auth-key: configured, else the one already in the bucket, else a new one.
+        let vm_auth_key = vm_auth_key(&aws, cfg, &engine).await?;
+        let rendered = render::render(cfg, &RenderInputs { existing_vpc: opts.existing_vpc, vm_auth_key: vm_auth_key.as_ref(), authcodes: &authcodes })
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        let cfn = AwsCfn { client: &aws.cfn };
+        let runner = Runner::new(&cfn, Timing::default());
+
+        if opts.dry_run {
+            return dry_run(&aws, cfg, &rendered, &runner, &engine, &progress).await;
+        }
+
+        // 2. Buckets.
+        progress.line("2. buckets");
+        let boot = cfg.bootstrap_bucket();
+        let lambda = cfg.lambda_bucket();
+        for b in [&boot, &lambda] {
+            let created = bucket::ensure(&aws.s3, b, &cfg.region, &cfg.name).await.map_err(|e| Failure::failed(e.to_string()))?;
+            progress.line(format!("   {b}: {}", if created { "created" } else { "exists" }));
+        }
+        let boot_objects: Vec<bucket::Object> = rendered.bootstrap.iter().map(|o| bucket::Object { key: o.key.clone(), body: o.body() }).collect();
+        let r = bucket::put_objects(&aws.s3, &boot, &boot_objects).await.map_err(|e| Failure::failed(e.to_string()))?;
+        progress.line(format!("   {boot}: {} uploaded, {} unchanged (config/init-cfg.txt, license/authcodes, folders)", r.uploaded.len(), r.unchanged.len()));
+        let big: Vec<&StackSpec> = rendered.stacks.iter().filter(|s| s.template_body.len() > stacks::MAX_TEMPLATE_BODY).collect();
+        let template_keys: Vec<String> = big.iter().map(|s| template_key(s)).collect();
+        let mut lambda_objects = vec![bucket::Object { key: rendered.lambda.key.clone(), body: &rendered.lambda.bytes }];
+        for (s, k) in big.iter().zip(&template_keys) {
+            lambda_objects.push(bucket::Object { key: k.clone(), body: s.template_body.as_bytes() });
+        }
+        let r = bucket::put_objects(&aws.s3, &lambda, &lambda_objects).await.map_err(|e| Failure::failed(e.to_string()))?;
+        progress.line(format!("   {lambda}: {} uploaded, {} unchanged ({})", r.uploaded.len(), r.unchanged.len(), rendered.lambda.key));
+
+        // 3. Stacks.
+        progress.line("3. stacks");
+        let mut rollback = Vec::new();
+        for s in &rendered.stacks {
+            if let Some(st) = cfn.describe(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))? {
+                if stacks::decide(Some(&st)) == stacks::Action::Recreate {
+                    rollback.push(format!("{} ({})", s.stack_name, st.status));
+                }
+            }
+        }
+        let recreate_ok = rollback.is_empty() || confirm(&format!("stack(s) {} failed to create earlier and must be deleted and created again. Proceed?", rollback.join(", ")), opts.yes)?;
+        if !recreate_ok {
+            return Err(Failure::failed("stopped: nothing deleted"));
+        }
+        let region = cfg.region.clone();
+        let tpl = move |s: &StackSpec| {
+            if s.template_body.len() > stacks::MAX_TEMPLATE_BODY {
+                TemplateSource::Url(crate::aws::clients::s3_object_url(&lambda, &region, &template_key(s)))
+            } else {
+                TemplateSource::Body(s.template_body.clone())
+            }
+        };
+        let outcomes = stacks::deploy_all(&runner, &rendered.stacks, &tpl, &Eks(&aws), &progress, recreate_ok, true).await.map_err(|errs| {
+            Failure::failed(format!("{} stack error(s):\n{}\nfix the cause and re-run `pano-eks up`: finished stacks are kept", errs.len(), errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))
+        })?;
+
+        // 4./5. Cluster access, RBAC and the pan-user credential.
+        progress.line("4. cluster access");
+        let out_dir = opts.out.clone().unwrap_or_else(|| base_dir(&loaded).join(".pano-eks").join(&cfg.name));
+        let kc_path = opts.kubeconfig.clone().or_else(kubeconfig::default_path);
+        let mut facts = Facts { clusters: Vec::new(), firewalls: Vec::new() };
+        let mut credentials = Vec::new();
+        for c in &cfg.clusters {
+            let access = cluster_access(&aws, &loaded, c).await.map_err(Failure::failed)?;
+            let Some((access, info)) = access else { return Err(Failure::failed(format!("cluster {} does not exist after its stack completed", c.name))) };
+            if let Some(p) = &kc_path {
+                write_context(p, cfg, &loaded, c, &access, &info).map_err(Failure::failed)?;
+                progress.line(format!("   kubeconfig {}: context {}", p.display(), context_name(cfg, &c.name)));
+            }
+            progress.line(format!("5. pan-user in cluster {}", c.name));
+            let client = crate::kube::client(&access).await.map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
+            let files = crate::kube::apply_pan_user(&client, &access.endpoint, &out_dir.join(&c.name), TOKEN_WAIT)
+                .await
+                .map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
+            progress.line(format!("   credential for Panorama: {}", files.credential_json.display()));
+            credentials.push((c.name.clone(), files));
+            let services = crate::kube::list_services(&client, &cfg.sync.label).await.map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
+            let subnets = discovery::cluster_subnets(&aws, &c.name).await.map_err(|e| Failure::failed(e.to_string()))?;
+            facts.clusters.push(ClusterFacts { name: c.name.clone(), subnets, services });
+        }
+
+        // 6. Hand-off to sync.
+        progress.line("6. Panorama sync");
+        let (firewalls, pending) = discovery::firewalls(&aws, &cfg.firewall_asg()).await.map_err(|e| Failure::failed(e.to_string()))?;
+        if !pending.is_empty() {
+            progress.line(format!("   firewalls without a trust interface yet (still booting): {}", pending.join(", ")));
+        }
+        facts.firewalls = firewalls;
+        let sync = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
+        let (c, u, d) = sync.plan.counts();
+        progress.line(format!("   {c} created, {u} updated, {d} deleted; {}", sync.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())));
+
+        match cli.output {
+            OutputFormat::Json => {
+                let v = serde_json::json!({
+                    "stacks": outcomes.iter().map(|(n, o)| serde_json::json!({"stack": n, "result": stacks::outcome_text(o)})).collect::<Vec<_>>(),
+                    "credentials": credentials.iter().map(|(c, f)| serde_json::json!({"cluster": c, "credential_json": f.credential_json, "kubeconfig": f.kubeconfig})).collect::<Vec<_>>(),
+                    "sync": {"created": c, "updated": u, "deleted": d, "commit_job": sync.commit_job},
+                });
+                println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+            }
+            OutputFormat::Text => {
+                for (n, o) in &outcomes {
+                    println!("stack {n}: {}", stacks::outcome_text(o));
+                }
+                for (c, f) in &credentials {
+                    println!("cluster {c}: Panorama credential {}", f.credential_json.display());
+                }
+                println!("up: done; sync: {c} created, {u} updated, {d} deleted");
+            }
+        }
+        if opts.watch {
+            eprintln!("next: `pano-eks sync --watch` keeps Panorama in step (run it as a service)");
+        }
+        Ok(())
+    })
+}
+
+/// The vm-auth-key for init-cfg: the configured variable, else the key already in the bucket's
+/// init-cfg (a re-run must not roll it), else a new one from Panorama.
+async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<Secret>, Failure> {
+    if let Some(env) = &cfg.firewalls.vm_auth_key_env {
+        return Secret::from_env(env).map(Some).map_err(|e| Failure::usage(format!("firewalls.vm_auth_key_env: {e}")));
+    }
+    if let Ok(Some(text)) = bucket::get_text(&aws.s3, &cfg.bootstrap_bucket(), "config/init-cfg.txt").await {
+        if let Some(k) = text.lines().find_map(|l| l.strip_prefix("vm-auth-key=")).map(str::trim).filter(|k| !k.is_empty()) {
+            return Ok(Some(Secret::new(k)));
+        }
+    }
+    use crate::panorama::xml::Element;
+    let cmd = Element::new("request").child(Element::new("bootstrap").child(Element::new("vm-auth-key").child(
+        Element::new("generate").child(Element::new("lifetime").text(cfg.firewalls.vm_auth_key_lifetime_hours.to_string())),
+    )));
+    let r = engine.client.op(&cmd).await.map_err(|e| Failure::failed(format!("generating a vm-auth-key on Panorama: {e}")))?;
+    let text = r.text_content();
+    let key = text.split_whitespace().skip_while(|w| *w != "key").nth(1).filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()));
+    key.map(|k| Some(Secret::new(k))).ok_or_else(|| Failure::failed("Panorama did not return a vm-auth-key"))
+}
+
+/// Endpoint and CA from EKS (or the cluster's `api_server`/`ca_cert` override, which replaces
+/// only those two), and a fresh in-process token. `None` when the cluster does not exist.
+pub(crate) async fn cluster_access(aws: &Aws, loaded: &LoadedConfig, c: &crate::config::Cluster) -> Result<Option<(crate::kube::ClusterAccess, eks::ClusterInfo)>, String> {
+    let Some(info) = eks::describe_cluster(&aws.eks, &c.name).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let endpoint = c.api_server.clone().unwrap_or_else(|| info.endpoint.clone());
+    let ca_pem = match &c.ca_cert {
+        Some(p) => {
+            let p = loaded.resolve(p);
+            Some(std::fs::read(&p).map_err(|e| format!("cluster {} ca_cert {}: {e}", c.name, p.display()))?)
+        }
+        None => info.ca_pem(),
+    };
+    let token = eks::token_now(aws, &c.name).await.map_err(|e| e.to_string())?;
+    Ok(Some((crate::kube::ClusterAccess { endpoint, ca_pem, token }, info)))
+}
+
+fn write_context(path: &Path, cfg: &Config, loaded: &LoadedConfig, c: &crate::config::Cluster, access: &crate::kube::ClusterAccess, _info: &eks::ClusterInfo) -> Result<(), String> {
+    use base64::Engine as _;
+    let exe = std::env::current_exe().map_err(|e| format!("locating the pano-eks binary: {e}"))?;
+    let config = std::fs::canonicalize(&loaded.path).unwrap_or_else(|_| loaded.path.clone());
+    let ctx = context_name(cfg, &c.name);
+    kubeconfig::merge_into(
+        path,
+        &kubeconfig::Entry {
+            context: &ctx,
+            server: &access.endpoint,
+            ca_data: access.ca_pem.as_ref().map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+            command: exe.display().to_string(),
+            args: vec!["--config".into(), config.display().to_string(), "token".into(), "--cluster".into(), c.name.clone()],
+        },
+    )
+}
+
+/// `up --dry-run`: pre-flight done; shows what each stack would do (change sets, deleted again)
+/// and the Panorama plan for what exists now. Creates nothing.
+async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &Runner<'_, AwsCfn<'_>>, engine: &Engine, progress: &Progress) -> CmdResult {
+    let mut wiring = stacks::Wiring::default();
+    for s in &rendered.stacks {
+        let Some(st) = runner.api.describe(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))? else { continue };
+        for (k, v) in st.outputs {
+            wiring.outputs.insert((s.stack_name.clone(), k), v);
+        }
+        for r in runner.api.resources(&s.stack_name).await.unwrap_or_default() {
+            if let Some(p) = r.physical_id {
+                wiring.resources.insert((s.stack_name.clone(), r.logical_id), p);
+            }
+        }
+        if let Some(c) = &s.cluster {
+            if let Ok(Some(info)) = eks::describe_cluster(&aws.eks, c).await {
+                for (k, v) in eks::wiring_fields(&info) {
+                    wiring.eks.insert((c.clone(), k), v);
+                }
+            }
+        }
+    }
+    for s in &rendered.stacks {
+        let existing = runner.api.describe(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))?;
+        let line = match (&existing, stacks::resolve_parameters(s, &wiring)) {
+            (None, _) => "would be created".to_string(),
+            (Some(st), _) if stacks::decide(Some(st)) == stacks::Action::Recreate => format!("is {}: would be deleted and created again", st.status),
+            (Some(_), Err(missing)) => format!("exists; its update cannot be previewed yet (unknown: {})", missing.join(", ")),
+            (Some(st), Ok(parameters)) => {
+                let req = stacks::DeployRequest { name: s.stack_name.clone(), template: TemplateSource::Body(s.template_body.clone()), body: s.template_body.clone(), parameters, tags: s.tags.clone() };
+                let body = runner.api.template(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))?;
+                if stacks::unchanged(st, body.as_deref(), &req) {
+                    "up to date".to_string()
+                } else {
+                    let mut task = progress.task(&s.stack_name);
+                    match runner.change_set(&req, stacks::ChangeSetKind::Update, &mut task).await {
+                        Ok(Some(cs)) => {
+                            let _ = runner.api.delete_change_set(&cs.id).await;
+                            let detail: Vec<String> = cs.changes.iter().map(|c| format!("{} {} ({}){}", c.action, c.logical_id, c.resource_type, if c.replacement.as_deref() == Some("True") { " REPLACED" } else { "" })).collect();
+                            format!("would be updated: {}\n    {}", stacks::summarize(&cs.changes), detail.join("\n    "))
+                        }
+                        Ok(None) => "up to date".to_string(),
+                        Err(e) => format!("change set failed: {e}"),
+                    }
+                }
+            }
+        };
+        println!("stack {}: {line}", s.stack_name);
+    }
+    let mut facts = Facts { clusters: Vec::new(), firewalls: Vec::new() };
+    for c in &cfg.clusters {
+        let subnets = discovery::cluster_subnets(aws, &c.name).await.unwrap_or_default();
+        facts.clusters.push(ClusterFacts { name: c.name.clone(), subnets, services: Vec::new() });
+    }
+    facts.firewalls = discovery::firewalls(aws, &cfg.firewall_asg()).await.map(|(f, _)| f).unwrap_or_default();
+    let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
+    let (c, u, d) = plan.counts();
+    println!("panorama: {c} to create, {u} to update, {d} to delete (cluster subnets and firewalls only; Services are read after the clusters exist)");
+    println!("dry run: nothing was changed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests_support::valid_config;
+    use crate::render::cfn::render_stacks;
+
+    #[test]
+    fn step_list_names_every_stack_in_order_with_its_dependency() {
+        let cfg = valid_config();
+        let specs = render_stacks(&cfg, false).unwrap();
+        let lines = step_list(&cfg, &specs, &UpOptions::default()).join("\n");
+        let fw = lines.find("demo-firewall [").unwrap();
+        let cl = lines.find(&format!("{} [", cfg.cluster_stack(&cfg.clusters[0].name))).unwrap();
+        let nodes = lines.find(&format!("{} [", cfg.node_stack(&cfg.clusters[0].name))).unwrap();
+        assert!(fw < cl && cl < nodes, "{lines}");
+        assert!(lines.contains("starts once the VPC and IGW of demo-firewall exist"), "{lines}");
+        assert!(lines.contains("first sync --once"));
+    }
+}
