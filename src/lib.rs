@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod kube;
 pub mod panorama;
 pub mod render;
 pub mod secret;

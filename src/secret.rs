@@ -49,3 +49,21 @@ mod tests {
         assert_eq!(s.expose(), "LUFRPT1-hunter2");
     }
 }
+
+/// Writes a file only its owner can read (mode 0600 on Unix), replacing any previous content.
+/// For anything holding a secret: tokens, kubeconfigs, credential exports.
+pub fn write_private_file(path: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        // An existing file keeps its mode on open: tighten it first.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    opts.open(path)?.write_all(body)
+}

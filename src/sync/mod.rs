@@ -7,6 +7,9 @@
 //!    (this also finishes the work of an earlier run that wrote but did not commit);
 //! 5. push: to the device group and/or the template stack that changed, checking every firewall.
 
+pub mod metrics;
+pub mod watch;
+
 use std::time::{Duration, Instant};
 
 use pano_eks_core::{Address, Facts, Kind, Names, NatRule, Observed, Plan, PlanSettings, Scope, ServiceObject, StaticRoute, Tag};

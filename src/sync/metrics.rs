@@ -1,0 +1,185 @@
+//! What `sync --watch` exposes: Prometheus text on /metrics, liveness on /healthz, readiness on
+//! /readyz. Served by a deliberately tiny HTTP/1.0 responder: adding hyper's server feature would
+//! change hyper's feature set and rebuild every aws-sdk crate, for three GET endpoints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use pano_eks_core::{Plan, ServiceState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Default)]
+struct Inner {
+    reconciles: u64,
+    reconcile_failures: u64,
+    reconcile_seconds_sum: f64,
+    reconcile_seconds_last: f64,
+    operations_applied: u64,
+    write_calls: u64,
+    commits: u64,
+    pushes: u64,
+    /// cluster → (discovered, protected, conflicting, pending, invalid)
+    services: BTreeMap<String, [u64; 5]>,
+    /// cluster → watch is synced and healthy
+    clusters_ready: BTreeMap<String, bool>,
+    leader: bool,
+    last_success_unix: f64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Metrics(Arc<Mutex<Inner>>);
+
+impl Metrics {
+    pub fn reconciled(&self, seconds: f64, report: Option<&super::Report>) {
+        let mut m = self.0.lock().expect("metrics lock");
+        m.reconciles += 1;
+        m.reconcile_seconds_sum += seconds;
+        m.reconcile_seconds_last = seconds;
+        match report {
+            Some(r) => {
+                m.operations_applied += r.plan.operations.len() as u64;
+                m.write_calls += r.write_calls as u64;
+                m.commits += u64::from(r.commit_job.is_some());
+                m.pushes += r.pushes.len() as u64;
+                m.last_success_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                set_services(&mut m, &r.plan);
+            }
+            None => m.reconcile_failures += 1,
+        }
+    }
+
+    pub fn cluster_ready(&self, cluster: &str, ready: bool) {
+        self.0.lock().expect("metrics lock").clusters_ready.insert(cluster.to_string(), ready);
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.0.lock().expect("metrics lock").leader = leader;
+    }
+
+    /// Ready: every cluster's watch has synced and the last reconcile did not fail.
+    pub fn ready(&self) -> bool {
+        let m = self.0.lock().expect("metrics lock");
+        !m.clusters_ready.is_empty() && m.clusters_ready.values().all(|r| *r)
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.0.lock().expect("metrics lock");
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, v: f64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter("pano_eks_reconciles_total", "Converges attempted.", m.reconciles as f64);
+        counter("pano_eks_reconcile_failures_total", "Converges that failed.", m.reconcile_failures as f64);
+        counter("pano_eks_reconcile_duration_seconds_sum", "Time spent converging.", m.reconcile_seconds_sum);
+        counter("pano_eks_operations_applied_total", "Panorama entries created, updated or deleted.", m.operations_applied as f64);
+        counter("pano_eks_write_calls_total", "XML API calls that wrote.", m.write_calls as f64);
+        counter("pano_eks_commits_total", "Partial commits of our admin's changes.", m.commits as f64);
+        counter("pano_eks_pushes_total", "Pushes to a device group or template stack, all firewalls OK.", m.pushes as f64);
+        let _ = writeln!(s, "# HELP pano_eks_reconcile_duration_seconds_last Duration of the last converge.\n# TYPE pano_eks_reconcile_duration_seconds_last gauge\npano_eks_reconcile_duration_seconds_last {}", m.reconcile_seconds_last);
+        let _ = writeln!(s, "# HELP pano_eks_last_success_timestamp_seconds Unix time of the last successful converge.\n# TYPE pano_eks_last_success_timestamp_seconds gauge\npano_eks_last_success_timestamp_seconds {}", m.last_success_unix);
+        let _ = writeln!(s, "# HELP pano_eks_leader 1 when this replica holds the lease and writes to Panorama.\n# TYPE pano_eks_leader gauge\npano_eks_leader {}", u8::from(m.leader));
+        let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
+        for (cluster, counts) in &m.services {
+            for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid"].iter().zip(counts) {
+                let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
+            }
+        }
+        let _ = writeln!(s, "# HELP pano_eks_cluster_ready 1 when the cluster's Service watch is synced.\n# TYPE pano_eks_cluster_ready gauge");
+        for (cluster, ready) in &m.clusters_ready {
+            let _ = writeln!(s, "pano_eks_cluster_ready{{cluster=\"{}\"}} {}", escape(cluster), u8::from(*ready));
+        }
+        s
+    }
+}
+
+fn set_services(m: &mut Inner, plan: &Plan) {
+    m.services.clear();
+    for sv in &plan.services {
+        let c = m.services.entry(sv.cluster.clone()).or_default();
+        c[0] += 1;
+        match sv.state {
+            ServiceState::Protected | ServiceState::Planned => c[1] += 1,
+            ServiceState::Conflict => c[2] += 1,
+            ServiceState::Pending => c[3] += 1,
+            ServiceState::Invalid => c[4] += 1,
+        }
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Serves /metrics, /healthz and /readyz until the task is dropped.
+pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match path {
+                    "/metrics" => ("200 OK", metrics.render()),
+                    "/healthz" => ("200 OK", "ok\n".to_string()),
+                    "/readyz" if metrics.ready() => ("200 OK", "ready\n".to_string()),
+                    "/readyz" => ("503 Service Unavailable", "not ready: a cluster watch has not synced\n".to_string()),
+                    _ => ("404 Not Found", "not found\n".to_string()),
+                };
+                let resp = format!(
+                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text_with_escaped_labels() {
+        let m = Metrics::default();
+        m.cluster_ready("shop", true);
+        m.reconciled(0.25, None);
+        let text = m.render();
+        assert!(text.contains("pano_eks_reconcile_failures_total 1"));
+        assert!(text.contains("pano_eks_cluster_ready{cluster=\"shop\"} 1"));
+        assert!(m.ready());
+        m.cluster_ready("blog", false);
+        assert!(!m.ready());
+        assert_eq!(escape("a\"b"), "a\\\"b");
+    }
+
+    #[tokio::test]
+    async fn serves_the_three_endpoints() {
+        let m = Metrics::default();
+        let addr = serve("127.0.0.1:0".parse().unwrap(), m.clone()).await.unwrap();
+        let get = |p: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        assert!(get("/healthz").await.starts_with("HTTP/1.0 200"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.0 503"));
+        m.cluster_ready("shop", true);
+        assert!(get("/readyz").await.starts_with("HTTP/1.0 200"));
+        assert!(get("/metrics").await.contains("pano_eks_reconciles_total 0"));
+        assert!(get("/nope").await.starts_with("HTTP/1.0 404"));
+    }
+}

@@ -1,0 +1,210 @@
+//! `sync --watch`: event-driven converges that can run for months.
+//!
+//! One kube-runtime watcher per cluster (label selector, all namespaces) keeps a store of the
+//! labelled Services; every change wakes the loop, which waits for a quiet `debounce` window
+//! (latest wins, capped so a constant trickle cannot starve it), then runs ONE converge: one
+//! commit and push per burst, never two in flight (the loop is sequential). A full converge also
+//! runs every `resync`, repairing drift on Panorama. Watch loss is handled by the watcher (re-list
+//! with backoff); while a cluster has never been listed, nothing is written, because "unknown"
+//! must not read as "no Services". On shutdown the in-flight converge finishes; none is started.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use pano_eks_core::{ClusterFacts, Facts, ServiceState};
+use tokio::sync::{mpsc, watch as tokio_watch};
+
+use super::metrics::Metrics;
+use super::{Engine, Report};
+use crate::kube::service_facts;
+
+/// One cluster whose Services are watched.
+pub struct WatchedCluster {
+    pub name: String,
+    pub client: kube::Client,
+}
+
+pub struct WatchSetup {
+    pub engine: Engine,
+    pub clusters: Vec<WatchedCluster>,
+    /// The AWS-side facts (subnets, firewalls); Services come from the watches.
+    pub base_facts: Facts,
+    pub label: String,
+    pub debounce: Duration,
+    pub resync: Duration,
+    pub metrics: Metrics,
+    /// `Some` in a replicated deployment: only the lease holder converges.
+    pub leader: Option<tokio_watch::Receiver<bool>>,
+    /// Record Kubernetes Events on Services whose state changes.
+    pub events: bool,
+    /// Called after every converge attempt (tests and benchmarks observe the loop through it).
+    pub on_converge: Option<Box<dyn Fn(&Result<Report, String>) + Send + Sync>>,
+}
+
+struct ClusterWatch {
+    name: String,
+    store: Store<Service>,
+    ready: Arc<AtomicBool>,
+    recorder: Option<Recorder>,
+    /// Events stop after the first 403: the role may not allow them.
+    events_allowed: Arc<AtomicBool>,
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = ()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut watches = Vec::new();
+    for c in &setup.clusters {
+        let api: Api<Service> = Api::all(c.client.clone());
+        let (store, writer) = reflector::store();
+        let ready = Arc::new(AtomicBool::new(false));
+        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().labels(&setup.label))).default_backoff();
+        let (tx, ready2, metrics, name) = (tx.clone(), ready.clone(), setup.metrics.clone(), c.name.clone());
+        metrics.cluster_ready(&name, false);
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::InitDone) => {
+                        ready2.store(true, Ordering::SeqCst);
+                        metrics.cluster_ready(&name, true);
+                        let _ = tx.send(());
+                    }
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                    Ok(_) => {
+                        let _ = tx.send(());
+                    }
+                    Err(e) => {
+                        // The watcher re-lists with backoff; the store keeps the last known state.
+                        tracing::warn!(cluster = %name, error = %e, "Service watch interrupted; re-listing");
+                        metrics.cluster_ready(&name, false);
+                    }
+                }
+            }
+        });
+        let recorder = setup.events.then(|| {
+            Recorder::new(c.client.clone(), Reporter { controller: "pano-eks".into(), instance: std::env::var("POD_NAME").ok() })
+        });
+        watches.push(ClusterWatch { name: c.name.clone(), store, ready, recorder, events_allowed: Arc::new(AtomicBool::new(true)) });
+    }
+
+    let mut last_states: BTreeMap<(String, String, String), ServiceState> = BTreeMap::new();
+    let mut resync = tokio::time::interval(setup.resync);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = rx.recv() => {
+                // Debounce: wait for a quiet window, at most 5 windows in total.
+                let cap = Instant::now() + setup.debounce * 5;
+                while Instant::now() < cap {
+                    match tokio::time::timeout(setup.debounce, rx.recv()).await {
+                        Ok(Some(())) => continue,
+                        _ => break,
+                    }
+                }
+                while rx.try_recv().is_ok() {}
+                converge_once(&setup, &watches, &mut last_states).await;
+            }
+            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states).await,
+        }
+    }
+    tracing::info!("sync --watch stopped");
+}
+
+async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut BTreeMap<(String, String, String), ServiceState>) {
+    if let Some(l) = &setup.leader {
+        let leading = *l.borrow();
+        setup.metrics.set_leader(leading);
+        if !leading {
+            tracing::debug!("not the leader: not writing");
+            return;
+        }
+    }
+    if let Some(w) = watches.iter().find(|w| !w.ready.load(Ordering::SeqCst)) {
+        tracing::info!(cluster = %w.name, "waiting for the first list of Services before writing");
+        return;
+    }
+    let facts = snapshot(&setup.base_facts, watches);
+    let start = Instant::now();
+    let result = setup.engine.converge(&facts).await.map_err(|e| e.to_string());
+    let secs = start.elapsed().as_secs_f64();
+    match &result {
+        Ok(r) => {
+            setup.metrics.reconciled(secs, Some(r));
+            let (c, u, d) = r.plan.counts();
+            if c + u + d > 0 {
+                tracing::info!(created = c, updated = u, deleted = d, commit = ?r.commit_job, ms = r.elapsed_ms, "converged");
+            }
+            record_events(watches, &r.plan, last).await;
+        }
+        Err(e) => {
+            setup.metrics.reconciled(secs, None);
+            tracing::error!(error = %e, "converge failed; retrying at the next change or resync");
+        }
+    }
+    if let Some(cb) = &setup.on_converge {
+        cb(&result);
+    }
+}
+
+/// The facts of this instant: AWS-side facts plus every watched cluster's Services.
+fn snapshot(base: &Facts, watches: &[ClusterWatch]) -> Facts {
+    let mut facts = base.clone();
+    for w in watches {
+        let services = w.store.state().iter().filter_map(|s| service_facts(s)).collect();
+        match facts.clusters.iter_mut().find(|c| c.name == w.name) {
+            Some(c) => c.services = services,
+            None => facts.clusters.push(ClusterFacts { name: w.name.clone(), subnets: vec![], services }),
+        }
+    }
+    facts
+}
+
+/// One Event per Service whose state changed (Protected, Pending, Conflict, InvalidLabel).
+async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, last: &mut BTreeMap<(String, String, String), ServiceState>) {
+    for s in &plan.services {
+        let key = (s.cluster.clone(), s.namespace.clone(), s.name.clone());
+        let state = if s.state == ServiceState::Planned { ServiceState::Protected } else { s.state };
+        if last.get(&key) == Some(&state) {
+            continue;
+        }
+        last.insert(key, state);
+        let Some(w) = watches.iter().find(|w| w.name == s.cluster) else { continue };
+        let (Some(rec), true) = (&w.recorder, w.events_allowed.load(Ordering::Relaxed)) else { continue };
+        let Some(obj) = w.store.state().into_iter().find(|o| o.metadata.namespace.as_deref() == Some(&s.namespace) && o.metadata.name.as_deref() == Some(&s.name)) else {
+            continue;
+        };
+        let reference: ObjectReference = obj.object_ref(&());
+        let (type_, reason) = match state {
+            ServiceState::Protected | ServiceState::Planned => (EventType::Normal, "Protected"),
+            ServiceState::Pending => (EventType::Normal, "Pending"),
+            ServiceState::Conflict => (EventType::Warning, "Conflict"),
+            ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
+        };
+        let note = match &s.nat_rule {
+            Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),
+            _ => s.reason.clone(),
+        };
+        let ev = KEvent { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None };
+        if let Err(e) = rec.publish(&ev, &reference).await {
+            if matches!(&e, kube::Error::Api(a) if a.code == 403) {
+                tracing::warn!(cluster = %w.name, "the role may not create Events; Service events are off for this cluster");
+                w.events_allowed.store(false, Ordering::Relaxed);
+            } else {
+                tracing::debug!(error = %e, "could not record an Event");
+            }
+        }
+    }
+}
