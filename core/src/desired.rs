@@ -53,6 +53,18 @@ pub(crate) struct Model<'a> {
     pub problems: Vec<Problem>,
 }
 
+/// One cluster as the facts describe it, possibly spread over several entries.
+struct Cluster<'a> {
+    name: &'a str,
+    parts: Vec<&'a ClusterFacts>,
+}
+
+impl<'a> Cluster<'a> {
+    fn services(&self) -> impl Iterator<Item = &'a ServiceFacts> + '_ {
+        self.parts.iter().flat_map(|p| &p.services)
+    }
+}
+
 /// A labelled Service that passed validation and competes for its label port.
 struct Candidate<'a> {
     status: usize,
@@ -137,28 +149,36 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     let label_key = settings.label_key.as_str();
 
     // Reports every labelled Service of a cluster we will not manage.
-    let reject_cluster = |c: &ClusterFacts, why: &str, statuses: &mut Vec<ServiceStatus>| {
-        for s in c.services.iter().filter(|s| s.labels.contains_key(label_key)) {
+    let reject_cluster = |c: &Cluster, why: &str, statuses: &mut Vec<ServiceStatus>| {
+        let mut labelled: Vec<&ServiceFacts> = c.services().filter(|s| s.labels.contains_key(label_key)).collect();
+        labelled.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)).then_with(|| a.cmp(b)));
+        labelled.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+        for s in labelled {
             let port = s.labels.get(label_key).and_then(|v| parse_label_port(v).ok());
-            statuses.push(status(&c.name, s, port, ServiceState::Invalid, why.to_owned()));
+            statuses.push(status(c.name, s, port, ServiceState::Invalid, why.to_owned()));
         }
     };
 
-    // Clusters: by name, first of a duplicated name wins, at most `max_clusters`.
-    let mut sorted: Vec<&ClusterFacts> = facts.clusters.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut clusters: Vec<&ClusterFacts> = Vec::new();
-    for (i, c) in sorted.iter().enumerate() {
-        if i > 0 && sorted[i - 1].name == c.name {
-            problems.push(problem(ProblemKind::DuplicateCluster, &c.name, "cluster listed twice in the facts; the first entry is used"));
-        } else if !is_name_part(&c.name, CLUSTER_NAME_MAX) {
+    // Clusters: by name, at most `max_clusters`. Entries sharing a name are merged, so the
+    // outcome does not depend on the order of the facts.
+    let mut by_name: BTreeMap<&str, Vec<&ClusterFacts>> = BTreeMap::new();
+    for c in &facts.clusters {
+        by_name.entry(&c.name).or_default().push(c);
+    }
+    let mut clusters: Vec<Cluster> = Vec::new();
+    for (name, parts) in by_name {
+        let c = Cluster { name, parts };
+        if c.parts.len() > 1 {
+            problems.push(problem(ProblemKind::DuplicateCluster, c.name, "cluster listed more than once in the facts; entries merged"));
+        }
+        if !is_name_part(c.name, CLUSTER_NAME_MAX) {
             let why = format!("cluster name {:?} is not 1-100 chars of [A-Za-z0-9_-] starting alphanumeric", c.name);
-            reject_cluster(c, &why, &mut statuses);
-            problems.push(problem(ProblemKind::InvalidCluster, &c.name, why));
+            reject_cluster(&c, &why, &mut statuses);
+            problems.push(problem(ProblemKind::InvalidCluster, c.name, why));
         } else if clusters.len() >= settings.max_clusters {
             let why = format!("more than max_clusters={} clusters; extra clusters by name order are not managed", settings.max_clusters);
-            reject_cluster(c, &why, &mut statuses);
-            problems.push(problem(ProblemKind::TooManyClusters, &c.name, why));
+            reject_cluster(&c, &why, &mut statuses);
+            problems.push(problem(ProblemKind::TooManyClusters, c.name, why));
         } else {
             clusters.push(c);
         }
@@ -167,20 +187,20 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     // Cluster tags (unique even if two long cluster names hash-collide).
     let tag_reqs: Vec<NameRequest> = clusters
         .iter()
-        .map(|c| NameRequest::new(names.cluster_tag_prefix(), &[&c.name], None))
+        .map(|c| NameRequest::new(names.cluster_tag_prefix(), &[c.name], None))
         .collect();
     let cluster_tags = assign_unique(tag_reqs, TAG_NAME_MAX);
     let mut cluster_status: Vec<ClusterStatus> = clusters
         .iter()
         .zip(&cluster_tags)
-        .map(|(c, tag)| ClusterStatus { name: c.name.clone(), tag: tag.clone(), subnets: Vec::new() })
+        .map(|(c, tag)| ClusterStatus { name: c.name.to_owned(), tag: tag.clone(), subnets: Vec::new() })
         .collect();
 
     // Subnets: valid canonical IPv4 CIDRs, each owned by one cluster (first by cluster name).
     let mut subnet_owner: BTreeMap<Ipv4Net, usize> = BTreeMap::new();
     let mut subnets: Vec<(usize, usize, Ipv4Net)> = Vec::new(); // (cluster, subnet status, net)
     for (ci, c) in clusters.iter().enumerate() {
-        let mut list: Vec<_> = c.subnets.iter().collect();
+        let mut list: Vec<_> = c.parts.iter().flat_map(|p| &p.subnets).collect();
         list.sort_by(|a, b| (&a.cidr, &a.id).cmp(&(&b.cidr, &b.id)));
         for s in list {
             let subject = format!("{}/{}", c.name, s.id);
@@ -231,23 +251,24 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     // Services: validate, then let the oldest claim of each label port win.
     let mut candidates: Vec<Candidate> = Vec::new();
     for (ci, c) in clusters.iter().enumerate() {
-        let mut list: Vec<&ServiceFacts> = c.services.iter().collect();
-        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let mut list: Vec<&ServiceFacts> = c.services().collect();
+        // Ties (a Service listed twice) by content, so the same one wins whatever the order.
+        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)).then_with(|| a.cmp(b)));
         for (i, s) in list.iter().enumerate() {
             let Some(label) = s.labels.get(label_key) else { continue };
-            let subject = || service_subject(&c.name, s);
+            let subject = || service_subject(c.name, s);
             if i > 0 && list[i - 1].namespace == s.namespace && list[i - 1].name == s.name {
-                problems.push(problem(ProblemKind::DuplicateService, subject(), "Service listed twice in the facts; the first entry is used"));
+                problems.push(problem(ProblemKind::DuplicateService, subject(), "Service listed twice in the facts; one entry is used"));
                 continue;
             }
             match validate_service(s, label) {
                 Err((port, kind, why)) => {
-                    statuses.push(status(&c.name, s, port, ServiceState::Invalid, why.clone()));
+                    statuses.push(status(c.name, s, port, ServiceState::Invalid, why.clone()));
                     problems.push(problem(kind, subject(), why));
                 }
                 Ok((port, target_port)) => {
-                    candidates.push(Candidate { status: statuses.len(), ci, port, created: &s.created, cluster: &c.name, svc: s, target_port });
-                    statuses.push(status(&c.name, s, Some(port), ServiceState::Planned, String::new()));
+                    candidates.push(Candidate { status: statuses.len(), ci, port, created: &s.created, cluster: c.name, svc: s, target_port });
+                    statuses.push(status(c.name, s, Some(port), ServiceState::Planned, String::new()));
                 }
             }
         }
@@ -289,7 +310,7 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     let svc_names = assign_unique(ready.iter().map(|w| names.service(w.port)).collect(), NAME_MAX);
     // Inbound and outbound rules share one rulebase, so one namespace.
     let mut rule_reqs: Vec<NameRequest> = ready.iter().map(|w| names.inbound_rule(w.cluster, &w.svc.namespace, &w.svc.name)).collect();
-    rule_reqs.extend(subnets.iter().map(|&(ci, _, net)| names.outbound_rule(&clusters[ci].name, net)));
+    rule_reqs.extend(subnets.iter().map(|&(ci, _, net)| names.outbound_rule(clusters[ci].name, net)));
     let rule_names = assign_unique(rule_reqs, NAME_MAX);
     let route_keys: Vec<(usize, usize, Ipv4Net, Ipv4Addr)> =
         subnets.iter().flat_map(|&(ci, si, net)| nexthops.iter().map(move |&nh| (ci, si, net, nh))).collect();

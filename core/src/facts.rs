@@ -20,7 +20,7 @@ pub struct Facts {
 }
 
 /// One EKS cluster. `services` may be absent (a facts file with only subnets/firewalls).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFacts {
     pub name: String,
@@ -31,7 +31,7 @@ pub struct ClusterFacts {
 }
 
 /// A cluster subnet; gets an outbound NAT rule and one route per firewall next hop.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetFacts {
     pub id: String,
@@ -41,7 +41,7 @@ pub struct SubnetFacts {
 }
 
 /// A Kubernetes Service as the watcher saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceFacts {
     pub namespace: String,
@@ -63,7 +63,7 @@ pub struct ServiceFacts {
 }
 
 /// One entry of `spec.ports`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortFacts {
     /// Wider than u16 so an out-of-range value is reported against its Service, not the file.
@@ -77,7 +77,7 @@ fn default_protocol() -> String {
 }
 
 /// A VM-Series firewall; its trust subnet's first host is the next hop of the cluster routes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirewallFacts {
     pub id: String,

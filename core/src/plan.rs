@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::desired;
 use crate::facts::Facts;
 use crate::fxhash::{FxMap, FxSet, map_with_capacity};
-use crate::model::{Address, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
+use crate::model::{Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
 use crate::spec::{Ctx, RuleSpec, Spec};
@@ -117,6 +117,8 @@ pub enum ProblemKind {
     InvalidFirewall,
     /// A desired name is held by an entry we do not own; ours is not written.
     NameConflict,
+    /// An entry we would delete is still used by a foreign NAT rule; it is kept.
+    InUse,
 }
 
 /// Something skipped or not written, with the thing it concerns
@@ -353,6 +355,33 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let rule_diff = seen_rules.diff(&ctx, rules, Kind::NatRule);
     let route_diff = seen_routes.diff(&ctx, route_objs, Kind::StaticRoute);
     let (w_addr, w_svc, w_rule) = (addr_diff.written(), svc_diff.written(), rule_diff.written());
+    let (mut addr_diff, mut svc_diff) = (addr_diff, svc_diff);
+
+    // An address or service a foreign rule still uses cannot be deleted (PAN-OS refuses, and
+    // the whole batch with it): keep it and say which rule holds it.
+    let mut in_use: FxMap<&str, &str> = map_with_capacity(0);
+    let mut referenced_extra: Vec<String> = Vec::new();
+    for rule in seen_rules.foreign() {
+        let dnat = match &rule.destination_translation {
+            Some(DestinationTranslation::Dynamic { address, .. }) => Some(address),
+            _ => None,
+        };
+        for used in rule.source.iter().chain(&rule.destination).chain(dnat).chain([&rule.service]) {
+            in_use.entry(used.as_str()).or_insert(rule.name.as_str());
+        }
+    }
+    if !in_use.is_empty() {
+        // Returns the tags of a kept entry: they stay referenced too.
+        let mut keep = |op: &Operation, tags: Option<&'_ Vec<String>>| -> bool {
+            let Some(rule) = in_use.get(op.name()) else { return true };
+            let message = format!("not deleted: still used by NAT rule {rule:?}, which pano-eks does not own");
+            problems.push(Problem { subject: op.name().to_owned(), kind: ProblemKind::InUse, message });
+            referenced_extra.extend(tags.into_iter().flatten().cloned());
+            false
+        };
+        addr_diff.deletes.retain(|op| keep(op, seen_addresses.locate(op.name()).map(|j| &seen_addresses.list[j].tags)));
+        svc_diff.deletes.retain(|op| keep(op, seen_services.locate(op.name()).map(|j| &seen_services.list[j].tags)));
+    }
 
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
     // Reserved exactly: an Operation is ~350 bytes and regrowing would copy them all.
@@ -364,7 +393,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         + route_diff.deletes.len();
     let mut operations = Vec::with_capacity(writes + deletes);
     let mut del_tag = tag_diff.emit(&ctx, Object::Tag, &mut operations);
-    del_tag.retain(|op| !referenced.contains(op.name()));
+    del_tag.retain(|op| !referenced.contains(op.name()) && !referenced_extra.iter().any(|t| t == op.name()));
     let del_addr = addr_diff.emit(&ctx, Object::Address, &mut operations);
     let del_svc = svc_diff.emit(&ctx, Object::Service, &mut operations);
     let del_rule = rule_diff.emit(&ctx, Object::NatRule, &mut operations);

@@ -263,7 +263,8 @@ fn cluster_limit_duplicate_and_invalid_clusters_are_reported() {
     assert_eq!((c_web.state, c_web.port), (ServiceState::Invalid, Some(83)));
     assert!(c_web.reason.contains("max_clusters"));
     assert_eq!(p.services.iter().find(|x| x.cluster == "bad.name").unwrap().state, ServiceState::Invalid);
-    assert_eq!(op_names(&p, Kind::NatRule), vec!["prod.in.a.default.web", "prod.out.a.10.1.0.0_16", "prod.out.b.10.2.0.0_16"]);
+    // The two "a" entries are merged.
+    assert_eq!(op_names(&p, Kind::NatRule), vec!["prod.in.a.default.web", "prod.out.a.10.1.0.0_16", "prod.out.a.10.9.0.0_16", "prod.out.b.10.2.0.0_16"]);
 }
 
 #[test]
@@ -579,4 +580,35 @@ fn settings_are_validated() {
     let p = plan(&s, &f, &Observed::default()).unwrap();
     assert_eq!(status(&p, "default", "frontend").state, ServiceState::Planned);
     assert!(p.operations.iter().any(|o| matches!(o, Operation::Create { object: Object::StaticRoute(r) } if r.interface.as_deref() == Some("ethernet1/3"))));
+}
+
+#[test]
+fn entries_a_foreign_rule_still_uses_are_kept_with_a_report() {
+    let mut observed = converge(&shop(), &Observed::default());
+    observed.nat_rules.push(NatRule {
+        name: "corp-uses-ours".into(),
+        from: vec!["untrust".into()],
+        to: "untrust".into(),
+        source: vec!["any".into()],
+        destination: vec!["prod.shop.default.frontend".into()],
+        service: "prod.tcp-82".into(),
+        to_interface: None,
+        source_translation: None,
+        destination_translation: None,
+        description: None,
+        tags: vec!["corp".into()],
+        disabled: false,
+        unmodelled: vec![],
+    });
+    let p = run(&facts(vec![], vec![]), &observed);
+    let gone = deletes(&p);
+    assert!(!gone.iter().any(|(k, _)| matches!(k, Kind::Address | Kind::Service)), "{gone:?}");
+    assert!(gone.contains(&(Kind::NatRule, "prod.in.shop.default.frontend".into())));
+    assert!(!gone.iter().any(|(k, _)| *k == Kind::Tag), "kept entries still carry the tags: {gone:?}");
+    let in_use: Vec<&str> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).map(|x| x.subject.as_str()).collect();
+    assert_eq!(in_use, vec!["prod.shop.default.frontend", "prod.tcp-82"]);
+    assert!(p.problems[0].message.contains("corp-uses-ours"));
+    let mut after = observed.clone();
+    after.apply(&p.operations);
+    assert!(run(&facts(vec![], vec![]), &after).is_noop());
 }
