@@ -9,6 +9,23 @@
 //! * [`model`]: the five entry kinds, [`Operation`], [`Observed`].
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
+//!
+//! # What is desired
+//! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
+//! address `prod.shop.default.frontend` (FQDN of the internal NLB), service `prod.tcp-82`, and
+//! NAT pre-rule `prod.in.shop.default.frontend` (untrust→untrust, service `prod.tcp-82`, source
+//! NAT to the trust interface, dynamic destination NAT to the address and the Service's first
+//! TCP port). Per cluster subnet: NAT rule `prod.out.shop.192.168.110.0_24` (trust→untrust,
+//! source NAT to the untrust interface). Per subnet × distinct firewall next hop (first host of
+//! its trust subnet): static route `pke-<h4>-192.168.110.0_24-<n4>` (≤31 chars; `<h4>` is a hash
+//! of the deployment, `<n4>` of the next hop). Names over the limit keep a truncated tail plus a
+//! hash; leftover collisions are resolved deterministically.
+//!
+//! # Ownership
+//! Addresses, services and NAT rules carry tags `pano-eks` and `pano-eks.<deployment>.<cluster>`;
+//! routes carry the prefix `pke-<h4>-`; tag objects have comments starting "managed by pano-eks".
+//! Only entries with those marks are updated or deleted. A desired name held by any other entry
+//! is a reported conflict and is not written.
 
 mod desired;
 pub mod facts;

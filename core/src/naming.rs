@@ -57,21 +57,9 @@ pub fn cidr_token(net: Ipv4Net) -> String {
 }
 
 /// `parts` concatenated in one allocation; `format!` is measurably slower in the per-Service path.
-pub fn concat(parts: &[&str]) -> String {
+pub(crate) fn concat(parts: &[&str]) -> String {
     let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
-/// `parts` joined by '.'.
-pub fn dotted(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
         s.push_str(p);
     }
     s

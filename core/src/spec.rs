@@ -272,8 +272,10 @@ mod tests {
 
     const OWNER: Owner<'static> = Owner { ci: 0, cluster: "shop", namespace: "default", name: "web" };
 
+    type Mutation<E> = (&'static str, fn(&mut E));
+
     /// `matches` accepts what `build` makes and rejects every single-field change of it.
-    fn check<S: Spec>(ctx: &Ctx, make: impl Fn() -> S, mutations: Vec<(&str, fn(&mut S::Entry))>) {
+    fn check<S: Spec>(ctx: &Ctx, make: impl Fn() -> S, mutations: Vec<Mutation<S::Entry>>) {
         let built = make().build(ctx);
         assert!(make().matches(ctx, &built), "spec must match what it builds");
         for (what, mutate) in mutations {
