@@ -133,7 +133,17 @@ fn kubectl_scenario() {
 
     // Status subresource: the AWS load balancer controller's write. Spec writes cannot touch it.
     let nlb = "k8s-default-web-0123456789.elb.us-east-1.amazonaws.com";
-    k.ok(&["patch", "svc", "web", "--subresource=status", "--type=merge", "-p", &format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"hostname":"{nlb}"}}]}}}}}}"#)]);
+    let status_patch = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"hostname":"{nlb}"}}]}}}}}}"#);
+    if k.ok(&["patch", "--help"]).contains("--subresource") {
+        k.ok(&["patch", "svc", "web", "--subresource=status", "--type=merge", "-p", &status_patch]);
+    } else {
+        // kubectl < 1.24 (Debian bookworm ships 1.20) has no --subresource: PUT the status.
+        let mut web = k.json(&["get", "svc", "web"]);
+        web["status"] = serde_json::from_str::<Value>(&status_patch).unwrap()["status"].clone();
+        let p = sim.dir.join("web-status.json");
+        std::fs::write(&p, web.to_string()).unwrap();
+        k.ok(&["replace", "--raw", "/api/v1/namespaces/default/services/web/status", "-f", p.to_str().unwrap()]);
+    }
     k.ok(&["patch", "svc", "web", "--type=merge", "-p", r#"{"status":{"loadBalancer":{"ingress":[{"hostname":"evil"}]}},"spec":{"selector":{"app":"web2"}}}"#]);
     let web = k.json(&["get", "svc", "web"]);
     assert_eq!(web["status"]["loadBalancer"]["ingress"][0]["hostname"], nlb);

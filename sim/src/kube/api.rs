@@ -42,6 +42,8 @@ impl ApiRequest<'_> {
 
 pub enum Outcome {
     Reply(u16, Value),
+    /// A non-JSON answer: status, content type, body.
+    Raw(u16, &'static str, Vec<u8>),
     Watch(WatchPlan),
 }
 
@@ -176,6 +178,13 @@ fn route(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
         ["api", v] => discovery_get(discovery::resource_list("", v)),
         ["apis", g] => discovery_get(discovery::api_group(g)),
         ["apis", g, v] => discovery_get(discovery::resource_list(g, v)),
+        // OpenAPI v2 without definitions: kubectl before 1.27 validates client-side with it and
+        // skips kinds it has no schema for. Protobuf (what kubectl asks for) of an empty
+        // Document is zero bytes.
+        ["openapi", "v2"] if req.method == "GET" && req.accept.contains("protobuf") => {
+            Ok(Outcome::Raw(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Vec::new()))
+        }
+        ["openapi", "v2"] => discovery_get(Some(json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v1.{}.0", discovery::MINOR)}, "paths": {}, "definitions": {}}))),
         ["openapi", "v3"] => discovery_get(Some(discovery::openapi_v3_root())),
         ["openapi", "v3", gv @ ..] => discovery_get(discovery::openapi_v3_group_version(&gv.join("/"))),
         ["api", "v1", rest @ ..] => resource(sim, req, "", "v1", rest),
@@ -832,9 +841,4 @@ fn self_review(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
 /// A watch BOOKMARK: only the kind and the version the client may resume from.
 pub fn bookmark(def: &ResourceDef, rv: u64) -> Value {
     json!({"type": "BOOKMARK", "object": {"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}}})
-}
-
-/// Whether the client asked for a server-side Table (kubectl's human-readable `get`).
-pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
 }

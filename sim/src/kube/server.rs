@@ -131,7 +131,7 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resu
                     let r = ApiRequest { method: &method, path: &path, query: &query, content_type: &content_type, accept: &accept, body: &body, who: &who };
                     tracing::debug!(%method, %path, %content_type, %accept, "request");
                     let o = api::handle(&mut sim, &r);
-                    if let Outcome::Reply(code, _) = &o {
+                    if let Outcome::Reply(code, _) | Outcome::Raw(code, _, _) = &o {
                         tracing::info!(%method, %path, user = %who.user, status = code, ms = started.elapsed().as_millis() as u64, "api");
                     } else {
                         tracing::info!(%method, %path, user = %who.user, "watch started");
@@ -142,8 +142,9 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resu
         }
     };
     Ok(match outcome {
-        Outcome::Reply(code, Value::String(s)) if code == 200 => full(200, "text/plain; charset=utf-8", s),
+        Outcome::Reply(200, Value::String(s)) => full(200, "text/plain; charset=utf-8", s),
         Outcome::Reply(code, v) => json_resp(code, &v),
+        Outcome::Raw(code, ctype, body) => full(code, ctype, body),
         Outcome::Watch(plan) => start_watch(&ctx, plan),
     })
 }

@@ -108,7 +108,11 @@ pub fn dechunk(mut s: &str) -> String {
 }
 
 /// The kubectl to use, or None (with a skip message) when it is missing and tools are optional.
+/// `$KUBECTL` overrides the PATH lookup (to try another kubectl version).
 pub fn kubectl() -> Option<PathBuf> {
+    if let Some(k) = std::env::var_os("KUBECTL") {
+        return Some(PathBuf::from(k));
+    }
     let found = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).find(|p| p.is_file()));
     if found.is_none() {
         if std::env::var("PANO_EKS_REQUIRE_TOOLS").as_deref() == Ok("1") {
