@@ -252,8 +252,9 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     let mut candidates: Vec<Candidate> = Vec::new();
     for (ci, c) in clusters.iter().enumerate() {
         let mut list: Vec<&ServiceFacts> = c.services().collect();
-        // Ties (a Service listed twice) by content, so the same one wins whatever the order.
-        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)).then_with(|| a.cmp(b)));
+        // Ties (a Service listed twice) by content, so the same one wins whatever the order;
+        // that makes the order total, so the faster unstable sort is deterministic too.
+        list.sort_unstable_by(|a, b| a.namespace.cmp(&b.namespace).then_with(|| a.name.cmp(&b.name)).then_with(|| a.cmp(b)));
         for (i, s) in list.iter().enumerate() {
             let Some(label) = s.labels.get(label_key) else { continue };
             let subject = || service_subject(c.name, s);
@@ -273,8 +274,11 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
             }
         }
     }
-    candidates.sort_by(|a, b| {
-        (a.port, a.created, a.cluster, &a.svc.namespace, &a.svc.name).cmp(&(b.port, b.created, b.cluster, &b.svc.namespace, &b.svc.name))
+    // Oldest claim first, ties by identity (unique here, so the unstable sort is deterministic).
+    candidates.sort_unstable_by(|a, b| {
+        (a.port.cmp(&b.port))
+            .then_with(|| a.created.cmp(b.created))
+            .then_with(|| (a.cluster, &a.svc.namespace, &a.svc.name).cmp(&(b.cluster, &b.svc.namespace, &b.svc.name)))
     });
     let mut winners: Vec<&Candidate> = Vec::new();
     for cand in &candidates {

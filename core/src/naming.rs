@@ -65,6 +65,20 @@ pub(crate) fn concat(parts: &[&str]) -> String {
     s
 }
 
+/// `n` in decimal, without the formatting machinery (runs once per Service).
+pub(crate) fn decimal(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
+}
+
 /// `prefix + tail` if it fits in `limit`, else `prefix + truncated tail + "-" + hash`.
 pub fn fit(prefix: &str, tail: &str, limit: usize) -> String {
     if prefix.len() + tail.len() <= limit {
@@ -219,7 +233,8 @@ impl Names {
 
     /// Service object `<dep>.tcp-<port>` (label ports are unique, so one per port).
     pub fn service(&self, port: u16) -> NameRequest {
-        NameRequest::new(&self.object_prefix, &["tcp-", &port.to_string()], None)
+        let mut digits = [0u8; 5];
+        NameRequest::new(&self.object_prefix, &["tcp-", decimal(port, &mut digits)], None)
     }
 
     /// Inbound NAT rule `<dep>.in.<cluster>.<ns>.<svc>`.
@@ -274,6 +289,13 @@ mod tests {
         }
         for bad in ["", "-a", ".a", "a/b", "a:b", "a b", "é"] {
             assert!(!is_safe_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimal_matches_to_string() {
+        for n in [0u16, 7, 10, 82, 999, 1000, 65535] {
+            assert_eq!(decimal(n, &mut [0; 5]), n.to_string());
         }
     }
 
