@@ -63,8 +63,14 @@ pub enum Command {
     /// Make Panorama protect exactly the labelled Services: write, commit, push, verify.
     Sync {
         /// One converge, then exit (non-zero if anything failed).
-        #[arg(long, required = true)]
+        #[arg(long, conflicts_with = "watch", required_unless_present = "watch")]
         once: bool,
+        /// Keep converging on every Service change (debounced) and every `sync.resync`.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: only the holder of a Lease writes (several replicas, in-cluster mode).
+        #[arg(long, requires = "watch")]
+        leader_elect: bool,
         #[command(flatten)]
         source: FactsSource,
         #[command(flatten)]
@@ -72,6 +78,60 @@ pub enum Command {
         /// How writes are sent (default: multi-config on PAN-OS 10+, bulk set/delete before).
         #[arg(long, value_enum, hide = true)]
         write_mode: Option<WriteModeArg>,
+    },
+    /// Deploy firewalls and clusters (CloudFormation), set up cluster access and pan-user, first sync.
+    /// Re-runnable: finished work is kept, changed templates become updates.
+    Up {
+        /// Deploy into the VPC named by network.existing_vpc_id / existing_igw_id.
+        #[arg(long)]
+        existing_vpc: bool,
+        /// Answer yes to every question (deleting a stack left in ROLLBACK_COMPLETE).
+        #[arg(long)]
+        yes: bool,
+        /// Pre-flight, then show the change sets and the Panorama plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// After the first sync, keep syncing (hand-off to `sync --watch`).
+        #[arg(long)]
+        watch: bool,
+        /// Folder for the pan-user credential files (default: .pano-eks/<name>/ beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Kubeconfig to merge the operator contexts into (default: $KUBECONFIG or ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+    },
+    /// Remove everything `up` made (Panorama objects, load balancers, stacks, buckets) and report
+    /// anything still tagged with the deployment. Safe to re-run.
+    Down {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Keep the bootstrap and lambda buckets.
+        #[arg(long)]
+        keep_bucket: bool,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+    },
+    /// Print an EKS bearer token as a kubectl ExecCredential (used by the kubeconfig `up` writes).
+    Token {
+        /// EKS cluster name.
+        #[arg(long)]
+        cluster: String,
+        /// AWS region (default: the config file's).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Apply the pan-user identity to a cluster and export its credential JSON and kubeconfig.
+    Credentials {
+        /// The `[[clusters]]` name.
+        #[arg(long)]
+        cluster: String,
+        /// Output folder (default: .pano-eks/<name>/<cluster>/ beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
     Status {
@@ -85,9 +145,10 @@ pub enum Command {
 /// Where the facts (clusters, subnets, Services, firewalls) come from.
 #[derive(Debug, clap::Args)]
 pub struct FactsSource {
-    /// A facts JSON file (see docs/facts.md). Kubernetes and AWS discovery produce the same model.
-    #[arg(long, required = true)]
-    pub facts: PathBuf,
+    /// A facts JSON file (docs/facts.md) instead of AWS discovery. With --watch only its subnets
+    /// and firewalls are used: Services come from the Kubernetes watches.
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,9 +1,12 @@
 //! One module per subcommand. Commands only sequence steps; decisions live in the planning
 //! core and in `render`, outside-world calls in the adapters.
 
+pub mod down;
 pub mod init;
 pub mod panorama;
 pub mod render;
+pub mod token;
+pub mod up;
 pub mod validate;
 
 use std::path::Path;

@@ -1,14 +1,21 @@
-//! `plan`, `sync --once` and `status`: load config and facts, connect, run the engine, print.
+//! `plan`, `sync` (`--once`, `--watch`), `status` and `credentials`: gather facts, connect,
+//! run the engine, print. Sequencing only.
+
+use std::path::Path;
+use std::time::Duration;
 
 use pano_eks_core::{Facts, Operation, Plan, ServiceState};
 
 use super::{CmdResult, Failure, load_config};
+use crate::aws::Aws;
 use crate::cli::{Cli, FactsSource, OutputFormat, PanoramaFlags, WriteModeArg};
-use crate::config::{LoadOptions, LoadedConfig};
+use crate::config::{LoadOptions, LoadedConfig, validate::parse_duration};
 use crate::panorama::apply::WriteMode;
 use crate::panorama::codec;
 use crate::panorama::observe::{self, Which};
-use crate::sync::{Engine, EngineOptions};
+use crate::sync::sources::{self, Identity};
+use crate::sync::watch::{self, WatchSetup, WatchedCluster};
+use crate::sync::{Engine, EngineOptions, metrics};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -18,10 +25,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
 }
 
-fn load_facts(source: &FactsSource) -> Result<Facts, Failure> {
-    let text = std::fs::read_to_string(&source.facts)
-        .map_err(|e| Failure::usage(format!("cannot read facts file {}: {e}", source.facts.display())))?;
-    Facts::from_json(&text).map_err(|e| Failure::usage(format!("{}: {e}", source.facts.display())))
+/// The facts of one converge: the `--facts` file as it is, or AWS discovery plus each
+/// cluster's labelled Services (listed as pan-user when its credentials were exported).
+async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
+    if let Some(path) = &source.facts {
+        return sources::facts_file(path, true).map_err(Failure::usage);
+    }
+    let aws = Aws::connect(&loaded.config.region).await;
+    let mut facts = sources::aws_facts(loaded, &aws).await.map_err(Failure::failed)?;
+    for c in &loaded.config.clusters {
+        let client = sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
+        let services = crate::kube::list_services(&client, &loaded.config.sync.label)
+            .await
+            .map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
+        if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
+            cf.services = services;
+        }
+    }
+    Ok(facts)
 }
 
 async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteMode>) -> Result<Engine, Failure> {
@@ -32,8 +53,8 @@ async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteM
 
 pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
-    let facts = load_facts(source)?;
     runtime()?.block_on(async {
+        let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
         let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
         match cli.output {
@@ -46,7 +67,6 @@ pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult 
 
 pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mode: Option<WriteModeArg>) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
-    let facts = load_facts(source)?;
     let batch = loaded.config.sync.batch_size as usize;
     let mode = write_mode.map(|m| match m {
         WriteModeArg::MultiConfig => WriteMode::MultiConfig { batch },
@@ -54,6 +74,7 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
         WriteModeArg::OnePerCall => WriteMode::OnePerCall,
     });
     runtime()?.block_on(async {
+        let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, mode).await?;
         let report = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
         match cli.output {
@@ -82,8 +103,8 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
 
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
-    let facts = load_facts(source)?;
     runtime()?.block_on(async {
+        let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
         let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
         // "Committed" = the Service's NAT rule is in Panorama's running config.
@@ -130,6 +151,145 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         }
         Ok(())
     })
+}
+
+pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
+    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let cfg = loaded.config.clone();
+    let debounce = parse_duration(&cfg.sync.debounce).map_err(Failure::usage)?;
+    let resync = parse_duration(&cfg.sync.resync).map_err(Failure::usage)?;
+    runtime()?.block_on(async {
+        let aws = if source.facts.is_none() { Some(Aws::connect(&cfg.region).await) } else { None };
+        let base = match &source.facts {
+            Some(p) => sources::facts_file(p, false).map_err(Failure::usage)?,
+            None => sources::aws_facts(&loaded, aws.as_ref().expect("set above")).await.map_err(Failure::failed)?,
+        };
+        let (facts_tx, facts_rx) = tokio::sync::watch::channel(base);
+        if let Some(aws) = aws.clone() {
+            // AWS facts change when the autoscaling group replaces a firewall: refresh each resync.
+            let loaded = loaded.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(resync).await;
+                    match sources::aws_facts(&loaded, &aws).await {
+                        Ok(f) => {
+                            let _ = facts_tx.send(f);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "refreshing AWS facts failed; keeping the last ones"),
+                    }
+                }
+            });
+        }
+        let mut clusters = Vec::new();
+        for c in &cfg.clusters {
+            let client = sources::cluster_client(&loaded, c, aws.as_ref(), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
+            clusters.push(WatchedCluster { name: c.name.clone(), client });
+        }
+        let metrics = metrics::Metrics::default();
+        if let Some(addr) = &cfg.sync.metrics_addr {
+            let addr = addr.parse().map_err(|e| Failure::usage(format!("sync.metrics_addr: {e}")))?;
+            let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
+            eprintln!("metrics on http://{bound}/metrics");
+        }
+        let leader = if leader_elect {
+            let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+            let elector = crate::kube::leader::LeaderElector::new(
+                clusters[0].client.clone(),
+                crate::render::manifests::NAMESPACE,
+                &format!("pano-eks-sync-{}", cfg.name),
+                &identity,
+                Duration::from_secs(15),
+            );
+            Some(elector.spawn().0)
+        } else {
+            None
+        };
+        let engine = engine(&loaded, conn, None).await?;
+        let setup = WatchSetup {
+            engine,
+            clusters,
+            base_facts: facts_rx,
+            label: cfg.sync.label.clone(),
+            debounce,
+            resync,
+            metrics,
+            leader,
+            events: true,
+            on_converge: None,
+        };
+        eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
+        watch::run(setup, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
+    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let c = loaded
+        .config
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .ok_or_else(|| Failure::usage(format!("no [[clusters]] entry named {cluster} in {}", loaded.path.display())))?
+        .clone();
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| sources::state_dir(&loaded).join(&c.name));
+    runtime()?.block_on(async {
+        let needs_aws = c.kubeconfig.is_none() && (c.api_server.is_none() || c.token_file.is_none());
+        let aws = if needs_aws { Some(Aws::connect(&loaded.config.region).await) } else { None };
+        let client = sources::cluster_client(&loaded, &c, aws.as_ref(), Identity::Operator).await.map_err(Failure::failed)?;
+        let endpoint = client_endpoint(&loaded, &c, aws.as_ref()).await?;
+        let files = crate::kube::apply_pan_user(&client, &endpoint, &out, Duration::from_secs(60))
+            .await
+            .map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
+        match cli.output {
+            OutputFormat::Json => println!("{}", serde_json::json!({"cluster": c.name, "credential_json": files.credential_json, "kubeconfig": files.kubeconfig})),
+            OutputFormat::Text => {
+                println!("pan-user credential JSON (for Panorama): {}", files.credential_json.display());
+                println!("pan-user kubeconfig: {}", files.kubeconfig.display());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The API endpoint clients of this cluster should be pointed at (for the exported kubeconfig).
+async fn client_endpoint(loaded: &LoadedConfig, c: &crate::config::Cluster, aws: Option<&Aws>) -> Result<String, Failure> {
+    if let Some(api) = &c.api_server {
+        return Ok(api.clone());
+    }
+    if let Some(kc) = &c.kubeconfig {
+        let k = ::kube::config::Kubeconfig::read_from(loaded.resolve(kc)).map_err(|e| Failure::failed(e.to_string()))?;
+        let ctx_name = c.context.clone().or(k.current_context.clone()).unwrap_or_default();
+        let cluster_name = k.contexts.iter().find(|x| x.name == ctx_name).and_then(|x| x.context.as_ref()).map(|x| x.cluster.clone()).unwrap_or_default();
+        return k
+            .clusters
+            .iter()
+            .find(|x| x.name == cluster_name)
+            .and_then(|x| x.cluster.as_ref()?.server.clone())
+            .ok_or_else(|| Failure::failed(format!("{}: no server for context {ctx_name}", kc.display())));
+    }
+    let aws = aws.ok_or_else(|| Failure::failed("no AWS access"))?;
+    let info = crate::aws::eks::describe_cluster(&aws.eks, &c.name).await.map_err(|e| Failure::failed(e.to_string()))?;
+    info.map(|i| i.endpoint).ok_or_else(|| Failure::failed(format!("EKS cluster {} does not exist", c.name)))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "pano-eks".into())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping: finishing the converge in flight, starting no new one");
 }
 
 fn print_plan(plan: &Plan, xml: bool) {

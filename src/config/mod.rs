@@ -6,7 +6,7 @@
 //! Secrets never live in this file: only the names of environment variables or files holding them.
 
 mod diagnostics;
-mod validate;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@
 //! 5. push: to the device group and/or the template stack that changed, checking every firewall.
 
 pub mod metrics;
+pub mod sources;
 pub mod watch;
 
 use std::time::{Duration, Instant};

@@ -37,8 +37,9 @@ pub struct WatchedCluster {
 pub struct WatchSetup {
     pub engine: Engine,
     pub clusters: Vec<WatchedCluster>,
-    /// The AWS-side facts (subnets, firewalls); Services come from the watches.
-    pub base_facts: Facts,
+    /// The AWS-side facts (subnets, firewalls), kept current by the caller (a replaced firewall
+    /// changes the routes); Services come from the watches.
+    pub base_facts: tokio_watch::Receiver<Facts>,
     pub label: String,
     pub debounce: Duration,
     pub resync: Duration,
@@ -136,7 +137,8 @@ async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut 
         tracing::info!(cluster = %w.name, "waiting for the first list of Services before writing");
         return;
     }
-    let facts = snapshot(&setup.base_facts, watches);
+    let base = setup.base_facts.borrow().clone();
+    let facts = snapshot(&base, watches);
     let start = Instant::now();
     let result = setup.engine.converge(&facts).await.map_err(|e| e.to_string());
     let secs = start.elapsed().as_secs_f64();
