@@ -2,6 +2,8 @@
 //! own CA), writes a config for it, and reads its control endpoints.
 #![allow(dead_code)]
 
+pub mod aws_world;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +35,6 @@ pub struct Sim {
     child: Child,
     pub url: String,
     pub dir: tempfile::TempDir,
-    http: reqwest::blocking::Client,
 }
 
 pub const ADMIN: &str = "pano-eks";
@@ -57,10 +58,15 @@ impl Sim {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
         assert!(url.starts_with("https://127.0.0.1:"), "ready line: {line}");
-        let cert = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
         pano_eks::panorama::client::install_crypto_provider();
-        let http = reqwest::blocking::Client::builder().tls_certs_only([cert]).build().unwrap();
-        Sim { child, url, dir, http }
+        Sim { child, url, dir }
+    }
+
+    /// A blocking client trusting the sim's CA, built per call: a stored one would panic when
+    /// dropped inside an async test.
+    fn http(&self) -> reqwest::blocking::Client {
+        let cert = reqwest::Certificate::from_pem(&std::fs::read(self.ca()).unwrap()).unwrap();
+        reqwest::blocking::Client::builder().tls_certs_only([cert]).build().unwrap()
     }
 
     pub fn ca(&self) -> PathBuf {
@@ -68,27 +74,28 @@ impl Sim {
     }
 
     pub fn stats(&self) -> serde_json::Value {
-        self.http.get(format!("{}/_sim/stats", self.url)).send().unwrap().json().unwrap()
+        self.http().get(format!("{}/_sim/stats", self.url)).send().unwrap().json().unwrap()
     }
 
     pub fn config_xml(&self, which: &str) -> String {
-        self.http.get(format!("{}/_sim/config?which={which}", self.url)).send().unwrap().text().unwrap()
+        self.http().get(format!("{}/_sim/config?which={which}", self.url)).send().unwrap().text().unwrap()
     }
 
     pub fn faults(&self, patch: serde_json::Value) {
-        let r = self.http.post(format!("{}/_sim/faults", self.url)).json(&patch).send().unwrap();
+        let r = self.http().post(format!("{}/_sim/faults", self.url)).json(&patch).send().unwrap();
         assert!(r.status().is_success(), "{}", r.text().unwrap());
     }
 
     pub fn reset(&self) {
-        assert!(self.http.post(format!("{}/_sim/reset", self.url)).send().unwrap().status().is_success());
+        assert!(self.http().post(format!("{}/_sim/reset", self.url)).send().unwrap().status().is_success());
     }
 
     /// A raw XML API call as another admin would make it (to seed foreign objects).
     pub fn api_as(&self, user: &str, password: &str, params: &[(&str, &str)]) -> String {
-        let key_xml = self.http.post(format!("{}/api/", self.url)).form(&[("type", "keygen"), ("user", user), ("password", password)]).send().unwrap().text().unwrap();
+        let http = self.http();
+        let key_xml = http.post(format!("{}/api/", self.url)).form(&[("type", "keygen"), ("user", user), ("password", password)]).send().unwrap().text().unwrap();
         let key = key_xml.split("<key>").nth(1).unwrap().split("</key>").next().unwrap().to_string();
-        self.http.post(format!("{}/api/", self.url)).header("X-PAN-KEY", key).form(params).send().unwrap().text().unwrap()
+        http.post(format!("{}/api/", self.url)).header("X-PAN-KEY", key).form(params).send().unwrap().text().unwrap()
     }
 
     /// Writes `pano-eks.toml` (and its authcodes file) pointing at this sim; returns its path.

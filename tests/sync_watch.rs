@@ -1,0 +1,212 @@
+//! `sync --watch` against kube-sim and panorama-sim: Services created, relabelled, given a new
+//! hostname and deleted make Panorama follow; a dropped watch is re-listed; of two replicas with
+//! leader election only one writes, and the other takes over when the leader goes away.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use pano_eks::kube::{ClusterAccess, leader::LeaderElector};
+use pano_eks::panorama::locations::Locations;
+use pano_eks::panorama::observe::{self, Which};
+use pano_eks::secret::Secret;
+use pano_eks::sync::metrics::Metrics;
+use pano_eks::sync::watch::{self, WatchSetup, WatchedCluster};
+use pano_eks::sync::{Credentials, Engine, EngineOptions, Report};
+use pano_eks_core::{Facts, Observed};
+use support::aws_world::KubeSim;
+use support::{PASSWORD, Sim};
+
+const AWS_FACTS: &str = r#"{"clusters": [{"name": "shop", "subnets": [{"id": "subnet-1", "cidr": "192.168.110.0/24", "az": "us-west-2a"}]}],
+  "firewalls": [{"id": "i-a", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#;
+
+async fn kube_client(k: &KubeSim) -> kube::Client {
+    let access = ClusterAccess { endpoint: k.url.clone(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("kube-sim-admin") };
+    pano_eks::kube::client(&access).await.unwrap()
+}
+
+async fn engine(sim: &Sim) -> Engine {
+    let cfg = sim.config("");
+    Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(PASSWORD))).await.unwrap()
+}
+
+fn service(name: &str, port: &str) -> Service {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "labels": {"panw-tg-port": port}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
+    }))
+    .unwrap()
+}
+
+/// Publishes the NLB hostname in the Service's status, as the AWS load balancer controller would.
+async fn publish_hostname(api: &Api<Service>, name: &str, host: &str) {
+    let status = serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": host}]}}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+}
+
+async fn candidate(e: &Engine) -> Observed {
+    observe::read(&e.client, &Locations::from_settings(&e.settings), Which::Candidate).await.unwrap()
+}
+
+/// Polls Panorama's candidate config until `pred` holds (bounded).
+async fn until(e: &Engine, what: &str, pred: impl Fn(&Observed) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if pred(&candidate(e).await) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn setup(engine: Engine, client: kube::Client, leader: Option<tokio::sync::watch::Receiver<bool>>, log: Arc<Mutex<Vec<usize>>>) -> WatchSetup {
+    let (_tx, rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
+    std::mem::forget(_tx); // the AWS facts stay as they are for the test's lifetime
+    WatchSetup {
+        engine,
+        clusters: vec![WatchedCluster { name: "shop".into(), client }],
+        base_facts: rx,
+        label: "panw-tg-port".into(),
+        debounce: Duration::from_millis(200),
+        resync: Duration::from_secs(3600),
+        metrics: Metrics::default(),
+        leader,
+        events: true,
+        on_converge: Some(Box::new(move |r: &Result<Report, String>| {
+            if let Ok(r) = r {
+                log.lock().unwrap().push(r.plan.operations.len());
+            }
+        })),
+    }
+}
+
+fn has_rule(o: &Observed, svc: &str) -> bool {
+    o.nat_rules.iter().any(|r| r.name == format!("demo.in.shop.default.{svc}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panorama_follows_service_changes_and_survives_a_dropped_watch() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(setup(engine(&sim).await, client.clone(), None, log.clone()), async move {
+        let _ = stop_rx.await;
+    }));
+    let e = engine(&sim).await;
+
+    // Create: pending until the load balancer has a hostname, then protected.
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    until(&e, "outbound rule and routes for the cluster", |o| !o.static_routes.is_empty()).await;
+    assert!(!has_rule(&candidate(&e).await, "frontend"), "no hostname yet: pending, nothing written");
+    publish_hostname(&api, "frontend", "internal-fe-1.elb.us-west-2.amazonaws.com").await;
+    until(&e, "frontend's NAT rule", |o| has_rule(o, "frontend")).await;
+
+    // Relabel: the NAT rule now uses the new port's service object.
+    let relabel = serde_json::json!({"metadata": {"labels": {"panw-tg-port": "83"}}});
+    api.patch("frontend", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    until(&e, "the rule follows the new port", |o| o.nat_rules.iter().any(|r| r.name == "demo.in.shop.default.frontend" && r.service.ends_with("83"))).await;
+
+    // New hostname: the address object is updated in place.
+    publish_hostname(&api, "frontend", "internal-fe-2.elb.us-west-2.amazonaws.com").await;
+    until(&e, "the address follows the hostname", |o| {
+        o.addresses.iter().any(|a| matches!(&a.value, pano_eks_core::AddressValue::Fqdn(h) if h == "internal-fe-2.elb.us-west-2.amazonaws.com"))
+    })
+    .await;
+
+    // The watch connection is cut: the watcher re-lists and the next change still lands.
+    let http = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&k.ca).unwrap()).unwrap()]).build().unwrap();
+    let r = http.post(format!("{}/_sim/drop-watches", k.url)).send().await.unwrap();
+    assert!(r.status().is_success());
+    api.create(&PostParams::default(), &service("cart", "84")).await.unwrap();
+    publish_hostname(&api, "cart", "internal-cart.elb.us-west-2.amazonaws.com").await;
+    until(&e, "cart protected after the watch was dropped", |o| has_rule(o, "cart")).await;
+
+    // Delete: its objects go, the other Service's stay.
+    api.delete("frontend", &DeleteParams::default()).await.unwrap();
+    until(&e, "frontend's objects removed", |o| !has_rule(o, "frontend") && has_rule(o, "cart")).await;
+    // …and the deletion is committed (the candidate shows it before the commit job ends).
+    let start = Instant::now();
+    loop {
+        let running = observe::read(&e.client, &Locations::from_settings(&e.settings), Which::Running).await.unwrap();
+        if has_rule(&running, "cart") && !has_rule(&running, "frontend") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the deletion was never committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), run).await.expect("stops on shutdown").unwrap();
+    assert!(!log.lock().unwrap().is_empty());
+}
+
+/// Waits (bounded) until a replica's converge log shows a converge that wrote.
+async fn until_wrote(log: &Arc<Mutex<Vec<usize>>>, who: &str) {
+    let start = Instant::now();
+    while !log.lock().unwrap().iter().any(|n| *n > 0) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{who} never wrote");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_writer_and_failover() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    // The Lease lives in the pano-eks namespace.
+    let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "pano-eks"}})).unwrap();
+    Api::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    let lease = Duration::from_secs(3);
+    let a = LeaderElector::new(client.clone(), "pano-eks", "pano-eks-sync-demo", "replica-a", lease);
+    let b = LeaderElector::new(client.clone(), "pano-eks", "pano-eks-sync-demo", "replica-b", lease);
+    let (a_rx, a_task) = a.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (b_rx, b_task) = b.spawn();
+
+    let (log_a, log_b) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let (stop_a, stop_a_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_b, stop_b_rx) = tokio::sync::oneshot::channel::<()>();
+    let ra = tokio::spawn(watch::run(setup(engine(&sim).await, client.clone(), Some(a_rx.clone()), log_a.clone()), async move {
+        let _ = stop_a_rx.await;
+    }));
+    let rb = tokio::spawn(watch::run(setup(engine(&sim).await, client.clone(), Some(b_rx.clone()), log_b.clone()), async move {
+        let _ = stop_b_rx.await;
+    }));
+    let e = engine(&sim).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(*a_rx.borrow() && !*b_rx.borrow(), "exactly one leader: a");
+
+    api.create(&PostParams::default(), &service("one", "82")).await.unwrap();
+    publish_hostname(&api, "one", "internal-one.elb.us-west-2.amazonaws.com").await;
+    until(&e, "one protected", |o| has_rule(o, "one")).await;
+    until_wrote(&log_a, "the leader").await;
+    assert!(log_b.lock().unwrap().is_empty(), "the follower never converged");
+
+    // The leader goes away without releasing (killed): b takes over within the lease duration.
+    a_task.abort();
+    let _ = stop_a.send(());
+    let _ = ra.await;
+    let killed = Instant::now();
+    while !*b_rx.borrow() {
+        assert!(killed.elapsed() < lease * 2, "no failover within twice the lease duration");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failover = killed.elapsed();
+    api.create(&PostParams::default(), &service("two", "83")).await.unwrap();
+    publish_hostname(&api, "two", "internal-two.elb.us-west-2.amazonaws.com").await;
+    until(&e, "two protected by the new leader", |o| has_rule(o, "two")).await;
+    until_wrote(&log_b, "the new leader").await;
+    eprintln!("failover took {failover:?} (lease {lease:?})");
+    let _ = stop_b.send(());
+    let _ = rb.await;
+    b_task.abort();
+}
