@@ -14,6 +14,8 @@ in docs/testing.md; none of this is product code.
 3. Failed creates: moto leaves the stack CREATE_IN_PROGRESS forever and returns the error from
    CreateStack/ExecuteChangeSet. Here the stack rolls back to ROLLBACK_COMPLETE with a
    CREATE_FAILED event carrying the reason, and the call succeeds (as AWS does).
+6. Stacks created through a change set (CreateChangeSet + ExecuteChangeSet) have empty
+   outputs in moto; here they are computed after the resources exist.
 4. DeleteSecurityGroup / DeleteSubnet succeed in moto while a detached ("available") ENI still
    uses the group or subnet; AWS refuses with DependencyViolation (known issue PLUG-2253). Here
    they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
@@ -31,6 +33,9 @@ from moto.elbv2.models import elbv2_backends
 
 # 1. AWS::EKS::Cluster through moto's EKS backend.
 class PanoEksCluster(CloudFormationModel):
+    # moto's model metaclass derives the service from the module path.
+    __module__ = "moto.eks.pano_eks_bridge"
+
     def __init__(self, name):
         self.name = name
 
@@ -171,12 +176,15 @@ cfn_models.CloudFormationBackend.delete_stack = _delete_stack
 
 
 # 3. A failed create rolls back.
-_orig_create_resources = cfn_models.FakeStack.create_resources
+_orig_create_resources = cfn_models.Stack.create_resources
 
 
 def _create_resources(self):
     try:
         _orig_create_resources(self)
+        # 6. A stack created through a change set has its outputs computed before its resources
+        # existed (empty); AWS computes them at the end of the create.
+        self.output_map = self._create_output_map()
     except Exception as e:
         reason = getattr(e, "message", None) or str(e)
         self._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
@@ -190,8 +198,45 @@ def _create_resources(self):
         self._add_stack_event("ROLLBACK_COMPLETE")
 
 
-cfn_models.FakeStack.create_resources = _create_resources
+cfn_models.Stack.create_resources = _create_resources
 
+
+
+# 3b/6. Change sets: moto executes them through ResourceMap.update, so a failure escapes from
+# ExecuteChangeSet and the outputs are never computed. Same AWS behaviour as above.
+_orig_execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+
+
+def _execute_change_set(self, change_set_name, stack_name=None):
+    cs = self.change_sets.get(change_set_name) or next((c for c in self.change_sets.values() if c.change_set_name == change_set_name), None)
+    try:
+        _orig_execute_change_set(self, change_set_name, stack_name)
+    except Exception as e:
+        if cs is None:
+            raise
+        stack = self.stacks[cs.stack_id]
+        reason = getattr(e, "message", None) or str(e)
+        if cs.change_set_type == "CREATE":
+            stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+            stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason="The following resource(s) failed to create.")
+            try:
+                stack.resource_map.delete()
+            except Exception:
+                pass
+            stack.status = "ROLLBACK_COMPLETE"
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+        else:
+            stack._add_stack_event("UPDATE_FAILED", resource_status_reason=reason)
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        stack.status_reason = reason
+        return
+    stack = self.stacks[cs.stack_id]
+    stack._parse_template()  # the executed template, not the empty one the stack was made with
+    stack.output_map = stack._create_output_map()
+
+
+cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set
 
 # 4. Detached ENIs keep their security groups and subnets alive.
 def _available_enis(ec2, pred):

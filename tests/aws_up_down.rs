@@ -1,0 +1,247 @@
+//! `up` and `down` end to end against moto (with the harness bridges of tests/moto/),
+//! panorama-sim and kube-sim, all on 127.0.0.1: greenfield up, re-run changes nothing, down
+//! sweeps an injected orphan ENI and reports clean, down twice; brownfield up into a VPC the
+//! test made; pre-flight failures create nothing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use support::aws_world::{KubeSim, Moto, moto_available};
+use support::{ADMIN, PASSWORD, Sim};
+
+const REGION: &str = "us-west-2";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+struct World {
+    moto: Moto,
+    panorama: Sim,
+    kube: KubeSim,
+    dir: tempfile::TempDir,
+    ami: String,
+}
+
+impl World {
+    fn start(rt: &tokio::runtime::Runtime) -> World {
+        let moto = Moto::start();
+        let panorama = Sim::start(&["--job-step-ms", "0"]);
+        let kube = KubeSim::start("shop");
+        let aws = rt.block_on(moto.aws(REGION));
+        let ami = rt.block_on(async {
+            aws.ec2.create_key_pair().key_name("ops").send().await.unwrap();
+            let images = aws.ec2.describe_images().send().await.unwrap();
+            images.images().iter().find_map(|i| i.image_id().map(str::to_string)).expect("moto has AMIs")
+        });
+        World { moto, panorama, kube, dir: tempfile::tempdir().unwrap(), ami }
+    }
+
+    /// Writes the config; `extra_network` goes into [network], `key` names the key pair.
+    fn config(&self, extra_network: &str, key: &str) -> PathBuf {
+        let d = self.dir.path();
+        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
+        std::fs::copy(self.panorama.ca(), d.join("panorama-ca.pem")).unwrap();
+        let text = format!(
+            r#"name = "demo"
+region = "{REGION}"
+[network]
+vpc_cidr = "192.168.0.0/16"
+azs = ["us-west-2a", "us-west-2b"]
+mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
+untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
+trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
+natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
+{extra_network}
+[firewalls]
+ami = "{ami}"
+key_name = "{key}"
+ssh_from = "203.0.113.7/32"
+authcodes_file = "authcodes"
+[panorama]
+url = "{purl}"
+ca_cert = "panorama-ca.pem"
+username = "{ADMIN}"
+password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
+device_group = "eks-dg"
+template = "eks-template"
+template_stack = "eks-stack"
+[[clusters]]
+name = "shop"
+subnets = ["192.168.110.0/24", "192.168.111.0/24"]
+nodes = {{ ami = "{ami}", min = 1, max = 1, desired = 1 }}
+api_server = "{kurl}"
+ca_cert = "{kca}"
+"#,
+            ami = self.ami,
+            purl = self.panorama.url,
+            kurl = self.kube.url,
+            kca = self.kube.ca.display(),
+        );
+        let p = d.join("pano-eks.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, config: &Path, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .envs(self.moto.env())
+            .output()
+            .unwrap();
+        let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!("--- pano-eks {args:?}: {}\n{o}\n{e}", out.status);
+        for secret in [PASSWORD, "I1234567", "testing\n"] {
+            assert!(!o.contains(secret) && !e.contains(secret), "a secret leaked into the output of {args:?}");
+        }
+        assert!(!e.contains("k8s-aws-v1."), "an EKS token leaked");
+        out
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn stack_status(aws: &pano_eks::aws::Aws, name: &str) -> Option<String> {
+    use pano_eks::aws::stacks::{AwsCfn, CfnApi};
+    AwsCfn { client: &aws.cfn }.describe(name).await.unwrap().map(|s| s.status)
+}
+
+#[test]
+fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let cfg = w.config("", "ops");
+    let aws = rt.block_on(w.moto.aws(REGION));
+
+    let up = w.run(&cfg, &["up", "--yes"]);
+    assert!(up.status.success(), "up failed");
+    let err = stderr(&up);
+    assert!(err.find("1. pre-flight").unwrap() < err.find("demo-shop-nodes [").unwrap_or(usize::MAX) || err.contains("demo-shop-nodes ["), "step list first");
+    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+        assert_eq!(rt.block_on(stack_status(&aws, s)).as_deref(), Some("CREATE_COMPLETE"), "{s}");
+        assert!(stdout(&up).contains(&format!("stack {s}: created")), "{s}");
+    }
+    let cluster = rt.block_on(pano_eks::aws::eks::describe_cluster(&aws.eks, "shop")).unwrap().expect("the EKS cluster exists");
+    assert_eq!(cluster.subnet_ids.len(), 2);
+    let cred = w.dir.path().join(".pano-eks/demo/shop");
+    assert!(cred.is_dir(), "pan-user credential files in {}", cred.display());
+    let kc = std::fs::read_to_string(w.dir.path().join("kubeconfig")).unwrap();
+    assert!(kc.contains("pano-eks-demo-shop") && kc.contains("token") && !kc.contains("k8s-aws-v1."), "exec-credential kubeconfig:\n{kc}");
+    let keys = rt.block_on(pano_eks::aws::bucket::list_keys(&aws.s3, "demo-panw-bootstrap")).unwrap();
+    for k in ["config/", "config/init-cfg.txt", "license/authcodes", "content/", "software/", "plugins/"] {
+        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+
+    // The exec credential kubectl would run works without any AWS CLI.
+    let tok = w.run(&cfg, &["token", "--cluster", "shop"]);
+    assert!(tok.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&tok.stdout).unwrap();
+    assert!(v["status"]["token"].as_str().unwrap().starts_with("k8s-aws-v1."));
+
+    // Re-running changes nothing.
+    let again = w.run(&cfg, &["up", "--yes"]);
+    assert!(again.status.success(), "second up failed");
+    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+        assert!(stdout(&again).contains(&format!("stack {s}: up to date")), "{s} changed on re-run");
+    }
+    assert!(stderr(&again).contains("0 uploaded"), "objects re-uploaded");
+
+    // An orphan ENI in a cluster subnet with the node security group (PLUG-2253).
+    let orphan = rt.block_on(async {
+        use pano_eks::aws::stacks::{AwsCfn, CfnApi};
+        let cfn = AwsCfn { client: &aws.cfn };
+        let nodes = cfn.describe("demo-shop-nodes").await.unwrap().unwrap();
+        let cl = cfn.describe("demo-shop-cluster").await.unwrap().unwrap();
+        let subnet = cl.outputs["ClusterSubnets"].split(',').next().unwrap().to_string();
+        let sg = nodes.outputs["NodeSecurityGroup"].clone();
+        let eni = aws
+            .ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .groups(sg)
+            .description("orphan of a deleted NLB")
+            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::NetworkInterface).tags(Tag::builder().key("pano-eks:deployment").value("demo").build()).build())
+            .send()
+            .await
+            .unwrap();
+        eni.network_interface().unwrap().network_interface_id().unwrap().to_string()
+    });
+
+    let down = w.run(&cfg, &["down", "--yes"]);
+    assert!(down.status.success(), "down failed");
+    assert!(stderr(&down).contains(&orphan), "the orphan ENI was swept:\n{}", stderr(&down));
+    assert!(stdout(&down).contains("down: clean"), "residue report clean");
+    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+        assert_eq!(rt.block_on(stack_status(&aws, s)), None, "{s}");
+    }
+    let down2 = w.run(&cfg, &["down", "--yes"]);
+    assert!(down2.status.success(), "second down failed");
+    assert!(stdout(&down2).contains("down: clean"));
+}
+
+#[test]
+fn preflight_failures_create_nothing() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let cfg = w.config("existing_vpc_id = \"vpc-00000000000000000\"\nexisting_igw_id = \"igw-00000000000000000\"", "no-such-key");
+    let aws = rt.block_on(w.moto.aws(REGION));
+    let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
+    assert_eq!(up.status.code(), Some(1));
+    let err = stderr(&up);
+    for want in ["key pair `no-such-key` does not exist", "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist", "not attached", "nothing was created"] {
+        assert!(err.contains(want), "missing {want:?}");
+    }
+    rt.block_on(async {
+        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
+        let stacks = aws.cfn.list_stacks().send().await.unwrap();
+        assert!(stacks.stack_summaries().is_empty(), "no stack");
+    });
+}
+
+#[test]
+fn brownfield_up_into_an_existing_vpc() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let aws = rt.block_on(w.moto.aws(REGION));
+    let (vpc, igw) = rt.block_on(async {
+        let vpc = aws.ec2.create_vpc().cidr_block("192.168.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+        let igw = aws.ec2.create_internet_gateway().send().await.unwrap().internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
+        aws.ec2.attach_internet_gateway().vpc_id(&vpc).internet_gateway_id(&igw).send().await.unwrap();
+        // Someone else's subnet, outside ours.
+        aws.ec2.create_subnet().vpc_id(&vpc).cidr_block("192.168.200.0/24").send().await.unwrap();
+        (vpc, igw)
+    });
+    let cfg = w.config(&format!("existing_vpc_id = \"{vpc}\"\nexisting_igw_id = \"{igw}\""), "ops");
+    let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
+    assert!(up.status.success(), "brownfield up failed");
+    rt.block_on(async {
+        for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+            assert_eq!(stack_status(&aws, s).await.as_deref(), Some("CREATE_COMPLETE"), "{s}");
+        }
+        let subnets = aws.ec2.describe_subnets().filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
+        assert!(subnets.subnets().len() >= 11, "firewall and cluster subnets inside the given VPC");
+    });
+}

@@ -1,0 +1,142 @@
+//! The AWS test world: moto_server with the pano-eks bridges (tests/moto/moto_pano.py) and
+//! kube-sim, both on 127.0.0.1 free ports, stopped on drop. See docs/testing.md.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::repo_root;
+
+fn venv() -> Option<PathBuf> {
+    std::env::var_os("PANO_EKS_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pano-eks/venv")))
+        .filter(|v| v.join("bin/moto_server").exists())
+}
+
+/// `None` (test skipped) when moto is not installed, unless PANO_EKS_REQUIRE_TOOLS=1.
+pub fn moto_available() -> bool {
+    if venv().is_some() {
+        return true;
+    }
+    assert!(std::env::var("PANO_EKS_REQUIRE_TOOLS").as_deref() != Ok("1"), "moto is required (scripts/setup-env)");
+    eprintln!("skipped: moto not installed (run scripts/setup-env)");
+    false
+}
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let venv = venv().expect("moto venv");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("moto.log");
+        let port = free_port();
+        let child = Command::new(venv.join("bin/python"))
+            .arg(repo_root().join("tests/moto/moto_pano.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("moto starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "moto did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url, log, _dir: dir }
+    }
+
+    /// An SDK configuration for this moto (no process environment involved).
+    pub async fn aws(&self, region: &str) -> pano_eks::aws::Aws {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+                    .build_https(),
+            )
+            .load()
+            .await;
+        pano_eks::aws::Aws::from_sdk(region, sdk)
+    }
+
+    /// Environment for a `pano-eks` child process talking to this moto.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The kube-sim binary: `KUBE_SIM_BIN`, else built on demand.
+pub fn kube_sim_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBE_SIM_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug/kube-sim");
+    if !bin.exists() {
+        let st = Command::new(env!("CARGO")).args(["build", "-q", "-p", "pano-eks-sim", "--bin", "kube-sim"]).current_dir(repo_root()).status().unwrap();
+        assert!(st.success(), "building kube-sim failed");
+    }
+    bin
+}
+
+pub struct KubeSim {
+    child: Child,
+    pub url: String,
+    pub ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl KubeSim {
+    /// Accepts EKS tokens for `cluster` (as admin).
+    pub fn start(cluster: &str) -> KubeSim {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("kube-ca.pem");
+        let mut child = Command::new(kube_sim_binary())
+            .args(["--listen", "127.0.0.1:0", "--admin-token", "kube-sim-admin", "--accept-eks-tokens", cluster, "--tls-cert-out"])
+            .arg(&ca)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kube-sim starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("https://127.0.0.1:"), "ready line: {line}");
+        KubeSim { child, url, ca, _dir: dir }
+    }
+}
+
+impl Drop for KubeSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
