@@ -137,6 +137,9 @@ pub struct Cluster {
     pub token_file: Option<PathBuf>,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// This is the cluster `sync` runs inside (in-cluster mode): use the pod's service account.
+    #[serde(default)]
+    pub in_cluster: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -311,6 +311,12 @@ fn clusters(k: &mut Check, c: &Config, base: &Path) {
                 k.err(&at("api_server"), "must be an https:// URL");
             }
         }
+        if cl.in_cluster && (cl.api_server.is_some() || cl.kubeconfig.is_some()) {
+            k.err(&at("in_cluster"), "excludes `api_server` and `kubeconfig`: in-cluster mode uses the pod's own service account");
+        }
+        if c.clusters[..i].iter().any(|o| o.in_cluster) && cl.in_cluster {
+            k.err(&at("in_cluster"), "only one cluster can be the one sync runs in");
+        }
         if cl.ca_cert.is_some() && cl.api_server.is_none() {
             k.err(&at("ca_cert"), "only applies together with `api_server`");
         }
@@ -512,7 +518,7 @@ const KNOWN_KEYS: &[&str] = &[
     "panorama.untrust_zone",
     "clusters.name", "clusters.kubernetes_version", "clusters.subnets", "clusters.azs",
     "clusters.nodes", "clusters.api_server", "clusters.ca_cert", "clusters.token_file",
-    "clusters.kubeconfig", "clusters.context",
+    "clusters.kubeconfig", "clusters.context", "clusters.in_cluster",
     "clusters.nodes.instance_type", "clusters.nodes.min", "clusters.nodes.max",
     "clusters.nodes.desired", "clusters.nodes.ami",
     "sync.label", "sync.debounce", "sync.resync", "sync.batch_size", "sync.metrics_addr",

@@ -12,7 +12,12 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("02-cluster-read-all-clusterrole.yaml", include_str!("../../manifests/02-cluster-read-all-clusterrole.yaml")),
     ("03-cluster-read-all-clusterrolebinding.yaml", include_str!("../../manifests/03-cluster-read-all-clusterrolebinding.yaml")),
     ("04-pan-user-token-secret.yaml", include_str!("../../manifests/04-pan-user-token-secret.yaml")),
+    ("05-sync-leader-election-role.yaml", include_str!("../../manifests/05-sync-leader-election-role.yaml")),
+    ("06-sync-leader-election-rolebinding.yaml", include_str!("../../manifests/06-sync-leader-election-rolebinding.yaml")),
 ];
+
+/// The in-cluster `sync --watch` Deployment (applied by the user once its ConfigMap and Secret exist).
+pub const SYNC_DEPLOYMENT: &str = include_str!("../../manifests/sync-deployment.yaml");
 
 #[cfg(test)]
 mod tests {
@@ -24,6 +29,20 @@ mod tests {
     fn parse<T: serde::de::DeserializeOwned>(name: &str) -> T {
         let (_, text) = MANIFESTS.iter().find(|(n, _)| *n == name).unwrap();
         serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn the_sync_deployment_is_two_replicas_with_leader_election_as_pan_user() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let d: Deployment = serde_saphyr::from_str(SYNC_DEPLOYMENT).unwrap();
+        let spec = d.spec;
+        assert_eq!(spec.replicas, Some(2));
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some(SERVICE_ACCOUNT));
+        let args = pod.containers[0].args.clone().unwrap();
+        assert!(args.contains(&"--watch".to_string()) && args.contains(&"--leader-elect".to_string()), "{args:?}");
+        let role: k8s_openapi::api::rbac::v1::Role = parse("05-sync-leader-election-role.yaml");
+        assert_eq!(role.rules.unwrap()[0].resources.as_deref(), Some(&["leases".to_string()][..]));
     }
 
     #[test]
@@ -60,7 +79,12 @@ mod tests {
         for r in &rules {
             let mut verbs = r.verbs.clone();
             verbs.sort();
-            assert_eq!(verbs, ["get", "list", "watch"]);
+            let resources = r.resources.clone().unwrap_or_default();
+            if resources == ["events"] {
+                assert_eq!(verbs, ["create", "patch"], "events may only be recorded");
+            } else {
+                assert_eq!(verbs, ["get", "list", "watch"], "{resources:?} are read-only");
+            }
         }
 
         let binding: ClusterRoleBinding = parse("03-cluster-read-all-clusterrolebinding.yaml");

@@ -1,6 +1,7 @@
 //! Where `sync`, `plan` and `status` get their facts and cluster access.
 //!
 //! Cluster access, per `[[clusters]]` entry, in this order:
+//! 0. `in_cluster = true`: the pod's own service account (in-cluster mode);
 //! 1. `api_server` + `ca_cert` (+ `token_file`): private endpoints behind a tunnel, the lab;
 //! 2. `kubeconfig` (+ `context`);
 //! 3. EKS: endpoint and CA from `eks:DescribeCluster`.
@@ -47,6 +48,11 @@ pub fn exported_pan_user_token(loaded: &LoadedConfig, cluster: &str) -> Option<S
 /// A client for one cluster, following the order above.
 pub async fn cluster_client(loaded: &LoadedConfig, c: &Cluster, aws: Option<&Aws>, who: Identity) -> Result<::kube::Client, String> {
     let pan_user = || (who == Identity::PanUserPreferred).then(|| exported_pan_user_token(loaded, &c.name)).flatten();
+    if c.in_cluster {
+        crate::panorama::client::install_crypto_provider();
+        let cfg = ::kube::Config::incluster().map_err(|e| format!("cluster {} (in_cluster): {e}", c.name))?;
+        return ::kube::Client::try_from(cfg).map_err(|e| format!("cluster {}: {e}", c.name));
+    }
     if let Some(api) = &c.api_server {
         let ca_pem = match &c.ca_cert {
             Some(p) => Some(std::fs::read(loaded.resolve(p)).map_err(|e| format!("cluster {}: ca_cert {}: {e}", c.name, p.display()))?),
