@@ -240,7 +240,8 @@ cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set
 
 # 4. Detached ENIs keep their security groups and subnets alive.
 def _available_enis(ec2, pred):
-    return [e for e in ec2.enis.values() if e.instance is None and pred(e)]
+    # moto's NAT gateway ENIs have no instance but are in-use: only truly detached ENIs count.
+    return [e for e in ec2.enis.values() if e.instance is None and getattr(e, "status", "available") == "available" and pred(e)]
 
 
 from moto.ec2.models.security_groups import SecurityGroupBackend  # noqa: E402
