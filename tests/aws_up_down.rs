@@ -185,7 +185,7 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
     });
 
     let down = w.run(&cfg, &["down", "--yes"]);
-    assert!(down.status.success(), "down failed");
+    assert!(down.status.success(), "down failed:\n{}", stderr(&down));
     assert!(stderr(&down).contains(&orphan), "the orphan ENI was swept:\n{}", stderr(&down));
     assert!(stdout(&down).contains("down: clean"), "residue report clean");
     for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {

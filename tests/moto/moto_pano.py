@@ -273,6 +273,50 @@ def _delete_subnet(self, subnet_id):
 SubnetBackend.delete_subnet = _delete_subnet
 
 
+# 5. Reads never re-create deleted resources.
+# moto's ResourceMap is a lazy Mapping: __getitem__ parses (creates) any resource not parsed yet.
+# After a partial delete (a stack left DELETE_FAILED), DescribeStackResources and the evaluation
+# of Outputs on DescribeStacks go through it and re-create what was already deleted: an ASG comes
+# back with fresh instances, which then block the VPC's deletion again. CloudFormation never
+# creates on read: once a delete has started, a deleted resource reads as its last state (its
+# outputs still describe, as on AWS) and nothing is created.
+class _Graveyard(dict):
+    def __init__(self, live):
+        super().__init__(live)
+        self.buried = {}
+
+    def pop(self, key, *default):
+        value = super().pop(key, *default)
+        if value is not None:
+            self.buried[key] = value
+        return value
+
+
+_orig_rm_delete = parsing.ResourceMap.delete
+
+
+def _rm_delete(self):
+    if not isinstance(self._parsed_resources, _Graveyard):
+        self._parsed_resources = _Graveyard(self._parsed_resources)
+    return _orig_rm_delete(self)
+
+
+parsing.ResourceMap.delete = _rm_delete
+_orig_rm_getitem = parsing.ResourceMap.__getitem__
+
+
+def _rm_getitem(self, key):
+    parsed = self._parsed_resources
+    if isinstance(parsed, _Graveyard) and key not in parsed:
+        if key not in self._resource_json_map:
+            raise KeyError(key)
+        return parsed.buried.get(key)
+    return _orig_rm_getitem(self, key)
+
+
+parsing.ResourceMap.__getitem__ = _rm_getitem
+
+
 if __name__ == "__main__":
     from moto.server import main
 
