@@ -235,6 +235,31 @@ impl<S: Spec> Diff<S> {
     }
 }
 
+/// The tag object for `name`: the shared marker, or the tag of one cluster of `deployment`.
+fn tag_entry(name: &str, deployment: &str, cluster: Option<&str>) -> Tag {
+    let (color, comments) = match cluster {
+        Some(cluster) if name != MARKER_TAG => ("color24", format!("{MANAGED_BY}: deployment {deployment}, cluster {cluster}")),
+        _ => ("color13", format!("{MANAGED_BY}: marks every object pano-eks writes")),
+    };
+    Tag { name: name.to_owned(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] }
+}
+
+/// Every name the given rules reference (members, service, translated address) → the first
+/// rule using it.
+fn used_by<'a>(rules: impl Iterator<Item = &'a NatRule>) -> FxMap<&'a str, &'a str> {
+    let mut uses = map_with_capacity(0);
+    for rule in rules {
+        let dnat = match &rule.destination_translation {
+            Some(DestinationTranslation::Dynamic { address, .. }) => Some(address),
+            _ => None,
+        };
+        for used in rule.source.iter().chain(&rule.destination).chain(dnat).chain([&rule.service]) {
+            uses.entry(used.as_str()).or_insert(rule.name.as_str());
+        }
+    }
+    uses
+}
+
 /// Plans the writes that make Panorama hold exactly what protects the labelled Services.
 ///
 /// Pure and deterministic. Entries without this deployment's ownership marks are never
@@ -328,13 +353,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
             continue;
         }
-        let comments = if name == MARKER_TAG {
-            format!("{MANAGED_BY}: marks every object pano-eks writes")
-        } else {
-            format!("{MANAGED_BY}: deployment {}, cluster {}", settings.deployment, cluster_of_tag[name.as_str()])
-        };
-        let color = if name == MARKER_TAG { "color13" } else { "color24" };
-        desired_tags.push((Tag { name: name.clone(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] }, at));
+        desired_tags.push((tag_entry(name, &settings.deployment, cluster_of_tag.get(name.as_str()).copied()), at));
     }
 
     // A tag may go only if nothing that stays references it: our desired objects, and every
@@ -359,17 +378,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
 
     // An address or service a foreign rule still uses cannot be deleted (PAN-OS refuses, and
     // the whole batch with it): keep it and say which rule holds it.
-    let mut in_use: FxMap<&str, &str> = map_with_capacity(0);
+    let in_use = used_by(seen_rules.foreign());
     let mut referenced_extra: Vec<String> = Vec::new();
-    for rule in seen_rules.foreign() {
-        let dnat = match &rule.destination_translation {
-            Some(DestinationTranslation::Dynamic { address, .. }) => Some(address),
-            _ => None,
-        };
-        for used in rule.source.iter().chain(&rule.destination).chain(dnat).chain([&rule.service]) {
-            in_use.entry(used.as_str()).or_insert(rule.name.as_str());
-        }
-    }
     if !in_use.is_empty() {
         // Returns the tags of a kept entry: they stay referenced too.
         let mut keep = |op: &Operation, tags: Option<&'_ Vec<String>>| -> bool {
