@@ -10,7 +10,7 @@ use pano_eks_core::*;
 
 const CLUSTERS: usize = 16;
 const SERVICES: usize = 1_000;
-const RUNS: usize = 15;
+const RUNS: usize = 21;
 
 fn facts() -> Facts {
     let clusters = (0..CLUSTERS)

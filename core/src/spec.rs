@@ -7,7 +7,7 @@
 //! new field cannot be forgotten, and the tests below check both directions field by field.
 
 use crate::model::{Address, AddressValue, DestinationTranslation, NatRule, Protocol, ServiceObject, SourceTranslation, StaticRoute, Tag};
-use crate::naming::concat;
+use crate::naming::{concat, decimal};
 use crate::settings::PlanSettings;
 
 /// What every spec may need besides its own fields.
@@ -147,7 +147,7 @@ impl Spec for ServiceSpec<'_> {
     fn build(self, ctx: &Ctx) -> ServiceObject {
         ServiceObject {
             protocol: Protocol::Tcp,
-            port: self.port.to_string(),
+            port: decimal(self.port, &mut [0; 5]).to_owned(),
             description: self.owner.description(ctx),
             tags: self.owner.tags(ctx).to_vec(),
             unmodelled: vec![],
