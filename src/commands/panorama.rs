@@ -155,14 +155,19 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
 
 pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    runtime()?.block_on(run_watch(&loaded, source.facts.as_deref(), conn, leader_elect))
+}
+
+/// The watch loop until SIGINT/SIGTERM; also `up --watch`'s hand-off.
+pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
     let cfg = loaded.config.clone();
     let debounce = parse_duration(&cfg.sync.debounce).map_err(Failure::usage)?;
     let resync = parse_duration(&cfg.sync.resync).map_err(Failure::usage)?;
-    runtime()?.block_on(async {
-        let aws = if source.facts.is_none() { Some(Aws::connect(&cfg.region).await) } else { None };
-        let base = match &source.facts {
+    {
+        let aws = if facts_file.is_none() { Some(Aws::connect(&cfg.region).await) } else { None };
+        let base = match facts_file {
             Some(p) => sources::facts_file(p, false).map_err(Failure::usage)?,
-            None => sources::aws_facts(&loaded, aws.as_ref().expect("set above")).await.map_err(Failure::failed)?,
+            None => sources::aws_facts(loaded, aws.as_ref().expect("set above")).await.map_err(Failure::failed)?,
         };
         let (facts_tx, facts_rx) = tokio::sync::watch::channel(base);
         if let Some(aws) = aws.clone() {
@@ -182,7 +187,7 @@ pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_
         }
         let mut clusters = Vec::new();
         for c in &cfg.clusters {
-            let client = sources::cluster_client(&loaded, c, aws.as_ref(), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
+            let client = sources::cluster_client(loaded, c, aws.as_ref(), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
             clusters.push(WatchedCluster { name: c.name.clone(), client });
         }
         let metrics = metrics::Metrics::default();
@@ -204,7 +209,7 @@ pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_
         } else {
             None
         };
-        let engine = engine(&loaded, conn, None).await?;
+        let engine = engine(loaded, conn, None).await?;
         let setup = WatchSetup {
             engine,
             clusters,
@@ -220,7 +225,7 @@ pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_
         eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
         watch::run(setup, shutdown_signal()).await;
         Ok(())
-    })
+    }
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {

@@ -256,7 +256,8 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
             }
         }
         if opts.watch {
-            eprintln!("next: `pano-eks sync --watch` keeps Panorama in step (run it as a service)");
+            progress.line("   handing off to sync --watch (Ctrl-C to stop)");
+            return super::panorama::run_watch(&loaded, None, conn, false).await;
         }
         Ok(())
     })
