@@ -33,6 +33,7 @@ mod fxhash;
 pub mod model;
 pub mod naming;
 mod plan;
+pub mod prepare;
 pub mod settings;
 mod spec;
 pub mod time;

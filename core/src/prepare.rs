@@ -1,0 +1,1019 @@
+//! Panorama prerequisites (`pano-eks panorama prepare`, also run by `up`): the template, the
+//! template stack holding it, the device group, and in the template the AWS DNS server, the
+//! untrust/trust DHCP interfaces with their zones, the ECMP virtual router and the vsys1 imports
+//! (the guide's "Set Up Your Panorama Configuration", steps 1–6). Optionally the seed's
+//! `allow-all` security pre-rule.
+//!
+//! Pure: [`plan_prepare`] compares what Panorama holds (a [`Node`] tree of the template, stack and
+//! device group, as the adapter read it) with what is wanted and returns the writes that create
+//! only what is missing; what exists and differs is reported ([`Status::Differs`]) and left alone
+//! unless `adopt` is set ([`Status::Adopted`]). [`plan_unprepare`] turns the [`Record`] of what
+//! was created into deletes, in dependency order, skipping anything that no longer holds only
+//! what pano-eks created.
+//!
+//! Locations are paths below `/config/devices/entry[@name='localhost.localdomain']`; the adapter
+//! turns them into XPath and the [`Node`] elements into XML.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// The AWS VPC DNS resolver (the guide's STEP 4).
+pub const AWS_DNS: &str = "169.254.169.253";
+/// The vsys the guide's single-vsys VM-Series uses.
+pub const VSYS: &str = "vsys1";
+/// `entry[@name='localhost.localdomain']`, the device inside a template's config.
+pub const LD: &str = "localhost.localdomain";
+/// Name of the optional allow-all pre-rule (the guide's STEP 5.4).
+pub const ALLOW_ALL: &str = "allow-all";
+
+/// One step of a location path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Seg {
+    /// A plain element: `tag`.
+    Tag(String),
+    /// `entry[@name='name']`.
+    Entry(String),
+    /// `member[text()='value']`.
+    Member(String),
+    /// The text of a leaf element (only in leaf paths, never in locations).
+    Value(String),
+}
+
+fn t(s: &str) -> Seg {
+    Seg::Tag(s.to_string())
+}
+fn e(s: &str) -> Seg {
+    Seg::Entry(s.to_string())
+}
+
+/// A config element: `tag`, optional `name` attribute, text, children. Other attributes
+/// (PAN-OS's `admin`, `dirtyId`, `uuid`…) are dropped by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Node {
+    pub tag: String,
+    pub name: Option<String>,
+    pub text: String,
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    pub fn new(tag: &str) -> Node {
+        Node { tag: tag.to_string(), ..Default::default() }
+    }
+    pub fn entry(name: &str) -> Node {
+        Node { tag: "entry".into(), name: Some(name.to_string()), ..Default::default() }
+    }
+    pub fn member(value: &str) -> Node {
+        Node { tag: "member".into(), text: value.to_string(), ..Default::default() }
+    }
+    pub fn leaf(tag: &str, text: &str) -> Node {
+        Node { tag: tag.to_string(), text: text.to_string(), ..Default::default() }
+    }
+    pub fn with(mut self, child: Node) -> Node {
+        self.children.push(child);
+        self
+    }
+
+    /// The segment this node is as a child of its parent.
+    pub fn seg(&self) -> Seg {
+        match (self.tag.as_str(), &self.name) {
+            (_, Some(n)) if self.tag == "entry" => Seg::Entry(n.clone()),
+            ("member", _) => Seg::Member(self.text.trim().to_string()),
+            _ => Seg::Tag(self.tag.clone()),
+        }
+    }
+
+    fn child(&self, s: &Seg) -> Option<&Node> {
+        self.children.iter().find(|c| match s {
+            Seg::Tag(x) => c.tag == *x && c.name.is_none(),
+            Seg::Entry(x) => c.tag == "entry" && c.name.as_deref() == Some(x),
+            Seg::Member(x) => c.tag == "member" && c.text.trim() == x,
+            Seg::Value(_) => false,
+        })
+    }
+
+    /// The node at `path` below this one.
+    pub fn get(&self, path: &[Seg]) -> Option<&Node> {
+        path.iter().try_fold(self, |n, s| n.child(s))
+    }
+
+    /// Trimmed text of the leaf at `path`.
+    pub fn text_at(&self, path: &[Seg]) -> Option<String> {
+        self.get(path).map(|n| n.text.trim().to_string())
+    }
+
+    /// `member` texts of the list at `path`.
+    pub fn members(&self, path: &[Seg]) -> Vec<String> {
+        self.get(path).map(|l| l.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string()).collect()).unwrap_or_default()
+    }
+
+    /// Names of the `entry` children of the container at `path`.
+    pub fn entry_names(&self, path: &[Seg]) -> Vec<String> {
+        self.get(path).map(|l| l.children.iter().filter(|c| c.tag == "entry").filter_map(|c| c.name.clone()).collect()).unwrap_or_default()
+    }
+
+    /// The content of this subtree as leaf paths (relative to `at`): text leaves end in
+    /// [`Seg::Value`], members in [`Seg::Member`], empty named entries are leaves too (a device
+    /// group's `devices/entry[@name=serial]` is content); empty unnamed elements are structure.
+    pub fn leaves(&self, at: &[Seg]) -> Vec<Vec<Seg>> {
+        let mut out = Vec::new();
+        let mut path = at.to_vec();
+        path.push(self.seg());
+        self.collect(&mut path, &mut out);
+        out
+    }
+
+    fn collect(&self, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
+        if self.children.is_empty() {
+            let text = self.text.trim();
+            match path.last() {
+                Some(Seg::Member(_)) => out.push(path.clone()),
+                Some(Seg::Entry(_)) => {
+                    let mut p = path.clone();
+                    if !text.is_empty() {
+                        p.push(Seg::Value(text.to_string()));
+                    }
+                    out.push(p);
+                }
+                _ if !text.is_empty() => {
+                    let mut p = path.clone();
+                    p.push(Seg::Value(text.to_string()));
+                    out.push(p);
+                }
+                _ => {}
+            }
+            return;
+        }
+        for c in &self.children {
+            path.push(c.seg());
+            c.collect(path, out);
+            path.pop();
+        }
+    }
+}
+
+/// The operator's choices for `prepare`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepareSettings {
+    /// Deployment name (goes into the ownership descriptions).
+    pub deployment: String,
+    pub template: String,
+    pub template_stack: String,
+    pub device_group: String,
+    pub virtual_router: String,
+    pub untrust_interface: String,
+    pub trust_interface: String,
+    pub untrust_zone: String,
+    pub trust_zone: String,
+    pub dns_primary: String,
+    /// Also create the seed's allow-all security pre-rule (first connectivity tests only).
+    pub allow_all: bool,
+    /// Turn differences into updates instead of reporting them.
+    pub adopt: bool,
+}
+
+/// The description pano-eks writes on the template, stack, device group and allow-all rule it creates.
+pub fn marker(deployment: &str) -> String {
+    format!("created by pano-eks ({deployment})")
+}
+
+/// One prerequisite. Everything needed to write it, find it and delete it again is in here, so
+/// a [`Record`] of items is enough for `down` even after the config changed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Item {
+    Template { name: String, description: String },
+    TemplateStack { name: String, description: String },
+    /// The template as a member of the stack (a stack that existed before gets only this).
+    StackMember { stack: String, template: String },
+    DeviceGroup { name: String, description: String },
+    DnsPrimary { template: String, server: String },
+    /// Layer-3 ethernet interface with a DHCP client; `default_route` = create the default route.
+    Interface { template: String, name: String, default_route: bool },
+    /// A layer-3 zone in vsys1 (its interfaces are [`Item::ZoneMember`]s).
+    Zone { template: String, name: String },
+    ZoneMember { template: String, zone: String, interface: String },
+    /// A virtual router with ECMP enabled (its interfaces are [`Item::RouterInterface`]s).
+    VirtualRouter { template: String, name: String },
+    RouterInterface { template: String, router: String, interface: String },
+    ImportInterface { template: String, interface: String },
+    ImportRouter { template: String, router: String },
+    /// The seed's allow-all security pre-rule.
+    AllowAll { device_group: String, description: String },
+}
+
+fn tpl(template: &str) -> Vec<Seg> {
+    vec![t("template"), e(template), t("config"), t("devices"), e(LD)]
+}
+fn vsys(template: &str) -> Vec<Seg> {
+    let mut p = tpl(template);
+    p.extend([t("vsys"), e(VSYS)]);
+    p
+}
+fn join(mut a: Vec<Seg>, b: &[Seg]) -> Vec<Seg> {
+    a.extend_from_slice(b);
+    a
+}
+
+impl Item {
+    /// Where the item's element goes (the `set` xpath).
+    pub fn parent(&self) -> Vec<Seg> {
+        match self {
+            Item::Template { .. } => vec![t("template")],
+            Item::TemplateStack { .. } => vec![t("template-stack")],
+            Item::StackMember { stack, .. } => vec![t("template-stack"), e(stack), t("templates")],
+            Item::DeviceGroup { .. } => vec![t("device-group")],
+            Item::DnsPrimary { template, .. } => join(tpl(template), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]),
+            Item::Interface { template, .. } => join(tpl(template), &[t("network"), t("interface"), t("ethernet")]),
+            Item::Zone { template, .. } => join(vsys(template), &[t("zone")]),
+            Item::ZoneMember { template, zone, .. } => join(vsys(template), &[t("zone"), e(zone), t("network"), t("layer3")]),
+            Item::VirtualRouter { template, .. } => join(tpl(template), &[t("network"), t("virtual-router")]),
+            Item::RouterInterface { template, router, .. } => join(tpl(template), &[t("network"), t("virtual-router"), e(router), t("interface")]),
+            Item::ImportInterface { template, .. } => join(vsys(template), &[t("import"), t("network"), t("interface")]),
+            Item::ImportRouter { template, .. } => join(vsys(template), &[t("import"), t("network"), t("virtual-router")]),
+            Item::AllowAll { device_group, .. } => vec![t("device-group"), e(device_group), t("pre-rulebase"), t("security"), t("rules")],
+        }
+    }
+
+    /// The element written at [`Item::parent`].
+    pub fn element(&self) -> Node {
+        match self {
+            Item::Template { name, description } => Node::entry(name)
+                .with(Node::leaf("description", description))
+                .with(Node::new("settings").with(Node::leaf("default-vsys", VSYS)))
+                .with(Node::new("config").with(Node::new("devices").with(Node::entry(LD).with(Node::new("vsys").with(Node::entry(VSYS)))))),
+            Item::TemplateStack { name, description } => Node::entry(name).with(Node::leaf("description", description)),
+            Item::StackMember { template, .. } => Node::member(template),
+            Item::DeviceGroup { name, description } => Node::entry(name).with(Node::leaf("description", description)),
+            Item::DnsPrimary { server, .. } => Node::leaf("primary", server),
+            Item::Interface { name, default_route, .. } => Node::entry(name).with(
+                Node::new("layer3").with(
+                    Node::new("dhcp-client")
+                        .with(Node::leaf("enable", "yes"))
+                        .with(Node::leaf("create-default-route", if *default_route { "yes" } else { "no" })),
+                ),
+            ),
+            Item::Zone { name, .. } => Node::entry(name).with(Node::new("network").with(Node::new("layer3"))),
+            Item::ZoneMember { interface, .. } | Item::RouterInterface { interface, .. } | Item::ImportInterface { interface, .. } => Node::member(interface),
+            Item::VirtualRouter { name, .. } => Node::entry(name).with(Node::new("ecmp").with(Node::leaf("enable", "yes"))),
+            Item::ImportRouter { router, .. } => Node::member(router),
+            Item::AllowAll { description, .. } => {
+                let any = |tag: &str| Node::new(tag).with(Node::member("any"));
+                Node::entry(ALLOW_ALL)
+                    .with(any("from"))
+                    .with(any("to"))
+                    .with(any("source"))
+                    .with(any("destination"))
+                    .with(any("source-user"))
+                    .with(any("category"))
+                    .with(any("application"))
+                    .with(any("service"))
+                    .with(Node::leaf("action", "allow"))
+                    .with(Node::leaf("description", description))
+            }
+        }
+    }
+
+    /// The item's own node (what `delete` removes).
+    pub fn path(&self) -> Vec<Seg> {
+        join(self.parent(), &[self.element().seg()])
+    }
+
+    /// The leaves this item put there (relative to the device root).
+    pub fn owned_leaves(&self) -> Vec<Vec<Seg>> {
+        self.element().leaves(&self.parent())
+    }
+
+    /// Deletion rank: dependants before what they depend on (rule → imports → router →
+    /// zones → interfaces → DNS → stack → template → device group).
+    fn delete_rank(&self) -> u8 {
+        match self {
+            Item::AllowAll { .. } => 0,
+            Item::ImportInterface { .. } | Item::ImportRouter { .. } => 1,
+            Item::RouterInterface { .. } => 2,
+            Item::VirtualRouter { .. } => 3,
+            Item::ZoneMember { .. } => 4,
+            Item::Zone { .. } => 5,
+            Item::Interface { .. } => 6,
+            Item::DnsPrimary { .. } => 7,
+            Item::StackMember { .. } => 8,
+            Item::TemplateStack { .. } => 9,
+            Item::Template { .. } => 10,
+            Item::DeviceGroup { .. } => 11,
+        }
+    }
+
+    /// Human description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Item::Template { name, .. } => format!("template {name}"),
+            Item::TemplateStack { name, .. } => format!("template stack {name}"),
+            Item::StackMember { stack, template } => format!("template {template} in stack {stack}"),
+            Item::DeviceGroup { name, .. } => format!("device group {name}"),
+            Item::DnsPrimary { template, server } => format!("primary DNS {server} in template {template}"),
+            Item::Interface { name, default_route, .. } => {
+                format!("{name}: layer 3, DHCP client {} default route", if *default_route { "with" } else { "without" })
+            }
+            Item::Zone { name, .. } => format!("zone {name} (layer 3, {VSYS})"),
+            Item::ZoneMember { zone, interface, .. } => format!("{interface} in zone {zone}"),
+            Item::VirtualRouter { name, .. } => format!("virtual router {name} (ECMP enabled)"),
+            Item::RouterInterface { router, interface, .. } => format!("{interface} in virtual router {router}"),
+            Item::ImportInterface { interface, .. } => format!("{interface} imported into {VSYS}"),
+            Item::ImportRouter { router, .. } => format!("virtual router {router} imported into {VSYS}"),
+            Item::AllowAll { device_group, .. } => format!("security pre-rule {ALLOW_ALL} in device group {device_group}"),
+        }
+    }
+}
+
+/// One write, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Merge `element` under `parent` (creates; for leaves, replaces the value).
+    Set { parent: Vec<Seg>, element: Node },
+    /// Replace the node at `path` with `element`.
+    Edit { path: Vec<Seg>, element: Node },
+    Delete { path: Vec<Seg> },
+}
+
+impl Write {
+    fn set(item: &Item) -> Write {
+        Write::Set { parent: item.parent(), element: item.element() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Missing: created by this run.
+    Create,
+    /// Present as wanted.
+    Exists,
+    /// Present but different: reported, left alone.
+    Differs(String),
+    /// Present but different, and `adopt` was given: changed to what is wanted.
+    Adopted(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub item: Item,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PreparePlan {
+    /// Every prerequisite in creation order with what was found.
+    pub checks: Vec<Check>,
+    pub writes: Vec<Write>,
+}
+
+impl PreparePlan {
+    pub fn created(&self) -> Vec<Item> {
+        self.checks.iter().filter(|c| c.status == Status::Create).map(|c| c.item.clone()).collect()
+    }
+    pub fn differences(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| matches!(c.status, Status::Differs(_))).collect()
+    }
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let n = |f: fn(&Status) -> bool| self.checks.iter().filter(|c| f(&c.status)).count();
+        (n(|s| *s == Status::Create), n(|s| *s == Status::Exists), n(|s| matches!(s, Status::Differs(_))), n(|s| matches!(s, Status::Adopted(_))))
+    }
+}
+
+/// What `prepare` created (written beside the config after the commit; `down` reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub version: u32,
+    pub deployment: String,
+    pub created: Vec<Item>,
+}
+
+impl Record {
+    /// This record plus `items` (deduplicated, sorted): a re-run keeps what earlier runs created.
+    pub fn merged(&self, deployment: &str, items: &[Item]) -> Record {
+        let mut all: BTreeSet<Item> = self.created.iter().cloned().collect();
+        all.extend(items.iter().cloned());
+        Record { version: 1, deployment: deployment.to_string(), created: all.into_iter().collect() }
+    }
+}
+
+/// Compares `devices` (the device root as read: `template/entry[T]`, `template-stack/entry[S]`,
+/// `device-group/entry[DG]`, whichever exist) with the prerequisites.
+pub fn plan_prepare(s: &PrepareSettings, devices: &Node) -> PreparePlan {
+    let mut p = Planner { s, root: devices, plan: PreparePlan::default() };
+    p.run();
+    p.plan
+}
+
+struct Planner<'a> {
+    s: &'a PrepareSettings,
+    root: &'a Node,
+    plan: PreparePlan,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, item: Item, status: Status, writes: Vec<Write>) {
+        if matches!(status, Status::Create | Status::Adopted(_)) {
+            self.plan.writes.extend(writes);
+        }
+        self.plan.checks.push(Check { item, status });
+    }
+
+    /// Create when absent, else exists (for items whose presence is all that matters).
+    fn presence(&mut self, item: Item) {
+        let status = if self.root.get(&item.path()).is_some() { Status::Exists } else { Status::Create };
+        let w = vec![Write::set(&item)];
+        self.push(item, status, w);
+    }
+
+    /// Present-but-different handling: Differs, or Adopted with `writes`.
+    fn differs(&mut self, item: Item, reason: String, writes: Vec<Write>) {
+        if self.s.adopt {
+            self.push(item, Status::Adopted(reason), writes);
+        } else {
+            self.push(item, Status::Differs(format!("{reason} (left alone; --adopt changes it)")), vec![]);
+        }
+    }
+
+    fn run(&mut self) {
+        let s = self.s;
+        let mark = marker(&s.deployment);
+        let tname = s.template.clone();
+        self.presence(Item::Template { name: tname.clone(), description: mark.clone() });
+        self.presence(Item::TemplateStack { name: s.template_stack.clone(), description: mark.clone() });
+        self.presence(Item::StackMember { stack: s.template_stack.clone(), template: tname.clone() });
+        self.presence(Item::DeviceGroup { name: s.device_group.clone(), description: mark.clone() });
+
+        // DNS.
+        let dns = Item::DnsPrimary { template: tname.clone(), server: s.dns_primary.clone() };
+        let dns_path = join(dns.parent(), &[t("primary")]);
+        match self.root.text_at(&dns_path) {
+            None => self.push(dns.clone(), Status::Create, vec![Write::set(&dns)]),
+            Some(v) if v == s.dns_primary => self.push(dns, Status::Exists, vec![]),
+            Some(v) => {
+                let w = vec![Write::set(&dns)];
+                self.differs(dns, format!("primary DNS server is {v}, not {}", s.dns_primary), w)
+            }
+        }
+
+        // Interfaces.
+        for (name, default_route) in [(&s.untrust_interface, true), (&s.trust_interface, false)] {
+            let item = Item::Interface { template: tname.clone(), name: name.clone(), default_route };
+            match self.root.get(&item.path()) {
+                None => self.push(item.clone(), Status::Create, vec![Write::set(&item)]),
+                Some(n) => match interface_difference(n, default_route) {
+                    None => self.push(item, Status::Exists, vec![]),
+                    Some(reason) => {
+                        let w = vec![Write::Edit { path: item.path(), element: item.element() }];
+                        self.differs(item, format!("{name} {reason}"), w)
+                    }
+                },
+            }
+        }
+
+        // Zones and their interfaces.
+        let zones_at = join(vsys(&tname), &[t("zone")]);
+        for (zone, iface) in [(&s.untrust_zone, &s.untrust_interface), (&s.trust_zone, &s.trust_interface)] {
+            let item = Item::Zone { template: tname.clone(), name: zone.clone() };
+            match self.root.get(&item.path()) {
+                None => self.push(item.clone(), Status::Create, vec![Write::set(&item)]),
+                Some(n) => match zone_mode(n) {
+                    Some(m) if m == "layer3" => self.push(item, Status::Exists, vec![]),
+                    m => {
+                        let w = vec![Write::Edit { path: item.path(), element: item.element() }];
+                        let what = m.map(|m| format!("a {m} zone")).unwrap_or_else(|| "a zone without a type".into());
+                        self.differs(item, format!("zone {zone} is {what}, not layer 3"), w)
+                    }
+                },
+            }
+            let member = Item::ZoneMember { template: tname.clone(), zone: zone.clone(), interface: iface.clone() };
+            let elsewhere: Vec<String> = self
+                .root
+                .entry_names(&zones_at)
+                .into_iter()
+                .filter(|z| z != zone)
+                .filter(|z| self.root.get(&join(zones_at.clone(), &[e(z)])).is_some_and(|n| zone_interfaces(n).contains(iface)))
+                .collect();
+            let here = self.root.get(&join(zones_at.clone(), &[e(zone)])).is_some_and(|n| zone_interfaces(n).contains(iface));
+            if here && elsewhere.is_empty() {
+                self.push(member, Status::Exists, vec![]);
+            } else if let Some(other) = elsewhere.first() {
+                let mut w: Vec<Write> = elsewhere.iter().map(|z| Write::Delete { path: zone_member_path(&zones_at, z, self.root, iface) }).collect();
+                if !here {
+                    w.push(Write::set(&member));
+                }
+                self.differs(member, format!("{iface} is in zone {other}, not {zone}"), w);
+            } else {
+                self.push(member.clone(), Status::Create, vec![Write::set(&member)]);
+            }
+        }
+
+        // The virtual router and its interfaces.
+        let vr = Item::VirtualRouter { template: tname.clone(), name: s.virtual_router.clone() };
+        match self.root.get(&vr.path()) {
+            None => self.push(vr.clone(), Status::Create, vec![Write::set(&vr)]),
+            Some(n) if n.text_at(&[t("ecmp"), t("enable")]).as_deref() == Some("yes") => self.push(vr, Status::Exists, vec![]),
+            Some(_) => {
+                let w = vec![Write::Set { parent: join(vr.path(), &[t("ecmp")]), element: Node::leaf("enable", "yes") }];
+                self.differs(vr, format!("virtual router {} has ECMP disabled", s.virtual_router), w)
+            }
+        }
+        let routers_at = join(tpl(&tname), &[t("network"), t("virtual-router")]);
+        for iface in [&s.untrust_interface, &s.trust_interface] {
+            let item = Item::RouterInterface { template: tname.clone(), router: s.virtual_router.clone(), interface: iface.clone() };
+            let here = self.root.get(&item.path()).is_some();
+            let elsewhere: Vec<String> = self
+                .root
+                .entry_names(&routers_at)
+                .into_iter()
+                .filter(|r| *r != s.virtual_router)
+                .filter(|r| self.root.members(&join(routers_at.clone(), &[e(r), t("interface")])).contains(iface))
+                .collect();
+            if let Some(other) = elsewhere.first() {
+                let mut w: Vec<Write> =
+                    elsewhere.iter().map(|r| Write::Delete { path: join(routers_at.clone(), &[e(r), t("interface"), Seg::Member(iface.clone())]) }).collect();
+                if !here {
+                    w.push(Write::set(&item));
+                }
+                self.differs(item, format!("{iface} is in virtual router {other}, not {}", s.virtual_router), w);
+            } else {
+                let status = if here { Status::Exists } else { Status::Create };
+                let w = vec![Write::set(&item)];
+                self.push(item, status, w);
+            }
+        }
+
+        // vsys1 imports.
+        for iface in [&s.untrust_interface, &s.trust_interface] {
+            self.presence(Item::ImportInterface { template: tname.clone(), interface: iface.clone() });
+        }
+        self.presence(Item::ImportRouter { template: tname.clone(), router: s.virtual_router.clone() });
+
+        // The optional allow-all pre-rule.
+        if s.allow_all {
+            let item = Item::AllowAll { device_group: s.device_group.clone(), description: mark.clone() };
+            match self.root.get(&item.path()) {
+                None => self.push(item.clone(), Status::Create, vec![Write::set(&item)]),
+                Some(n) => match rule_difference(n) {
+                    None => self.push(item, Status::Exists, vec![]),
+                    Some(reason) => {
+                        let w = vec![Write::Edit { path: item.path(), element: item.element() }];
+                        self.differs(item, format!("rule {ALLOW_ALL} {reason}"), w)
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn zone_mode(zone: &Node) -> Option<String> {
+    zone.get(&[t("network")])?.children.iter().map(|c| c.tag.clone()).find(|t| t != "log-setting" && t != "zone-protection-profile" && t != "enable-packet-buffer-protection")
+}
+
+fn zone_interfaces(zone: &Node) -> Vec<String> {
+    zone.get(&[t("network")]).map(|n| n.children.iter().flat_map(|mode| mode.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string())).collect()).unwrap_or_default()
+}
+
+/// The member node of `iface` in zone `z` (whatever the zone's mode).
+fn zone_member_path(zones_at: &[Seg], z: &str, root: &Node, iface: &str) -> Vec<Seg> {
+    let base = join(zones_at.to_vec(), &[e(z), t("network")]);
+    let mode = root.get(&base).and_then(|n| n.children.iter().find(|m| m.children.iter().any(|c| c.tag == "member" && c.text.trim() == iface))).map(|m| m.tag.clone());
+    join(base, &[Seg::Tag(mode.unwrap_or_else(|| "layer3".into())), Seg::Member(iface.to_string())])
+}
+
+/// Why an existing interface is not a layer-3 DHCP client with the wanted default-route choice.
+fn interface_difference(n: &Node, default_route: bool) -> Option<String> {
+    let Some(l3) = n.get(&[t("layer3")]) else {
+        let mode = n.children.iter().map(|c| c.tag.as_str()).find(|t| !["comment", "link-speed", "link-duplex", "link-state"].contains(t));
+        return Some(match mode {
+            Some(m) => format!("is a {m} interface, not layer 3"),
+            None => "has no interface type, not layer 3".to_string(),
+        });
+    };
+    if !l3.members(&[t("ip")]).is_empty() || l3.get(&[t("ip")]).is_some_and(|ip| !ip.children.is_empty()) {
+        return Some("has static IP addresses, not a DHCP client".to_string());
+    }
+    let Some(dhcp) = l3.get(&[t("dhcp-client")]) else { return Some("is layer 3 without a DHCP client".to_string()) };
+    // PAN-OS defaults: enable yes, create-default-route yes.
+    if dhcp.text_at(&[t("enable")]).is_some_and(|v| v != "yes") {
+        return Some("has its DHCP client disabled".to_string());
+    }
+    let creates = dhcp.text_at(&[t("create-default-route")]).map(|v| v == "yes").unwrap_or(true);
+    if creates != default_route {
+        return Some(if default_route { "does not create the default route from DHCP".into() } else { "creates a default route from DHCP".into() });
+    }
+    None
+}
+
+fn rule_difference(n: &Node) -> Option<String> {
+    for f in ["from", "to", "source", "destination", "application", "service"] {
+        let m = n.members(&[t(f)]);
+        if m != ["any"] {
+            return Some(format!("has {f} {}, not any", if m.is_empty() { "(none)".into() } else { m.join(",") }));
+        }
+    }
+    match n.text_at(&[t("action")]) {
+        Some(a) if a == "allow" => {}
+        a => return Some(format!("has action {}, not allow", a.unwrap_or_default())),
+    }
+    if n.text_at(&[t("disabled")]).as_deref() == Some("yes") {
+        return Some("is disabled".into());
+    }
+    None
+}
+
+/// What `down` does with one recorded item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Delete,
+    /// Already gone.
+    Gone,
+    /// Kept: it holds config pano-eks did not create (the first few leaves, for the report).
+    Kept(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnpreparePlan {
+    /// Every recorded item in deletion order with its fate.
+    pub items: Vec<(Item, Removal)>,
+    pub writes: Vec<Write>,
+}
+
+/// Deletes of what `record` says prepare created, in dependency order. An item is deleted only
+/// when everything under it is something pano-eks created; otherwise it is kept and reported.
+pub fn plan_unprepare(record: &Record, devices: &Node) -> UnpreparePlan {
+    let owned: BTreeSet<Vec<Seg>> = record.created.iter().flat_map(Item::owned_leaves).collect();
+    let mut items = record.created.clone();
+    items.sort_by_key(|i| (i.delete_rank(), i.clone()));
+    items.dedup();
+    let mut plan = UnpreparePlan::default();
+    for item in items {
+        let path = item.path();
+        let Some(n) = devices.get(&path) else {
+            plan.items.push((item, Removal::Gone));
+            continue;
+        };
+        // Leaves are computed at the node's parent so they line up with the owned ones.
+        let parent = &path[..path.len() - 1];
+        let foreign: Vec<Vec<Seg>> = n.leaves(parent).into_iter().filter(|l| !owned.contains(l)).collect();
+        if foreign.is_empty() {
+            plan.writes.push(Write::Delete { path });
+            plan.items.push((item, Removal::Delete));
+        } else {
+            let shown: Vec<String> = foreign.iter().take(3).map(|l| show_path(&l[path.len() - 1..])).collect();
+            let more = if foreign.len() > 3 { format!(" and {} more", foreign.len() - 3) } else { String::new() };
+            plan.items.push((item, Removal::Kept(format!("holds config pano-eks did not create: {}{more}", shown.join(", ")))));
+        }
+    }
+    plan
+}
+
+/// `a/b[name]/c=value` for reports.
+pub fn show_path(p: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in p {
+        match seg {
+            Seg::Tag(x) => {
+                if !s.is_empty() {
+                    s.push('/');
+                }
+                s.push_str(x);
+            }
+            Seg::Entry(n) => s.push_str(&format!("[{n}]")),
+            Seg::Member(m) => s.push_str(&format!("/{m}")),
+            Seg::Value(v) => s.push_str(&format!("={v}")),
+        }
+    }
+    if s.is_empty() { "(itself changed)".into() } else { s }
+}
+
+/// Parses PAN-OS's `YYYY/MM/DD HH:MM:SS` (as in `request bootstrap vm-auth-key show`) into seconds
+/// since the epoch, taking it as UTC.
+pub fn parse_panos_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = s.split_once(' ')?;
+    let d: Vec<i64> = date.split('/').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let tm: Vec<i64> = time.trim().split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), tm.as_slice()) else { return None };
+    if !(1..=12).contains(m) || !(1..=31).contains(day) || !(0..24).contains(hh) || !(0..60).contains(mm) || !(0..61).contains(ss) {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y2 = if *m <= 2 { y - 1 } else { *y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Why an explicitly configured vm-auth-key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("Panorama does not know this vm-auth-key (`request bootstrap vm-auth-key show` does not list it)")]
+    Unknown,
+    #[error("the vm-auth-key expired at {expiry} (Panorama's clock)")]
+    Expired { expiry: String },
+    #[error("the vm-auth-key expires at {expiry}, in less than {min_hours} hour(s): firewalls bootstrapping after that cannot register")]
+    TooSoon { expiry: String, min_hours: i64 },
+    #[error("Panorama lists the vm-auth-key with an unreadable expiry time {expiry:?}")]
+    Unreadable { expiry: String },
+}
+
+/// Checks `key` against the `(key, expiry-time)` pairs Panorama lists: it must be listed and stay
+/// valid for at least `min_secs` after `now`. Returns the expiry time text.
+pub fn check_vm_auth_key(listed: &[(String, String)], key: &str, now: i64, min_secs: i64) -> Result<String, KeyProblem> {
+    let Some((_, expiry)) = listed.iter().find(|(k, _)| k == key) else { return Err(KeyProblem::Unknown) };
+    let Some(at) = parse_panos_time(expiry) else { return Err(KeyProblem::Unreadable { expiry: expiry.clone() }) };
+    if at <= now {
+        return Err(KeyProblem::Expired { expiry: expiry.clone() });
+    }
+    if at - now < min_secs {
+        return Err(KeyProblem::TooSoon { expiry: expiry.clone(), min_hours: (min_secs + 3599) / 3600 });
+    }
+    Ok(expiry.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> PrepareSettings {
+        PrepareSettings {
+            deployment: "demo".into(),
+            template: "T".into(),
+            template_stack: "S".into(),
+            device_group: "DG".into(),
+            virtual_router: "vr-default".into(),
+            untrust_interface: "ethernet1/1".into(),
+            trust_interface: "ethernet1/2".into(),
+            untrust_zone: "untrust".into(),
+            trust_zone: "trust".into(),
+            dns_primary: AWS_DNS.into(),
+            allow_all: false,
+            adopt: false,
+        }
+    }
+
+    /// Applies writes to a tree the way PAN-OS `set`/`edit`/`delete` do (merge, replace, remove).
+    fn apply(root: &mut Node, writes: &[Write]) {
+        fn at<'a>(n: &'a mut Node, path: &[Seg]) -> &'a mut Node {
+            let mut cur = n;
+            for s in path {
+                let i = match cur.children.iter().position(|c| c.seg() == *s) {
+                    Some(i) => i,
+                    None => {
+                        let c = match s {
+                            Seg::Tag(x) => Node::new(x),
+                            Seg::Entry(x) => Node::entry(x),
+                            Seg::Member(x) => Node::member(x),
+                            Seg::Value(_) => unreachable!(),
+                        };
+                        cur.children.push(c);
+                        cur.children.len() - 1
+                    }
+                };
+                cur = &mut cur.children[i];
+            }
+            cur
+        }
+        fn merge(into: &mut Node, el: &Node) {
+            match into.children.iter_mut().find(|c| c.seg() == el.seg()) {
+                Some(c) if el.children.is_empty() => c.text = el.text.clone(),
+                Some(c) => {
+                    for k in &el.children {
+                        merge(c, k);
+                    }
+                }
+                None => into.children.push(el.clone()),
+            }
+        }
+        for w in writes {
+            match w {
+                Write::Set { parent, element } => merge(at(root, parent), element),
+                Write::Edit { path, element } => *at(root, path) = element.clone(),
+                Write::Delete { path } => {
+                    let (last, parent) = path.split_last().unwrap();
+                    let p = at(root, parent);
+                    p.children.retain(|c| c.seg() != *last);
+                }
+            }
+        }
+    }
+
+    fn statuses(p: &PreparePlan) -> Vec<(String, Status)> {
+        p.checks.iter().map(|c| (c.item.describe(), c.status.clone())).collect()
+    }
+
+    #[test]
+    fn a_fresh_panorama_gets_everything_and_a_second_run_nothing() {
+        let s = settings();
+        let mut root = Node::new("devices");
+        let p = plan_prepare(&s, &root);
+        assert!(p.checks.iter().all(|c| c.status == Status::Create), "{:#?}", statuses(&p));
+        assert_eq!(p.checks.len(), 4 + 1 + 2 + 4 + 3 + 3);
+        apply(&mut root, &p.writes);
+        let again = plan_prepare(&s, &root);
+        assert!(again.writes.is_empty(), "{:#?}", again.writes);
+        assert!(again.checks.iter().all(|c| c.status == Status::Exists), "{:#?}", statuses(&again));
+        // The shapes the guide asks for.
+        let l = |p: &[Seg]| root.get(p).map(|_| ()).ok_or(());
+        let t1 = tpl("T");
+        assert_eq!(root.text_at(&join(t1.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1"), t("layer3"), t("dhcp-client"), t("create-default-route")])).as_deref(), Some("yes"));
+        assert_eq!(root.text_at(&join(t1.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/2"), t("layer3"), t("dhcp-client"), t("create-default-route")])).as_deref(), Some("no"));
+        assert_eq!(root.members(&join(vsys("T"), &[t("zone"), e("untrust"), t("network"), t("layer3")])), ["ethernet1/1"]);
+        assert_eq!(root.members(&join(t1.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("interface")])), ["ethernet1/1", "ethernet1/2"]);
+        assert_eq!(root.members(&join(vsys("T"), &[t("import"), t("network"), t("virtual-router")])), ["vr-default"]);
+        assert_eq!(root.members(&[t("template-stack"), e("S"), t("templates")]), ["T"]);
+        assert!(l(&[t("device-group"), e("DG")]).is_ok());
+        assert!(l(&[t("device-group"), e("DG"), t("pre-rulebase")]).is_err(), "no allow-all unless asked");
+    }
+
+    #[test]
+    fn differences_are_reported_and_left_alone_unless_adopted() {
+        let s = settings();
+        let mut root = Node::new("devices");
+        // Someone made ethernet1/1 a static layer-3 interface in zone dmz, a router without ECMP
+        // holding ethernet1/2, and another DNS server.
+        let base = tpl("T");
+        apply(
+            &mut root,
+            &[
+                Write::Set {
+                    parent: join(base.clone(), &[t("network"), t("interface"), t("ethernet")]),
+                    element: Node::entry("ethernet1/1").with(Node::new("layer3").with(Node::new("ip").with(Node::entry("10.0.0.1/24")))),
+                },
+                Write::Set { parent: join(vsys("T"), &[t("zone")]), element: Node::entry("dmz").with(Node::new("network").with(Node::new("layer3").with(Node::member("ethernet1/1")))) },
+                Write::Set { parent: join(base.clone(), &[t("network"), t("virtual-router")]), element: Node::entry("vr-default").with(Node::new("interface").with(Node::member("ethernet1/2"))) },
+                Write::Set { parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]), element: Node::leaf("primary", "8.8.8.8") },
+            ],
+        );
+        let before = root.clone();
+        let p = plan_prepare(&s, &root);
+        let diffs: Vec<String> = p.differences().iter().map(|c| match &c.status {
+            Status::Differs(r) => r.clone(),
+            _ => unreachable!(),
+        }).collect();
+        assert_eq!(diffs.len(), 4, "{diffs:#?}");
+        assert!(diffs.iter().any(|d| d.starts_with("primary DNS server is 8.8.8.8")));
+        assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 has static IP addresses")));
+        assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 is in zone dmz, not untrust")));
+        assert!(diffs.iter().any(|d| d.starts_with("virtual router vr-default has ECMP disabled")));
+        // No write touches what differs.
+        apply(&mut root, &p.writes);
+        assert_eq!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])), before.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])));
+        assert_eq!(root.members(&join(vsys("T"), &[t("zone"), e("dmz"), t("network"), t("layer3")])), ["ethernet1/1"]);
+        assert_eq!(root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(), Some("8.8.8.8"));
+        // ethernet1/2 was already in vr-default: exists. ethernet1/1 is not in a router yet: created.
+        assert!(p.checks.iter().any(|c| c.item.describe() == "ethernet1/2 in virtual router vr-default" && c.status == Status::Exists));
+        assert_eq!(plan_prepare(&s, &root).writes, vec![], "a re-run writes nothing more");
+
+        // --adopt turns them into updates, after which everything matches.
+        let adopt = PrepareSettings { adopt: true, ..s.clone() };
+        let p = plan_prepare(&adopt, &root);
+        assert_eq!(p.counts().3, 4, "{:#?}", statuses(&p));
+        apply(&mut root, &p.writes);
+        let after = plan_prepare(&s, &root);
+        assert!(after.checks.iter().all(|c| c.status == Status::Exists), "{:#?}", statuses(&after));
+        assert!(root.members(&join(vsys("T"), &[t("zone"), e("dmz"), t("network"), t("layer3")])).is_empty());
+    }
+
+    #[test]
+    fn other_interface_modes_and_dhcp_choices_are_differences() {
+        let cases = [
+            (Node::entry("x").with(Node::new("layer2")), true, Some("is a layer2 interface, not layer 3")),
+            (Node::entry("x").with(Node::new("layer3")), true, Some("is layer 3 without a DHCP client")),
+            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client"))), true, None),
+            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client"))), false, Some("creates a default route from DHCP")),
+            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("enable", "no")))), true, Some("has its DHCP client disabled")),
+            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("create-default-route", "no")))), false, None),
+        ];
+        for (n, dr, want) in cases {
+            assert_eq!(interface_difference(&n, dr).as_deref(), want, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn allow_all_only_when_asked_and_checked_when_present() {
+        let s = PrepareSettings { allow_all: true, ..settings() };
+        let mut root = Node::new("devices");
+        let p = plan_prepare(&s, &root);
+        let rule = p.checks.iter().find(|c| matches!(c.item, Item::AllowAll { .. })).unwrap();
+        assert_eq!(rule.status, Status::Create);
+        apply(&mut root, &p.writes);
+        assert!(plan_prepare(&s, &root).writes.is_empty());
+        let path = rule.item.path();
+        apply(&mut root, &[Write::Set { parent: join(path.clone(), &[t("action")]), element: Node::leaf("action", "deny") }]);
+        apply(&mut root, &[Write::Edit { path: join(path.clone(), &[t("action")]), element: Node::leaf("action", "deny") }]);
+        let p = plan_prepare(&s, &root);
+        assert!(p.differences().iter().any(|c| matches!(&c.status, Status::Differs(r) if r.contains("action deny"))), "{:#?}", statuses(&p));
+    }
+
+    #[test]
+    fn unprepare_removes_exactly_what_was_created_in_dependency_order() {
+        let s = PrepareSettings { allow_all: true, ..settings() };
+        let mut root = Node::new("devices");
+        // A stack that existed before, with a firewall in it.
+        apply(&mut root, &[Write::Set { parent: vec![t("template-stack")], element: Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))) }]);
+        let p = plan_prepare(&s, &root);
+        apply(&mut root, &p.writes);
+        let record = Record::default().merged("demo", &p.created());
+        assert!(!record.created.iter().any(|i| matches!(i, Item::TemplateStack { .. })), "the stack was not ours");
+        let json = serde_json::to_string(&record).unwrap();
+        let record: Record = serde_json::from_str(&json).unwrap();
+
+        let u = plan_unprepare(&record, &root);
+        let order: Vec<u8> = u.items.iter().map(|(i, _)| i.delete_rank()).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        assert!(u.items.iter().all(|(_, r)| *r == Removal::Delete), "{:#?}", u.items);
+        apply(&mut root, &u.writes);
+        // Only the stack (with its device, without our template) is left.
+        let expect = Node::new("devices").with(Node::new("template-stack").with(Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))).with(Node::new("templates"))));
+        assert_eq!(root.get(&[t("template-stack"), e("S"), t("devices")]), expect.get(&[t("template-stack"), e("S"), t("devices")]));
+        assert!(root.members(&[t("template-stack"), e("S"), t("templates")]).is_empty());
+        assert!(root.get(&[t("template"), e("T")]).is_none());
+        assert!(root.get(&[t("device-group"), e("DG")]).is_none());
+        // Twice: everything is gone, nothing to write.
+        let u2 = plan_unprepare(&record, &root);
+        assert!(u2.writes.is_empty());
+    }
+
+    #[test]
+    fn unprepare_keeps_what_others_added_or_changed() {
+        let s = settings();
+        let mut root = Node::new("devices");
+        let p = plan_prepare(&s, &root);
+        apply(&mut root, &p.writes);
+        let record = Record::default().merged("demo", &p.created());
+        let base = tpl("T");
+        // Someone added a static route to our router, a third interface, and changed DNS.
+        apply(
+            &mut root,
+            &[
+                Write::Set {
+                    parent: join(base.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("routing-table"), t("ip"), t("static-route")]),
+                    element: Node::entry("theirs").with(Node::leaf("destination", "10.9.0.0/16")),
+                },
+                Write::Set { parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]), element: Node::leaf("primary", "8.8.8.8") },
+                Write::Set { parent: join(base.clone(), &[t("network"), t("interface"), t("ethernet")]), element: Node::entry("ethernet1/3").with(Node::new("layer3")) },
+            ],
+        );
+        let u = plan_unprepare(&record, &root);
+        let fate = |pred: &dyn Fn(&Item) -> bool| u.items.iter().find(|(i, _)| pred(i)).map(|(_, r)| r.clone()).unwrap();
+        assert!(matches!(fate(&|i| matches!(i, Item::VirtualRouter { .. })), Removal::Kept(r) if r.contains("theirs")));
+        assert!(matches!(fate(&|i| matches!(i, Item::Template { .. })), Removal::Kept(_)));
+        assert_eq!(fate(&|i| matches!(i, Item::DnsPrimary { .. })), Removal::Kept("holds config pano-eks did not create: primary=8.8.8.8".into()), "8.8.8.8 is not ours");
+        assert_eq!(fate(&|i| matches!(i, Item::Interface { .. })), Removal::Delete);
+        assert_eq!(fate(&|i| matches!(i, Item::DeviceGroup { .. })), Removal::Delete);
+        apply(&mut root, &u.writes);
+        assert_eq!(root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(), Some("8.8.8.8"));
+        assert!(root.get(&join(base.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("routing-table")])).is_some());
+        assert!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/3")])).is_some());
+        assert!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])).is_none());
+    }
+
+    #[test]
+    fn records_merge_across_runs() {
+        let a = Item::DeviceGroup { name: "DG".into(), description: marker("demo") };
+        let b = Item::Zone { template: "T".into(), name: "trust".into() };
+        let r = Record::default().merged("demo", &[b.clone()]).merged("demo", &[a.clone(), b.clone()]);
+        assert_eq!(r.created, vec![a, b]);
+        assert_eq!(r.version, 1);
+    }
+
+    #[test]
+    fn panos_times_and_vm_auth_key_lifetimes() {
+        assert_eq!(parse_panos_time("1970/01/01 00:00:00"), Some(0));
+        assert_eq!(parse_panos_time("2026/11/26 10:00:00"), Some(1_795_687_200));
+        assert_eq!(parse_panos_time("2024/02/29 23:59:59"), Some(1_709_251_199));
+        for bad in ["", "2026-11-26 10:00:00", "2026/13/01 00:00:00", "2026/11/26", "2026/11/26 25:00:00"] {
+            assert_eq!(parse_panos_time(bad), None, "{bad}");
+        }
+        let now = parse_panos_time("2026/11/26 10:00:00").unwrap();
+        let listed = vec![("111".to_string(), "2026/11/26 10:30:00".to_string()), ("222".to_string(), "2027/11/26 10:00:00".to_string()), ("333".to_string(), "2026/11/01 00:00:00".to_string()), ("444".to_string(), "soon".to_string())];
+        assert_eq!(check_vm_auth_key(&listed, "222", now, 3600), Ok("2027/11/26 10:00:00".into()));
+        assert!(matches!(check_vm_auth_key(&listed, "111", now, 3600), Err(KeyProblem::TooSoon { .. })));
+        assert!(matches!(check_vm_auth_key(&listed, "333", now, 3600), Err(KeyProblem::Expired { .. })));
+        assert!(matches!(check_vm_auth_key(&listed, "444", now, 3600), Err(KeyProblem::Unreadable { .. })));
+        assert_eq!(check_vm_auth_key(&listed, "999", now, 3600), Err(KeyProblem::Unknown));
+        // The error text never holds the key.
+        let msg = check_vm_auth_key(&listed, "111", now, 3600).unwrap_err().to_string();
+        assert!(!msg.contains("111"), "{msg}");
+    }
+
+    #[test]
+    fn leaves_distinguish_content_from_structure() {
+        let n = Node::entry("S").with(Node::new("templates").with(Node::member("T"))).with(Node::new("devices").with(Node::entry("0079"))).with(Node::new("settings")).with(Node::leaf("description", "x"));
+        let l = n.leaves(&[t("template-stack")]);
+        assert_eq!(
+            l,
+            vec![
+                vec![t("template-stack"), e("S"), t("templates"), Seg::Member("T".into())],
+                vec![t("template-stack"), e("S"), t("devices"), e("0079")],
+                vec![t("template-stack"), e("S"), t("description"), Seg::Value("x".into())],
+            ]
+        );
+    }
+}
