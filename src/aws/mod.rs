@@ -8,14 +8,20 @@
 //! - `stacks`: the CloudFormation runner (change sets, events, bounded waits, failure reasons);
 //! - `eks`: DescribeCluster and the in-process bearer token;
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
-//! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`.
+//! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
+//! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
+//! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
+//! - `edge`: when `up`, `sync` and `down` run the two above.
 
+pub mod alb;
 pub mod bucket;
 pub mod cleanup;
 pub mod clients;
 pub mod discovery;
+pub mod edge;
 pub mod eks;
 pub mod kubeconfig;
+pub mod outbound;
 pub mod preflight;
 pub mod progress;
 pub mod stacks;

@@ -1,0 +1,108 @@
+//! When the AWS edge steps run: after every successful Panorama converge (`sync --once`,
+//! `sync --watch`), the ALB reconcile (`sync.manage_alb`) and the outbound check
+//! (`network.outbound_via_firewall`); `up` sets outbound up; `down` removes both before the
+//! stacks go. Sequencing only: the decisions are in `alb` and `outbound`.
+
+use pano_eks_core::{Facts, Plan};
+use serde::Serialize;
+
+use super::{Aws, alb, outbound};
+use crate::config::{Config, ElbType};
+
+/// What the edge steps did after one converge (each is `None` when not enabled).
+#[derive(Debug, Default, Serialize)]
+pub struct EdgeReport {
+    pub alb: Option<alb::AlbReport>,
+    pub outbound: Option<outbound::OutboundReport>,
+    /// Errors and warnings, each naming its step.
+    pub problems: Vec<String>,
+}
+
+impl EdgeReport {
+    /// Human lines: what changed, then every problem (conflicts included).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.alb {
+            out.extend(a.done.iter().map(|d| format!("alb: {d}")));
+        }
+        if let Some(o) = &self.outbound {
+            out.extend(o.done.iter().map(|d| format!("outbound: {d}")));
+        }
+        out.extend(self.problems.iter().map(|p| format!("warning: {p}")));
+        out
+    }
+}
+
+fn cluster_stacks(cfg: &Config) -> Vec<String> {
+    cfg.clusters.iter().map(|c| cfg.cluster_stack(&c.name)).collect()
+}
+
+pub async fn outbound_context(aws: &Aws, cfg: &Config) -> Result<outbound::Context, String> {
+    outbound::context(aws, &cfg.name, &cfg.firewall_asg(), &cfg.firewall_stack(), &cluster_stacks(cfg), cfg.network.existing_igw_id.as_deref()).await.map_err(|e| e.to_string())
+}
+
+/// The ALB part after a converge; `Ok(None)` when the firewall stack does not exist.
+pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<alb::AlbReport>, String> {
+    if cfg.firewalls.elb_type != ElbType::Application {
+        return Err("sync.manage_alb needs firewalls.elb_type = \"application\" (listener rules need an ALB)".into());
+    }
+    let Some(ctx) = alb::context(aws, &cfg.name, &cfg.firewall_stack()).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let wanted = alb::wanted(plan, facts);
+    alb::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
+}
+
+/// Runs the enabled edge steps after a successful converge. Never fails the sync: problems are
+/// reported (the next converge retries).
+pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> EdgeReport {
+    let mut report = EdgeReport::default();
+    if cfg.sync.manage_alb {
+        match alb_after_sync(aws, cfg, plan, facts).await {
+            Ok(Some(r)) => {
+                for s in r.plan.conflicts() {
+                    report.problems.push(format!("alb: Service {} (port {}): {:?}: {}", s.service, s.port, s.state, s.reason));
+                }
+                report.alb = Some(r);
+            }
+            Ok(None) => report.problems.push(format!("alb: firewall stack {} does not exist", cfg.firewall_stack())),
+            Err(e) => report.problems.push(format!("alb: {e}")),
+        }
+    }
+    if cfg.network.outbound_via_firewall {
+        match ensure_outbound(aws, cfg).await {
+            Ok(r) => {
+                report.problems.extend(r.plan.problems.iter().cloned());
+                report.outbound = Some(r);
+            }
+            Err(e) => report.problems.push(format!("outbound: {e}")),
+        }
+    }
+    report
+}
+
+pub async fn ensure_outbound(aws: &Aws, cfg: &Config) -> Result<outbound::OutboundReport, String> {
+    let ctx = outbound_context(aws, cfg).await?;
+    outbound::ensure(aws, &ctx).await.map_err(|e| e.to_string())
+}
+
+/// `down`: every target group and rule of ours removed (default action restored), egress back
+/// on the internet gateway, our EIPs released. Runs whatever the config says now: an option
+/// turned off since `up` must not leave resources behind. Returns the lines done.
+pub async fn remove_all(aws: &Aws, cfg: &Config) -> Result<Vec<String>, Vec<String>> {
+    let (mut done, mut errors) = (Vec::new(), Vec::new());
+    match alb::context(aws, &cfg.name, &cfg.firewall_stack()).await {
+        Ok(Some(ctx)) => match alb::reconcile(aws, &ctx, &[]).await {
+            Ok(r) => done.extend(r.done.into_iter().map(|d| format!("alb: {d}"))),
+            Err(e) => errors.push(format!("alb: {e}")),
+        },
+        Ok(None) => {}
+        Err(e) => errors.push(format!("alb: {e}")),
+    }
+    match outbound_context(aws, cfg).await {
+        Ok(ctx) => match outbound::undo(aws, &ctx).await {
+            Ok(r) => done.extend(r.done.into_iter().map(|d| format!("outbound: {d}"))),
+            Err(e) => errors.push(format!("outbound: {e}")),
+        },
+        Err(e) => errors.push(format!("outbound: {e}")),
+    }
+    if errors.is_empty() { Ok(done) } else { Err(errors) }
+}
