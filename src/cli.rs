@@ -133,10 +133,35 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Panorama set-up steps that are not part of a sync.
+    Panorama {
+        #[command(subcommand)]
+        command: PanoramaCommand,
+    },
     /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
     Status {
         #[command(flatten)]
         source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PanoramaCommand {
+    /// Create the template, stack, device group, DNS, interfaces, zones, virtual router and vsys1
+    /// imports the firewalls need (only what is missing), then one partial commit.
+    Prepare {
+        /// Also add the seed's `allow-all` security pre-rule (first connectivity tests only).
+        #[arg(long)]
+        allow_all: bool,
+        /// Change existing settings that differ (interface in another zone, router without ECMP…)
+        /// instead of only reporting them.
+        #[arg(long)]
+        adopt: bool,
+        /// Show what would be created or changed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         conn: PanoramaFlags,
     },

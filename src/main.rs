@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use pano_eks::cli::{Cli, Command};
+use pano_eks::cli::{Cli, Command, PanoramaCommand};
 use pano_eks::commands;
 
 fn main() -> ExitCode {
@@ -27,6 +27,9 @@ fn main() -> ExitCode {
             &commands::up::UpOptions { existing_vpc: *existing_vpc, yes: *yes, dry_run: *dry_run, watch: *watch, out: out.clone(), kubeconfig: kubeconfig.clone() },
         ),
         Command::Down { yes, keep_bucket, conn } => commands::down::run(&cli, conn, &commands::down::DownOptions { yes: *yes, keep_bucket: *keep_bucket }),
+        Command::Panorama { command: PanoramaCommand::Prepare { allow_all, adopt, dry_run, conn } } => {
+            commands::prepare::run(&cli, conn, commands::prepare::PrepareOptions { allow_all: *allow_all, adopt: *adopt, dry_run: *dry_run })
+        }
         Command::Token { cluster, region } => commands::token::run(&cli, cluster, region.as_deref()),
     };
     match result {

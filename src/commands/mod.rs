@@ -4,6 +4,7 @@
 pub mod down;
 pub mod init;
 pub mod panorama;
+pub mod prepare;
 pub mod render;
 pub mod token;
 pub mod up;

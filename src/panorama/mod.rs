@@ -8,6 +8,7 @@ pub mod commit;
 pub mod jobs;
 pub mod locations;
 pub mod observe;
+pub mod prepare;
 pub mod xml;
 pub mod xpath;
 
