@@ -89,6 +89,11 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
                 Ok(r) => {
                     let (_, _, d) = r.plan.counts();
                     progress.line(format!("   {d} object(s) removed; {}", r.commit_job.map(|j| format!("committed (job {j}) and pushed")).unwrap_or_else(|| "nothing to commit".into())));
+                    // Then what `panorama prepare` created (recorded), and nothing else.
+                    match super::prepare::remove(&engine, &loaded).await {
+                        Ok(lines) => lines.iter().for_each(|l| progress.line(format!("   {l}"))),
+                        Err(e) => errors.push(format!("Panorama prerequisites: {e}")),
+                    }
                 }
                 Err(e) => errors.push(format!("Panorama clean-up: {e}")),
             },

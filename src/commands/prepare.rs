@@ -112,3 +112,50 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: PrepareOptions) -> CmdResult {
         Ok(())
     })
 }
+
+/// `up`'s step: prepare (no allow-all, no adopt), or with `dry_run` show what it would do.
+/// Differences are warnings here: `up` goes on, the operator decides.
+pub(crate) async fn in_up(engine: &Engine, loaded: &LoadedConfig, dry_run: bool, progress: &crate::aws::progress::Progress) -> CmdResult {
+    if dry_run {
+        let s = adapter::settings(&loaded.config, false, false);
+        let plan = adapter::plan(&engine.client, &s).await.map_err(|e| Failure::failed(format!("reading Panorama: {e}")))?;
+        let (c, e, d, _) = plan.counts();
+        progress.line(format!("   Panorama prerequisites: {c} to create, {e} already there, {d} difference(s)"));
+        for l in adapter::describe(&plan).into_iter().filter(|l| !l.starts_with("exists")) {
+            progress.line(format!("     {l}"));
+        }
+        return Ok(());
+    }
+    let r = ensure(engine, loaded, PrepareOptions::default()).await?;
+    progress.line(format!("   Panorama prerequisites: {}", summary(&r)));
+    for c in r.plan.differences() {
+        if let pano_eks_core::prepare::Status::Differs(why) = &c.status {
+            progress.line(format!("   warning: {}: {why} (`pano-eks panorama prepare --adopt` changes it)", c.item.describe()));
+        }
+    }
+    Ok(())
+}
+
+/// `down`'s step: remove what `prepare` recorded as created, nothing else. Returns report lines.
+pub(crate) async fn remove(engine: &Engine, loaded: &LoadedConfig) -> Result<Vec<String>, String> {
+    let w = writer(engine, loaded).map_err(|f| f.message)?;
+    let record = adapter::record_path(&base_dir(loaded), &loaded.config.name);
+    let r = adapter::unprepare(&w, &record).await.map_err(|e| e.to_string())?;
+    if r.plan.items.is_empty() {
+        return Ok(vec!["prerequisites: nothing recorded as created by `prepare`".into()]);
+    }
+    let mut lines = adapter::describe_removal(&r.plan);
+    lines.push(format!("prerequisites: {}", r.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())));
+    Ok(lines)
+}
+
+/// A vm-auth-key must stay valid at least this long after `up` starts (firewalls bootstrap
+/// minutes after their stack starts; an hour leaves room for slow stacks and retries).
+pub(crate) const MIN_KEY_LIFETIME_SECS: i64 = 3600;
+
+/// Why Panorama would refuse `key` for a firewall bootstrapping now (`None`: fine).
+pub(crate) async fn vm_auth_key_problem(engine: &Engine, key: &crate::secret::Secret) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
+    let listed = adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    Ok(pano_eks_core::prepare::check_vm_auth_key(&listed, key.expose(), now, MIN_KEY_LIFETIME_SECS).err())
+}

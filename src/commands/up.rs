@@ -142,6 +142,8 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         }
         let engine = engine.map_err(Failure::failed)?;
         progress.line(format!("   account {}, Panorama {}: ok", observed.account.as_deref().unwrap_or("?"), engine.sw_version));
+        // Panorama prerequisites (template, stack, device group, interfaces, zones, router).
+        super::prepare::in_up(&engine, &loaded, opts.dry_run, &progress).await?;
 
         // The vm-auth-key: configured, else the one already in the bucket, else a new one.
         let vm_auth_key = vm_auth_key(&aws, cfg, &engine).await?;
@@ -267,11 +269,20 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
 /// init-cfg (a re-run must not roll it), else a new one from Panorama.
 async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<Secret>, Failure> {
     if let Some(env) = &cfg.firewalls.vm_auth_key_env {
-        return Secret::from_env(env).map(Some).map_err(|e| Failure::usage(format!("firewalls.vm_auth_key_env: {e}")));
+        let key = Secret::from_env(env).map_err(|e| Failure::usage(format!("firewalls.vm_auth_key_env: {e}")))?;
+        // Pre-flight: firewalls bootstrapping with an unknown or expiring key never register.
+        if let Some(problem) = super::prepare::vm_auth_key_problem(engine, &key).await? {
+            return Err(Failure::failed(format!("pre-flight: firewalls.vm_auth_key_env ({env}): {problem}; nothing was created")));
+        }
+        return Ok(Some(key));
     }
     if let Ok(Some(text)) = bucket::get_text(&aws.s3, &cfg.bootstrap_bucket(), "config/init-cfg.txt").await {
         if let Some(k) = text.lines().find_map(|l| l.strip_prefix("vm-auth-key=")).map(str::trim).filter(|k| !k.is_empty()) {
-            return Ok(Some(Secret::new(k)));
+            let key = Secret::new(k);
+            match super::prepare::vm_auth_key_problem(engine, &key).await? {
+                None => return Ok(Some(key)),
+                Some(problem) => tracing::warn!("the vm-auth-key in the bootstrap bucket cannot be used ({problem}); generating a new one"),
+            }
         }
     }
     use crate::panorama::xml::Element;
