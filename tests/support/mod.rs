@@ -43,12 +43,23 @@ pub const PASSWORD: &str = "sim-password";
 impl Sim {
     /// Two connected firewalls in device group `eks-dg` and template stack `eks-stack`.
     pub fn start(extra: &[&str]) -> Sim {
+        Sim::spawn(&["--devices-in", "eks-dg,eks-stack"], extra)
+    }
+
+    /// A fresh Panorama: two connected firewalls that belong to no device group or stack, and
+    /// no device group, template or stack.
+    pub fn start_fresh(extra: &[&str]) -> Sim {
+        Sim::spawn(&[], extra)
+    }
+
+    fn spawn(membership: &[&str], extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
         let mut child = Command::new(sim_binary())
             .args(["--listen", "127.0.0.1:0", "--tls-cert-out"])
             .arg(&ca)
-            .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other", "--devices", "2", "--devices-in", "eks-dg,eks-stack"])
+            .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other", "--devices", "2"])
+            .args(membership)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
