@@ -14,8 +14,15 @@ use crate::config::{Config, ElbType};
 pub struct EdgeReport {
     pub alb: Option<alb::AlbReport>,
     pub outbound: Option<outbound::OutboundReport>,
-    /// Errors and warnings, each naming its step.
+    /// Conflicts and waits (the step did what it could), each naming its step.
     pub problems: Vec<String>,
+    /// Failed AWS calls: the step stopped there (the next converge retries).
+    pub errors: Vec<String>,
+}
+
+/// Whether any edge step is enabled.
+pub fn enabled(cfg: &Config) -> bool {
+    cfg.sync.manage_alb || cfg.network.outbound_via_firewall
 }
 
 impl EdgeReport {
@@ -29,6 +36,7 @@ impl EdgeReport {
             out.extend(o.done.iter().map(|d| format!("outbound: {d}")));
         }
         out.extend(self.problems.iter().map(|p| format!("warning: {p}")));
+        out.extend(self.errors.iter().map(|e| format!("error: {e}")));
         out
     }
 }
@@ -51,8 +59,9 @@ pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts)
     alb::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
 }
 
-/// Runs the enabled edge steps after a successful converge. Never fails the sync: problems are
-/// reported (the next converge retries).
+/// Runs the enabled edge steps after a successful converge. Returns what happened rather than
+/// failing: the caller decides (`sync --once` and `up` exit non-zero on errors, `--watch` logs
+/// and retries at the next converge).
 pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> EdgeReport {
     let mut report = EdgeReport::default();
     if cfg.sync.manage_alb {
@@ -63,8 +72,8 @@ pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> 
                 }
                 report.alb = Some(r);
             }
-            Ok(None) => report.problems.push(format!("alb: firewall stack {} does not exist", cfg.firewall_stack())),
-            Err(e) => report.problems.push(format!("alb: {e}")),
+            Ok(None) => report.errors.push(format!("alb: firewall stack {} does not exist", cfg.firewall_stack())),
+            Err(e) => report.errors.push(format!("alb: {e}")),
         }
     }
     if cfg.network.outbound_via_firewall {
@@ -73,7 +82,7 @@ pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> 
                 report.problems.extend(r.plan.problems.iter().cloned());
                 report.outbound = Some(r);
             }
-            Err(e) => report.problems.push(format!("outbound: {e}")),
+            Err(e) => report.errors.push(format!("outbound: {e}")),
         }
     }
     report

@@ -97,8 +97,70 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
                 print_problems(&report.plan);
             }
         }
-        Ok(())
+        run_edge(&loaded, source, &report.plan, &facts).await
     })
+}
+
+/// After a converge: the ALB per Service and the outbound check, when enabled (AWS only: with
+/// `--facts` there is no AWS to act on). Conflicts are warnings; a failed AWS call fails the run.
+async fn run_edge(loaded: &LoadedConfig, source: &FactsSource, plan: &Plan, facts: &Facts) -> CmdResult {
+    let cfg = &loaded.config;
+    if !crate::aws::edge::enabled(cfg) {
+        return Ok(());
+    }
+    if source.facts.is_some() {
+        eprintln!("note: sync.manage_alb / network.outbound_via_firewall are skipped with --facts");
+        return Ok(());
+    }
+    let aws = Aws::connect(&cfg.region).await;
+    let edge = crate::aws::edge::after_sync(&aws, cfg, plan, facts).await;
+    for l in edge.lines() {
+        eprintln!("{l}");
+    }
+    if edge.errors.is_empty() { Ok(()) } else { Err(Failure::failed(format!("sync: AWS edge step(s) failed: {}", edge.errors.join("; ")))) }
+}
+
+/// `--watch`: runs the edge steps after each converge, on a task of its own so the loop never
+/// waits on AWS. Converges that finish while one runs collapse into the latest; annotations are
+/// read fresh from each cluster (the plan carries statuses, not annotations).
+fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[WatchedCluster]) -> Option<Box<dyn Fn(&Result<crate::sync::Report, String>) + Send + Sync>> {
+    if !crate::aws::edge::enabled(cfg) {
+        return None;
+    }
+    let Some(aws) = aws else {
+        eprintln!("note: sync.manage_alb / network.outbound_via_firewall are skipped with --facts");
+        return None;
+    };
+    let (tx, mut rx) = tokio::sync::watch::channel::<Option<Plan>>(None);
+    let clients: Vec<(String, ::kube::Client)> = clusters.iter().map(|c| (c.name.clone(), c.client.clone())).collect();
+    let cfg = cfg.clone();
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(plan) = rx.borrow_and_update().clone() else { continue };
+            let mut facts = Facts::default();
+            for (name, client) in &clients {
+                match crate::kube::list_services(client, &cfg.sync.label).await {
+                    Ok(services) => facts.clusters.push(pano_eks_core::ClusterFacts { name: name.clone(), subnets: vec![], services }),
+                    Err(e) => tracing::warn!(cluster = %name, error = %e, "listing Services for the ALB step failed; their annotations are unknown this round"),
+                }
+            }
+            let edge = crate::aws::edge::after_sync(&aws, &cfg, &plan, &facts).await;
+            for l in edge.lines() {
+                if l.starts_with("error:") {
+                    tracing::error!("{l}");
+                } else if l.starts_with("warning:") {
+                    tracing::warn!("{l}");
+                } else {
+                    tracing::info!("{l}");
+                }
+            }
+        }
+    });
+    Some(Box::new(move |r: &Result<crate::sync::Report, String>| {
+        if let Ok(r) = r {
+            let _ = tx.send(Some(r.plan.clone()));
+        }
+    }))
 }
 
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
@@ -210,6 +272,7 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
             None
         };
         let engine = engine(loaded, conn, None).await?;
+        let on_converge = spawn_edge(&cfg, aws.clone(), &clusters);
         let setup = WatchSetup {
             engine,
             clusters,
@@ -220,7 +283,7 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
             metrics,
             leader,
             events: true,
-            on_converge: None,
+            on_converge,
         };
         eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
         watch::run(setup, shutdown_signal()).await;
