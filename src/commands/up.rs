@@ -88,6 +88,13 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
     s.push(format!("  4. cluster access: kubeconfig context per cluster ({})", cfg.clusters.iter().map(|c| context_name(cfg, &c.name)).collect::<Vec<_>>().join(", ")));
     s.push("  5. pan-user RBAC and its token; credential files for Panorama".to_string());
     s.push(format!("  6. Panorama: {}", if opts.watch { "sync --watch" } else { "first sync --once" }));
+    if cfg.network.outbound_via_firewall || cfg.sync.manage_alb {
+        let parts: Vec<&str> = [(cfg.network.outbound_via_firewall, "cluster egress through a firewall (EIP, default route)"), (cfg.sync.manage_alb, "ALB target group and rule per protected Service")]
+            .into_iter()
+            .filter_map(|(on, what)| on.then_some(what))
+            .collect();
+        s.push(format!("  7. AWS: {}", parts.join("; ")));
+    }
     s
 }
 
@@ -142,11 +149,12 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         }
         let engine = engine.map_err(Failure::failed)?;
         progress.line(format!("   account {}, Panorama {}: ok", observed.account.as_deref().unwrap_or("?"), engine.sw_version));
-        // Panorama prerequisites (template, stack, device group, interfaces, zones, router).
-        super::prepare::in_up(&engine, &loaded, opts.dry_run, &progress).await?;
 
         // The vm-auth-key: configured, else the one already in the bucket, else a new one.
         let vm_auth_key = vm_auth_key(&aws, cfg, &engine).await?;
+        // Panorama prerequisites (template, stack, device group, interfaces, zones, router),
+        // after every pre-flight check (the key's included) and before the bootstrap package.
+        super::prepare::in_up(&engine, &loaded, opts.dry_run, &progress).await?;
         let rendered = render::render(cfg, &RenderInputs { existing_vpc: opts.existing_vpc, vm_auth_key: vm_auth_key.as_ref(), authcodes: &authcodes })
             .map_err(|e| Failure::failed(e.to_string()))?;
         let cfn = AwsCfn { client: &aws.cfn };
@@ -237,6 +245,18 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         let sync = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
         let (c, u, d) = sync.plan.counts();
         progress.line(format!("   {c} created, {u} updated, {d} deleted; {}", sync.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())));
+
+        // 7. The AWS edge (opt-in): egress through a firewall, the ALB per protected Service.
+        if crate::aws::edge::enabled(cfg) {
+            progress.line("7. ALB and outbound");
+            let edge = crate::aws::edge::after_sync(&aws, cfg, &sync.plan, &facts).await;
+            for l in edge.lines() {
+                progress.line(format!("   {l}"));
+            }
+            if !edge.errors.is_empty() {
+                return Err(Failure::failed(format!("up: {}\nfix the cause and re-run `pano-eks up`", edge.errors.join("; "))));
+            }
+        }
 
         match cli.output {
             OutputFormat::Json => {
