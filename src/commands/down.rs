@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
     let buckets = [cfg.bootstrap_bucket(), cfg.lambda_bucket()];
     eprintln!("pano-eks down: deployment {} in {}", cfg.name, cfg.region);
     eprintln!("  1. Panorama: remove this deployment's NAT rules, objects and routes (commit, push)");
-    eprintln!("  2. delete Services of type LoadBalancer in {}", cfg.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    eprintln!("  2. delete Services of type LoadBalancer in {}; this deployment's ALB rules and target groups; cluster egress back to the internet gateway, its EIP released", cfg.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
     eprintln!("  3. delete stacks {}", stack_names.join(", "));
     eprintln!("  4. {}", if opts.keep_bucket { "keep the buckets".to_string() } else { format!("empty and delete buckets {}", buckets.join(", ")) });
     eprintln!("  5. report anything still tagged pano-eks:deployment={}", cfg.name);
@@ -118,6 +118,19 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
                 }
                 Err(e) => errors.push(format!("cluster {}: {e}", c.name)),
             }
+        }
+
+        // What `sync.manage_alb` and `network.outbound_via_firewall` made (whatever the config
+        // says now): our rules and target groups (the listener's default restored), the cluster
+        // default routes back on the internet gateway, our EIP released (a mapped EIP would
+        // keep the IGW from detaching).
+        match crate::aws::edge::remove_all(&aws, cfg).await {
+            Ok(done) => {
+                for d in done {
+                    progress.line(format!("   {d}"));
+                }
+            }
+            Err(errs) => errors.extend(errs),
         }
 
         // 3. Stacks: nodes, clusters, then the firewall stack once its instances are gone.
