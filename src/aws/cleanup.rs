@@ -83,7 +83,7 @@ fn tag_filter(deployment: &str) -> Filter {
 }
 
 /// Everything still tagged `pano-eks:deployment=<deployment>` (ENIs, instances, security groups,
-/// subnets, VPCs, load balancers, target groups), plus the named stacks and buckets if they exist.
+/// subnets, VPCs, Elastic IPs, load balancers, target groups), plus the named stacks and buckets if they exist.
 pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[String]) -> Result<Vec<Leftover>, AwsError> {
     let mut out = Vec::new();
     let mut add = |kind: &str, id: &str| out.push(Leftover { kind: kind.into(), id: id.into() });
@@ -110,6 +110,10 @@ pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[
     let r = ec2.describe_vpcs().filters(tag_filter(deployment)).send().await.map_err(|e| sdk_err("ec2:DescribeVpcs", e))?;
     for v in r.vpcs() {
         add("vpc", v.vpc_id().unwrap_or_default());
+    }
+    let r = ec2.describe_addresses().filters(tag_filter(deployment)).send().await.map_err(|e| sdk_err("ec2:DescribeAddresses", e))?;
+    for a in r.addresses() {
+        add("elastic-ip", a.allocation_id().unwrap_or_default());
     }
     // ELBv2 has no tag filter: list, then read tags 20 ARNs at a time.
     let lbs = aws.elbv2.describe_load_balancers().send().await.map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e))?;
