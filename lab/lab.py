@@ -160,8 +160,9 @@ def panorama():
     return Panorama(u.hostname, os.environ["LAB_PANORAMA_USER"], password, port=u.port)
 
 
-def read_back(pano=None):
-    """Every object of ours in the device group and template, as plain data (candidate config)."""
+def read_back(pano=None, running=False):
+    """Every object of ours in the device group and template, as plain data (candidate config, or
+    running with running=True)."""
     from panos.network import StaticRoute, VirtualRouter
     from panos.objects import AddressObject, ServiceObject, Tag
     from panos.panorama import DeviceGroup, Template
@@ -181,17 +182,17 @@ def read_back(pano=None):
         return OUR_TAG in (o.tag or [])
 
     out = {
-        "tags": sorted(t.name for t in Tag.refreshall(dg, add=False) if t.name == OUR_TAG or t.name.startswith(OUR_TAG + ".")),
-        "addresses": {a.name: a.value for a in AddressObject.refreshall(dg, add=False) if ours(a)},
-        "services": {s.name: f"{s.protocol}/{s.destination_port}" for s in ServiceObject.refreshall(dg, add=False) if ours(s)},
+        "tags": sorted(t.name for t in Tag.refreshall(dg, add=False, running_config=running) if t.name == OUR_TAG or t.name.startswith(OUR_TAG + ".")),
+        "addresses": {a.name: a.value for a in AddressObject.refreshall(dg, add=False, running_config=running) if ours(a)},
+        "services": {s.name: f"{s.protocol}/{s.destination_port}" for s in ServiceObject.refreshall(dg, add=False, running_config=running) if ours(s)},
         "nat_rules": {
             r.name: {"service": r.service, "destination": r.destination, "source": r.source,
                      "to_interface": r.to_interface, "source_translation": r.source_translation_type,
                      "translated": r.destination_dynamic_translated_address or r.destination_translated_address,
                      "translated_port": r.destination_dynamic_translated_port or r.destination_translated_port}
-            for r in NatRule.refreshall(rb, add=False) if ours(r)
+            for r in NatRule.refreshall(rb, add=False, running_config=running) if ours(r)
         },
-        "static_routes": {r.name: {"destination": r.destination, "nexthop": r.nexthop} for r in StaticRoute.refreshall(vr, add=False) if r.name.startswith("pke-")},
+        "static_routes": {r.name: {"destination": r.destination, "nexthop": r.nexthop} for r in StaticRoute.refreshall(vr, add=False, running_config=running) if r.name.startswith("pke-")},
     }
     return out
 

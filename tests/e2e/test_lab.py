@@ -1,0 +1,111 @@
+"""End to end: the lab (lab/run) as a test. The lab runs the real commands a user would (up, the
+guestbook Services with kubectl, sync --watch, status, relabel, delete, down) and, at each
+checkpoint, calls tests/e2e/lab_checks.py (LAB_CHECK), which asserts with pan-os-python, boto3
+and `status --output json`. This file asserts the run as a whole: exit 0, every checkpoint passed,
+no secret in any output, every process it started gone, the time budget; and that Ctrl-C stops a
+`--keep` lab cleanly.
+
+    VENV=$(scripts/setup-env); $VENV/bin/python -m pytest tests/e2e -q
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "lab-e2e-Pw-7c1f9a"
+KUBE_TOKEN = "lab-e2e-kube-admin-3b8e"
+CHECKPOINTS = ["up", "protected", "relabeled", "deleted", "down"]
+
+
+def lab_env(tmp_path, **extra):
+    env = dict(os.environ)
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "KUBECONFIG"):
+        env.pop(k, None)
+    env.update(LAB_RUN_DIR=str(tmp_path / "run"), LAB_PANORAMA_PASSWORD=PASSWORD, LAB_KUBE_ADMIN_TOKEN=KUBE_TOKEN, **extra)
+    return env
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def started_pids(run):
+    return [int(line.split()[0]) for line in (run / "pids").read_text().splitlines()]
+
+
+def test_the_lab_end_to_end(tmp_path):
+    check = f"{sys.executable} {ROOT / 'tests/e2e/lab_checks.py'}"
+    p = subprocess.run([str(ROOT / "lab/run")], env=lab_env(tmp_path, LAB_CHECK=check), capture_output=True, text=True, timeout=900)
+    out = p.stdout + p.stderr
+    run = tmp_path / "run"
+    checks = (run / "checks.log").read_text() if (run / "checks.log").exists() else ""
+    assert p.returncode == 0, f"lab failed:\n{out[-6000:]}\nchecks:\n{checks[-3000:]}"
+    for cp in CHECKPOINTS:
+        assert f"-- checkpoint {cp}" in checks, f"checkpoint {cp} did not run"
+    assert "Traceback" not in checks
+    assert "lab: OK" in out and "down: clean" in out
+    # The closing summary reads the world back.
+    assert "stack demo-firewall" in out and "NAT rule  demo.in.shop.guestbook.frontend: service demo.tcp-85" in out
+    assert "after `down`: stacks 0, buckets 0, Panorama objects of ours 0, running instances 0" in out
+    # Phase timings, and the budget: under 3 minutes after the build.
+    m = re.search(r"lab after the build \(.*?\)\s+([0-9.]+)s", out)
+    assert m, out[-2000:]
+    assert float(m.group(1)) < 180, f"lab took {m.group(1)}s after the build"
+    # No secret in the output or in any log.
+    texts = [out] + [f.read_text(errors="replace") for f in run.glob("*.log")]
+    for t in texts:
+        for secret in (PASSWORD, KUBE_TOKEN, "k8s-aws-v1.", "I1234567"):
+            assert secret not in t, f"{secret[:12]}... leaked"
+    # Everything it started is stopped.
+    pids = started_pids(run)
+    assert len(pids) == 4, pids  # moto, panorama-sim, kube-sim, sync --watch
+    assert not [pid for pid in pids if alive(pid)]
+
+
+def test_keep_then_ctrl_c_stops_everything(tmp_path):
+    proc = subprocess.Popen([str(ROOT / "lab/run"), "--keep"], env=lab_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    lines = []
+    deadline = time.time() + 600
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Press Ctrl-C" in line or time.time() > deadline:
+                break
+        out = "".join(lines)
+        assert "The lab is up" in out, out[-4000:]
+        run = tmp_path / "run"
+        # The printed instructions work: kubectl through the context `up` wrote.
+        env = lab_env(tmp_path)
+        for line in (run / "lab.env").read_text().splitlines():
+            k, _, v = line.partition("=")
+            env[k] = v
+        env.update(AWS_ACCESS_KEY_ID="lab", AWS_SECRET_ACCESS_KEY="lab-secret")
+        k = subprocess.run(["kubectl", "--kubeconfig", str(run / "kubeconfig"), "get", "svc", "-A", "-l", "panw-tg-port"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert k.returncode == 0 and "frontend-admin" in k.stdout, k.stdout + k.stderr
+        pids = started_pids(run)
+        assert all(alive(pid) for pid in pids[:3]), "moto, panorama-sim, kube-sim keep running"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal signals the whole group
+        proc.wait(timeout=60)
+        assert proc.returncode == 130, proc.returncode
+        time.sleep(0.5)
+        assert not [pid for pid in pids if alive(pid)], "a lab process survived Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
