@@ -238,3 +238,122 @@ fn vm_auth_key_lifetimes_are_checked_against_panorama() {
     let listed = rt.block_on(prepare::vm_auth_keys(&e.client)).unwrap();
     assert!(matches!(pano_eks_core::prepare::check_vm_auth_key(&listed, &short, now + 5, 3600), Err(pano_eks_core::prepare::KeyProblem::TooSoon { .. })));
 }
+
+/// `up` against moto, kube-sim and a FRESH panorama-sim: Panorama is prepared before anything
+/// else, the generated vm-auth-key lands in the bucket's config/init-cfg.txt and in no output or
+/// log; an explicit key Panorama does not know stops `up` at pre-flight; `down` removes what
+/// prepare created.
+#[test]
+fn up_prepares_panorama_and_the_vm_auth_key_reaches_init_cfg_only() {
+    use support::aws_world::{KubeSim, Moto, moto_available};
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let moto = Moto::start();
+    let sim = Sim::start_fresh(&["--job-step-ms", "0"]);
+    let kube = KubeSim::start("shop");
+    let aws = rt.block_on(moto.aws("us-west-2"));
+    let ami = rt.block_on(async {
+        aws.ec2.create_key_pair().key_name("ops").send().await.unwrap();
+        aws.ec2.describe_images().send().await.unwrap().images().iter().find_map(|i| i.image_id().map(str::to_string)).unwrap()
+    });
+    let d = sim.dir.path();
+    let write = |extra_firewalls: &str| {
+        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
+        let text = format!(
+            r#"name = "demo"
+region = "us-west-2"
+[network]
+vpc_cidr = "192.168.0.0/16"
+azs = ["us-west-2a", "us-west-2b"]
+mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
+untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
+trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
+natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
+[firewalls]
+ami = "{ami}"
+key_name = "ops"
+ssh_from = "203.0.113.7/32"
+authcodes_file = "authcodes"
+{extra_firewalls}
+[panorama]
+url = "{purl}"
+ca_cert = "ca.pem"
+username = "{admin}"
+password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
+device_group = "eks-dg"
+template = "eks-template"
+template_stack = "eks-stack"
+[[clusters]]
+name = "shop"
+subnets = ["192.168.110.0/24", "192.168.111.0/24"]
+nodes = {{ ami = "{ami}", min = 1, max = 1, desired = 1 }}
+api_server = "{kurl}"
+ca_cert = "{kca}"
+"#,
+            purl = sim.url,
+            admin = support::ADMIN,
+            kurl = kube.url,
+            kca = kube.ca.display(),
+        );
+        // Not pano-eks.toml: `engine()` rewrites that one with the harness config.
+        let p = d.join("up.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let run_up = |cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+            .arg("--config")
+            .arg(cfg)
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+            .env("PANO_EKS_LOG", "pano_eks=trace,pano_eks_core=trace")
+            .env("KUBECONFIG", d.join("kubeconfig"))
+            .envs(moto.env())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        eprintln!("--- pano-eks {args:?}: {}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        out
+    };
+
+    // An explicit key Panorama does not know: pre-flight error, nothing created, key not shown.
+    let bad = "998877665544332";
+    let cfg = write("vm_auth_key_env = \"TEST_VM_AUTH_KEY\"");
+    let out = run_up(&cfg, &["up", "--yes"], &[("TEST_VM_AUTH_KEY", bad)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pre-flight: firewalls.vm_auth_key_env (TEST_VM_AUTH_KEY): Panorama does not know this vm-auth-key"), "{err}");
+    assert!(!err.contains(bad) && !String::from_utf8_lossy(&out.stdout).contains(bad), "the key was printed");
+    assert_eq!(stat(&sim, "write_calls"), 0, "pre-flight failure wrote to Panorama");
+    let buckets = rt.block_on(aws.s3.list_buckets().send()).unwrap();
+    assert!(buckets.buckets().is_empty(), "pre-flight failure created a bucket");
+
+    // No key configured: `up` prepares Panorama, generates a key and puts it into init-cfg.
+    let cfg = write("");
+    let out = run_up(&cfg, &["up", "--yes"], &[]);
+    assert!(out.status.success(), "up failed");
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(e.contains("Panorama prerequisites: 17 created"), "{e}");
+    assert!(e.find("Panorama prerequisites").unwrap() < e.rfind("2. buckets").unwrap(), "prepared before the bootstrap package");
+    let init = rt.block_on(pano_eks::aws::bucket::get_text(&aws.s3, "demo-panw-bootstrap", "config/init-cfg.txt")).unwrap().unwrap();
+    let key = init.lines().find_map(|l| l.strip_prefix("vm-auth-key=")).unwrap().trim().to_string();
+    assert!(key.len() >= 10 && key.chars().all(|c| c.is_ascii_alphanumeric()), "vm-auth-key in init-cfg: {key:?}");
+    let e2 = engine(&rt, &sim);
+    assert!(rt.block_on(prepare::vm_auth_keys(&e2.client)).unwrap().iter().any(|(k, _)| *k == key), "the key is Panorama's");
+    assert!(init.contains("tplname=eks-stack") && init.contains("dgname=eks-dg"));
+    let moto_log = std::fs::read_to_string(&moto.log).unwrap_or_default();
+    for (what, text) in [("stdout", &o), ("stderr (trace log)", &e), ("moto log", &moto_log)] {
+        assert!(!text.contains(&key), "the vm-auth-key appears in {what}");
+    }
+    assert!(flat(&sim.config_xml("running")).contains("<entry name=\"vr-default\"><ecmp><enable>yes</enable></ecmp>"));
+
+    // down removes what prepare created (after the sync objects).
+    let down = run_up(&cfg, &["down", "--yes"], &[]);
+    assert!(down.status.success(), "down failed");
+    assert!(String::from_utf8_lossy(&down.stderr).contains("removed  template eks-template"));
+    let running = flat(&sim.config_xml("running"));
+    assert!(!running.contains("eks-template") && !running.contains("eks-stack") && !running.contains("eks-dg"), "{running}");
+}
