@@ -502,10 +502,16 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
         t.tags = tags.get(&t.arn).cloned().unwrap_or_default();
     }
 
-    let r = aws.elbv2.describe_rules().listener_arn(&ctx.listener_arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DescribeRules {}", ctx.listener_arn), e))?;
+    // A listener or ASG already gone (a half-deleted firewall stack) reads as empty, so `down`
+    // can still remove our target groups; creating rules on it fails in `apply`, by name.
+    let listed = match aws.elbv2.describe_rules().listener_arn(&ctx.listener_arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DescribeRules {}", ctx.listener_arn), e)) {
+        Ok(r) => r.rules().to_vec(),
+        Err(e) if e.is_code("ListenerNotFound") => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let mut rules = Vec::new();
     let mut default_forward = Vec::new();
-    for r in r.rules() {
+    for r in &listed {
         if r.is_default() == Some(true) || r.priority() == Some("default") {
             default_forward = forwards(r.actions());
             continue;
@@ -535,15 +541,19 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
         r.tags = tags.get(&r.arn).cloned().unwrap_or_default();
     }
 
-    let r = aws
+    let attached = match aws
         .asg
         .describe_load_balancer_target_groups()
         .auto_scaling_group_name(&ctx.asg_name)
         .send()
         .await
-        .map_err(|e| sdk_err(&format!("autoscaling:DescribeLoadBalancerTargetGroups {}", ctx.asg_name), e))?;
-    let asg_target_groups = r
-        .load_balancer_target_groups()
+        .map_err(|e| sdk_err(&format!("autoscaling:DescribeLoadBalancerTargetGroups {}", ctx.asg_name), e))
+    {
+        Ok(r) => r.load_balancer_target_groups().to_vec(),
+        Err(e) if e.is_code("ValidationError") && e.message.to_ascii_lowercase().contains("not found") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let asg_target_groups = attached
         .iter()
         .filter(|s| !matches!(s.state(), Some("Removing") | Some("Removed")))
         .filter_map(|s| s.load_balancer_target_group_arn().map(str::to_string))
