@@ -123,7 +123,9 @@ async fn run_edge(loaded: &LoadedConfig, source: &FactsSource, plan: &Plan, fact
 /// `--watch`: runs the edge steps after each converge, on a task of its own so the loop never
 /// waits on AWS. Converges that finish while one runs collapse into the latest; annotations are
 /// read fresh from each cluster (the plan carries statuses, not annotations).
-fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[WatchedCluster]) -> Option<Box<dyn Fn(&Result<crate::sync::Report, String>) + Send + Sync>> {
+type OnConverge = Box<dyn Fn(&Result<crate::sync::Report, String>) + Send + Sync>;
+
+fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[WatchedCluster]) -> Option<OnConverge> {
     if !crate::aws::edge::enabled(cfg) {
         return None;
     }
