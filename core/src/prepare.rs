@@ -978,7 +978,7 @@ mod tests {
     fn records_merge_across_runs() {
         let a = Item::DeviceGroup { name: "DG".into(), description: marker("demo") };
         let b = Item::Zone { template: "T".into(), name: "trust".into() };
-        let r = Record::default().merged("demo", &[b.clone()]).merged("demo", &[a.clone(), b.clone()]);
+        let r = Record::default().merged("demo", std::slice::from_ref(&b)).merged("demo", &[a.clone(), b.clone()]);
         assert_eq!(r.created, vec![a, b]);
         assert_eq!(r.version, 1);
     }
