@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired;
 use crate::facts::Facts;
-use crate::fxhash::{FxMap, FxSet, map_with_capacity};
+use crate::fxhash::{FxMap, FxSet, map_with_capacity, set_with_capacity};
 use crate::model::{Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
@@ -283,6 +283,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Inbound: all three objects or none, so a rule never points at someone else's object.
     // Kept items go straight into per-kind lists (same order); moves of big structs add up.
     let mut used_clusters = vec![false; ctx.tags.len()];
+    let mut held: FxSet<&str> = set_with_capacity(0);
+    let mut held_tags: FxSet<&str> = set_with_capacity(0);
     let mut status_of = Vec::with_capacity(inbound.len());
     let mut addresses = Vec::with_capacity(inbound.len());
     let mut svc_objects = Vec::with_capacity(inbound.len());
@@ -307,8 +309,19 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             rules.push((RuleSpec::Inbound(item.rule), r));
             continue;
         }
+        // What we already own of this Service stays as it is (held, not garbage-collected):
+        // a name clash caused by someone else must not tear down working protection.
+        let owned_at = [
+            at[0].filter(|&j| seen_addresses.owned[j]).map(|j| (&seen_addresses.list[j].name, &seen_addresses.list[j].tags)),
+            at[1].filter(|&j| seen_services.owned[j]).map(|j| (&seen_services.list[j].name, &seen_services.list[j].tags)),
+            at[2].filter(|&j| seen_rules.owned[j]).map(|j| (&seen_rules.list[j].name, &seen_rules.list[j].tags)),
+        ];
+        for (name, tags) in owned_at.into_iter().flatten() {
+            held.insert(name.as_str());
+            held_tags.extend(tags.iter().map(String::as_str));
+        }
         let st = &mut services[item.status];
-        let why = format!("{}; not written", clashes.join("; "));
+        let why = format!("{}; not written (entries it already has are left as they are)", clashes.join("; "));
         st.state = ServiceState::Conflict;
         st.reason = why.clone();
         st.nat_rule = None;
@@ -374,10 +387,14 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let rule_diff = seen_rules.diff(&ctx, rules, Kind::NatRule);
     let route_diff = seen_routes.diff(&ctx, route_objs, Kind::StaticRoute);
     let (w_addr, w_svc, w_rule) = (addr_diff.written(), svc_diff.written(), rule_diff.written());
-    let (mut addr_diff, mut svc_diff) = (addr_diff, svc_diff);
+    let (mut addr_diff, mut svc_diff, mut rule_diff) = (addr_diff, svc_diff, rule_diff);
 
     // An address or service a foreign rule still uses cannot be deleted (PAN-OS refuses, and
     // the whole batch with it): keep it and say which rule holds it.
+    for deletes in [&mut addr_diff.deletes, &mut svc_diff.deletes, &mut rule_diff.deletes] {
+        deletes.retain(|op| !held.contains(op.name()));
+    }
+    referenced.extend(held_tags);
     let in_use = used_by(seen_rules.foreign());
     let mut referenced_extra: Vec<String> = Vec::new();
     if !in_use.is_empty() {

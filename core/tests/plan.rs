@@ -612,3 +612,20 @@ fn entries_a_foreign_rule_still_uses_are_kept_with_a_report() {
     after.apply(&p.operations);
     assert!(run(&facts(vec![], vec![]), &after).is_noop());
 }
+
+#[test]
+fn a_name_taken_over_by_a_foreign_entry_holds_what_we_already_own() {
+    let mut observed = converge(&shop(), &Observed::default());
+    // Someone replaced our address with their own entry of the same name.
+    let i = observed.addresses.iter().position(|a| a.name == "prod.shop.default.frontend").unwrap();
+    observed.addresses[i] = foreign_address("prod.shop.default.frontend", &["corp"]);
+    let p = run(&shop(), &observed);
+    assert!(p.is_noop(), "our rule and service are held, the foreign address untouched: {:#?}", p.operations);
+    let st = status(&p, "default", "frontend");
+    assert_eq!(st.state, ServiceState::Conflict);
+    assert!(st.reason.contains("left as they are"), "{}", st.reason);
+    // Once the clash is gone, the Service is simply written again.
+    observed.addresses.remove(i);
+    let p = run(&shop(), &observed);
+    assert_eq!(p.counts(), (1, 0, 0), "{:#?}", p.operations);
+}
