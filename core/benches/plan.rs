@@ -1,6 +1,12 @@
 //! Plan time for 16 clusters × 1,000 Services (3 subnets each, 2 firewalls): the first plan
 //! against an empty Panorama, and the no-op resync against observed = desired. Target ≤ 50 ms.
 //! Run with `cargo bench -p pano-eks-core`.
+//!
+//! Prints min/median wall time and, on Linux, this thread's on-CPU time (schedstat; coarse on
+//! some kernels), plus the load average: on a shared build box other jobs inflate both. For a
+//! contention-free figure count instructions, e.g.
+//! `PLAN_BENCH_ONLY=noop PLAN_BENCH_ITERS=1 valgrind --tool=callgrind --toggle-collect='pano_eks_core::plan::plan' <bench binary>`
+//! (the count includes the one setup plan).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -87,10 +93,12 @@ fn main() {
         }
         return;
     }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "{CLUSTERS} clusters x {SERVICES} Services: {} operations, {} observed entries",
+        "{CLUSTERS} clusters x {SERVICES} Services: {} operations, {} observed entries; load average {}",
         first.operations.len(),
-        observed.len()
+        observed.len(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     let a = measure("first plan (empty observed)", &settings, &facts, &Observed::default(), |n| n == first.operations.len());
     let b = measure("no-op resync (observed = desired)", &settings, &facts, &observed, |n| n == 0);
