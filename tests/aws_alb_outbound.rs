@@ -187,7 +187,7 @@ fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
         })
         .collect();
     let plan = Plan { operations: vec![], device_group_changed: false, template_changed: false, services: statuses, clusters: vec![], problems: vec![] };
-    (plan, Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }], firewalls: vec![] })
+    (plan, Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }], firewalls: vec![], ..Default::default() })
 }
 
 async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str)])]) -> alb::AlbReport {

@@ -210,3 +210,42 @@ async fn two_replicas_one_writer_and_failover() {
     let _ = rb.await;
     b_task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_is_held_while_the_others_keep_syncing() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let e = engine(&sim).await;
+    // Panorama already protects blog's Service (from an earlier run)...
+    let seeded: Facts = Facts::from_json(r#"{"clusters": [
+        {"name": "blog", "subnets": [{"id": "subnet-9", "cidr": "192.168.120.0/24", "az": "us-west-2a"}],
+         "services": [{"namespace": "default", "name": "api", "labels": {"panw-tg-port": "90"}, "type": "LoadBalancer",
+                       "lb_hostname": "internal-api.elb.us-west-2.amazonaws.com", "ports": [{"port": 80}], "created": "2026-11-26T10:00:00Z"}]}],
+        "firewalls": [{"id": "i-a", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#).unwrap();
+    e.converge(&seeded).await.unwrap();
+    assert!(candidate(&e).await.nat_rules.iter().any(|r| r.name == "demo.in.blog.default.api"));
+
+    // ...and now blog's API cannot be reached (nothing listens on port 9): shop still converges.
+    let dead = ClusterAccess { endpoint: "https://127.0.0.1:9".into(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("x") };
+    let blog_client = pano_eks::kube::client(&dead).await.unwrap();
+    let mut facts = Facts::from_json(AWS_FACTS).unwrap();
+    facts.clusters.push(seeded.clusters[0].clone());
+    facts.clusters[1].services.clear();
+    let (_tx, rx) = tokio::sync::watch::channel(facts);
+    let mut s = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    s.base_facts = rx;
+    s.clusters.push(WatchedCluster { name: "blog".into(), client: blog_client });
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe.elb.us-west-2.amazonaws.com").await;
+    until(&e, "shop's Service protected while blog is unreachable", |o| has_rule(o, "frontend")).await;
+    let now = candidate(&e).await;
+    assert!(now.nat_rules.iter().any(|r| r.name == "demo.in.blog.default.api"), "blog's objects were held, not deleted");
+    let _ = stop.send(());
+    let _ = run.await;
+}

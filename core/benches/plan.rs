@@ -40,7 +40,7 @@ fn facts() -> Facts {
         })
         .collect();
     let firewalls = (0..2).map(|i| FirewallFacts { id: format!("i-{i}"), az: format!("az{i}"), trust_subnet_cidr: format!("192.168.{i}.0/24") }).collect();
-    Facts { clusters, firewalls }
+    Facts { clusters, firewalls, ..Default::default() }
 }
 
 /// This thread's time on a CPU (Linux schedstat), so a busy shared machine does not inflate

@@ -17,6 +17,10 @@ use crate::time::Timestamp;
 pub struct Facts {
     pub clusters: Vec<ClusterFacts>,
     pub firewalls: Vec<FirewallFacts>,
+    /// Clusters whose Services are unknown right now (their API could not be listed): their
+    /// Service objects on Panorama are held as they are. Subnets still come from `clusters`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen_clusters: Vec<String>,
 }
 
 /// One EKS cluster. `services` may be absent (a facts file with only subnets/firewalls).

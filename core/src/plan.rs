@@ -135,6 +135,8 @@ pub struct Problem {
 struct Seen<'a, T, N> {
     list: &'a [T],
     owned: Vec<bool>,
+    /// Owned entries kept as they are even when not desired (a frozen cluster's Service objects).
+    held: Vec<bool>,
     by_name: FxMap<&'a str, usize>,
     name: N,
 }
@@ -145,7 +147,15 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         for (i, o) in list.iter().enumerate() {
             by_name.entry(name(o)).or_insert(i);
         }
-        Self { list, owned: list.iter().map(owned).collect(), by_name, name }
+        Self { list, owned: list.iter().map(owned).collect(), held: vec![false; list.len()], by_name, name }
+    }
+
+    /// Marks entries this plan must not delete although nothing desires them.
+    fn hold(mut self, pred: impl Fn(&T) -> bool) -> Self {
+        for (h, o) in self.held.iter_mut().zip(self.list) {
+            *h = pred(o);
+        }
+        self
     }
 
     /// Where the entry with this name is; each desired name is looked up once, here.
@@ -188,7 +198,7 @@ impl<'a, T: PartialEq, N: Fn(&T) -> &str> Seen<'a, T, N> {
         }
         // (A duplicate name counts as matched when its first holder is: deletes go by name.)
         let mut gone: Vec<&str> = (0..self.list.len())
-            .filter(|&j| self.owned[j] && !matched[j] && !matched[self.by_name[name(&self.list[j])]])
+            .filter(|&j| self.owned[j] && !self.held[j] && !matched[j] && !matched[self.by_name[name(&self.list[j])]])
             .map(|j| name(&self.list[j]))
             .collect();
         gone.sort_unstable();
@@ -270,10 +280,14 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let desired::Model { ctx, inbound, outbound, routes, mut services, mut clusters, mut problems } =
         desired::build(settings, &names, facts);
     let owned_tagged = |tags: &[String]| names.owns_tagged(tags);
+    // A frozen cluster's Services are unknown (its API could not be listed): its per-Service
+    // entries stay exactly as they are instead of reading as "no Services, delete them all".
+    let frozen: Vec<String> = facts.frozen_clusters.iter().map(|c| names.cluster_tag(c)).collect();
+    let is_frozen = |tags: &[String]| !frozen.is_empty() && tags.iter().any(|t| frozen.contains(t));
 
-    let seen_addresses = Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags));
-    let seen_services = Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags));
-    let seen_rules = Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags));
+    let seen_addresses = Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
+    let seen_services = Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
+    let seen_rules = Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
     let seen_routes = Seen::new(&observed.static_routes, |o: &StaticRoute| &o.name, |o: &StaticRoute| names.owns_route(&o.name));
     let seen_tags = Seen::new(&observed.tags, |o: &Tag| &o.name, |o: &Tag| names.owns_tag_object(o));
     let foreign = |what: &str, name: &str| {

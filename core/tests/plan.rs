@@ -629,3 +629,36 @@ fn a_name_taken_over_by_a_foreign_entry_holds_what_we_already_own() {
     let p = run(&shop(), &observed);
     assert_eq!(p.counts(), (1, 0, 0), "{:#?}", p.operations);
 }
+
+#[test]
+fn a_frozen_clusters_service_objects_are_held_while_the_others_converge() {
+    // Two clusters protected, then shop's API cannot be listed: its Services are unknown.
+    let both = facts(
+        vec![
+            cluster("shop", &["192.168.110.0/24"], vec![svc("default", "web", "82")]),
+            cluster("blog", &["192.168.120.0/24"], vec![svc("default", "api", "83")]),
+        ],
+        vec![fw("i-a", "192.168.2.0/24")],
+    );
+    let state = converge(&both, &Observed::default());
+    let mut unknown = both.clone();
+    unknown.clusters[0].services.clear();
+    unknown.clusters[1].services.push(svc("default", "new", "84"));
+
+    // Without the freeze, "no Services" would delete shop's objects.
+    let careless = run(&unknown, &state);
+    assert!(careless.operations.iter().any(|o| matches!(o, Operation::Delete { name, .. } if name.contains("shop.default.web"))));
+
+    unknown.frozen_clusters = vec!["shop".into()];
+    let p = run(&unknown, &state);
+    assert!(
+        !p.operations.iter().any(|o| matches!(o, Operation::Delete { .. })),
+        "nothing of the frozen cluster is deleted: {:#?}",
+        p.operations
+    );
+    assert!(p.operations.iter().any(|o| o.name().contains("blog.default.new")), "the other cluster keeps converging");
+    // shop's subnet entries (from AWS) are still managed: its outbound rule and route stay desired.
+    let after = converge(&unknown, &state);
+    assert!(after.nat_rules.iter().any(|r| r.name.contains("shop.default.web")), "held");
+    assert!(after.nat_rules.iter().any(|r| r.name.contains("out.shop")), "outbound rule kept");
+}

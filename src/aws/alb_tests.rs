@@ -284,7 +284,7 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
         "annotations": {HOST_ANNOTATION: " shop.example.com ", PATH_ANNOTATION: ""}
     }))
     .unwrap();
-    let facts = Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: vec![svc] }], firewalls: vec![] };
+    let facts = Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: vec![svc] }], firewalls: vec![], ..Default::default() };
     let got = wanted(&plan, &facts);
     assert_eq!(got, vec![w("a", 82, Some("shop.example.com"), None), w("b", 83, None, None)]);
 }

@@ -85,7 +85,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
         // 1. Panorama.
         progress.line("1. Panorama");
         match connect_panorama(&loaded, conn).await {
-            Ok(engine) => match engine.converge(&Facts { clusters: vec![], firewalls: vec![] }).await {
+            Ok(engine) => match engine.converge(&Facts::default()).await {
                 Ok(r) => {
                     let (_, _, d) = r.plan.counts();
                     progress.line(format!("   {d} object(s) removed; {}", r.commit_job.map(|j| format!("committed (job {j}) and pushed")).unwrap_or_else(|| "nothing to commit".into())));

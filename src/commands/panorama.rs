@@ -34,12 +34,22 @@ async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Fac
     let aws = Aws::connect(&loaded.config.region).await;
     let mut facts = sources::aws_facts(loaded, &aws).await.map_err(Failure::failed)?;
     for c in &loaded.config.clusters {
-        let client = sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
-        let services = crate::kube::list_services(&client, &loaded.config.sync.label)
-            .await
-            .map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
-        if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
-            cf.services = services;
+        // An unreachable cluster is frozen (its Service objects held as they are) and reported;
+        // the others still converge, and the command exits non-zero.
+        let listed = match sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await {
+            Ok(client) => crate::kube::list_services(&client, &loaded.config.sync.label).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(services) => {
+                if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
+                    cf.services = services;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cluster {}: Services could not be listed ({e}); its Panorama objects are left as they are", c.name);
+                facts.frozen_clusters.push(c.name.clone());
+            }
         }
     }
     Ok(facts)
@@ -77,6 +87,7 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
         let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, mode).await?;
         let report = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
+        let frozen = facts.frozen_clusters.clone();
         match cli.output {
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("report serializes")),
             OutputFormat::Text => {
@@ -97,7 +108,12 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
                 print_problems(&report.plan);
             }
         }
-        run_edge(&loaded, source, &report.plan, &facts).await
+        run_edge(&loaded, source, &report.plan, &facts).await?;
+        if frozen.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::failed(format!("sync: Services of {} could not be listed; their objects were left as they are", frozen.join(", "))))
+        }
     })
 }
 

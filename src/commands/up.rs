@@ -214,7 +214,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         progress.line("4. cluster access");
         let out_dir = opts.out.clone().unwrap_or_else(|| base_dir(&loaded).join(".pano-eks").join(&cfg.name));
         let kc_path = opts.kubeconfig.clone().or_else(kubeconfig::default_path);
-        let mut facts = Facts { clusters: Vec::new(), firewalls: Vec::new() };
+        let mut facts = Facts::default();
         let mut credentials = Vec::new();
         for c in &cfg.clusters {
             let access = cluster_access(&aws, &loaded, c).await.map_err(Failure::failed)?;
@@ -397,7 +397,7 @@ async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &
         };
         println!("stack {}: {line}", s.stack_name);
     }
-    let mut facts = Facts { clusters: Vec::new(), firewalls: Vec::new() };
+    let mut facts = Facts::default();
     for c in &cfg.clusters {
         let subnets = discovery::cluster_subnets(aws, &c.name).await.unwrap_or_default();
         facts.clusters.push(ClusterFacts { name: c.name.clone(), subnets, services: Vec::new() });

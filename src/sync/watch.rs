@@ -5,8 +5,9 @@
 //! (latest wins, capped so a constant trickle cannot starve it), then runs ONE converge: one
 //! commit and push per burst, never two in flight (the loop is sequential). A full converge also
 //! runs every `resync`, repairing drift on Panorama. Watch loss is handled by the watcher (re-list
-//! with backoff); while a cluster has never been listed, nothing is written, because "unknown"
-//! must not read as "no Services". On shutdown the in-flight converge finishes; none is started.
+//! with backoff); a cluster that has never been listed is *frozen* (its Service objects held as
+//! they are) because "unknown" must not read as "no Services", while the others keep converging.
+//! On shutdown the in-flight converge finishes; none is started.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -133,12 +134,15 @@ async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut 
             return;
         }
     }
-    if let Some(w) = watches.iter().find(|w| !w.ready.load(Ordering::SeqCst)) {
-        tracing::info!(cluster = %w.name, "waiting for the first list of Services before writing");
-        return;
-    }
     let base = setup.base_facts.borrow().clone();
-    let facts = snapshot(&base, watches);
+    let mut facts = snapshot(&base, watches);
+    // A cluster whose Services were never listed (unreachable since start) is frozen: its Service
+    // objects stay as they are, and the other clusters keep converging. Once listed, the store
+    // keeps its last known Services through reconnects.
+    facts.frozen_clusters = watches.iter().filter(|w| !w.ready.load(Ordering::SeqCst)).map(|w| w.name.clone()).collect();
+    for c in &facts.frozen_clusters {
+        tracing::warn!(cluster = %c, "Services not listed yet (cluster unreachable?): its Service objects are held as they are");
+    }
     let start = Instant::now();
     let result = setup.engine.converge(&facts).await.map_err(|e| e.to_string());
     let secs = start.elapsed().as_secs_f64();

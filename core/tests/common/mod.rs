@@ -49,7 +49,7 @@ pub fn fw(id: &str, trust: &str) -> FirewallFacts {
 }
 
 pub fn facts(clusters: Vec<ClusterFacts>, firewalls: Vec<FirewallFacts>) -> Facts {
-    Facts { clusters, firewalls }
+    Facts { clusters, firewalls, ..Default::default() }
 }
 
 pub fn run(f: &Facts, observed: &Observed) -> Plan {
