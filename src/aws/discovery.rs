@@ -75,11 +75,12 @@ pub async fn cluster_subnets(aws: &Aws, cluster: &str) -> Result<Vec<SubnetFacts
 }
 
 /// The firewalls of an ASG with their trust subnets, and the instances without one yet.
-pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>, Vec<String>), AwsError> {
+/// The live (pending or running) EC2 instances of an autoscaling group.
+pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2::types::Instance>, AwsError> {
     let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(asg_name).send().await.map_err(|e| sdk_err("autoscaling:DescribeAutoScalingGroups", e))?;
     let ids: Vec<String> = r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
     if ids.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     }
     let r = aws
         .ec2
@@ -89,10 +90,16 @@ pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>,
         .send()
         .await
         .map_err(|e| sdk_err("ec2:DescribeInstances", e))?;
-    let instances: Vec<Instance> = r
-        .reservations()
+    Ok(r.reservations().iter().flat_map(|r| r.instances()).cloned().collect())
+}
+
+pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>, Vec<String>), AwsError> {
+    let live = asg_instances(aws, asg_name).await?;
+    if live.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let instances: Vec<Instance> = live
         .iter()
-        .flat_map(|r| r.instances())
         .map(|i| Instance {
             id: i.instance_id().unwrap_or_default().to_string(),
             az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),

@@ -162,23 +162,9 @@ pub struct Context {
 
 /// The firewall instances (pending/running) of an ASG with their untrust and trust ENIs.
 pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<Vec<Firewall>, AwsError> {
-    let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(asg_name).send().await.map_err(|e| sdk_err("autoscaling:DescribeAutoScalingGroups", e))?;
-    let ids: Vec<String> = r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let r = aws
-        .ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids))
-        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").build())
-        .send()
-        .await
-        .map_err(|e| sdk_err("ec2:DescribeInstances", e))?;
-    let mut out: Vec<Firewall> = r
-        .reservations()
+    let mut out: Vec<Firewall> = super::discovery::asg_instances(aws, asg_name)
+        .await?
         .iter()
-        .flat_map(|r| r.instances())
         .map(|i| {
             let eni = |idx: i32| {
                 i.network_interfaces()
