@@ -7,7 +7,7 @@ mod kube_support;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
@@ -23,9 +23,10 @@ async fn client(kubeconfig: &std::path::Path) -> kube::Client {
     kube::Client::try_from(cfg).expect("client")
 }
 
-/// Creates the five manifests with typed kube-rs calls.
+/// Creates the manifests (the top-level files, as `kubectl create -f manifests/` would) with
+/// typed kube-rs calls.
 async fn create_manifests(c: &kube::Client) {
-    let mut files: Vec<_> = std::fs::read_dir(manifests_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(manifests_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     files.sort();
     let pp = PostParams::default();
     for f in files {
@@ -37,6 +38,8 @@ async fn create_manifests(c: &kube::Client) {
             "ClusterRole" => drop(Api::<ClusterRole>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
             "ClusterRoleBinding" => drop(Api::<ClusterRoleBinding>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
             "Secret" => drop(Api::<Secret>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
+            "Role" => drop(Api::<Role>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
+            "RoleBinding" => drop(Api::<RoleBinding>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
             k => panic!("unexpected kind {k} in manifests"),
         }
     }

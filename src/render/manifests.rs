@@ -17,7 +17,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
 ];
 
 /// The in-cluster `sync --watch` Deployment (applied by the user once its ConfigMap and Secret exist).
-pub const SYNC_DEPLOYMENT: &str = include_str!("../../manifests/sync-deployment.yaml");
+pub const SYNC_DEPLOYMENT: &str = include_str!("../../manifests/in-cluster/sync-deployment.yaml");
 
 #[cfg(test)]
 mod tests {
