@@ -55,6 +55,8 @@ fn converge(rt: &tokio::runtime::Runtime, sim: &support::Sim, f: &Facts, mode: O
     let t = Instant::now();
     let r = rt.block_on(engine.converge(f)).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let phases: Vec<String> = r.phases_ms.iter().map(|(p, ms)| format!("{p} {ms} ms")).collect();
+    println!("  phases: {}", phases.join(", "));
     (secs, stat(sim, "write_calls") - w0, stat(sim, "commits") - c0, stat(sim, "pushes") - p0, r.plan.operations.len())
 }
 

@@ -95,6 +95,8 @@ pub struct Report {
     pub commit_job: Option<u64>,
     pub pushes: Vec<PushSummary>,
     pub elapsed_ms: u128,
+    /// Where the time went: (phase, milliseconds), in order.
+    pub phases_ms: Vec<(&'static str, u128)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,32 +163,56 @@ impl Engine {
     /// One full converge. Bad facts are reported in the plan and do not stop the good ones.
     pub async fn converge(&self, facts: &Facts) -> Result<Report, SyncError> {
         let start = Instant::now();
-        let (plan, mut candidate) = self.plan(facts).await?;
+        let mut phases = Vec::new();
+        let mut lap = Instant::now();
+        let mut mark = |name: &'static str, lap: &mut Instant| {
+            phases.push((name, lap.elapsed().as_millis()));
+            *lap = Instant::now();
+        };
+        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        mark("observe", &mut lap);
+        let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
+        let mut candidate = seen;
+        mark("plan", &mut lap);
         let write_calls = if plan.is_noop() {
             0
         } else {
             apply::apply(&self.client, &self.locs, &plan.operations, self.mode, self.opts.lock_wait).await?
         };
         candidate.apply(&plan.operations);
+        mark("apply", &mut lap);
 
-        // Commit when *our* entries in the candidate differ from the running config.
-        let running = observe::read(&self.client, &self.locs, Which::Running).await?;
-        let names = Names::new(&self.settings.deployment);
-        let (dg_differs, template_differs) = owned_differences(&names, &candidate, &running);
+        // Commit when *our* entries in the candidate differ from the running config. A no-op plan
+        // with nothing pending anywhere (one cheap op call) skips reading the running config.
+        let (dg_differs, template_differs) = if plan.is_noop() && !self.pending_changes().await? {
+            (false, false)
+        } else {
+            let running = observe::read(&self.client, &self.locs, Which::Running).await?;
+            owned_differences(&Names::new(&self.settings.deployment), &candidate, &running)
+        };
+        mark("compare with running", &mut lap);
         let mut commit_job = None;
         let mut pushes = Vec::new();
         if dg_differs || template_differs {
             let description = format!("pano-eks {}: {} operation(s)", self.settings.deployment, plan.operations.len());
             let job = commit::commit_partial(&self.client, &self.admin, &description, self.opts.lock_wait, self.opts.job_timeout).await?;
             commit_job = job.as_ref().map(|j| j.id);
+            mark("commit", &mut lap);
             if dg_differs {
                 pushes.push(self.push(PushTarget::DeviceGroup(&self.settings.device_group), &description).await?);
             }
             if template_differs {
                 pushes.push(self.push(PushTarget::TemplateStack(&self.template_stack), &description).await?);
             }
+            mark("push", &mut lap);
         }
-        Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis() })
+        Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis(), phases_ms: phases })
+    }
+
+    /// `check pending-changes`: whether any administrator has uncommitted changes.
+    async fn pending_changes(&self) -> Result<bool, SyncError> {
+        let r = self.client.op(&Element::new("check").child(Element::new("pending-changes"))).await?;
+        Ok(r.text_content() != "no")
     }
 
     async fn push(&self, target: PushTarget<'_>, description: &str) -> Result<PushSummary, SyncError> {
