@@ -243,70 +243,68 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     let cfg = loaded.config.clone();
     let debounce = parse_duration(&cfg.sync.debounce).map_err(Failure::usage)?;
     let resync = parse_duration(&cfg.sync.resync).map_err(Failure::usage)?;
-    {
-        let aws = if facts_file.is_none() { Some(Aws::connect(&cfg.region).await) } else { None };
-        let base = match facts_file {
-            Some(p) => sources::facts_file(p, false).map_err(Failure::usage)?,
-            None => sources::aws_facts(loaded, aws.as_ref().expect("set above")).await.map_err(Failure::failed)?,
-        };
-        let (facts_tx, facts_rx) = tokio::sync::watch::channel(base);
-        if let Some(aws) = aws.clone() {
-            // AWS facts change when the autoscaling group replaces a firewall: refresh each resync.
-            let loaded = loaded.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(resync).await;
-                    match sources::aws_facts(&loaded, &aws).await {
-                        Ok(f) => {
-                            let _ = facts_tx.send(f);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "refreshing AWS facts failed; keeping the last ones"),
+    let aws = if facts_file.is_none() { Some(Aws::connect(&cfg.region).await) } else { None };
+    let base = match facts_file {
+        Some(p) => sources::facts_file(p, false).map_err(Failure::usage)?,
+        None => sources::aws_facts(loaded, aws.as_ref().expect("set above")).await.map_err(Failure::failed)?,
+    };
+    let (facts_tx, facts_rx) = tokio::sync::watch::channel(base);
+    if let Some(aws) = aws.clone() {
+        // AWS facts change when the autoscaling group replaces a firewall: refresh each resync.
+        let loaded = loaded.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(resync).await;
+                match sources::aws_facts(&loaded, &aws).await {
+                    Ok(f) => {
+                        let _ = facts_tx.send(f);
                     }
+                    Err(e) => tracing::warn!(error = %e, "refreshing AWS facts failed; keeping the last ones"),
                 }
-            });
-        }
-        let mut clusters = Vec::new();
-        for c in &cfg.clusters {
-            let client = sources::cluster_client(loaded, c, aws.as_ref(), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
-            clusters.push(WatchedCluster { name: c.name.clone(), client });
-        }
-        let metrics = metrics::Metrics::default();
-        if let Some(addr) = &cfg.sync.metrics_addr {
-            let addr = addr.parse().map_err(|e| Failure::usage(format!("sync.metrics_addr: {e}")))?;
-            let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
-            eprintln!("metrics on http://{bound}/metrics");
-        }
-        let leader = if leader_elect {
-            let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-            let elector = crate::kube::leader::LeaderElector::new(
-                clusters[0].client.clone(),
-                crate::render::manifests::NAMESPACE,
-                &format!("pano-eks-sync-{}", cfg.name),
-                &identity,
-                Duration::from_secs(15),
-            );
-            Some(elector.spawn().0)
-        } else {
-            None
-        };
-        let engine = engine(loaded, conn, None).await?;
-        let on_converge = spawn_edge(&cfg, aws.clone(), &clusters);
-        let setup = WatchSetup {
-            engine,
-            clusters,
-            base_facts: facts_rx,
-            label: cfg.sync.label.clone(),
-            debounce,
-            resync,
-            metrics,
-            leader,
-            events: true,
-            on_converge,
-        };
-        eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
-        watch::run(setup, shutdown_signal()).await;
-        Ok(())
+            }
+        });
     }
+    let mut clusters = Vec::new();
+    for c in &cfg.clusters {
+        let client = sources::cluster_client(loaded, c, aws.as_ref(), Identity::PanUserPreferred).await.map_err(Failure::failed)?;
+        clusters.push(WatchedCluster { name: c.name.clone(), client });
+    }
+    let metrics = metrics::Metrics::default();
+    if let Some(addr) = &cfg.sync.metrics_addr {
+        let addr = addr.parse().map_err(|e| Failure::usage(format!("sync.metrics_addr: {e}")))?;
+        let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
+        eprintln!("metrics on http://{bound}/metrics");
+    }
+    let leader = if leader_elect {
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+        let elector = crate::kube::leader::LeaderElector::new(
+            clusters[0].client.clone(),
+            crate::render::manifests::NAMESPACE,
+            &format!("pano-eks-sync-{}", cfg.name),
+            &identity,
+            Duration::from_secs(15),
+        );
+        Some(elector.spawn().0)
+    } else {
+        None
+    };
+    let engine = engine(loaded, conn, None).await?;
+    let on_converge = spawn_edge(&cfg, aws.clone(), &clusters);
+    let setup = WatchSetup {
+        engine,
+        clusters,
+        base_facts: facts_rx,
+        label: cfg.sync.label.clone(),
+        debounce,
+        resync,
+        metrics,
+        leader,
+        events: true,
+        on_converge,
+    };
+    eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
+    watch::run(setup, shutdown_signal()).await;
+    Ok(())
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
