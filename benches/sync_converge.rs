@@ -50,7 +50,8 @@ fn stat(sim: &support::Sim, k: &str) -> u64 {
 fn converge(rt: &tokio::runtime::Runtime, sim: &support::Sim, f: &Facts, mode: Option<WriteMode>) -> (f64, u64, u64, u64, usize) {
     let cfg = sim.config("batch_size = 500");
     let opts = EngineOptions { mode, ..Default::default() };
-    let engine = rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), opts, Credentials::Password(Secret::new(support::PASSWORD)))).unwrap();
+    let engine =
+        rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), opts, Credentials::Password(Secret::new(support::PASSWORD)))).unwrap();
     let (w0, c0, p0) = (stat(sim, "write_calls"), stat(sim, "commits"), stat(sim, "pushes"));
     let t = Instant::now();
     let r = rt.block_on(engine.converge(f)).unwrap();
@@ -87,13 +88,21 @@ fn main() {
     }
     first.sort_by(f64::total_cmp);
     noop.sort_by(f64::total_cmp);
-    println!("plan {clusters} clusters x {per} Services ({} operations): first min {:.1} ms median {:.1} ms; no-op min {:.1} ms median {:.1} ms",
-        plan.operations.len(), first[0], first[3], noop[0], noop[3]);
+    println!(
+        "plan {clusters} clusters x {per} Services ({} operations): first min {:.1} ms median {:.1} ms; no-op min {:.1} ms median {:.1} ms",
+        plan.operations.len(),
+        first[0],
+        first[3],
+        noop[0],
+        noop[3]
+    );
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let sim = support::Sim::start(&["--job-step-ms", "50"]);
     let (secs, writes, commits, pushes, ops) = converge(&rt, &sim, &f, None);
-    println!("first converge of {total} Services ({ops} operations): {secs:.2} s wall, {writes} write calls, {commits} commit(s), {pushes} push(es)");
+    println!(
+        "first converge of {total} Services ({ops} operations): {secs:.2} s wall, {writes} write calls, {commits} commit(s), {pushes} push(es)"
+    );
     let (nsecs, nwrites, ncommits, _, nops) = converge(&rt, &sim, &f, None);
     println!("no-op resync: {nops} operations, {nwrites} write calls, {ncommits} commits, {nsecs:.2} s wall");
     drop(sim);
@@ -111,7 +120,8 @@ fn support_config() -> pano_eks::config::Config {
     // Planning needs only the settings; a throwaway sim config gives a valid file.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("authcodes"), "I1\n").unwrap();
-    let text = std::fs::read_to_string(support::repo_root().join("src/config/example.toml")).unwrap()
+    let text = std::fs::read_to_string(support::repo_root().join("src/config/example.toml"))
+        .unwrap()
         .replace("ami = \"\"", "ami = \"ami-0123456789abcdef0\"")
         .replace("key_name = \"\"", "key_name = \"k\"")
         .replace("ssh_from = \"0.0.0.0/0\"", "ssh_from = \"203.0.113.7/32\"")

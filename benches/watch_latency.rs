@@ -32,7 +32,8 @@ fn service(i: usize) -> Service {
 }
 
 async fn publish(api: &Api<Service>, i: usize) {
-    let status = serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": format!("internal-{i}.elb.us-west-2.amazonaws.com")}]}}});
+    let status =
+        serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": format!("internal-{i}.elb.us-west-2.amazonaws.com")}]}}});
     api.patch_status(&format!("svc-{i}"), &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
 }
 
@@ -48,9 +49,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stats = |key: &str| sim.stats()[key].as_u64().unwrap_or(0);
     let (latencies, burst_commits) = rt.block_on(async {
-        let access = ClusterAccess { endpoint: k.url.clone(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("kube-sim-admin") };
+        let access =
+            ClusterAccess { endpoint: k.url.clone(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("kube-sim-admin") };
         let client = pano_eks::kube::client(&access).await.unwrap();
-        let connect = || Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(support::PASSWORD)));
+        let connect =
+            || Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(support::PASSWORD)));
         let (_facts_tx, facts_rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
         let setup = WatchSetup {
             engine: connect().await.unwrap(),

@@ -1,7 +1,6 @@
 //! `pano-eks`: one binary for the whole workflow of securing EKS Services with VM-Series
 //! firewalls managed by Panorama. `main` only parses flags, sets up logging and dispatches.
 
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,19 +16,32 @@ fn main() -> ExitCode {
         Command::Validate { existing_vpc } => commands::validate::run(&cli, *existing_vpc),
         Command::Render { out, existing_vpc } => commands::render::run(&cli, out, *existing_vpc),
         Command::Plan { source, conn } => commands::panorama::plan(&cli, source, conn),
-        Command::Sync { once: _, watch: false, source, conn, write_mode, .. } => commands::panorama::sync_once(&cli, source, conn, *write_mode),
+        Command::Sync { once: _, watch: false, source, conn, write_mode, .. } => {
+            commands::panorama::sync_once(&cli, source, conn, *write_mode)
+        }
         Command::Sync { watch: true, source, conn, leader_elect, .. } => commands::panorama::sync_watch(&cli, source, conn, *leader_elect),
         Command::Credentials { cluster, out } => commands::panorama::credentials(&cli, cluster, out.as_deref()),
         Command::Status { source, conn } => commands::panorama::status(&cli, source, conn),
         Command::Up { existing_vpc, yes, dry_run, watch, out, kubeconfig, conn } => commands::up::run(
             &cli,
             conn,
-            &commands::up::UpOptions { existing_vpc: *existing_vpc, yes: *yes, dry_run: *dry_run, watch: *watch, out: out.clone(), kubeconfig: kubeconfig.clone() },
+            &commands::up::UpOptions {
+                existing_vpc: *existing_vpc,
+                yes: *yes,
+                dry_run: *dry_run,
+                watch: *watch,
+                out: out.clone(),
+                kubeconfig: kubeconfig.clone(),
+            },
         ),
-        Command::Down { yes, keep_bucket, conn } => commands::down::run(&cli, conn, &commands::down::DownOptions { yes: *yes, keep_bucket: *keep_bucket }),
-        Command::Panorama { command: PanoramaCommand::Prepare { allow_all, adopt, dry_run, conn } } => {
-            commands::prepare::run(&cli, conn, commands::prepare::PrepareOptions { allow_all: *allow_all, adopt: *adopt, dry_run: *dry_run })
+        Command::Down { yes, keep_bucket, conn } => {
+            commands::down::run(&cli, conn, &commands::down::DownOptions { yes: *yes, keep_bucket: *keep_bucket })
         }
+        Command::Panorama { command: PanoramaCommand::Prepare { allow_all, adopt, dry_run, conn } } => commands::prepare::run(
+            &cli,
+            conn,
+            commands::prepare::PrepareOptions { allow_all: *allow_all, adopt: *adopt, dry_run: *dry_run },
+        ),
         Command::Token { cluster, region } => commands::token::run(&cli, cluster, region.as_deref()),
     };
     match result {

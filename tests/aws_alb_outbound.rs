@@ -39,23 +39,57 @@ fn tags(kind: ResourceType) -> TagSpecification {
 
 async fn fixture(aws: &Aws) -> Fixture {
     let ec2 = &aws.ec2;
-    let vpc = ec2.create_vpc().cidr_block("192.168.0.0/16").tag_specifications(tags(ResourceType::Vpc)).send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("192.168.0.0/16")
+        .tag_specifications(tags(ResourceType::Vpc))
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
     let igw = ec2.create_internet_gateway().send().await.unwrap().internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
     ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send().await.unwrap();
     let subnet = |cidr: &'static str, az: &'static str| {
         let vpc = vpc.clone();
-        async move { ec2.create_subnet().vpc_id(vpc).cidr_block(cidr).availability_zone(az).send().await.unwrap().subnet().unwrap().subnet_id().unwrap().to_string() }
+        async move {
+            ec2.create_subnet()
+                .vpc_id(vpc)
+                .cidr_block(cidr)
+                .availability_zone(az)
+                .send()
+                .await
+                .unwrap()
+                .subnet()
+                .unwrap()
+                .subnet_id()
+                .unwrap()
+                .to_string()
+        }
     };
     let untrust_a = subnet("192.168.1.0/24", "us-west-2a").await;
     let untrust_b = subnet("192.168.11.0/24", "us-west-2b").await;
     let trust = subnet("192.168.2.0/24", "us-west-2a").await;
     let cluster = subnet("192.168.110.0/24", "us-west-2a").await;
-    let route_table = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table().unwrap().route_table_id().unwrap().to_string();
+    let route_table =
+        ec2.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table().unwrap().route_table_id().unwrap().to_string();
     ec2.create_route().route_table_id(&route_table).destination_cidr_block("0.0.0.0/0").gateway_id(&igw).send().await.unwrap();
     ec2.associate_route_table().route_table_id(&route_table).subnet_id(&cluster).send().await.unwrap();
 
     let elb_tag = elb::Tag::builder().key(DEPLOYMENT_TAG).value(DEPLOYMENT).build();
-    let lb = aws.elbv2.create_load_balancer().name("demo-public").subnets(&untrust_a).subnets(&untrust_b).tags(elb_tag.clone()).send().await.unwrap();
+    let lb = aws
+        .elbv2
+        .create_load_balancer()
+        .name("demo-public")
+        .subnets(&untrust_a)
+        .subnets(&untrust_b)
+        .tags(elb_tag.clone())
+        .send()
+        .await
+        .unwrap();
     let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
     let tg = aws
         .elbv2
@@ -89,7 +123,12 @@ async fn fixture(aws: &Aws) -> Fixture {
     let lt = ec2
         .create_launch_template()
         .launch_template_name("demo-fw")
-        .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).instance_type(aws_sdk_ec2::types::InstanceType::M5Xlarge).build())
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(ami)
+                .instance_type(aws_sdk_ec2::types::InstanceType::M5Xlarge)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -108,7 +147,12 @@ async fn fixture(aws: &Aws) -> Fixture {
         .unwrap();
     Fixture {
         alb: alb::Context { deployment: DEPLOYMENT.into(), vpc_id: vpc, listener_arn, public_tg_arn: public_tg, asg_name: ASG.into() },
-        outbound: outbound::Context { deployment: DEPLOYMENT.into(), asg_name: ASG.into(), route_tables: vec![route_table.clone()], igw: Some(igw.clone()) },
+        outbound: outbound::Context {
+            deployment: DEPLOYMENT.into(),
+            asg_name: ASG.into(),
+            route_tables: vec![route_table.clone()],
+            igw: Some(igw.clone()),
+        },
         trust_subnet: trust,
         igw,
         route_table,
@@ -117,7 +161,8 @@ async fn fixture(aws: &Aws) -> Fixture {
 
 async fn asg_instances(aws: &Aws) -> Vec<String> {
     let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(ASG).send().await.unwrap();
-    let mut ids: Vec<String> = r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
+    let mut ids: Vec<String> =
+        r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
     ids.sort();
     ids
 }
@@ -133,7 +178,13 @@ async fn attach_trust_eni(aws: &Aws, f: &Fixture, instance: &str) -> String {
 async fn untrust_eni(aws: &Aws, instance: &str) -> String {
     let r = aws.ec2.describe_instances().instance_ids(instance).send().await.unwrap();
     let i = &r.reservations()[0].instances()[0];
-    i.network_interfaces().iter().find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0)).unwrap().network_interface_id().unwrap().to_string()
+    i.network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_string()
 }
 
 async fn default_route(aws: &Aws, table: &str) -> (Option<String>, Option<String>) {
@@ -143,14 +194,39 @@ async fn default_route(aws: &Aws, table: &str) -> (Option<String>, Option<String
 }
 
 async fn our_eips(aws: &Aws) -> Vec<(String, Option<String>)> {
-    let r = aws.ec2.describe_addresses().filters(Filter::builder().name(format!("tag:{DEPLOYMENT_TAG}")).values(DEPLOYMENT).build()).send().await.unwrap();
+    let r = aws
+        .ec2
+        .describe_addresses()
+        .filters(Filter::builder().name(format!("tag:{DEPLOYMENT_TAG}")).values(DEPLOYMENT).build())
+        .send()
+        .await
+        .unwrap();
     r.addresses().iter().map(|a| (a.allocation_id().unwrap().to_string(), a.network_interface_id().map(str::to_string))).collect()
 }
 
 /// Everything carrying `pano-eks:service` (target groups and listener rules), by tag value.
 async fn service_tagged(aws: &Aws, f: &Fixture) -> BTreeMap<String, Vec<String>> {
-    let mut arns: Vec<String> = aws.elbv2.describe_target_groups().send().await.unwrap().target_groups().iter().map(|t| t.target_group_arn().unwrap().to_string()).collect();
-    arns.extend(aws.elbv2.describe_rules().listener_arn(&f.alb.listener_arn).send().await.unwrap().rules().iter().map(|r| r.rule_arn().unwrap().to_string()));
+    let mut arns: Vec<String> = aws
+        .elbv2
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap()
+        .target_groups()
+        .iter()
+        .map(|t| t.target_group_arn().unwrap().to_string())
+        .collect();
+    arns.extend(
+        aws.elbv2
+            .describe_rules()
+            .listener_arn(&f.alb.listener_arn)
+            .send()
+            .await
+            .unwrap()
+            .rules()
+            .iter()
+            .map(|r| r.rule_arn().unwrap().to_string()),
+    );
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let t = aws.elbv2.describe_tags().set_resource_arns(Some(arns)).send().await.unwrap();
     for d in t.tag_descriptions() {
@@ -186,8 +262,22 @@ fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
             .unwrap()
         })
         .collect();
-    let plan = Plan { operations: vec![], device_group_changed: false, template_changed: false, services: statuses, clusters: vec![], problems: vec![] };
-    (plan, Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }], firewalls: vec![], ..Default::default() })
+    let plan = Plan {
+        operations: vec![],
+        device_group_changed: false,
+        template_changed: false,
+        services: statuses,
+        clusters: vec![],
+        problems: vec![],
+    };
+    (
+        plan,
+        Facts {
+            clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }],
+            firewalls: vec![],
+            ..Default::default()
+        },
+    )
 }
 
 async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str)])]) -> alb::AlbReport {
@@ -219,16 +309,26 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
         let fe_key = ServiceKey { cluster: "shop".into(), namespace: "default".into(), name: "frontend".into() };
         let fe_name = alb::tg_name(DEPLOYMENT, &fe_key, 82);
         let tg = aws.elbv2.describe_target_groups().names(&fe_name).send().await.unwrap().target_groups()[0].clone();
-        assert_eq!((tg.port(), tg.vpc_id(), tg.protocol(), tg.health_check_port()), (Some(82), Some(f.alb.vpc_id.as_str()), Some(&elb::ProtocolEnum::Http), Some("81")));
+        assert_eq!(
+            (tg.port(), tg.vpc_id(), tg.protocol(), tg.health_check_port()),
+            (Some(82), Some(f.alb.vpc_id.as_str()), Some(&elb::ProtocolEnum::Http), Some("81"))
+        );
         assert_eq!(tg.target_type(), Some(&elb::TargetTypeEnum::Instance));
         let fe_arn = tg.target_group_arn().unwrap().to_string();
         let attached = aws.asg.describe_load_balancer_target_groups().auto_scaling_group_name(ASG).send().await.unwrap();
-        assert!(attached.load_balancer_target_groups().iter().any(|t| t.load_balancer_target_group_arn() == Some(&fe_arn)), "attached to the ASG");
+        assert!(
+            attached.load_balancer_target_groups().iter().any(|t| t.load_balancer_target_group_arn() == Some(&fe_arn)),
+            "attached to the ASG"
+        );
         let health = aws.elbv2.describe_target_health().target_group_arn(&fe_arn).send().await.unwrap();
         let targets: Vec<&str> = health.target_health_descriptions().iter().filter_map(|d| d.target()?.id()).collect();
         assert_eq!(targets, vec![firewall[0].as_str()], "the ASG registered the firewall");
         let rules = aws.elbv2.describe_rules().listener_arn(&f.alb.listener_arn).send().await.unwrap();
-        let fe_rule = rules.rules().iter().find(|r| r.actions().iter().any(|a| a.target_group_arn() == Some(&fe_arn))).expect("a rule forwards to frontend");
+        let fe_rule = rules
+            .rules()
+            .iter()
+            .find(|r| r.actions().iter().any(|a| a.target_group_arn() == Some(&fe_arn)))
+            .expect("a rule forwards to frontend");
         assert_eq!(fe_rule.priority(), Some(alb::home_priority(&fe_key).to_string().as_str()));
         let cond = &fe_rule.conditions()[0];
         assert_eq!(cond.field(), Some("host-header"));
@@ -258,7 +358,9 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
             .unwrap()
             .to_string();
         aws.asg.attach_load_balancer_target_groups().auto_scaling_group_name(ASG).target_group_arns(&foreign).send().await.unwrap();
-        let c = reconcile(&aws, &f, &[("frontend", 82, host), ("api", 83, path), ("cart", 84, &[(alb::HOST_ANNOTATION, "cart.example.com")])]).await;
+        let c =
+            reconcile(&aws, &f, &[("frontend", 82, host), ("api", 83, path), ("cart", 84, &[(alb::HOST_ANNOTATION, "cart.example.com")])])
+                .await;
         let cart = c.plan.services.iter().find(|s| s.service.name == "cart").unwrap();
         assert_eq!(cart.state, AlbState::Conflict);
         assert!(cart.reason.contains("manual-84"), "{}", cart.reason);
@@ -279,7 +381,10 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
         assert_eq!(d.plan.services[0].state, AlbState::Default);
         let l = aws.elbv2.describe_listeners().listener_arns(&f.alb.listener_arn).send().await.unwrap();
         let api_name = d.plan.services[0].target_group.clone().unwrap();
-        let api_arn = aws.elbv2.describe_target_groups().names(&api_name).send().await.unwrap().target_groups()[0].target_group_arn().unwrap().to_string();
+        let api_arn = aws.elbv2.describe_target_groups().names(&api_name).send().await.unwrap().target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string();
         assert_eq!(l.listeners()[0].default_actions()[0].target_group_arn(), Some(api_arn.as_str()));
 
         // `down`'s ALB part: everything ours goes, the default action is the stack's again, the
@@ -325,7 +430,13 @@ fn the_default_route_follows_a_replaced_firewall_and_undo_restores_the_igw() {
         assert!(outbound::ensure(&aws, &f.outbound).await.unwrap().done.is_empty(), "converged: a re-run changes nothing");
 
         // The ASG replaces the firewall; the new one gets its trust ENI from the lambda.
-        aws.asg.terminate_instance_in_auto_scaling_group().instance_id(&first).should_decrement_desired_capacity(false).send().await.unwrap();
+        aws.asg
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(&first)
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .unwrap();
         let second = asg_instances(&aws).await;
         assert_eq!(second.len(), 1);
         assert_ne!(second[0], first, "replaced");

@@ -133,7 +133,10 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
     let up = w.run(&cfg, &["up", "--yes"]);
     assert!(up.status.success(), "up failed");
     let err = stderr(&up);
-    assert!(err.find("1. pre-flight").unwrap() < err.find("demo-shop-nodes [").unwrap_or(usize::MAX) || err.contains("demo-shop-nodes ["), "step list first");
+    assert!(
+        err.find("1. pre-flight").unwrap() < err.find("demo-shop-nodes [").unwrap_or(usize::MAX) || err.contains("demo-shop-nodes ["),
+        "step list first"
+    );
     for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
         assert_eq!(rt.block_on(stack_status(&aws, s)).as_deref(), Some("CREATE_COMPLETE"), "{s}");
         assert!(stdout(&up).contains(&format!("stack {s}: created")), "{s}");
@@ -177,7 +180,12 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
             .subnet_id(subnet)
             .groups(sg)
             .description("orphan of a deleted NLB")
-            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::NetworkInterface).tags(Tag::builder().key("pano-eks:deployment").value("demo").build()).build())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::NetworkInterface)
+                    .tags(Tag::builder().key("pano-eks:deployment").value("demo").build())
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -208,7 +216,12 @@ fn preflight_failures_create_nothing() {
     let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
     assert_eq!(up.status.code(), Some(1));
     let err = stderr(&up);
-    for want in ["key pair `no-such-key` does not exist", "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist", "not attached", "nothing was created"] {
+    for want in [
+        "key pair `no-such-key` does not exist",
+        "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist",
+        "not attached",
+        "nothing was created",
+    ] {
         assert!(err.contains(want), "missing {want:?}");
     }
     rt.block_on(async {
@@ -228,7 +241,8 @@ fn brownfield_up_into_an_existing_vpc() {
     let aws = rt.block_on(w.moto.aws(REGION));
     let (vpc, igw) = rt.block_on(async {
         let vpc = aws.ec2.create_vpc().cidr_block("192.168.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
-        let igw = aws.ec2.create_internet_gateway().send().await.unwrap().internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
+        let igw =
+            aws.ec2.create_internet_gateway().send().await.unwrap().internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
         aws.ec2.attach_internet_gateway().vpc_id(&vpc).internet_gateway_id(&igw).send().await.unwrap();
         // Someone else's subnet, outside ours.
         aws.ec2.create_subnet().vpc_id(&vpc).cidr_block("192.168.200.0/24").send().await.unwrap();
@@ -241,7 +255,13 @@ fn brownfield_up_into_an_existing_vpc() {
         for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
             assert_eq!(stack_status(&aws, s).await.as_deref(), Some("CREATE_COMPLETE"), "{s}");
         }
-        let subnets = aws.ec2.describe_subnets().filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build()).send().await.unwrap();
+        let subnets = aws
+            .ec2
+            .describe_subnets()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build())
+            .send()
+            .await
+            .unwrap();
         assert!(subnets.subnets().len() >= 11, "firewall and cluster subnets inside the given VPC");
     });
 }

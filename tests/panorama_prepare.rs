@@ -62,7 +62,13 @@ fn engine(rt: &tokio::runtime::Runtime, sim: &Sim) -> Engine {
 }
 
 fn writer(e: &Engine) -> Writer<'_> {
-    Writer { client: &e.client, admin: support::ADMIN, sw_version: &e.sw_version, lock_wait: LockWait::default(), job_timeout: Duration::from_secs(30) }
+    Writer {
+        client: &e.client,
+        admin: support::ADMIN,
+        sw_version: &e.sw_version,
+        lock_wait: LockWait::default(),
+        job_timeout: Duration::from_secs(30),
+    }
 }
 
 fn record_file(sim: &Sim) -> std::path::PathBuf {
@@ -124,7 +130,10 @@ fn an_existing_differing_interface_is_reported_and_untouched_until_adopt() {
     let static_if = "<entry name=\"ethernet1/1\"><layer3><ip><entry name=\"10.0.0.1/24\"/></ip></layer3><comment>theirs</comment></entry>";
     for (xp, el) in [
         (format!("{T}/network/interface/ethernet"), static_if.to_string()),
-        (format!("{T}/vsys/entry[@name='vsys1']/zone"), "<entry name=\"dmz\"><network><layer3><member>ethernet1/1</member></layer3></network></entry>".to_string()),
+        (
+            format!("{T}/vsys/entry[@name='vsys1']/zone"),
+            "<entry name=\"dmz\"><network><layer3><member>ethernet1/1</member></layer3></network></entry>".to_string(),
+        ),
     ] {
         let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", &xp), ("element", &el)]);
         assert!(r.contains("success"), "{r}");
@@ -138,7 +147,10 @@ fn an_existing_differing_interface_is_reported_and_untouched_until_adopt() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Panorama is not fully prepared: 2 existing setting(s) differ"));
     let cand = flat(&sim.config_xml("candidate"));
     assert!(cand.contains(&format!("<ethernet>{static_if}")), "interface untouched:\n{cand}");
-    assert!(cand.contains("<entry name=\"dmz\"><network><layer3><member>ethernet1/1</member></layer3></network></entry>"), "zone untouched");
+    assert!(
+        cand.contains("<entry name=\"dmz\"><network><layer3><member>ethernet1/1</member></layer3></network></entry>"),
+        "zone untouched"
+    );
     // Our partial commit did not take the other admin's pending changes along.
     let running = flat(&sim.config_xml("running"));
     assert!(!running.contains("dmz") && !running.contains("10.0.0.1/24"), "another admin's changes were committed:\n{running}");
@@ -150,11 +162,19 @@ fn an_existing_differing_interface_is_reported_and_untouched_until_adopt() {
     // --adopt makes them what the firewalls need.
     let adopt = run(&sim, &["panorama", "prepare", "--adopt"]);
     assert!(adopt.status.success());
-    assert!(stdout(&adopt).contains("adopt    ethernet1/1: layer 3, DHCP client with default route: was: ethernet1/1 has static IP addresses"), "{}", stdout(&adopt));
+    assert!(
+        stdout(&adopt).contains("adopt    ethernet1/1: layer 3, DHCP client with default route: was: ethernet1/1 has static IP addresses"),
+        "{}",
+        stdout(&adopt)
+    );
     let again = run(&sim, &["panorama", "prepare"]);
     assert!(again.status.success(), "everything matches after --adopt");
     let cand = flat(&sim.config_xml("candidate"));
-    assert!(cand.contains("<entry name=\"dmz\"><network><layer3/></network></entry>") || cand.contains("<entry name=\"dmz\"><network><layer3></layer3></network></entry>"), "{cand}");
+    assert!(
+        cand.contains("<entry name=\"dmz\"><network><layer3/></network></entry>")
+            || cand.contains("<entry name=\"dmz\"><network><layer3></layer3></network></entry>"),
+        "{cand}"
+    );
 }
 
 #[test]
@@ -164,10 +184,22 @@ fn unprepare_removes_what_prepare_created_and_nothing_else() {
     let before = flat(&sim.config_xml("running"));
     let out = run(&sim, &["panorama", "prepare", "--allow-all"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("exists   template stack eks-stack") && stdout(&out).contains("create   template eks-template in stack eks-stack"));
+    assert!(
+        stdout(&out).contains("exists   template stack eks-stack")
+            && stdout(&out).contains("create   template eks-template in stack eks-stack")
+    );
     // Someone else's address in the device group stays whatever happens.
     let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/address";
-    let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", dg), ("element", "<entry name=\"theirs\"><ip-netmask>10.1.1.1</ip-netmask></entry>")]);
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[
+            ("type", "config"),
+            ("action", "set"),
+            ("xpath", dg),
+            ("element", "<entry name=\"theirs\"><ip-netmask>10.1.1.1</ip-netmask></entry>"),
+        ],
+    );
     assert!(r.contains("success"), "{r}");
 
     let rt = rt();
@@ -205,7 +237,19 @@ fn unprepare_of_a_fresh_prepare_leaves_panorama_as_it_was_and_keeps_what_others_
     // Prepare again; another admin adds a static route to our router: router and template stay.
     assert!(run(&sim, &["panorama", "prepare"]).status.success());
     let route = format!("{T}/network/virtual-router/entry[@name='vr-default']/routing-table/ip/static-route");
-    let x = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", &route), ("element", "<entry name=\"theirs\"><destination>10.9.0.0/16</destination><nexthop><ip-address>10.0.2.1</ip-address></nexthop></entry>")]);
+    let x = sim.api_as(
+        "other-admin",
+        "other",
+        &[
+            ("type", "config"),
+            ("action", "set"),
+            ("xpath", &route),
+            (
+                "element",
+                "<entry name=\"theirs\"><destination>10.9.0.0/16</destination><nexthop><ip-address>10.0.2.1</ip-address></nexthop></entry>",
+            ),
+        ],
+    );
     assert!(x.contains("success"), "{x}");
     let r = rt.block_on(prepare::unprepare(&writer(&e), &record_file(&sim))).unwrap();
     let lines = prepare::describe_removal(&r.plan).join("\n");
@@ -232,11 +276,17 @@ fn vm_auth_key_lifetimes_are_checked_against_panorama() {
     assert!(listed.iter().any(|(k, _)| *k == long), "{listed:?}");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!(pano_eks_core::prepare::check_vm_auth_key(&listed, &long, now, 3600).is_ok());
-    assert_eq!(pano_eks_core::prepare::check_vm_auth_key(&listed, "123456789012345", now, 3600), Err(pano_eks_core::prepare::KeyProblem::Unknown));
+    assert_eq!(
+        pano_eks_core::prepare::check_vm_auth_key(&listed, "123456789012345", now, 3600),
+        Err(pano_eks_core::prepare::KeyProblem::Unknown)
+    );
     // A key valid for one hour is too close to its expiry once a few seconds have passed.
     let short = make_key("1");
     let listed = rt.block_on(prepare::vm_auth_keys(&e.client)).unwrap();
-    assert!(matches!(pano_eks_core::prepare::check_vm_auth_key(&listed, &short, now + 5, 3600), Err(pano_eks_core::prepare::KeyProblem::TooSoon { .. })));
+    assert!(matches!(
+        pano_eks_core::prepare::check_vm_auth_key(&listed, &short, now + 5, 3600),
+        Err(pano_eks_core::prepare::KeyProblem::TooSoon { .. })
+    ));
 }
 
 /// `up` against moto, kube-sim and a FRESH panorama-sim: Panorama is prepared before anything
@@ -315,7 +365,12 @@ ca_cert = "{kca}"
             .envs(env.iter().copied())
             .output()
             .unwrap();
-        eprintln!("--- pano-eks {args:?}: {}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "--- pano-eks {args:?}: {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     };
 

@@ -84,7 +84,11 @@ fn first_converge_writes_exactly_the_desired_objects_then_nothing() {
     let again = rt.block_on(e.converge(&f)).unwrap();
     assert!(again.plan.is_noop());
     assert_eq!((again.write_calls, again.commit_job, again.pushes.len()), (0, None, 0));
-    assert_eq!((stat(&sim, "write_calls"), stat(&sim, "commits"), stat(&sim, "pushes")), (writes, commits, pushes), "no-op resync: 0 writes, 0 commits");
+    assert_eq!(
+        (stat(&sim, "write_calls"), stat(&sim, "commits"), stat(&sim, "pushes")),
+        (writes, commits, pushes),
+        "no-op resync: 0 writes, 0 commits"
+    );
 }
 
 #[test]
@@ -122,8 +126,14 @@ fn foreign_objects_are_never_touched_even_with_look_alike_names() {
     // Another admin's objects: one with exactly the name we want, others that look like ours.
     for (xpath, element) in [
         (format!("{dg}/address"), "<entry name='demo.shop.default.svc-0'><ip-netmask>10.9.9.9/32</ip-netmask></entry>"),
-        (format!("{dg}/address"), "<entry name='demo.shop.default.legacy'><fqdn>legacy.example.com</fqdn><description>managed by pano-eks</description></entry>"),
-        (format!("{dg}/pre-rulebase/nat/rules"), "<entry name='demo.in.shop.default.old'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source><destination><member>any</member></destination><service>any</service></entry>"),
+        (
+            format!("{dg}/address"),
+            "<entry name='demo.shop.default.legacy'><fqdn>legacy.example.com</fqdn><description>managed by pano-eks</description></entry>",
+        ),
+        (
+            format!("{dg}/pre-rulebase/nat/rules"),
+            "<entry name='demo.in.shop.default.old'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source><destination><member>any</member></destination><service>any</service></entry>",
+        ),
     ] {
         let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", &xpath), ("element", element)]);
         assert!(r.contains("success"), "{r}");

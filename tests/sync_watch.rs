@@ -24,7 +24,8 @@ const AWS_FACTS: &str = r#"{"clusters": [{"name": "shop", "subnets": [{"id": "su
   "firewalls": [{"id": "i-a", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#;
 
 async fn kube_client(k: &KubeSim) -> kube::Client {
-    let access = ClusterAccess { endpoint: k.url.clone(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("kube-sim-admin") };
+    let access =
+        ClusterAccess { endpoint: k.url.clone(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("kube-sim-admin") };
     pano_eks::kube::client(&access).await.unwrap()
 }
 
@@ -63,7 +64,12 @@ async fn until(e: &Engine, what: &str, pred: impl Fn(&Observed) -> bool) -> Dura
     }
 }
 
-fn setup(engine: Engine, client: kube::Client, leader: Option<tokio::sync::watch::Receiver<bool>>, log: Arc<Mutex<Vec<usize>>>) -> WatchSetup {
+fn setup(
+    engine: Engine,
+    client: kube::Client,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
+    log: Arc<Mutex<Vec<usize>>>,
+) -> WatchSetup {
     let (_tx, rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
     std::mem::forget(_tx); // the AWS facts stay as they are for the test's lifetime
     WatchSetup {
@@ -111,17 +117,25 @@ async fn panorama_follows_service_changes_and_survives_a_dropped_watch() {
     // Relabel: the NAT rule now uses the new port's service object.
     let relabel = serde_json::json!({"metadata": {"labels": {"panw-tg-port": "83"}}});
     api.patch("frontend", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
-    until(&e, "the rule follows the new port", |o| o.nat_rules.iter().any(|r| r.name == "demo.in.shop.default.frontend" && r.service.ends_with("83"))).await;
+    until(&e, "the rule follows the new port", |o| {
+        o.nat_rules.iter().any(|r| r.name == "demo.in.shop.default.frontend" && r.service.ends_with("83"))
+    })
+    .await;
 
     // New hostname: the address object is updated in place.
     publish_hostname(&api, "frontend", "internal-fe-2.elb.us-west-2.amazonaws.com").await;
     until(&e, "the address follows the hostname", |o| {
-        o.addresses.iter().any(|a| matches!(&a.value, pano_eks_core::AddressValue::Fqdn(h) if h == "internal-fe-2.elb.us-west-2.amazonaws.com"))
+        o.addresses
+            .iter()
+            .any(|a| matches!(&a.value, pano_eks_core::AddressValue::Fqdn(h) if h == "internal-fe-2.elb.us-west-2.amazonaws.com"))
     })
     .await;
 
     // The watch connection is cut: the watcher re-lists and the next change still lands.
-    let http = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&k.ca).unwrap()).unwrap()]).build().unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&k.ca).unwrap()).unwrap()])
+        .build()
+        .unwrap();
     let r = http.post(format!("{}/_sim/drop-watches", k.url)).send().await.unwrap();
     assert!(r.status().is_success());
     api.create(&PostParams::default(), &service("cart", "84")).await.unwrap();
@@ -227,7 +241,8 @@ async fn an_unreachable_cluster_is_held_while_the_others_keep_syncing() {
     assert!(candidate(&e).await.nat_rules.iter().any(|r| r.name == "demo.in.blog.default.api"));
 
     // ...and now blog's API cannot be reached (nothing listens on port 9): shop still converges.
-    let dead = ClusterAccess { endpoint: "https://127.0.0.1:9".into(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("x") };
+    let dead =
+        ClusterAccess { endpoint: "https://127.0.0.1:9".into(), ca_pem: Some(std::fs::read(&k.ca).unwrap()), token: Secret::new("x") };
     let blog_client = pano_eks::kube::client(&dead).await.unwrap();
     let mut facts = Facts::from_json(AWS_FACTS).unwrap();
     facts.clusters.push(seeded.clusters[0].clone());

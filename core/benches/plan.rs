@@ -39,7 +39,9 @@ fn facts() -> Facts {
                 .collect(),
         })
         .collect();
-    let firewalls = (0..2).map(|i| FirewallFacts { id: format!("i-{i}"), az: format!("az{i}"), trust_subnet_cidr: format!("192.168.{i}.0/24") }).collect();
+    let firewalls = (0..2)
+        .map(|i| FirewallFacts { id: format!("i-{i}"), az: format!("az{i}"), trust_subnet_cidr: format!("192.168.{i}.0/24") })
+        .collect();
     Facts { clusters, firewalls, ..Default::default() }
 }
 

@@ -106,8 +106,7 @@ fn is_name_part(s: &str, max: usize) -> bool {
 }
 
 fn is_hostname(h: &str) -> bool {
-    h.len() <= FQDN_MAX
-        && h.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+    h.len() <= FQDN_MAX && h.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
 }
 
 /// Classifies one labelled Service. `Ok` = it may claim `port`; `Err` = invalid, with the reason.
@@ -132,15 +131,7 @@ fn validate_service(s: &ServiceFacts, label: &str) -> Result<(u16, u16), (Option
 }
 
 fn status(cluster: &str, s: &ServiceFacts, port: Option<u16>, state: ServiceState, reason: String) -> ServiceStatus {
-    ServiceStatus {
-        cluster: cluster.to_owned(),
-        namespace: s.namespace.clone(),
-        name: s.name.clone(),
-        port,
-        state,
-        reason,
-        nat_rule: None,
-    }
+    ServiceStatus { cluster: cluster.to_owned(), namespace: s.namespace.clone(), name: s.name.clone(), port, state, reason, nat_rule: None }
 }
 
 pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Facts) -> Model<'a> {
@@ -185,10 +176,7 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     }
 
     // Cluster tags (unique even if two long cluster names hash-collide).
-    let tag_reqs: Vec<NameRequest> = clusters
-        .iter()
-        .map(|c| NameRequest::new(names.cluster_tag_prefix(), &[c.name], None))
-        .collect();
+    let tag_reqs: Vec<NameRequest> = clusters.iter().map(|c| NameRequest::new(names.cluster_tag_prefix(), &[c.name], None)).collect();
     let cluster_tags = assign_unique(tag_reqs, TAG_NAME_MAX);
     let mut cluster_status: Vec<ClusterStatus> = clusters
         .iter()
@@ -226,7 +214,12 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
             }
             subnet_owner.insert(net, ci);
             let si = cluster_status[ci].subnets.len();
-            cluster_status[ci].subnets.push(SubnetStatus { id: s.id.clone(), cidr: net.to_string(), outbound_rule: None, routes: Vec::new() });
+            cluster_status[ci].subnets.push(SubnetStatus {
+                id: s.id.clone(),
+                cidr: net.to_string(),
+                outbound_rule: None,
+                routes: Vec::new(),
+            });
             subnets.push((ci, si, net));
         }
     }
@@ -268,7 +261,15 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
                     problems.push(problem(kind, subject(), why));
                 }
                 Ok((port, target_port)) => {
-                    candidates.push(Candidate { status: statuses.len(), ci, port, created: &s.created, cluster: c.name, svc: s, target_port });
+                    candidates.push(Candidate {
+                        status: statuses.len(),
+                        ci,
+                        port,
+                        created: &s.created,
+                        cluster: c.name,
+                        svc: s,
+                        target_port,
+                    });
                     statuses.push(status(c.name, s, Some(port), ServiceState::Planned, String::new()));
                 }
             }
@@ -309,8 +310,7 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     ready.sort_unstable_by_key(|w| w.status);
 
     // Names, each kind assigned as a whole so uniqueness is checked across the kind.
-    let addr_names =
-        assign_unique(ready.iter().map(|w| names.address(w.cluster, &w.svc.namespace, &w.svc.name)).collect(), NAME_MAX);
+    let addr_names = assign_unique(ready.iter().map(|w| names.address(w.cluster, &w.svc.namespace, &w.svc.name)).collect(), NAME_MAX);
     let svc_names = assign_unique(ready.iter().map(|w| names.service(w.port)).collect(), NAME_MAX);
     // Inbound and outbound rules share one rulebase, so one namespace.
     let mut rule_reqs: Vec<NameRequest> = ready.iter().map(|w| names.inbound_rule(w.cluster, &w.svc.namespace, &w.svc.name)).collect();
@@ -318,8 +318,7 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
     let rule_names = assign_unique(rule_reqs, NAME_MAX);
     let route_keys: Vec<(usize, usize, Ipv4Net, Ipv4Addr)> =
         subnets.iter().flat_map(|&(ci, si, net)| nexthops.iter().map(move |&nh| (ci, si, net, nh))).collect();
-    let route_names =
-        assign_unique(route_keys.iter().map(|&(_, _, net, nh)| names.route(net, nh)).collect(), ROUTE_NAME_MAX);
+    let route_names = assign_unique(route_keys.iter().map(|&(_, _, net, nh)| names.route(net, nh)).collect(), ROUTE_NAME_MAX);
 
     let managed = format!("managed by pano-eks ({})", names.deployment());
     let tags_of = |ci: usize| vec![MARKER_TAG.to_owned(), cluster_tags[ci].clone()];

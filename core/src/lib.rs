@@ -40,8 +40,8 @@ pub mod time;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use model::{
-    Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol,
-    Scope, ServiceObject, SourceTranslation, StaticRoute, Tag,
+    Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Scope,
+    ServiceObject, SourceTranslation, StaticRoute, Tag,
 };
 pub use naming::Names;
 pub use plan::{ClusterStatus, Plan, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus, plan};

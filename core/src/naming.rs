@@ -31,8 +31,7 @@ const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// PAN-OS-safe: starts alphanumeric, then `[A-Za-z0-9._-]`.
 pub fn is_safe_name(s: &str) -> bool {
     let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric()) && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// `len` lowercase base32 chars of SHA-256(`input`).
@@ -139,13 +138,7 @@ impl NameRequest {
 pub fn assign_unique(mut requests: Vec<NameRequest>, limit: usize) -> Vec<String> {
     let mut names: Vec<String> = requests
         .iter_mut()
-        .map(|r| {
-            if r.full.len() <= limit {
-                std::mem::take(&mut r.full)
-            } else {
-                shortened(r.prefix(), r.tail(), limit, &r.full)
-            }
-        })
+        .map(|r| if r.full.len() <= limit { std::mem::take(&mut r.full) } else { shortened(r.prefix(), r.tail(), limit, &r.full) })
         .collect();
     let mut seen = set_with_capacity(names.len());
     let mut clashing: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeSet;
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::desired;
 use crate::facts::Facts;
 use crate::fxhash::{FxMap, FxSet, map_with_capacity, set_with_capacity};
-use crate::model::{Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag};
+use crate::model::{
+    Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag,
+};
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
 use crate::spec::{Ctx, RuleSpec, Spec};
@@ -285,13 +286,19 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let frozen: Vec<String> = facts.frozen_clusters.iter().map(|c| names.cluster_tag(c)).collect();
     let is_frozen = |tags: &[String]| !frozen.is_empty() && tags.iter().any(|t| frozen.contains(t));
 
-    let seen_addresses = Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
-    let seen_services = Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
-    let seen_rules = Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
+    let seen_addresses =
+        Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
+    let seen_services =
+        Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
+    let seen_rules =
+        Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
     let seen_routes = Seen::new(&observed.static_routes, |o: &StaticRoute| &o.name, |o: &StaticRoute| names.owns_route(&o.name));
     let seen_tags = Seen::new(&observed.tags, |o: &Tag| &o.name, |o: &Tag| names.owns_tag_object(o));
     let foreign = |what: &str, name: &str| {
-        format!("{what} {name:?} already exists in device group {} and is not owned by deployment {}", settings.device_group, settings.deployment)
+        format!(
+            "{what} {name:?} already exists in device group {} and is not owned by deployment {}",
+            settings.device_group, settings.deployment
+        )
     };
 
     // Inbound: all three objects or none, so a rule never points at someone else's object.
@@ -349,7 +356,11 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         let at = seen_rules.locate(&item.rule.name);
         if seen_rules.is_foreign(at) {
             let subject = format!("{}/{}", cluster.name, subnet.id);
-            problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: format!("{}; not written", foreign("NAT rule", &item.rule.name)) });
+            problems.push(Problem {
+                subject,
+                kind: ProblemKind::NameConflict,
+                message: format!("{}; not written", foreign("NAT rule", &item.rule.name)),
+            });
         } else {
             subnet.outbound_rule = Some(item.rule.name.clone());
             used_clusters[item.cluster] = true;
@@ -427,11 +438,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
     // Reserved exactly: an Operation is ~350 bytes and regrowing would copy them all.
     let writes = tag_diff.writes() + addr_diff.writes() + svc_diff.writes() + rule_diff.writes() + route_diff.writes();
-    let deletes = tag_diff.deletes.len()
-        + addr_diff.deletes.len()
-        + svc_diff.deletes.len()
-        + rule_diff.deletes.len()
-        + route_diff.deletes.len();
+    let deletes =
+        tag_diff.deletes.len() + addr_diff.deletes.len() + svc_diff.deletes.len() + rule_diff.deletes.len() + route_diff.deletes.len();
     let mut operations = Vec::with_capacity(writes + deletes);
     let mut del_tag = tag_diff.emit(&ctx, Object::Tag, &mut operations);
     del_tag.retain(|op| !referenced.contains(op.name()) && !referenced_extra.iter().any(|t| t == op.name()));

@@ -105,7 +105,9 @@ impl Node {
 
     /// `member` texts of the list at `path`.
     pub fn members(&self, path: &[Seg]) -> Vec<String> {
-        self.get(path).map(|l| l.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string()).collect()).unwrap_or_default()
+        self.get(path)
+            .map(|l| l.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// Names of the `entry` children of the container at `path`.
@@ -183,24 +185,66 @@ pub fn marker(deployment: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Item {
-    Template { name: String, description: String },
-    TemplateStack { name: String, description: String },
+    Template {
+        name: String,
+        description: String,
+    },
+    TemplateStack {
+        name: String,
+        description: String,
+    },
     /// The template as a member of the stack (a stack that existed before gets only this).
-    StackMember { stack: String, template: String },
-    DeviceGroup { name: String, description: String },
-    DnsPrimary { template: String, server: String },
+    StackMember {
+        stack: String,
+        template: String,
+    },
+    DeviceGroup {
+        name: String,
+        description: String,
+    },
+    DnsPrimary {
+        template: String,
+        server: String,
+    },
     /// Layer-3 ethernet interface with a DHCP client; `default_route` = create the default route.
-    Interface { template: String, name: String, default_route: bool },
+    Interface {
+        template: String,
+        name: String,
+        default_route: bool,
+    },
     /// A layer-3 zone in vsys1 (its interfaces are [`Item::ZoneMember`]s).
-    Zone { template: String, name: String },
-    ZoneMember { template: String, zone: String, interface: String },
+    Zone {
+        template: String,
+        name: String,
+    },
+    ZoneMember {
+        template: String,
+        zone: String,
+        interface: String,
+    },
     /// A virtual router with ECMP enabled (its interfaces are [`Item::RouterInterface`]s).
-    VirtualRouter { template: String, name: String },
-    RouterInterface { template: String, router: String, interface: String },
-    ImportInterface { template: String, interface: String },
-    ImportRouter { template: String, router: String },
+    VirtualRouter {
+        template: String,
+        name: String,
+    },
+    RouterInterface {
+        template: String,
+        router: String,
+        interface: String,
+    },
+    ImportInterface {
+        template: String,
+        interface: String,
+    },
+    ImportRouter {
+        template: String,
+        router: String,
+    },
     /// The seed's allow-all security pre-rule.
-    AllowAll { device_group: String, description: String },
+    AllowAll {
+        device_group: String,
+        description: String,
+    },
 }
 
 fn tpl(template: &str) -> Vec<Seg> {
@@ -229,7 +273,9 @@ impl Item {
             Item::Zone { template, .. } => join(vsys(template), &[t("zone")]),
             Item::ZoneMember { template, zone, .. } => join(vsys(template), &[t("zone"), e(zone), t("network"), t("layer3")]),
             Item::VirtualRouter { template, .. } => join(tpl(template), &[t("network"), t("virtual-router")]),
-            Item::RouterInterface { template, router, .. } => join(tpl(template), &[t("network"), t("virtual-router"), e(router), t("interface")]),
+            Item::RouterInterface { template, router, .. } => {
+                join(tpl(template), &[t("network"), t("virtual-router"), e(router), t("interface")])
+            }
             Item::ImportInterface { template, .. } => join(vsys(template), &[t("import"), t("network"), t("interface")]),
             Item::ImportRouter { template, .. } => join(vsys(template), &[t("import"), t("network"), t("virtual-router")]),
             Item::AllowAll { device_group, .. } => vec![t("device-group"), e(device_group), t("pre-rulebase"), t("security"), t("rules")],
@@ -255,7 +301,9 @@ impl Item {
                 ),
             ),
             Item::Zone { name, .. } => Node::entry(name).with(Node::new("network").with(Node::new("layer3"))),
-            Item::ZoneMember { interface, .. } | Item::RouterInterface { interface, .. } | Item::ImportInterface { interface, .. } => Node::member(interface),
+            Item::ZoneMember { interface, .. } | Item::RouterInterface { interface, .. } | Item::ImportInterface { interface, .. } => {
+                Node::member(interface)
+            }
             Item::VirtualRouter { name, .. } => Node::entry(name).with(Node::new("ecmp").with(Node::leaf("enable", "yes"))),
             Item::ImportRouter { router, .. } => Node::member(router),
             Item::AllowAll { description, .. } => {
@@ -330,10 +378,18 @@ impl Item {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// Merge `element` under `parent` (creates; for leaves, replaces the value).
-    Set { parent: Vec<Seg>, element: Node },
+    Set {
+        parent: Vec<Seg>,
+        element: Node,
+    },
     /// Replace the node at `path` with `element`.
-    Edit { path: Vec<Seg>, element: Node },
-    Delete { path: Vec<Seg> },
+    Edit {
+        path: Vec<Seg>,
+        element: Node,
+    },
+    Delete {
+        path: Vec<Seg>,
+    },
 }
 
 impl Write {
@@ -376,7 +432,12 @@ impl PreparePlan {
     }
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let n = |f: fn(&Status) -> bool| self.checks.iter().filter(|c| f(&c.status)).count();
-        (n(|s| *s == Status::Create), n(|s| *s == Status::Exists), n(|s| matches!(s, Status::Differs(_))), n(|s| matches!(s, Status::Adopted(_))))
+        (
+            n(|s| *s == Status::Create),
+            n(|s| *s == Status::Exists),
+            n(|s| matches!(s, Status::Differs(_))),
+            n(|s| matches!(s, Status::Adopted(_))),
+        )
     }
 }
 
@@ -498,7 +559,8 @@ impl Planner<'_> {
             if here && elsewhere.is_empty() {
                 self.push(member, Status::Exists, vec![]);
             } else if let Some(other) = elsewhere.first() {
-                let mut w: Vec<Write> = elsewhere.iter().map(|z| Write::Delete { path: zone_member_path(&zones_at, z, self.root, iface) }).collect();
+                let mut w: Vec<Write> =
+                    elsewhere.iter().map(|z| Write::Delete { path: zone_member_path(&zones_at, z, self.root, iface) }).collect();
                 if !here {
                     w.push(Write::set(&member));
                 }
@@ -530,8 +592,10 @@ impl Planner<'_> {
                 .filter(|r| self.root.members(&join(routers_at.clone(), &[e(r), t("interface")])).contains(iface))
                 .collect();
             if let Some(other) = elsewhere.first() {
-                let mut w: Vec<Write> =
-                    elsewhere.iter().map(|r| Write::Delete { path: join(routers_at.clone(), &[e(r), t("interface"), Seg::Member(iface.clone())]) }).collect();
+                let mut w: Vec<Write> = elsewhere
+                    .iter()
+                    .map(|r| Write::Delete { path: join(routers_at.clone(), &[e(r), t("interface"), Seg::Member(iface.clone())]) })
+                    .collect();
                 if !here {
                     w.push(Write::set(&item));
                 }
@@ -567,17 +631,31 @@ impl Planner<'_> {
 }
 
 fn zone_mode(zone: &Node) -> Option<String> {
-    zone.get(&[t("network")])?.children.iter().map(|c| c.tag.clone()).find(|t| t != "log-setting" && t != "zone-protection-profile" && t != "enable-packet-buffer-protection")
+    zone.get(&[t("network")])?
+        .children
+        .iter()
+        .map(|c| c.tag.clone())
+        .find(|t| t != "log-setting" && t != "zone-protection-profile" && t != "enable-packet-buffer-protection")
 }
 
 fn zone_interfaces(zone: &Node) -> Vec<String> {
-    zone.get(&[t("network")]).map(|n| n.children.iter().flat_map(|mode| mode.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string())).collect()).unwrap_or_default()
+    zone.get(&[t("network")])
+        .map(|n| {
+            n.children
+                .iter()
+                .flat_map(|mode| mode.children.iter().filter(|c| c.tag == "member").map(|c| c.text.trim().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The member node of `iface` in zone `z` (whatever the zone's mode).
 fn zone_member_path(zones_at: &[Seg], z: &str, root: &Node, iface: &str) -> Vec<Seg> {
     let base = join(zones_at.to_vec(), &[e(z), t("network")]);
-    let mode = root.get(&base).and_then(|n| n.children.iter().find(|m| m.children.iter().any(|c| c.tag == "member" && c.text.trim() == iface))).map(|m| m.tag.clone());
+    let mode = root
+        .get(&base)
+        .and_then(|n| n.children.iter().find(|m| m.children.iter().any(|c| c.tag == "member" && c.text.trim() == iface)))
+        .map(|m| m.tag.clone());
     join(base, &[Seg::Tag(mode.unwrap_or_else(|| "layer3".into())), Seg::Member(iface.to_string())])
 }
 
@@ -600,7 +678,11 @@ fn interface_difference(n: &Node, default_route: bool) -> Option<String> {
     }
     let creates = dhcp.text_at(&[t("create-default-route")]).map(|v| v == "yes").unwrap_or(true);
     if creates != default_route {
-        return Some(if default_route { "does not create the default route from DHCP".into() } else { "creates a default route from DHCP".into() });
+        return Some(if default_route {
+            "does not create the default route from DHCP".into()
+        } else {
+            "creates a default route from DHCP".into()
+        });
     }
     None
 }
@@ -821,10 +903,27 @@ mod tests {
         // The shapes the guide asks for.
         let l = |p: &[Seg]| root.get(p).map(|_| ()).ok_or(());
         let t1 = tpl("T");
-        assert_eq!(root.text_at(&join(t1.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1"), t("layer3"), t("dhcp-client"), t("create-default-route")])).as_deref(), Some("yes"));
-        assert_eq!(root.text_at(&join(t1.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/2"), t("layer3"), t("dhcp-client"), t("create-default-route")])).as_deref(), Some("no"));
+        assert_eq!(
+            root.text_at(&join(
+                t1.clone(),
+                &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1"), t("layer3"), t("dhcp-client"), t("create-default-route")]
+            ))
+            .as_deref(),
+            Some("yes")
+        );
+        assert_eq!(
+            root.text_at(&join(
+                t1.clone(),
+                &[t("network"), t("interface"), t("ethernet"), e("ethernet1/2"), t("layer3"), t("dhcp-client"), t("create-default-route")]
+            ))
+            .as_deref(),
+            Some("no")
+        );
         assert_eq!(root.members(&join(vsys("T"), &[t("zone"), e("untrust"), t("network"), t("layer3")])), ["ethernet1/1"]);
-        assert_eq!(root.members(&join(t1.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("interface")])), ["ethernet1/1", "ethernet1/2"]);
+        assert_eq!(
+            root.members(&join(t1.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("interface")])),
+            ["ethernet1/1", "ethernet1/2"]
+        );
         assert_eq!(root.members(&join(vsys("T"), &[t("import"), t("network"), t("virtual-router")])), ["vr-default"]);
         assert_eq!(root.members(&[t("template-stack"), e("S"), t("templates")]), ["T"]);
         assert!(l(&[t("device-group"), e("DG")]).is_ok());
@@ -845,17 +944,30 @@ mod tests {
                     parent: join(base.clone(), &[t("network"), t("interface"), t("ethernet")]),
                     element: Node::entry("ethernet1/1").with(Node::new("layer3").with(Node::new("ip").with(Node::entry("10.0.0.1/24")))),
                 },
-                Write::Set { parent: join(vsys("T"), &[t("zone")]), element: Node::entry("dmz").with(Node::new("network").with(Node::new("layer3").with(Node::member("ethernet1/1")))) },
-                Write::Set { parent: join(base.clone(), &[t("network"), t("virtual-router")]), element: Node::entry("vr-default").with(Node::new("interface").with(Node::member("ethernet1/2"))) },
-                Write::Set { parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]), element: Node::leaf("primary", "8.8.8.8") },
+                Write::Set {
+                    parent: join(vsys("T"), &[t("zone")]),
+                    element: Node::entry("dmz").with(Node::new("network").with(Node::new("layer3").with(Node::member("ethernet1/1")))),
+                },
+                Write::Set {
+                    parent: join(base.clone(), &[t("network"), t("virtual-router")]),
+                    element: Node::entry("vr-default").with(Node::new("interface").with(Node::member("ethernet1/2"))),
+                },
+                Write::Set {
+                    parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]),
+                    element: Node::leaf("primary", "8.8.8.8"),
+                },
             ],
         );
         let before = root.clone();
         let p = plan_prepare(&s, &root);
-        let diffs: Vec<String> = p.differences().iter().map(|c| match &c.status {
-            Status::Differs(r) => r.clone(),
-            _ => unreachable!(),
-        }).collect();
+        let diffs: Vec<String> = p
+            .differences()
+            .iter()
+            .map(|c| match &c.status {
+                Status::Differs(r) => r.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
         assert_eq!(diffs.len(), 4, "{diffs:#?}");
         assert!(diffs.iter().any(|d| d.starts_with("primary DNS server is 8.8.8.8")));
         assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 has static IP addresses")));
@@ -863,9 +975,15 @@ mod tests {
         assert!(diffs.iter().any(|d| d.starts_with("virtual router vr-default has ECMP disabled")));
         // No write touches what differs.
         apply(&mut root, &p.writes);
-        assert_eq!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])), before.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])));
+        assert_eq!(
+            root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])),
+            before.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")]))
+        );
         assert_eq!(root.members(&join(vsys("T"), &[t("zone"), e("dmz"), t("network"), t("layer3")])), ["ethernet1/1"]);
-        assert_eq!(root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(), Some("8.8.8.8"));
+        assert_eq!(
+            root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(),
+            Some("8.8.8.8")
+        );
         // ethernet1/2 was already in vr-default: exists. ethernet1/1 is not in a router yet: created.
         assert!(p.checks.iter().any(|c| c.item.describe() == "ethernet1/2 in virtual router vr-default" && c.status == Status::Exists));
         assert_eq!(plan_prepare(&s, &root).writes, vec![], "a re-run writes nothing more");
@@ -887,8 +1005,16 @@ mod tests {
             (Node::entry("x").with(Node::new("layer3")), true, Some("is layer 3 without a DHCP client")),
             (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client"))), true, None),
             (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client"))), false, Some("creates a default route from DHCP")),
-            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("enable", "no")))), true, Some("has its DHCP client disabled")),
-            (Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("create-default-route", "no")))), false, None),
+            (
+                Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("enable", "no")))),
+                true,
+                Some("has its DHCP client disabled"),
+            ),
+            (
+                Node::entry("x").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("create-default-route", "no")))),
+                false,
+                None,
+            ),
         ];
         for (n, dr, want) in cases {
             assert_eq!(interface_difference(&n, dr).as_deref(), want, "{n:?}");
@@ -908,7 +1034,11 @@ mod tests {
         apply(&mut root, &[Write::Set { parent: join(path.clone(), &[t("action")]), element: Node::leaf("action", "deny") }]);
         apply(&mut root, &[Write::Edit { path: join(path.clone(), &[t("action")]), element: Node::leaf("action", "deny") }]);
         let p = plan_prepare(&s, &root);
-        assert!(p.differences().iter().any(|c| matches!(&c.status, Status::Differs(r) if r.contains("action deny"))), "{:#?}", statuses(&p));
+        assert!(
+            p.differences().iter().any(|c| matches!(&c.status, Status::Differs(r) if r.contains("action deny"))),
+            "{:#?}",
+            statuses(&p)
+        );
     }
 
     #[test]
@@ -916,7 +1046,13 @@ mod tests {
         let s = PrepareSettings { allow_all: true, ..settings() };
         let mut root = Node::new("devices");
         // A stack that existed before, with a firewall in it.
-        apply(&mut root, &[Write::Set { parent: vec![t("template-stack")], element: Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))) }]);
+        apply(
+            &mut root,
+            &[Write::Set {
+                parent: vec![t("template-stack")],
+                element: Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))),
+            }],
+        );
         let p = plan_prepare(&s, &root);
         apply(&mut root, &p.writes);
         let record = Record::default().merged("demo", &p.created());
@@ -930,7 +1066,10 @@ mod tests {
         assert!(u.items.iter().all(|(_, r)| *r == Removal::Delete), "{:#?}", u.items);
         apply(&mut root, &u.writes);
         // Only the stack (with its device, without our template) is left.
-        let expect = Node::new("devices").with(Node::new("template-stack").with(Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))).with(Node::new("templates"))));
+        let expect = Node::new("devices").with(
+            Node::new("template-stack")
+                .with(Node::entry("S").with(Node::new("devices").with(Node::entry("007900000001"))).with(Node::new("templates"))),
+        );
         assert_eq!(root.get(&[t("template-stack"), e("S"), t("devices")]), expect.get(&[t("template-stack"), e("S"), t("devices")]));
         assert!(root.members(&[t("template-stack"), e("S"), t("templates")]).is_empty());
         assert!(root.get(&[t("template"), e("T")]).is_none());
@@ -953,22 +1092,38 @@ mod tests {
             &mut root,
             &[
                 Write::Set {
-                    parent: join(base.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("routing-table"), t("ip"), t("static-route")]),
+                    parent: join(
+                        base.clone(),
+                        &[t("network"), t("virtual-router"), e("vr-default"), t("routing-table"), t("ip"), t("static-route")],
+                    ),
                     element: Node::entry("theirs").with(Node::leaf("destination", "10.9.0.0/16")),
                 },
-                Write::Set { parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]), element: Node::leaf("primary", "8.8.8.8") },
-                Write::Set { parent: join(base.clone(), &[t("network"), t("interface"), t("ethernet")]), element: Node::entry("ethernet1/3").with(Node::new("layer3")) },
+                Write::Set {
+                    parent: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers")]),
+                    element: Node::leaf("primary", "8.8.8.8"),
+                },
+                Write::Set {
+                    parent: join(base.clone(), &[t("network"), t("interface"), t("ethernet")]),
+                    element: Node::entry("ethernet1/3").with(Node::new("layer3")),
+                },
             ],
         );
         let u = plan_unprepare(&record, &root);
         let fate = |pred: &dyn Fn(&Item) -> bool| u.items.iter().find(|(i, _)| pred(i)).map(|(_, r)| r.clone()).unwrap();
         assert!(matches!(fate(&|i| matches!(i, Item::VirtualRouter { .. })), Removal::Kept(r) if r.contains("theirs")));
         assert!(matches!(fate(&|i| matches!(i, Item::Template { .. })), Removal::Kept(_)));
-        assert_eq!(fate(&|i| matches!(i, Item::DnsPrimary { .. })), Removal::Kept("holds config pano-eks did not create: primary=8.8.8.8".into()), "8.8.8.8 is not ours");
+        assert_eq!(
+            fate(&|i| matches!(i, Item::DnsPrimary { .. })),
+            Removal::Kept("holds config pano-eks did not create: primary=8.8.8.8".into()),
+            "8.8.8.8 is not ours"
+        );
         assert_eq!(fate(&|i| matches!(i, Item::Interface { .. })), Removal::Delete);
         assert_eq!(fate(&|i| matches!(i, Item::DeviceGroup { .. })), Removal::Delete);
         apply(&mut root, &u.writes);
-        assert_eq!(root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(), Some("8.8.8.8"));
+        assert_eq!(
+            root.text_at(&join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")])).as_deref(),
+            Some("8.8.8.8")
+        );
         assert!(root.get(&join(base.clone(), &[t("network"), t("virtual-router"), e("vr-default"), t("routing-table")])).is_some());
         assert!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/3")])).is_some());
         assert!(root.get(&join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1")])).is_none());
@@ -992,7 +1147,12 @@ mod tests {
             assert_eq!(parse_panos_time(bad), None, "{bad}");
         }
         let now = parse_panos_time("2026/11/26 10:00:00").unwrap();
-        let listed = vec![("111".to_string(), "2026/11/26 10:30:00".to_string()), ("222".to_string(), "2027/11/26 10:00:00".to_string()), ("333".to_string(), "2026/11/01 00:00:00".to_string()), ("444".to_string(), "soon".to_string())];
+        let listed = vec![
+            ("111".to_string(), "2026/11/26 10:30:00".to_string()),
+            ("222".to_string(), "2027/11/26 10:00:00".to_string()),
+            ("333".to_string(), "2026/11/01 00:00:00".to_string()),
+            ("444".to_string(), "soon".to_string()),
+        ];
         assert_eq!(check_vm_auth_key(&listed, "222", now, 3600), Ok("2027/11/26 10:00:00".into()));
         assert!(matches!(check_vm_auth_key(&listed, "111", now, 3600), Err(KeyProblem::TooSoon { .. })));
         assert!(matches!(check_vm_auth_key(&listed, "333", now, 3600), Err(KeyProblem::Expired { .. })));
@@ -1005,7 +1165,11 @@ mod tests {
 
     #[test]
     fn leaves_distinguish_content_from_structure() {
-        let n = Node::entry("S").with(Node::new("templates").with(Node::member("T"))).with(Node::new("devices").with(Node::entry("0079"))).with(Node::new("settings")).with(Node::leaf("description", "x"));
+        let n = Node::entry("S")
+            .with(Node::new("templates").with(Node::member("T")))
+            .with(Node::new("devices").with(Node::entry("0079")))
+            .with(Node::new("settings"))
+            .with(Node::leaf("description", "x"));
         let l = n.leaves(&[t("template-stack")]);
         assert_eq!(
             l,

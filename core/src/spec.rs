@@ -289,56 +289,79 @@ mod tests {
     fn address_spec_matches_exactly_what_it_builds() {
         let settings = PlanSettings::new("prod", "dg", "t");
         let make = || AddressSpec { name: "a".into(), owner: OWNER, hostname: "internal-x.elb.amazonaws.com" };
-        check(&ctx(&settings), make, vec![
-            ("name", |o| o.name.push('x')),
-            ("value", |o| o.value = AddressValue::Fqdn("other".into())),
-            ("value type", |o| o.value = AddressValue::IpNetmask("internal-x.elb.amazonaws.com".into())),
-            ("description", |o| o.description = Some("shop/default/web".into())),
-            ("missing description", |o| o.description = None),
-            ("tags", |o| o.tags.reverse()),
-            ("unmodelled", |o| o.unmodelled.push("<x/>".into())),
-        ]);
+        check(
+            &ctx(&settings),
+            make,
+            vec![
+                ("name", |o| o.name.push('x')),
+                ("value", |o| o.value = AddressValue::Fqdn("other".into())),
+                ("value type", |o| o.value = AddressValue::IpNetmask("internal-x.elb.amazonaws.com".into())),
+                ("description", |o| o.description = Some("shop/default/web".into())),
+                ("missing description", |o| o.description = None),
+                ("tags", |o| o.tags.reverse()),
+                ("unmodelled", |o| o.unmodelled.push("<x/>".into())),
+            ],
+        );
     }
 
     #[test]
     fn service_spec_matches_exactly_what_it_builds() {
         let settings = PlanSettings::new("prod", "dg", "t");
         let make = || ServiceSpec { name: "s".into(), owner: OWNER, port: 82 };
-        check(&ctx(&settings), make, vec![
-            ("name", |o| o.name.push('x')),
-            ("protocol", |o| o.protocol = Protocol::Udp),
-            ("port", |o| o.port = "83".into()),
-            ("port spelling", |o| o.port = "082".into()),
-            ("port sign", |o| o.port = "+82".into()),
-            ("description", |o| o.description = Some("x".into())),
-            ("tags", |o| o.tags.pop().map(drop).unwrap_or(())),
-            ("unmodelled", |o| o.unmodelled.push("<x/>".into())),
-        ]);
+        check(
+            &ctx(&settings),
+            make,
+            vec![
+                ("name", |o| o.name.push('x')),
+                ("protocol", |o| o.protocol = Protocol::Udp),
+                ("port", |o| o.port = "83".into()),
+                ("port spelling", |o| o.port = "082".into()),
+                ("port sign", |o| o.port = "+82".into()),
+                ("description", |o| o.description = Some("x".into())),
+                ("tags", |o| o.tags.pop().map(drop).unwrap_or(())),
+                ("unmodelled", |o| o.unmodelled.push("<x/>".into())),
+            ],
+        );
     }
 
     #[test]
     fn inbound_rule_spec_matches_exactly_what_it_builds() {
         let settings = PlanSettings::new("prod", "dg", "t");
         let make = || InboundRuleSpec { name: "r".into(), owner: OWNER, address: "a".into(), service: "s".into(), target_port: 80 };
-        check(&ctx(&settings), make, vec![
-            ("name", |o| o.name.push('x')),
-            ("from", |o| o.from.push("trust".into())),
-            ("to", |o| o.to = "trust".into()),
-            ("source", |o| o.source = vec!["10.0.0.0/8".into()]),
-            ("destination", |o| o.destination.push("any".into())),
-            ("service", |o| o.service = "any".into()),
-            ("to-interface", |o| o.to_interface = Some("ethernet1/2".into())),
-            ("source translation", |o| o.source_translation = Some(SourceTranslation::InterfaceAddress { interface: "ethernet1/1".into() })),
-            ("no source translation", |o| o.source_translation = None),
-            ("dnat address", |o| o.destination_translation = Some(DestinationTranslation::Dynamic { address: "b".into(), port: Some(80), distribution: "round-robin".into() })),
-            ("dnat port", |o| o.destination_translation = Some(DestinationTranslation::Dynamic { address: "a".into(), port: None, distribution: "round-robin".into() })),
-            ("dnat distribution", |o| o.destination_translation = Some(DestinationTranslation::Dynamic { address: "a".into(), port: Some(80), distribution: "ip-hash".into() })),
-            ("static dnat", |o| o.destination_translation = Some(DestinationTranslation::Other("<destination-translation/>".into()))),
-            ("description", |o| o.description = None),
-            ("tags", |o| o.tags.clear()),
-            ("disabled", |o| o.disabled = true),
-            ("unmodelled", |o| o.unmodelled.push("<target/>".into())),
-        ]);
+        check(
+            &ctx(&settings),
+            make,
+            vec![
+                ("name", |o| o.name.push('x')),
+                ("from", |o| o.from.push("trust".into())),
+                ("to", |o| o.to = "trust".into()),
+                ("source", |o| o.source = vec!["10.0.0.0/8".into()]),
+                ("destination", |o| o.destination.push("any".into())),
+                ("service", |o| o.service = "any".into()),
+                ("to-interface", |o| o.to_interface = Some("ethernet1/2".into())),
+                ("source translation", |o| {
+                    o.source_translation = Some(SourceTranslation::InterfaceAddress { interface: "ethernet1/1".into() })
+                }),
+                ("no source translation", |o| o.source_translation = None),
+                ("dnat address", |o| {
+                    o.destination_translation =
+                        Some(DestinationTranslation::Dynamic { address: "b".into(), port: Some(80), distribution: "round-robin".into() })
+                }),
+                ("dnat port", |o| {
+                    o.destination_translation =
+                        Some(DestinationTranslation::Dynamic { address: "a".into(), port: None, distribution: "round-robin".into() })
+                }),
+                ("dnat distribution", |o| {
+                    o.destination_translation =
+                        Some(DestinationTranslation::Dynamic { address: "a".into(), port: Some(80), distribution: "ip-hash".into() })
+                }),
+                ("static dnat", |o| o.destination_translation = Some(DestinationTranslation::Other("<destination-translation/>".into()))),
+                ("description", |o| o.description = None),
+                ("tags", |o| o.tags.clear()),
+                ("disabled", |o| o.disabled = true),
+                ("unmodelled", |o| o.unmodelled.push("<target/>".into())),
+            ],
+        );
     }
 
     #[test]

@@ -142,12 +142,8 @@ fn plans_converge_leave_foreign_entries_alone_and_are_order_independent() {
         let before = random_facts(&mut rng);
         let after = random_facts(&mut rng);
         let start = foreign_noise(&mut rng, &converge(&before, &Observed::default()));
-        let foreign_before: BTreeMap<String, Address> = start
-            .addresses
-            .iter()
-            .filter(|a| !Names::new("prod").owns_tagged(&a.tags))
-            .map(|a| (a.name.clone(), a.clone()))
-            .collect();
+        let foreign_before: BTreeMap<String, Address> =
+            start.addresses.iter().filter(|a| !Names::new("prod").owns_tagged(&a.tags)).map(|a| (a.name.clone(), a.clone())).collect();
 
         let p = run(&after, &start);
         check_names(&p);
@@ -164,8 +160,12 @@ fn plans_converge_leave_foreign_entries_alone_and_are_order_independent() {
             .clusters
             .iter()
             .map(|c| {
-                let mut seen: Vec<(&str, &str)> =
-                    c.services.iter().filter(|s| s.labels.contains_key("panw-tg-port")).map(|s| (s.namespace.as_str(), s.name.as_str())).collect();
+                let mut seen: Vec<(&str, &str)> = c
+                    .services
+                    .iter()
+                    .filter(|s| s.labels.contains_key("panw-tg-port"))
+                    .map(|s| (s.namespace.as_str(), s.name.as_str()))
+                    .collect();
                 seen.sort();
                 seen.dedup();
                 seen.len()

@@ -60,7 +60,10 @@ fn first_plan_creates_the_documented_objects() {
     let Operation::Create { object: Object::Service(s) } = obj("prod.tcp-82") else { panic!() };
     assert_eq!((s.protocol, s.port.as_str()), (Protocol::Tcp, "82"));
     let Operation::Create { object: Object::NatRule(out) } = obj("prod.out.shop.192.168.110.0_24") else { panic!() };
-    assert_eq!((out.from, out.to, out.source, out.service), (vec!["trust".into()], "untrust".into(), vec!["192.168.110.0/24".into()], "any".into()));
+    assert_eq!(
+        (out.from, out.to, out.source, out.service),
+        (vec!["trust".into()], "untrust".into(), vec!["192.168.110.0/24".into()], "any".into())
+    );
     assert_eq!(out.source_translation, Some(SourceTranslation::InterfaceAddress { interface: "ethernet1/1".into() }));
     assert_eq!(out.destination_translation, None);
     let Operation::Create { object: Object::StaticRoute(r) } = obj(&route) else { panic!() };
@@ -264,7 +267,10 @@ fn cluster_limit_duplicate_and_invalid_clusters_are_reported() {
     assert!(c_web.reason.contains("max_clusters"));
     assert_eq!(p.services.iter().find(|x| x.cluster == "bad.name").unwrap().state, ServiceState::Invalid);
     // The two "a" entries are merged.
-    assert_eq!(op_names(&p, Kind::NatRule), vec!["prod.in.a.default.web", "prod.out.a.10.1.0.0_16", "prod.out.a.10.9.0.0_16", "prod.out.b.10.2.0.0_16"]);
+    assert_eq!(
+        op_names(&p, Kind::NatRule),
+        vec!["prod.in.a.default.web", "prod.out.a.10.1.0.0_16", "prod.out.a.10.9.0.0_16", "prod.out.b.10.2.0.0_16"]
+    );
 }
 
 #[test]
@@ -354,17 +360,16 @@ fn foreign_entries_are_never_touched_even_with_our_names() {
     // Removing every cluster still leaves them alone.
     let p = run(&facts(vec![], vec![]), &observed);
     let touched: HashSet<&str> = p.operations.iter().map(|o| o.name()).collect();
-    for n in ["prod.shop.default.gone", "prod.shop.default.half", "prod.shop.default.other-half", "pano-eks.prod.old", "pke-zz-10.0.0.0_8"] {
+    for n in ["prod.shop.default.gone", "prod.shop.default.half", "prod.shop.default.other-half", "pano-eks.prod.old", "pke-zz-10.0.0.0_8"]
+    {
         assert!(!touched.contains(n), "{n} touched");
     }
 }
 
 #[test]
 fn desired_name_held_by_a_foreign_entry_is_a_conflict_and_not_written() {
-    let f = facts(
-        vec![cluster("shop", &["192.168.110.0/24"], vec![svc("default", "frontend", "82"), svc("default", "cart", "83")])],
-        vec![],
-    );
+    let f =
+        facts(vec![cluster("shop", &["192.168.110.0/24"], vec![svc("default", "frontend", "82"), svc("default", "cart", "83")])], vec![]);
     let mut observed = Observed::default();
     observed.addresses.push(foreign_address("prod.shop.default.frontend", &["corp"]));
     observed.nat_rules.push(NatRule {
@@ -385,7 +390,11 @@ fn desired_name_held_by_a_foreign_entry_is_a_conflict_and_not_written() {
     let p = run(&f, &observed);
     let st = status(&p, "default", "frontend");
     assert_eq!(st.state, ServiceState::Conflict);
-    assert!(st.reason.contains("address \"prod.shop.default.frontend\"") && st.reason.contains("not owned by deployment prod"), "{}", st.reason);
+    assert!(
+        st.reason.contains("address \"prod.shop.default.frontend\"") && st.reason.contains("not owned by deployment prod"),
+        "{}",
+        st.reason
+    );
     let conflicts: Vec<&str> = p.problems.iter().filter(|x| x.kind == ProblemKind::NameConflict).map(|x| x.subject.as_str()).collect();
     assert_eq!(conflicts, vec!["shop/default/frontend", "shop/subnet-shop-0"]);
     // None of frontend's three objects, nor the outbound rule, is written; cart is.
@@ -476,7 +485,11 @@ fn operations_are_ordered_upserts_by_dependency_then_deletes_in_reverse() {
     let observed = converge(&old, &Observed::default());
     let new = facts(
         vec![
-            cluster("shop", &["192.168.110.0/24", "192.168.111.0/24"], vec![svc("default", "frontend", "82"), svc("default", "cart", "83")]),
+            cluster(
+                "shop",
+                &["192.168.110.0/24", "192.168.111.0/24"],
+                vec![svc("default", "frontend", "82"), svc("default", "cart", "83")],
+            ),
             cluster("new", &["192.168.140.0/24"], vec![svc("default", "api", "91")]),
         ],
         vec![fw("i-1", "192.168.2.0/24"), fw("i-2", "192.168.3.0/24")],
@@ -521,7 +534,10 @@ fn content_changes_are_in_place_updates() {
     let mut f = shop();
     f.clusters[0].services[0].ports[0].port = 8080;
     let p = run(&f, &observed);
-    assert_eq!(p.operations.iter().map(|o| (o.kind(), matches!(o, Operation::Update { .. }))).collect::<Vec<_>>(), vec![(Kind::NatRule, true)]);
+    assert_eq!(
+        p.operations.iter().map(|o| (o.kind(), matches!(o, Operation::Update { .. }))).collect::<Vec<_>>(),
+        vec![(Kind::NatRule, true)]
+    );
 
     // Label port change: new service object, rule updated, old service deleted after it.
     let mut f = shop();
@@ -579,7 +595,11 @@ fn settings_are_validated() {
     labels.insert("fw-port".into(), v);
     let p = plan(&s, &f, &Observed::default()).unwrap();
     assert_eq!(status(&p, "default", "frontend").state, ServiceState::Planned);
-    assert!(p.operations.iter().any(|o| matches!(o, Operation::Create { object: Object::StaticRoute(r) } if r.interface.as_deref() == Some("ethernet1/3"))));
+    assert!(
+        p.operations
+            .iter()
+            .any(|o| matches!(o, Operation::Create { object: Object::StaticRoute(r) } if r.interface.as_deref() == Some("ethernet1/3")))
+    );
 }
 
 #[test]

@@ -34,7 +34,12 @@ fn main() {
     for chunk in 0..10 {
         let mut el = String::new();
         for i in chunk * 1000..(chunk + 1) * 1000 {
-            el += &format!("<entry name='addr-{i:05}'><ip-netmask>10.{}.{}.{}/32</ip-netmask><tag><member>pano-eks</member></tag></entry>", i / 65536, i / 256 % 256, i % 256);
+            el += &format!(
+                "<entry name='addr-{i:05}'><ip-netmask>10.{}.{}.{}/32</ip-netmask><tag><member>pano-eks</member></tag></entry>",
+                i / 65536,
+                i / 256 % 256,
+                i % 256
+            );
         }
         let r = call(&mut st, &key, &[("type", "config"), ("action", "set"), ("xpath", &format!("{dg}/address")), ("element", &el)]);
         assert!(r.contains("code=\"20\""), "{r}");
@@ -52,7 +57,8 @@ fn main() {
 <dynamic-destination-translation><translated-address>addr-{i:05}</translated-address><translated-port>8080</translated-port></dynamic-destination-translation></entry>"
         );
     }
-    let r = call(&mut st, &key, &[("type", "config"), ("action", "set"), ("xpath", &format!("{dg}/pre-rulebase/nat/rules")), ("element", &el)]);
+    let r =
+        call(&mut st, &key, &[("type", "config"), ("action", "set"), ("xpath", &format!("{dg}/pre-rulebase/nat/rules")), ("element", &el)]);
     assert!(r.contains("code=\"20\""), "{r}");
     let objects = st.candidate.count();
     println!("load: 20,000 objects ({objects} XML elements) in {:?}", t.elapsed());
@@ -61,10 +67,16 @@ fn main() {
     let mut m = String::from("<multi-configure-request>");
     let a = format!("{dg}/address");
     for i in 0..200 {
-        m += &format!("<edit id='e{i}' xpath=\"{a}/entry[@name='addr-{i:05}']\"><entry name='addr-{i:05}'><fqdn>h{i}.example.com</fqdn></entry></edit>");
+        m += &format!(
+            "<edit id='e{i}' xpath=\"{a}/entry[@name='addr-{i:05}']\"><entry name='addr-{i:05}'><fqdn>h{i}.example.com</fqdn></entry></edit>"
+        );
     }
     for i in 0..200 {
-        m += &format!("<set id='s{i}' xpath=\"{a}\"><entry name='new-{i:05}'><ip-netmask>172.16.{}.{}</ip-netmask></entry></set>", i / 256, i % 256);
+        m += &format!(
+            "<set id='s{i}' xpath=\"{a}\"><entry name='new-{i:05}'><ip-netmask>172.16.{}.{}</ip-netmask></entry></set>",
+            i / 256,
+            i % 256
+        );
     }
     for i in 0..50 {
         m += &format!("<rename id='r{i}' xpath=\"{a}/entry[@name='addr-{:05}']\" newname='renamed-{i:05}'/>", 9000 + i);
@@ -81,7 +93,10 @@ fn main() {
     println!("multi-config: 500 operations on a 20,000-object tree in {took:?}");
 
     // The same batch failing at its last op (atomic rollback of 499 applied ops).
-    let bad = m.replace("</multi-configure-request>", &format!("<set id='bad' xpath=\"{a}\"><entry name='{}'/></set></multi-configure-request>", "x".repeat(80)));
+    let bad = m.replace(
+        "</multi-configure-request>",
+        &format!("<set id='bad' xpath=\"{a}\"><entry name='{}'/></set></multi-configure-request>", "x".repeat(80)),
+    );
     let bad = bad.replace("id='e", "id='E").replace("new-", "newer-");
     let t = Instant::now();
     let r = call(&mut st, &key, &[("type", "config"), ("action", "multi-config"), ("element", &bad)]);
@@ -90,7 +105,16 @@ fn main() {
 
     let t = Instant::now();
     for i in 0..500 {
-        call(&mut st, &key, &[("type", "config"), ("action", "edit"), ("xpath", &format!("{a}/entry[@name='addr-{:05}']", 1000 + i)), ("element", &format!("<entry name='addr-{:05}'><ip-netmask>192.168.0.1</ip-netmask></entry>", 1000 + i))]);
+        call(
+            &mut st,
+            &key,
+            &[
+                ("type", "config"),
+                ("action", "edit"),
+                ("xpath", &format!("{a}/entry[@name='addr-{:05}']", 1000 + i)),
+                ("element", &format!("<entry name='addr-{:05}'><ip-netmask>192.168.0.1</ip-netmask></entry>", 1000 + i)),
+            ],
+        );
     }
     println!("single edits: 500 calls in {:?} ({:?} each)", t.elapsed(), t.elapsed() / 500);
 

@@ -50,28 +50,45 @@ fn authentication_and_token_request() {
     let now = pano_eks_sim::kube::clock::unix_now();
     let good = eks_token(&amz_date(now - 10), 60, "host%3Bx-k8s-aws-id");
     assert_eq!(sim.call("GET", "/api/v1/secrets", Some(&good), "application/json", "").0, 200);
-    for bad in [eks_token(&amz_date(now - 120), 60, "host%3Bx-k8s-aws-id"), eks_token(&amz_date(now), 3600, "host%3Bx-k8s-aws-id"), eks_token(&amz_date(now), 60, "host")] {
+    for bad in [
+        eks_token(&amz_date(now - 120), 60, "host%3Bx-k8s-aws-id"),
+        eks_token(&amz_date(now), 3600, "host%3Bx-k8s-aws-id"),
+        eks_token(&amz_date(now), 60, "host"),
+    ] {
         assert_eq!(sim.call("GET", "/api/v1/secrets", Some(&bad), "application/json", "").0, 401);
     }
     let plain = KubeSim::start(&["--plain-http"]);
-    assert_eq!(plain.call("GET", "/api/v1/secrets", Some(&good), "application/json", "").0, 401, "EKS tokens only with --accept-eks-tokens");
+    assert_eq!(
+        plain.call("GET", "/api/v1/secrets", Some(&good), "application/json", "").0,
+        401,
+        "EKS tokens only with --accept-eks-tokens"
+    );
 
     // TokenRequest for a service account with a RoleBinding to list configmaps in its namespace.
     sim.post("/api/v1/namespaces", &json!({"metadata": {"name": "app"}}));
     sim.post("/api/v1/namespaces/app/serviceaccounts", &json!({"metadata": {"name": "bot"}}));
-    sim.post("/apis/rbac.authorization.k8s.io/v1/namespaces/app/roles", &json!({"metadata": {"name": "cm"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]}));
+    sim.post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/app/roles",
+        &json!({"metadata": {"name": "cm"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]}),
+    );
     sim.post(
         "/apis/rbac.authorization.k8s.io/v1/namespaces/app/rolebindings",
         &json!({"metadata": {"name": "cm"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm"}, "subjects": [{"kind": "ServiceAccount", "name": "bot"}]}),
     );
-    let (s, tr) = sim.post("/api/v1/namespaces/app/serviceaccounts/bot/token", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}));
+    let (s, tr) = sim.post(
+        "/api/v1/namespaces/app/serviceaccounts/bot/token",
+        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}),
+    );
     assert_eq!(s, 201, "{tr}");
     let token = tr["status"]["token"].as_str().unwrap();
     assert!(tr["status"]["expirationTimestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(sim.call("GET", "/api/v1/namespaces/app/configmaps", Some(token), "application/json", "").0, 200);
     let (s, v) = sim.call("GET", "/api/v1/namespaces/default/configmaps", Some(token), "application/json", "");
     assert_eq!(s, 403);
-    assert_eq!(v["message"], r#"configmaps is forbidden: User "system:serviceaccount:app:bot" cannot list resource "configmaps" in API group "" in the namespace "default""#);
+    assert_eq!(
+        v["message"],
+        r#"configmaps is forbidden: User "system:serviceaccount:app:bot" cannot list resource "configmaps" in API group "" in the namespace "default""#
+    );
     assert_eq!(sim.call("GET", "/api", Some(token), "application/json", "").0, 200, "discovery is open to every authenticated user");
     let (s, _) = sim.post("/api/v1/namespaces/app/serviceaccounts/bot/token", &json!({"spec": {"expirationSeconds": 60}}));
     assert_eq!(s, 422, "under 10 minutes is refused");
@@ -93,7 +110,10 @@ fn discovery_documents() {
     assert_eq!(by_name("services/status")["verbs"], json!(["get", "patch", "update"]));
     assert_eq!(by_name("serviceaccounts/token")["kind"], "TokenRequest");
     for short in ["ns", "sa", "cm", "ev", "ep"] {
-        assert!(core["resources"].as_array().unwrap().iter().any(|r| r["shortNames"].as_array().is_some_and(|s| s.contains(&json!(short)))), "{short}");
+        assert!(
+            core["resources"].as_array().unwrap().iter().any(|r| r["shortNames"].as_array().is_some_and(|s| s.contains(&json!(short)))),
+            "{short}"
+        );
     }
     let (_, groups) = sim.get("/apis");
     let names: Vec<&str> = groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
@@ -141,14 +161,21 @@ fn crud_selectors_pagination_and_leases() {
     assert_eq!(names, ["kubernetes", "s0", "s1", "s2", "s3", "s4"]);
     let (_, page) = sim.get("/api/v1/namespaces/default/services?limit=2");
     sim.control("compact");
-    let (s, v) = sim.get(&format!("/api/v1/namespaces/default/services?limit=2&continue={}", page["metadata"]["continue"].as_str().unwrap()));
+    let (s, v) =
+        sim.get(&format!("/api/v1/namespaces/default/services?limit=2&continue={}", page["metadata"]["continue"].as_str().unwrap()));
     assert_eq!((s, v["reason"].as_str()), (410, Some("Expired")));
 
     // JSON patch, and a no-op update keeps the resourceVersion.
     let (_, before) = sim.get("/api/v1/namespaces/default/services/s1");
     let (s, after) = sim.call("PUT", "/api/v1/namespaces/default/services/s1", Some(ADMIN), "application/json", &before.to_string());
     assert_eq!((s, &after["metadata"]["resourceVersion"]), (200, &before["metadata"]["resourceVersion"]));
-    let (s, p) = sim.call("PATCH", "/api/v1/namespaces/default/services/s1", Some(ADMIN), "application/json-patch+json", r#"[{"op":"add","path":"/metadata/labels","value":{"k":"v"}}]"#);
+    let (s, p) = sim.call(
+        "PATCH",
+        "/api/v1/namespaces/default/services/s1",
+        Some(ADMIN),
+        "application/json-patch+json",
+        r#"[{"op":"add","path":"/metadata/labels","value":{"k":"v"}}]"#,
+    );
     assert_eq!((s, &p["metadata"]["labels"]["k"]), (200, &json!("v")));
     assert_eq!(sim.call("PATCH", "/api/v1/namespaces/default/services/s1", Some(ADMIN), "text/plain", "{}").0, 415);
 
@@ -158,12 +185,29 @@ fn crud_selectors_pagination_and_leases() {
     assert_eq!(s, 201);
     let mut renewed = l.clone();
     renewed["spec"]["holderIdentity"] = json!("b");
-    assert_eq!(sim.call("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/pano-eks", Some(ADMIN), "application/json", &renewed.to_string()).0, 200);
-    let (s, v) = sim.call("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/pano-eks", Some(ADMIN), "application/json", &renewed.to_string());
+    assert_eq!(
+        sim.call(
+            "PUT",
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases/pano-eks",
+            Some(ADMIN),
+            "application/json",
+            &renewed.to_string()
+        )
+        .0,
+        200
+    );
+    let (s, v) = sim.call(
+        "PUT",
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases/pano-eks",
+        Some(ADMIN),
+        "application/json",
+        &renewed.to_string(),
+    );
     assert_eq!((s, v["reason"].as_str()), (409, Some("Conflict")), "same resourceVersion twice");
 
     // deletecollection by label; reset restores the initial state.
-    let (s, gone) = sim.call("DELETE", "/api/v1/namespaces/default/services?labelSelector=panw-tg-port", Some(ADMIN), "application/json", "");
+    let (s, gone) =
+        sim.call("DELETE", "/api/v1/namespaces/default/services?labelSelector=panw-tg-port", Some(ADMIN), "application/json", "");
     assert_eq!((s, gone["items"].as_array().unwrap().len()), (200, 3));
     sim.control("reset");
     let (_, l) = sim.get("/api/v1/services");
@@ -176,21 +220,50 @@ fn watch_semantics() {
     let (_, a) = sim.post("/api/v1/namespaces/default/services", &svc("a", json!({"panw-tg-port": "1"})));
     let rv_a: u64 = a["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
     sim.post("/api/v1/namespaces/default/services", &svc("b", json!({})));
-    sim.call("PATCH", "/api/v1/namespaces/default/services/a", Some(ADMIN), "application/merge-patch+json", r#"{"metadata":{"labels":{"panw-tg-port":null}}}"#);
+    sim.call(
+        "PATCH",
+        "/api/v1/namespaces/default/services/a",
+        Some(ADMIN),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"panw-tg-port":null}}}"#,
+    );
 
     // From a version: replay of what followed it, with selector transitions; ends at timeoutSeconds.
-    let (s, body) = sim.raw("GET", &format!("/api/v1/namespaces/default/services?watch=true&resourceVersion={rv_a}&timeoutSeconds=1"), Some(ADMIN), "application/json", "");
+    let (s, body) = sim.raw(
+        "GET",
+        &format!("/api/v1/namespaces/default/services?watch=true&resourceVersion={rv_a}&timeoutSeconds=1"),
+        Some(ADMIN),
+        "application/json",
+        "",
+    );
     assert_eq!(s, 200);
     let evs = events(&body);
-    let kinds: Vec<(&str, &str)> = evs.iter().map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap())).collect();
+    let kinds: Vec<(&str, &str)> =
+        evs.iter().map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap())).collect();
     assert_eq!(kinds, [("ADDED", "b"), ("MODIFIED", "a")]);
-    let (_, body) = sim.raw("GET", &format!("/api/v1/services?watch=1&resourceVersion={rv_a}&labelSelector=panw-tg-port&timeoutSeconds=1"), Some(ADMIN), "application/json", "");
+    let (_, body) = sim.raw(
+        "GET",
+        &format!("/api/v1/services?watch=1&resourceVersion={rv_a}&labelSelector=panw-tg-port&timeoutSeconds=1"),
+        Some(ADMIN),
+        "application/json",
+        "",
+    );
     let evs = events(&body);
     assert_eq!(evs.len(), 1);
-    assert_eq!((evs[0]["type"].as_str(), evs[0]["object"]["metadata"]["name"].as_str()), (Some("DELETED"), Some("a")), "leaving the selection");
+    assert_eq!(
+        (evs[0]["type"].as_str(), evs[0]["object"]["metadata"]["name"].as_str()),
+        (Some("DELETED"), Some("a")),
+        "leaving the selection"
+    );
 
     // Without a version: the current state as ADDED; bookmarks (every 200 ms here) carry versions.
-    let (_, body) = sim.raw("GET", "/api/v1/namespaces/default/services?watch=true&allowWatchBookmarks=true&timeoutSeconds=1", Some(ADMIN), "application/json", "");
+    let (_, body) = sim.raw(
+        "GET",
+        "/api/v1/namespaces/default/services?watch=true&allowWatchBookmarks=true&timeoutSeconds=1",
+        Some(ADMIN),
+        "application/json",
+        "",
+    );
     let evs = events(&body);
     assert_eq!(evs.iter().filter(|e| e["type"] == "ADDED").count(), 3);
     let bm: Vec<&Value> = evs.iter().filter(|e| e["type"] == "BOOKMARK").collect();

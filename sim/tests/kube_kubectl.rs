@@ -144,7 +144,14 @@ fn kubectl_scenario() {
         std::fs::write(&p, web.to_string()).unwrap();
         k.ok(&["replace", "--raw", "/api/v1/namespaces/default/services/web/status", "-f", p.to_str().unwrap()]);
     }
-    k.ok(&["patch", "svc", "web", "--type=merge", "-p", r#"{"status":{"loadBalancer":{"ingress":[{"hostname":"evil"}]}},"spec":{"selector":{"app":"web2"}}}"#]);
+    k.ok(&[
+        "patch",
+        "svc",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"hostname":"evil"}]}},"spec":{"selector":{"app":"web2"}}}"#,
+    ]);
     let web = k.json(&["get", "svc", "web"]);
     assert_eq!(web["status"]["loadBalancer"]["ingress"][0]["hostname"], nlb);
     assert_eq!(web["spec"]["selector"]["app"], "web2");
@@ -177,7 +184,10 @@ fn kubectl_scenario() {
     let pan = Kc::new(&bin, &sim, pan_user_kubeconfig(&k, &sim));
     assert_eq!(pan.json(&["get", "svc", "-A", "-l", "panw-tg-port"])["items"].as_array().unwrap().len(), 2);
     let (ok, _, err) = pan.run(&["get", "secrets", "-n", "pano-eks"]);
-    assert!(!ok && err.contains("Forbidden") && err.contains(r#"cannot list resource "secrets" in API group "" in the namespace "pano-eks""#), "{err}");
+    assert!(
+        !ok && err.contains("Forbidden") && err.contains(r#"cannot list resource "secrets" in API group "" in the namespace "pano-eks""#),
+        "{err}"
+    );
     let (ok, _, err) = pan.run(&["get", "secret", "pan-user-token", "-n", "pano-eks"]);
     assert!(!ok && err.contains("Forbidden"), "{err}");
     let (ok, _, err) = pan.run(&["label", "svc", "web", "x=y"]);

@@ -34,12 +34,18 @@ async fn create_manifests(c: &kube::Client) {
         let ns = v["metadata"]["namespace"].as_str().unwrap_or("").to_string();
         match v["kind"].as_str().unwrap() {
             "Namespace" => drop(Api::<Namespace>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
-            "ServiceAccount" => drop(Api::<ServiceAccount>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
+            "ServiceAccount" => {
+                drop(Api::<ServiceAccount>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap())
+            }
             "ClusterRole" => drop(Api::<ClusterRole>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
-            "ClusterRoleBinding" => drop(Api::<ClusterRoleBinding>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
+            "ClusterRoleBinding" => {
+                drop(Api::<ClusterRoleBinding>::all(c.clone()).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap())
+            }
             "Secret" => drop(Api::<Secret>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
             "Role" => drop(Api::<Role>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
-            "RoleBinding" => drop(Api::<RoleBinding>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap()),
+            "RoleBinding" => {
+                drop(Api::<RoleBinding>::namespaced(c.clone(), &ns).create(&pp, &serde_json::from_value(v).unwrap()).await.unwrap())
+            }
             k => panic!("unexpected kind {k} in manifests"),
         }
     }
@@ -159,7 +165,10 @@ async fn pan_user_watcher_survives_drops_and_relists_after_410() {
     control(&admin, "compact").await;
     control(&admin, "drop-watches").await;
     let seen = until(&mut rx, "InitDone").await;
-    assert!(seen.iter().any(|e| e.starts_with("Error") && e.contains("too old resource version") && e.contains("Expired")), "410 surfaced: {seen:?}");
+    assert!(
+        seen.iter().any(|e| e.starts_with("Error") && e.contains("too old resource version") && e.contains("Expired")),
+        "410 surfaced: {seen:?}"
+    );
     assert!(seen.contains(&"InitApply c".to_string()) && !seen.contains(&"InitApply a".to_string()), "{seen:?}");
     services.create(&PostParams::default(), &svc("d", json!({}))).await.unwrap();
     until(&mut rx, "Apply d").await;
@@ -200,7 +209,9 @@ async fn status_subresource_ssa_and_selector_watch() {
     let hostname = "k8s-default-web-abc.elb.us-east-1.amazonaws.com";
     let st = json!({"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}});
     let s = services.patch_status("web", &PatchParams::default(), &Patch::Merge(&st)).await.unwrap();
-    let ingress = |s: &Service| s.status.as_ref().and_then(|x| x.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref()).and_then(|i| i[0].hostname.clone());
+    let ingress = |s: &Service| {
+        s.status.as_ref().and_then(|x| x.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref()).and_then(|i| i[0].hostname.clone())
+    };
     assert_eq!(ingress(&s).as_deref(), Some(hostname));
     // An ordinary update cannot change status; a status update cannot change spec.
     let mut changed = s.clone();
@@ -222,7 +233,10 @@ async fn status_subresource_ssa_and_selector_watch() {
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"), "{err:?}");
 
     // Removing the label turns into a deletion for the selector watch.
-    services.patch("web", &PatchParams::default(), &Patch::Strategic(json!({"metadata": {"labels": {"panw-tg-port": null}}}))).await.unwrap();
+    services
+        .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"metadata": {"labels": {"panw-tg-port": null}}})))
+        .await
+        .unwrap();
     until(&mut rx, "Delete web").await;
     task.abort();
 }

@@ -4,7 +4,7 @@
 
 use pano_eks_sim::panorama::faults::Faults;
 use pano_eks_sim::panorama::state::{Device, HeaderAuth, Options, Params, PreFault, State};
-use pano_eks_sim::panorama::xml_tree::{parse_one, Node};
+use pano_eks_sim::panorama::xml_tree::{Node, parse_one};
 use std::time::{Duration, Instant};
 
 const LD: &str = "/config/devices/entry[@name='localhost.localdomain']";
@@ -136,8 +136,17 @@ fn msg(_n: &Node) -> String {
 fn seed_objects(s: &mut Sim) {
     let d = dg("DG1");
     assert_eq!(status(&s.set(&format!("{d}/tag"), "<entry name='pano-eks'><color>color3</color></entry>")).0, "success");
-    assert_eq!(status(&s.set(&format!("{d}/address"), "<entry name='web'><fqdn>web.example.com</fqdn><tag><member>pano-eks</member></tag></entry>")).0, "success");
-    assert_eq!(status(&s.set(&format!("{d}/service"), "<entry name='tcp-8080'><protocol><tcp><port>8080</port></tcp></protocol></entry>")).0, "success");
+    assert_eq!(
+        status(
+            &s.set(&format!("{d}/address"), "<entry name='web'><fqdn>web.example.com</fqdn><tag><member>pano-eks</member></tag></entry>")
+        )
+        .0,
+        "success"
+    );
+    assert_eq!(
+        status(&s.set(&format!("{d}/service"), "<entry name='tcp-8080'><protocol><tcp><port>8080</port></tcp></protocol></entry>")).0,
+        "success"
+    );
 }
 
 const NAT: &str = "<entry name='in'><from><member>untrust</member></from><to><member>untrust</member></to>\
@@ -221,7 +230,10 @@ fn set_merges_get_reads_candidate_show_reads_running() {
 fn get_with_or_names_and_trailing_at_name() {
     let mut s = Sim::new();
     seed_objects(&mut s);
-    s.set(&format!("{}/address", dg("DG1")), "<entry name='b'><ip-netmask>10.0.0.2</ip-netmask></entry><entry name='c d'><ip-netmask>10.0.0.3</ip-netmask></entry>");
+    s.set(
+        &format!("{}/address", dg("DG1")),
+        "<entry name='b'><ip-netmask>10.0.0.2</ip-netmask></entry><entry name='c d'><ip-netmask>10.0.0.3</ip-netmask></entry>",
+    );
     // Quotes are not allowed in address names (strict charset) but are in tag names.
     assert_eq!(status(&s.set(&format!("{}/tag", dg("DG1")), "<entry name=\"it's\"/>")).1, "20");
     let r = s.get(&format!("{}/address/entry[@name='web' or @name='b' or @name='zzz']", dg("DG1")));
@@ -290,7 +302,8 @@ fn rename_keeps_position_and_refuses_duplicates() {
     s.set(&c, "<entry name='b'><ip-netmask>10.0.0.2</ip-netmask></entry>");
     let r = s.call(&[("type", "config"), ("action", "rename"), ("xpath", &format!("{c}/entry[@name='web']")), ("newname", "web2")]);
     assert_eq!(status(&r).1, "20");
-    let names: Vec<String> = s.get(&format!("{c}/entry/@name")).child("result").unwrap().entries().map(|e| e.name().unwrap().into()).collect();
+    let names: Vec<String> =
+        s.get(&format!("{c}/entry/@name")).child("result").unwrap().entries().map(|e| e.name().unwrap().into()).collect();
     assert_eq!(names, vec!["web2", "b"]);
     let r = s.call(&[("type", "config"), ("action", "rename"), ("xpath", &format!("{c}/entry[@name='web2']")), ("newname", "b")]);
     assert_eq!(status(&r).0, "error");
@@ -356,9 +369,21 @@ fn schema_names() {
     assert_eq!(status(&s.set(&t, &format!("<entry name='k8s.cl_a/{}'/>", "x".repeat(100)))).1, "20");
     assert_refused(&s.set(&t, &format!("<entry name='{}'/>", "x".repeat(128))), "at most 127");
     // static routes: 31
-    let sr = format!("{LD}/template/entry[@name='T']/config/devices/entry[@name='localhost.localdomain']/network/virtual-router/entry[@name='vr-default']/routing-table/ip/static-route");
+    let sr = format!(
+        "{LD}/template/entry[@name='T']/config/devices/entry[@name='localhost.localdomain']/network/virtual-router/entry[@name='vr-default']/routing-table/ip/static-route"
+    );
     assert_refused(&s.set(&sr, &format!("<entry name='{}'><destination>10.0.0.0/8</destination></entry>", "r".repeat(32))), "at most 31");
-    assert_eq!(status(&s.set(&sr, &format!("<entry name='{}'><destination>10.0.0.0/8</destination><nexthop><ip-address>10.0.1.1</ip-address></nexthop></entry>", "r".repeat(31)))).1, "20");
+    assert_eq!(
+        status(&s.set(
+            &sr,
+            &format!(
+                "<entry name='{}'><destination>10.0.0.0/8</destination><nexthop><ip-address>10.0.1.1</ip-address></nexthop></entry>",
+                "r".repeat(31)
+            )
+        ))
+        .1,
+        "20"
+    );
     assert_refused(&s.set(&sr, "<entry name='bad'><destination>10.0.0.0/99</destination></entry>"), "destination");
     // nothing of the refused writes landed
     assert!(!s.candidate_has(&long));
@@ -382,7 +407,10 @@ fn schema_service() {
     let mut s = Sim::new();
     let c = format!("{}/service", dg("DG1"));
     assert_refused(&s.set(&c, "<entry name='s'><protocol><tcp><port>99999</port></tcp></protocol></entry>"), "port");
-    assert_refused(&s.set(&c, "<entry name='s'><protocol><tcp><port>1</port></tcp><udp><port>1</port></udp></protocol></entry>"), "mutually exclusive");
+    assert_refused(
+        &s.set(&c, "<entry name='s'><protocol><tcp><port>1</port></tcp><udp><port>1</port></udp></protocol></entry>"),
+        "mutually exclusive",
+    );
     assert_eq!(status(&s.set(&c, "<entry name='s'><protocol><tcp><port>80,443,8000-8100</port></tcp></protocol></entry>")).1, "20");
 }
 
@@ -435,7 +463,10 @@ fn references_resolve_in_ancestors_and_shared() {
     }
     // a sibling DG's tag is not visible
     s.set(&format!("{}/tag", dg("SIBLING")), "<entry name='sib-tag'/>");
-    assert_refused(&s.set(&c, "<entry name='a3'><ip-netmask>10.0.0.1</ip-netmask><tag><member>sib-tag</member></tag></entry>"), "not a valid reference");
+    assert_refused(
+        &s.set(&c, "<entry name='a3'><ip-netmask>10.0.0.1</ip-netmask><tag><member>sib-tag</member></tag></entry>"),
+        "not a valid reference",
+    );
 }
 
 #[test]
@@ -567,7 +598,8 @@ fn partial_commit_takes_only_that_admins_changes() {
     assert_eq!(text(&s.op("<check><pending-changes/></check>"), &["result"]), "yes");
     let r = s.commit("<commit><partial><admin><member>admin</member></admin></partial></commit>");
     assert_eq!(text(&r, &["msg"]), "There are no changes to commit.");
-    let (_, r) = s.call_as(&k2, &[("type", "commit"), ("cmd", "<commit><partial><admin><member>admin2</member></admin></partial></commit>")]);
+    let (_, r) =
+        s.call_as(&k2, &[("type", "commit"), ("cmd", "<commit><partial><admin><member>admin2</member></admin></partial></commit>")]);
     let id = text(&r, &["result", "job"]);
     s.wait_job(&id);
     assert_eq!(status(&s.show(&dg("B"))).0, "success");
@@ -585,7 +617,10 @@ fn bulk_set_of_a_container_marks_each_entry_for_partial_commits() {
     let mut s = Sim::new();
     let k2 = s.key_for("admin2", "pw2");
     let x = format!("{}/address", dg("A"));
-    s.call_as(&k2, &[("type", "config"), ("action", "set"), ("xpath", &x), ("element", "<entry name='theirs'><fqdn>t.example</fqdn></entry>")]);
+    s.call_as(
+        &k2,
+        &[("type", "config"), ("action", "set"), ("xpath", &x), ("element", "<entry name='theirs'><fqdn>t.example</fqdn></entry>")],
+    );
     s.set(&dg("A"), "<address><entry name='m1'><fqdn>a.example</fqdn></entry><entry name='m2'><fqdn>b.example</fqdn></entry></address>");
     let id = text(&s.commit("<commit><partial><admin><member>admin</member></admin></partial></commit>"), &["result", "job"]);
     s.wait_job(&id);
@@ -653,7 +688,11 @@ fn show_jobs_all_and_unknown_job() {
 
 #[test]
 fn system_info_devices_vm_auth_key() {
-    let mut s = Sim::with(Options { sw_version: "11.1.2".into(), devices: vec![Device::generated(1), Device { connected: false, ..Device::generated(2) }], ..opts() });
+    let mut s = Sim::with(Options {
+        sw_version: "11.1.2".into(),
+        devices: vec![Device::generated(1), Device { connected: false, ..Device::generated(2) }],
+        ..opts()
+    });
     let r = s.op("<show><system><info/></system></show>");
     assert_eq!(text(&r, &["result", "system", "model"]), "Panorama");
     assert_eq!(text(&r, &["result", "system", "sw-version"]), "11.1.2");
@@ -755,7 +794,13 @@ fn fault_latency_http_errors_and_drops_are_seeded() {
     assert!((20..60).contains(&drops), "{drops}");
     assert!((25..75).contains(&errs), "{errs}");
     let mut st = State::new(Options { faults: f, seed: 43, ..opts() });
-    let other: Vec<char> = (0..200).map(|_| match st.pre_fault().1 { PreFault::Pass => 'p', PreFault::Drop => 'd', PreFault::HttpError(_) => 'e' }).collect();
+    let other: Vec<char> = (0..200)
+        .map(|_| match st.pre_fault().1 {
+            PreFault::Pass => 'p',
+            PreFault::Drop => 'd',
+            PreFault::HttpError(_) => 'e',
+        })
+        .collect();
     assert_ne!(other, a.iter().map(|x| x.1).collect::<Vec<_>>());
 }
 
@@ -827,7 +872,10 @@ fn commits_queue_without_the_fault_and_strict_multi_config_waits() {
 
 #[test]
 fn fault_locks_held_by_another_admin() {
-    let mut s = Sim::with(Options { faults: Faults { config_lock_by: Some("bob".into()), commit_lock_by: Some("carol".into()), ..Faults::default() }, ..opts() });
+    let mut s = Sim::with(Options {
+        faults: Faults { config_lock_by: Some("bob".into()), commit_lock_by: Some("carol".into()), ..Faults::default() },
+        ..opts()
+    });
     let r = s.set(&format!("{}/tag", dg("A")), "<entry name='t'/>");
     assert!(msg(&r).contains("Configuration is locked by bob"));
     let r = s.commit("<commit/>");

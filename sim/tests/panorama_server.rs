@@ -97,7 +97,15 @@ fn tls_config(roots_pem: Option<&[u8]>) -> Arc<rustls::ClientConfig> {
 }
 
 /// One HTTP/1.1 request with `Connection: close`. Err = transport failure (TLS, drop).
-async fn request(p: &Proc, server_name: &str, roots: Option<&[u8]>, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Result<Resp, String> {
+async fn request(
+    p: &Proc,
+    server_name: &str,
+    roots: Option<&[u8]>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Resp, String> {
     let tcp = TcpStream::connect(&p.addr).await.map_err(|e| e.to_string())?;
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", p.addr, body.len());
     for (k, v) in headers {
@@ -157,7 +165,14 @@ fn https_with_generated_ca_post_and_get_forms() {
     let p = start(&[], true);
     let key = p.key();
     // POST form body, key in X-PAN-KEY, /api/
-    let r = p.call("POST", "/api/", &[("X-PAN-KEY", &key), ("Content-Type", "application/x-www-form-urlencoded")], &form(&[("type", "op"), ("cmd", INFO)])).unwrap();
+    let r = p
+        .call(
+            "POST",
+            "/api/",
+            &[("X-PAN-KEY", &key), ("Content-Type", "application/x-www-form-urlencoded")],
+            &form(&[("type", "op"), ("cmd", INFO)]),
+        )
+        .unwrap();
     assert_eq!(r.status, 200);
     assert!(r.body.contains("<model>Panorama</model>"));
     // GET query string, key= param, /api without slash
@@ -248,7 +263,12 @@ fn control_endpoints() {
     assert_eq!((stats["write_calls"].as_u64(), stats["write_ops"].as_u64()), (Some(1), Some(1)));
     // membership at run time, then push sees both devices in the stack
     assert_eq!(p.control("POST", "membership", r#"{"template_stack": "TS9"}"#).status, 200);
-    let r = p.api(&[("type", "commit"), ("action", "all"), ("cmd", "<commit-all><template-stack><name>TS9</name></template-stack></commit-all>"), ("key", &key)]);
+    let r = p.api(&[
+        ("type", "commit"),
+        ("action", "all"),
+        ("cmd", "<commit-all><template-stack><name>TS9</name></template-stack></commit-all>"),
+        ("key", &key),
+    ]);
     assert!(r.body.contains("<job>"), "{}", r.body);
     std::thread::sleep(Duration::from_millis(100));
     let jobs: serde_json::Value = serde_json::from_str(&p.control("GET", "jobs", "").body).unwrap();
@@ -290,7 +310,11 @@ fn no_secrets_in_logs() {
     let log2 = dir.0.join("stderr.log");
     let p = start_in_with_log(dir, &log2);
     let key = p.key();
-    let r = p.api(&[("type", "op"), ("cmd", "<request><bootstrap><vm-auth-key><generate><lifetime>1</lifetime></generate></vm-auth-key></bootstrap></request>"), ("key", &key)]);
+    let r = p.api(&[
+        ("type", "op"),
+        ("cmd", "<request><bootstrap><vm-auth-key><generate><lifetime>1</lifetime></generate></vm-auth-key></bootstrap></request>"),
+        ("key", &key),
+    ]);
     let vm_key = r.body.split_whitespace().nth(5).unwrap_or("").to_string();
     p.api(&[("type", "keygen"), ("user", "admin"), ("password", "wrong-pw-123")]);
     p.call("POST", "/api/", &[("X-PAN-KEY", &key)], &form(&[("type", "config"), ("action", "get"), ("xpath", "/config")])).unwrap();

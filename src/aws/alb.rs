@@ -174,17 +174,47 @@ pub struct Context {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    CreateTargetGroup { service: ServiceKey, name: String, port: u16 },
+    CreateTargetGroup {
+        service: ServiceKey,
+        name: String,
+        port: u16,
+    },
     /// Attach to the firewall ASG (which registers its instances, now and when replaced).
-    Attach { name: String },
-    CreateRule { service: ServiceKey, priority: u32, hosts: Vec<String>, paths: Vec<String>, target: String },
-    ModifyRule { service: ServiceKey, arn: String, priority: u32, hosts: Vec<String>, paths: Vec<String>, target: String },
+    Attach {
+        name: String,
+    },
+    CreateRule {
+        service: ServiceKey,
+        priority: u32,
+        hosts: Vec<String>,
+        paths: Vec<String>,
+        target: String,
+    },
+    ModifyRule {
+        service: ServiceKey,
+        arn: String,
+        priority: u32,
+        hosts: Vec<String>,
+        paths: Vec<String>,
+        target: String,
+    },
     /// Point the listener's default action at a target group (by name); `None`: back to the
     /// firewall stack's own target group.
-    SetDefault { target: Option<String> },
-    DeleteRule { service: ServiceKey, arn: String, priority: u32 },
-    Detach { name: String },
-    DeleteTargetGroup { service: ServiceKey, name: String },
+    SetDefault {
+        target: Option<String>,
+    },
+    DeleteRule {
+        service: ServiceKey,
+        arn: String,
+        priority: u32,
+    },
+    Detach {
+        name: String,
+    },
+    DeleteTargetGroup {
+        service: ServiceKey,
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -271,7 +301,14 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
     let mut with_tg = Vec::new();
     for w in &wanted {
         let name = tg_name(&ctx.deployment, &w.key, w.port);
-        let mut out = ServiceAlb { service: w.key.clone(), port: w.port, target_group: None, priority: None, state: AlbState::Conflict, reason: String::new() };
+        let mut out = ServiceAlb {
+            service: w.key.clone(),
+            port: w.port,
+            target_group: None,
+            priority: None,
+            state: AlbState::Conflict,
+            reason: String::new(),
+        };
         if let Some(other) = ports.get(&w.port) {
             out.reason = format!("port {} already has the target group of Service {other}", w.port);
             outcomes.push(out);
@@ -314,7 +351,9 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
         if hosts.is_empty() && paths.is_empty() {
             if !sole {
                 out.state = AlbState::NoRule;
-                out.reason = format!("no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action");
+                out.reason = format!(
+                    "no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action"
+                );
                 outcomes.push(out);
                 continue;
             }
@@ -367,7 +406,14 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
                 keep_rules.insert(w.key.clone());
                 let target_ok = r.forward.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == r.forward[0]);
                 if (sorted(&r.hosts), sorted(&r.paths)) != cond || !target_ok {
-                    rule_ops.push(Action::ModifyRule { service: w.key.clone(), arn: r.arn.clone(), priority: r.priority, hosts: hosts.clone(), paths: paths.clone(), target: name.clone() });
+                    rule_ops.push(Action::ModifyRule {
+                        service: w.key.clone(),
+                        arn: r.arn.clone(),
+                        priority: r.priority,
+                        hosts: hosts.clone(),
+                        paths: paths.clone(),
+                        target: name.clone(),
+                    });
                 }
                 out.priority = Some(r.priority);
             }
@@ -407,9 +453,14 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
         }
     }
     // A rule kept as it is (a conflicting Service's) keeps the target group it forwards to.
-    let modified: BTreeSet<&ServiceKey> = rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
-    let untouched_targets: BTreeSet<&str> =
-        keep_rules.iter().filter(|k| !modified.contains(k)).filter_map(|k| our_rules.get(k)).flat_map(|r| r.forward.iter().map(String::as_str)).collect();
+    let modified: BTreeSet<&ServiceKey> =
+        rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
+    let untouched_targets: BTreeSet<&str> = keep_rules
+        .iter()
+        .filter(|k| !modified.contains(k))
+        .filter_map(|k| our_rules.get(k))
+        .flat_map(|r| r.forward.iter().map(String::as_str))
+        .collect();
     let mut detaches = Vec::new();
     let mut tg_deletes = Vec::new();
     let mut ours: Vec<(&TargetGroup, ServiceKey)> = seen.target_groups.iter().filter_map(|t| Some((t, owner(ctx, &t.tags)?))).collect();
@@ -449,7 +500,8 @@ fn tag(k: &str, v: &str) -> Result<elb::Tag, AwsError> {
 async fn read_tags(aws: &Aws, arns: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
     let mut out = BTreeMap::new();
     for chunk in arns.chunks(20) {
-        let r = aws.elbv2.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
+        let r =
+            aws.elbv2.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
         for d in r.tag_descriptions() {
             let tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect();
             out.insert(d.resource_arn().unwrap_or_default().to_string(), tags);
@@ -480,7 +532,13 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
     let mut tgs = Vec::new();
     let mut marker = None;
     loop {
-        let r = aws.elbv2.describe_target_groups().set_marker(marker.take()).send().await.map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e))?;
+        let r = aws
+            .elbv2
+            .describe_target_groups()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e))?;
         for t in r.target_groups() {
             if t.vpc_id() == Some(ctx.vpc_id.as_str()) {
                 tgs.push(TargetGroup {
@@ -504,7 +562,14 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
 
     // A listener or ASG already gone (a half-deleted firewall stack) reads as empty, so `down`
     // can still remove our target groups; creating rules on it fails in `apply`, by name.
-    let listed = match aws.elbv2.describe_rules().listener_arn(&ctx.listener_arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DescribeRules {}", ctx.listener_arn), e)) {
+    let listed = match aws
+        .elbv2
+        .describe_rules()
+        .listener_arn(&ctx.listener_arn)
+        .send()
+        .await
+        .map_err(|e| sdk_err(&format!("elbv2:DescribeRules {}", ctx.listener_arn), e))
+    {
         Ok(r) => r.rules().to_vec(),
         Err(e) if e.is_code("ListenerNotFound") => Vec::new(),
         Err(e) => return Err(e),
@@ -519,8 +584,12 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
         let (mut hosts, mut paths) = (Vec::new(), Vec::new());
         for c in r.conditions() {
             match c.field() {
-                Some("host-header") => hosts.extend(c.host_header_config().map(|h| h.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec())),
-                Some("path-pattern") => paths.extend(c.path_pattern_config().map(|p| p.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec())),
+                Some("host-header") => hosts.extend(
+                    c.host_header_config().map(|h| h.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec()),
+                ),
+                Some("path-pattern") => paths.extend(
+                    c.path_pattern_config().map(|p| p.values().to_vec()).filter(|v| !v.is_empty()).unwrap_or_else(|| c.values().to_vec()),
+                ),
                 // Any other condition makes the rule different from ours: record it as a
                 // pseudo-host so it never equals a host/path-only rule.
                 Some(other) => hosts.push(format!("<{other}>")),
@@ -564,10 +633,20 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
 fn conditions(hosts: &[String], paths: &[String]) -> Vec<elb::RuleCondition> {
     let mut out = Vec::new();
     if !hosts.is_empty() {
-        out.push(elb::RuleCondition::builder().field("host-header").host_header_config(elb::HostHeaderConditionConfig::builder().set_values(Some(hosts.to_vec())).build()).build());
+        out.push(
+            elb::RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(elb::HostHeaderConditionConfig::builder().set_values(Some(hosts.to_vec())).build())
+                .build(),
+        );
     }
     if !paths.is_empty() {
-        out.push(elb::RuleCondition::builder().field("path-pattern").path_pattern_config(elb::PathPatternConditionConfig::builder().set_values(Some(paths.to_vec())).build()).build());
+        out.push(
+            elb::RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(elb::PathPatternConditionConfig::builder().set_values(Some(paths.to_vec())).build())
+                .build(),
+        );
     }
     out
 }
@@ -580,14 +659,22 @@ fn forward(arn: &str) -> Result<elb::Action, AwsError> {
 /// target groups copy the stack's target group (the firewalls answer on their own port, 81).
 pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) -> Result<Vec<String>, AwsError> {
     let mut arns: BTreeMap<String, String> = seen.target_groups.iter().map(|t| (t.name.clone(), t.arn.clone())).collect();
-    let arn_of = |arns: &BTreeMap<String, String>, name: &str| arns.get(name).cloned().ok_or_else(|| AwsError::new("elbv2", format!("target group {name} not found")));
+    let arn_of = |arns: &BTreeMap<String, String>, name: &str| {
+        arns.get(name).cloned().ok_or_else(|| AwsError::new("elbv2", format!("target group {name} not found")))
+    };
     let mut done = Vec::new();
     let mut health = None;
     for a in &plan.actions {
         match a {
             Action::CreateTargetGroup { service, name, port } => {
                 if health.is_none() {
-                    let r = aws.elbv2.describe_target_groups().target_group_arns(&ctx.public_tg_arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DescribeTargetGroups {}", ctx.public_tg_arn), e))?;
+                    let r = aws
+                        .elbv2
+                        .describe_target_groups()
+                        .target_group_arns(&ctx.public_tg_arn)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_err(&format!("elbv2:DescribeTargetGroups {}", ctx.public_tg_arn), e))?;
                     health = r.target_groups().first().cloned();
                 }
                 let h = health.as_ref();
@@ -665,7 +752,14 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                 done.push(format!("listener default action → {what}"));
             }
             Action::DeleteRule { service, arn, priority } => {
-                match aws.elbv2.delete_rule().rule_arn(arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DeleteRule {arn} ({service})"), e)) {
+                match aws
+                    .elbv2
+                    .delete_rule()
+                    .rule_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("elbv2:DeleteRule {arn} ({service})"), e))
+                {
                     Ok(_) => {}
                     Err(e) if e.is_code("RuleNotFound") => {}
                     Err(e) => return Err(e),
@@ -685,7 +779,14 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
             }
             Action::DeleteTargetGroup { service, name } => {
                 let arn = arn_of(&arns, name)?;
-                match aws.elbv2.delete_target_group().target_group_arn(&arn).send().await.map_err(|e| sdk_err(&format!("elbv2:DeleteTargetGroup {name} ({service})"), e)) {
+                match aws
+                    .elbv2
+                    .delete_target_group()
+                    .target_group_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("elbv2:DeleteTargetGroup {name} ({service})"), e))
+                {
                     Ok(_) => {}
                     Err(e) if e.is_code("TargetGroupNotFound") => {}
                     Err(e) => return Err(e),
@@ -716,7 +817,11 @@ pub async fn reconcile(aws: &Aws, ctx: &Context, wanted: &[Wanted]) -> Result<Al
 pub async fn context(aws: &Aws, deployment: &str, firewall_stack: &str) -> Result<Option<Context>, AwsError> {
     let cfn = super::stacks::AwsCfn { client: &aws.cfn };
     let Some(st) = super::stacks::CfnApi::describe(&cfn, firewall_stack).await? else { return Ok(None) };
-    let get = |k: &str| st.outputs.get(k).cloned().ok_or_else(|| AwsError::new("cloudformation:DescribeStacks", format!("stack {firewall_stack} ({}) has no output {k}", st.status)));
+    let get = |k: &str| {
+        st.outputs.get(k).cloned().ok_or_else(|| {
+            AwsError::new("cloudformation:DescribeStacks", format!("stack {firewall_stack} ({}) has no output {k}", st.status))
+        })
+    };
     Ok(Some(Context {
         deployment: deployment.to_string(),
         vpc_id: get("VpcId")?,

@@ -3,7 +3,13 @@
 use super::*;
 
 fn ctx() -> Context {
-    Context { deployment: "demo".into(), vpc_id: "vpc-1".into(), listener_arn: "lst".into(), public_tg_arn: "tg-public".into(), asg_name: "demo-firewall-PANW-Firewall-ASG".into() }
+    Context {
+        deployment: "demo".into(),
+        vpc_id: "vpc-1".into(),
+        listener_arn: "lst".into(),
+        public_tg_arn: "tg-public".into(),
+        asg_name: "demo-firewall-PANW-Firewall-ASG".into(),
+    }
 }
 
 fn key(n: &str) -> ServiceKey {
@@ -21,7 +27,13 @@ fn ours(k: &ServiceKey) -> BTreeMap<String, String> {
 /// Observed state with the firewall stack's own target group as the listener default.
 fn base() -> Observed {
     Observed {
-        target_groups: vec![TargetGroup { arn: "tg-public".into(), name: "demo-fw-public".into(), port: 81, vpc_id: "vpc-1".into(), tags: BTreeMap::from([(DEPLOYMENT_TAG.into(), "demo".into())]) }],
+        target_groups: vec![TargetGroup {
+            arn: "tg-public".into(),
+            name: "demo-fw-public".into(),
+            port: 81,
+            vpc_id: "vpc-1".into(),
+            tags: BTreeMap::from([(DEPLOYMENT_TAG.into(), "demo".into())]),
+        }],
         rules: vec![],
         default_forward: vec!["tg-public".into()],
         asg_target_groups: BTreeSet::from(["tg-public".to_string()]),
@@ -40,9 +52,13 @@ fn applied(seen: &Observed, p: &AlbPlan) -> Observed {
     let arn = |name: &str| format!("arn-{name}");
     for a in &p.actions {
         match a {
-            Action::CreateTargetGroup { service, name, port } => {
-                s.target_groups.push(TargetGroup { arn: arn(name), name: name.clone(), port: *port, vpc_id: "vpc-1".into(), tags: ours(service) })
-            }
+            Action::CreateTargetGroup { service, name, port } => s.target_groups.push(TargetGroup {
+                arn: arn(name),
+                name: name.clone(),
+                port: *port,
+                vpc_id: "vpc-1".into(),
+                tags: ours(service),
+            }),
             Action::Attach { name } => {
                 s.asg_target_groups.insert(arn(name));
             }
@@ -77,7 +93,10 @@ fn target_group_names_fit_32_chars_are_valid_and_deterministic() {
     for (k, port) in [(key("frontend"), 82), (long.clone(), 65535), (key("x"), 1), (key("9--odd..name"), 8080)] {
         let n = tg_name("demo", &k, port);
         assert!(n.len() <= TG_NAME_MAX, "{n}");
-        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !n.contains("--") && !n.ends_with('-') && !n.starts_with('-'), "{n}");
+        assert!(
+            n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !n.contains("--") && !n.ends_with('-') && !n.starts_with('-'),
+            "{n}"
+        );
         assert_eq!(n, tg_name("demo", &k, port));
         assert!(n.contains(&format!("-{port}-")), "{n}");
     }
@@ -116,7 +135,13 @@ fn a_protected_service_gets_target_group_attachment_and_rule_then_converges() {
     assert!(end.target_groups.iter().all(|t| !t.name.contains("frontend")));
     assert!(end.rules.iter().all(|r| r.tags.get(SERVICE_TAG).map(String::as_str) != Some("shop/default/frontend")));
     assert!(end.asg_target_groups.contains("tg-public"));
-    assert!(matches!(gone.actions[0], Action::DeleteRule { .. }) && matches!(gone.actions[1], Action::Detach { .. }) && matches!(gone.actions[2], Action::DeleteTargetGroup { .. }), "{:?}", gone.actions);
+    assert!(
+        matches!(gone.actions[0], Action::DeleteRule { .. })
+            && matches!(gone.actions[1], Action::Detach { .. })
+            && matches!(gone.actions[2], Action::DeleteTargetGroup { .. }),
+        "{:?}",
+        gone.actions
+    );
     let none = plan(&ctx(), &[], &end);
     assert!(applied(&end, &none).target_groups.len() == 1 && applied(&end, &none).rules.is_empty());
 }
@@ -127,7 +152,14 @@ fn priorities_are_stable_collisions_resolve_deterministically_and_existing_rules
     let home = home_priority(&k);
     // Someone else's rule sits on our home slot: we take the next free one.
     let mut seen = base();
-    seen.rules.push(Rule { arn: "foreign".into(), priority: home, hosts: vec!["other.example.com".into()], paths: vec![], forward: vec!["tg-x".into()], tags: BTreeMap::new() });
+    seen.rules.push(Rule {
+        arn: "foreign".into(),
+        priority: home,
+        hosts: vec!["other.example.com".into()],
+        paths: vec![],
+        forward: vec!["tg-x".into()],
+        tags: BTreeMap::new(),
+    });
     let want = vec![w("frontend", 82, Some("shop.example.com"), None)];
     let p = plan(&ctx(), &want, &seen);
     let expect = if home + 1 == PRIORITY_BASE + PRIORITY_SPAN { PRIORITY_BASE } else { home + 1 };
@@ -139,10 +171,27 @@ fn priorities_are_stable_collisions_resolve_deterministically_and_existing_rules
     let tg = our_tg("frontend", 82);
     seen.target_groups.push(tg.clone());
     seen.asg_target_groups.insert(tg.arn.clone());
-    seen.rules.push(Rule { arn: "r1".into(), priority: 10_001, hosts: vec!["old.example.com".into()], paths: vec![], forward: vec![tg.arn.clone()], tags: ours(&k) });
+    seen.rules.push(Rule {
+        arn: "r1".into(),
+        priority: 10_001,
+        hosts: vec!["old.example.com".into()],
+        paths: vec![],
+        forward: vec![tg.arn.clone()],
+        tags: ours(&k),
+    });
     let p = plan(&ctx(), &want, &seen);
     assert_eq!(p.services[0].priority, Some(10_001));
-    assert_eq!(p.actions, vec![Action::ModifyRule { service: k, arn: "r1".into(), priority: 10_001, hosts: vec!["shop.example.com".into()], paths: vec![], target: tg.name }]);
+    assert_eq!(
+        p.actions,
+        vec![Action::ModifyRule {
+            service: k,
+            arn: "r1".into(),
+            priority: 10_001,
+            hosts: vec!["shop.example.com".into()],
+            paths: vec![],
+            target: tg.name
+        }]
+    );
     // Two new Services hashing anywhere: assigned in key order, never the same priority.
     let many: Vec<Wanted> = (0..50).map(|i| w(&format!("svc{i}"), 1000 + i, Some(&format!("h{i}.example.com")), None)).collect();
     let p = plan(&ctx(), &many, &base());
@@ -154,7 +203,13 @@ fn priorities_are_stable_collisions_resolve_deterministically_and_existing_rules
 #[test]
 fn a_port_served_by_a_foreign_target_group_is_a_conflict_not_overwritten() {
     let mut seen = base();
-    seen.target_groups.push(TargetGroup { arn: "tg-manual".into(), name: "frontend-demo".into(), port: 82, vpc_id: "vpc-1".into(), tags: BTreeMap::new() });
+    seen.target_groups.push(TargetGroup {
+        arn: "tg-manual".into(),
+        name: "frontend-demo".into(),
+        port: 82,
+        vpc_id: "vpc-1".into(),
+        tags: BTreeMap::new(),
+    });
     seen.asg_target_groups.insert("tg-manual".into());
     let p = plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &seen);
     assert!(p.actions.is_empty(), "{:?}", p.actions);
@@ -165,7 +220,13 @@ fn a_port_served_by_a_foreign_target_group_is_a_conflict_not_overwritten() {
     assert_eq!(p.services[0].state, AlbState::Conflict);
     // A foreign TG on the port that does NOT serve the firewalls is not in the way.
     let mut seen = base();
-    seen.target_groups.push(TargetGroup { arn: "tg-idle".into(), name: "idle".into(), port: 82, vpc_id: "vpc-1".into(), tags: BTreeMap::new() });
+    seen.target_groups.push(TargetGroup {
+        arn: "tg-idle".into(),
+        name: "idle".into(),
+        port: 82,
+        vpc_id: "vpc-1".into(),
+        tags: BTreeMap::new(),
+    });
     assert_eq!(plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &seen).services[0].state, AlbState::Routed);
     // Our name held by a target group not ours.
     let mut seen = base();
@@ -179,7 +240,14 @@ fn a_port_served_by_a_foreign_target_group_is_a_conflict_not_overwritten() {
 #[test]
 fn a_host_or_path_rule_not_ours_is_a_conflict_and_our_old_rule_is_left_as_is() {
     let mut seen = base();
-    seen.rules.push(Rule { arn: "manual".into(), priority: 5, hosts: vec!["shop.example.com".into()], paths: vec![], forward: vec!["tg-x".into()], tags: BTreeMap::new() });
+    seen.rules.push(Rule {
+        arn: "manual".into(),
+        priority: 5,
+        hosts: vec!["shop.example.com".into()],
+        paths: vec![],
+        forward: vec!["tg-x".into()],
+        tags: BTreeMap::new(),
+    });
     let p = plan(&ctx(), &[w("frontend", 82, Some("shop.example.com"), None)], &seen);
     assert_eq!(p.services[0].state, AlbState::Conflict);
     assert!(p.services[0].reason.contains("manual") && p.services[0].reason.contains("host shop.example.com"), "{}", p.services[0].reason);
@@ -194,8 +262,22 @@ fn a_host_or_path_rule_not_ours_is_a_conflict_and_our_old_rule_is_left_as_is() {
     let old = our_tg("frontend", 82);
     seen.target_groups.push(old.clone());
     seen.asg_target_groups.insert(old.arn.clone());
-    seen.rules.push(Rule { arn: "ours".into(), priority: 10_007, hosts: vec!["old.example.com".into()], paths: vec![], forward: vec![old.arn.clone()], tags: ours(&key("frontend")) });
-    seen.rules.push(Rule { arn: "manual".into(), priority: 5, hosts: vec!["new.example.com".into()], paths: vec![], forward: vec!["tg-x".into()], tags: BTreeMap::new() });
+    seen.rules.push(Rule {
+        arn: "ours".into(),
+        priority: 10_007,
+        hosts: vec!["old.example.com".into()],
+        paths: vec![],
+        forward: vec![old.arn.clone()],
+        tags: ours(&key("frontend")),
+    });
+    seen.rules.push(Rule {
+        arn: "manual".into(),
+        priority: 5,
+        hosts: vec!["new.example.com".into()],
+        paths: vec![],
+        forward: vec!["tg-x".into()],
+        tags: BTreeMap::new(),
+    });
     let p = plan(&ctx(), &[w("frontend", 82, Some("new.example.com"), None)], &seen);
     assert!(p.actions.is_empty(), "{:?}", p.actions);
 }
@@ -255,7 +337,14 @@ fn other_deployments_and_untagged_resources_are_never_touched() {
     let mut t = our_tg("frontend", 82);
     t.tags.insert(DEPLOYMENT_TAG.into(), "other".into());
     seen.target_groups.push(t);
-    seen.rules.push(Rule { arn: "x".into(), priority: 12, hosts: vec!["a".into()], paths: vec![], forward: vec![], tags: BTreeMap::from([(SERVICE_TAG.into(), "shop/default/frontend".into())]) });
+    seen.rules.push(Rule {
+        arn: "x".into(),
+        priority: 12,
+        hosts: vec!["a".into()],
+        paths: vec![],
+        forward: vec![],
+        tags: BTreeMap::from([(SERVICE_TAG.into(), "shop/default/frontend".into())]),
+    });
     assert!(plan(&ctx(), &[], &seen).actions.is_empty());
 }
 
@@ -275,7 +364,12 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
         operations: vec![],
         device_group_changed: false,
         template_changed: false,
-        services: vec![status("a", ServiceState::Protected, Some(82)), status("b", ServiceState::Planned, Some(83)), status("c", ServiceState::Conflict, Some(84)), status("d", ServiceState::Pending, Some(85))],
+        services: vec![
+            status("a", ServiceState::Protected, Some(82)),
+            status("b", ServiceState::Planned, Some(83)),
+            status("c", ServiceState::Conflict, Some(84)),
+            status("d", ServiceState::Pending, Some(85)),
+        ],
         clusters: vec![],
         problems: vec![],
     };
@@ -284,7 +378,11 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
         "annotations": {HOST_ANNOTATION: " shop.example.com ", PATH_ANNOTATION: ""}
     }))
     .unwrap();
-    let facts = Facts { clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: vec![svc] }], firewalls: vec![], ..Default::default() };
+    let facts = Facts {
+        clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: vec![svc] }],
+        firewalls: vec![],
+        ..Default::default()
+    };
     let got = wanted(&plan, &facts);
     assert_eq!(got, vec![w("a", 82, Some("shop.example.com"), None), w("b", 83, None, None)]);
 }

@@ -35,11 +35,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
 
 /// The keys that must be (re)uploaded: missing, or with another content hash.
 pub fn uploads_needed(desired: &[(String, String)], existing: &BTreeMap<String, Option<String>>) -> Vec<String> {
-    desired
-        .iter()
-        .filter(|(k, sha)| existing.get(k).and_then(|s| s.as_ref()) != Some(sha))
-        .map(|(k, _)| k.clone())
-        .collect()
+    desired.iter().filter(|(k, sha)| existing.get(k).and_then(|s| s.as_ref()) != Some(sha)).map(|(k, _)| k.clone()).collect()
 }
 
 pub async fn probe(s3: &aws_sdk_s3::Client, bucket: &str, deployment: &str) -> Result<BucketState, AwsError> {
@@ -96,7 +92,12 @@ pub async fn ensure(s3: &aws_sdk_s3::Client, bucket: &str, region: &str, deploym
         .block_public_policy(true)
         .restrict_public_buckets(true)
         .build();
-    s3.put_public_access_block().bucket(bucket).public_access_block_configuration(pab).send().await.map_err(|e| sdk_err("s3:PutPublicAccessBlock", e))?;
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(pab)
+        .send()
+        .await
+        .map_err(|e| sdk_err("s3:PutPublicAccessBlock", e))?;
     let rule = s3t::ServerSideEncryptionRule::builder()
         .apply_server_side_encryption_by_default(
             s3t::ServerSideEncryptionByDefault::builder()
@@ -105,9 +106,21 @@ pub async fn ensure(s3: &aws_sdk_s3::Client, bucket: &str, region: &str, deploym
                 .map_err(|e| AwsError::new("s3:PutBucketEncryption", e.to_string()))?,
         )
         .build();
-    let sse = s3t::ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(|e| AwsError::new("s3:PutBucketEncryption", e.to_string()))?;
-    s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(sse).send().await.map_err(|e| sdk_err("s3:PutBucketEncryption", e))?;
-    let tag = s3t::Tag::builder().key(DEPLOYMENT_TAG).value(deployment).build().map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
+    let sse = s3t::ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| AwsError::new("s3:PutBucketEncryption", e.to_string()))?;
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(sse)
+        .send()
+        .await
+        .map_err(|e| sdk_err("s3:PutBucketEncryption", e))?;
+    let tag = s3t::Tag::builder()
+        .key(DEPLOYMENT_TAG)
+        .value(deployment)
+        .build()
+        .map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
     let tagging = s3t::Tagging::builder().tag_set(tag).build().map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
     s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.map_err(|e| sdk_err("s3:PutBucketTagging", e))?;
     Ok(created)
@@ -164,7 +177,13 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Stri
     let mut keys = Vec::new();
     let mut token = None;
     loop {
-        let r = s3.list_objects_v2().bucket(bucket).set_continuation_token(token.take()).send().await.map_err(|e| sdk_err("s3:ListObjectsV2", e))?;
+        let r = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err("s3:ListObjectsV2", e))?;
         keys.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
         match r.next_continuation_token() {
             Some(t) if r.is_truncated() == Some(true) => token = Some(t.to_string()),
@@ -196,7 +215,11 @@ pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, AwsEr
     };
     for chunk in keys.chunks(1000) {
         let ids: Vec<s3t::ObjectIdentifier> = chunk.iter().filter_map(|k| s3t::ObjectIdentifier::builder().key(k).build().ok()).collect();
-        let del = s3t::Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| AwsError::new("s3:DeleteObjects", e.to_string()))?;
+        let del = s3t::Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| AwsError::new("s3:DeleteObjects", e.to_string()))?;
         s3.delete_objects().bucket(bucket).delete(del).send().await.map_err(|e| sdk_err("s3:DeleteObjects", e))?;
     }
     s3.delete_bucket().bucket(bucket).send().await.map_err(|e| sdk_err("s3:DeleteBucket", e))?;
@@ -209,7 +232,12 @@ mod tests {
 
     #[test]
     fn only_missing_or_changed_objects_are_uploaded() {
-        let desired = vec![("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string()), ("c".to_string(), "3".to_string()), ("d/".to_string(), "e".to_string())];
+        let desired = vec![
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+            ("c".to_string(), "3".to_string()),
+            ("d/".to_string(), "e".to_string()),
+        ];
         let existing = BTreeMap::from([
             ("a".to_string(), Some("1".to_string())),
             ("b".to_string(), Some("old".to_string())),

@@ -88,7 +88,12 @@ pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[
     let mut out = Vec::new();
     let mut add = |kind: &str, id: &str| out.push(Leftover { kind: kind.into(), id: id.into() });
     let ec2 = &aws.ec2;
-    let r = ec2.describe_network_interfaces().filters(tag_filter(deployment)).send().await.map_err(|e| sdk_err("ec2:DescribeNetworkInterfaces", e))?;
+    let r = ec2
+        .describe_network_interfaces()
+        .filters(tag_filter(deployment))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeNetworkInterfaces", e))?;
     for n in r.network_interfaces() {
         add("network-interface", n.network_interface_id().unwrap_or_default());
     }
@@ -99,7 +104,12 @@ pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[
             add("instance", i.instance_id().unwrap_or_default());
         }
     }
-    let r = ec2.describe_security_groups().filters(tag_filter(deployment)).send().await.map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e))?;
+    let r = ec2
+        .describe_security_groups()
+        .filters(tag_filter(deployment))
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeSecurityGroups", e))?;
     for g in r.security_groups() {
         add("security-group", g.group_id().unwrap_or_default());
     }
@@ -122,7 +132,13 @@ pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[
     let tg_arns: Vec<String> = tgs.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
     for (kind, arns) in [("load-balancer", lb_arns), ("target-group", tg_arns)] {
         for chunk in arns.chunks(20) {
-            let t = aws.elbv2.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
+            let t = aws
+                .elbv2
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
             for d in t.tag_descriptions() {
                 if d.tags().iter().any(|t| t.key() == Some(DEPLOYMENT_TAG) && t.value() == Some(deployment)) {
                     add(kind, d.resource_arn().unwrap_or_default());
@@ -153,7 +169,13 @@ mod tests {
     use super::*;
 
     fn eni(id: &str, status: &str, subnet: &str, groups: &[&str]) -> Eni {
-        Eni { id: id.into(), status: status.into(), subnet_id: subnet.into(), groups: groups.iter().map(|g| g.to_string()).collect(), description: String::new() }
+        Eni {
+            id: id.into(),
+            status: status.into(),
+            subnet_id: subnet.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            description: String::new(),
+        }
     }
 
     #[test]

@@ -25,21 +25,13 @@ impl Aws {
     /// Loads credentials and endpoints the standard way (environment, profile, SSO, IMDS) for
     /// the deployment's region.
     pub async fn connect(region: &str) -> Aws {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .http_client(http)
-            .load()
-            .await;
+        let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string())).http_client(http).load().await;
         Aws::from_sdk(region, sdk)
     }
 
     pub fn from_sdk(region: &str, sdk: SdkConfig) -> Aws {
-        let s3conf = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(needs_path_style(sdk.endpoint_url()))
-            .build();
+        let s3conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(needs_path_style(sdk.endpoint_url())).build();
         Aws {
             region: region.to_string(),
             sts: aws_sdk_sts::Client::new(&sdk),

@@ -45,8 +45,11 @@ pub fn firewall_facts(instances: &[Instance], subnets: &BTreeMap<String, Subnet>
 }
 
 pub fn subnet_facts(ids: &[String], subnets: &BTreeMap<String, Subnet>) -> Vec<SubnetFacts> {
-    let mut out: Vec<SubnetFacts> =
-        ids.iter().filter_map(|id| subnets.get(id)).map(|s| SubnetFacts { id: s.id.clone(), cidr: s.cidr.clone(), az: s.az.clone() }).collect();
+    let mut out: Vec<SubnetFacts> = ids
+        .iter()
+        .filter_map(|id| subnets.get(id))
+        .map(|s| SubnetFacts { id: s.id.clone(), cidr: s.cidr.clone(), az: s.az.clone() })
+        .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
@@ -77,8 +80,15 @@ pub async fn cluster_subnets(aws: &Aws, cluster: &str) -> Result<Vec<SubnetFacts
 /// The firewalls of an ASG with their trust subnets, and the instances without one yet.
 /// The live (pending or running) EC2 instances of an autoscaling group.
 pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2::types::Instance>, AwsError> {
-    let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(asg_name).send().await.map_err(|e| sdk_err("autoscaling:DescribeAutoScalingGroups", e))?;
-    let ids: Vec<String> = r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
+    let r = aws
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(asg_name)
+        .send()
+        .await
+        .map_err(|e| sdk_err("autoscaling:DescribeAutoScalingGroups", e))?;
+    let ids: Vec<String> =
+        r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -110,7 +120,12 @@ pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>,
                 .collect(),
         })
         .collect();
-    let subnet_ids: Vec<String> = instances.iter().flat_map(|i| i.interfaces.iter().map(|(_, s)| s.clone())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let subnet_ids: Vec<String> = instances
+        .iter()
+        .flat_map(|i| i.interfaces.iter().map(|(_, s)| s.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let subnets = describe_subnets(aws, &subnet_ids).await?;
     Ok(firewall_facts(&instances, &subnets))
 }
@@ -120,10 +135,14 @@ mod tests {
     use super::*;
 
     fn subnets() -> BTreeMap<String, Subnet> {
-        [("subnet-t1", "192.168.2.0/24", "us-west-2a"), ("subnet-t2", "192.168.12.0/24", "us-west-2b"), ("subnet-u1", "192.168.1.0/24", "us-west-2a")]
-            .into_iter()
-            .map(|(id, c, az)| (id.to_string(), Subnet { id: id.into(), cidr: c.into(), az: az.into() }))
-            .collect()
+        [
+            ("subnet-t1", "192.168.2.0/24", "us-west-2a"),
+            ("subnet-t2", "192.168.12.0/24", "us-west-2b"),
+            ("subnet-u1", "192.168.1.0/24", "us-west-2a"),
+        ]
+        .into_iter()
+        .map(|(id, c, az)| (id.to_string(), Subnet { id: id.into(), cidr: c.into(), az: az.into() }))
+        .collect()
     }
 
     #[test]

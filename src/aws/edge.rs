@@ -46,7 +46,16 @@ fn cluster_stacks(cfg: &Config) -> Vec<String> {
 }
 
 pub async fn outbound_context(aws: &Aws, cfg: &Config) -> Result<outbound::Context, String> {
-    outbound::context(aws, &cfg.name, &cfg.firewall_asg(), &cfg.firewall_stack(), &cluster_stacks(cfg), cfg.network.existing_igw_id.as_deref()).await.map_err(|e| e.to_string())
+    outbound::context(
+        aws,
+        &cfg.name,
+        &cfg.firewall_asg(),
+        &cfg.firewall_stack(),
+        &cluster_stacks(cfg),
+        cfg.network.existing_igw_id.as_deref(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The ALB part after a converge; `Ok(None)` when the firewall stack does not exist.

@@ -122,7 +122,15 @@ pub fn token(creds: &Credentials, region: &str, cluster: &str, time: SystemTime)
     let (_, query) = instructions.into_parts();
     // botocore's order (the signature covers the sorted set, so order is cosmetic; keeping it
     // makes the token byte-identical to `aws eks get-token`).
-    const ORDER: &[&str] = &["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"];
+    const ORDER: &[&str] = &[
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Security-Token",
+        "X-Amz-Signature",
+    ];
     let mut q: Vec<(&str, String)> = query.iter().map(|(k, v)| (*k, v.to_string())).collect();
     q.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
     let mut url = base;
@@ -193,7 +201,13 @@ mod tests {
             decode(&t),
             "https://sts.us-west-2.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261126%2Fus-west-2%2Fsts%2Faws4_request&X-Amz-Date=20261126T100000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host%3Bx-k8s-aws-id&X-Amz-Signature=23e864454a008f0153b015057a76a83b195ef4b2ef802f8d5b92b2ee481e13c4"
         );
-        let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", Some("FQoGZXIvYXdzEXAMPLETOKEN".into()), None, "test");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("FQoGZXIvYXdzEXAMPLETOKEN".into()),
+            None,
+            "test",
+        );
         let t = token(&creds, "us-west-2", "shop", time).unwrap();
         assert_eq!(
             decode(&t),
@@ -222,7 +236,16 @@ mod tests {
 
     #[test]
     fn ca_pem_only_when_it_is_a_pem() {
-        let mut c = ClusterInfo { name: "x".into(), status: "ACTIVE".into(), endpoint: String::new(), ca_data: String::new(), service_cidr: None, subnet_ids: vec![], security_group_ids: vec![], vpc_id: None };
+        let mut c = ClusterInfo {
+            name: "x".into(),
+            status: "ACTIVE".into(),
+            endpoint: String::new(),
+            ca_data: String::new(),
+            service_cidr: None,
+            subnet_ids: vec![],
+            security_group_ids: vec![],
+            vpc_id: None,
+        };
         c.ca_data = base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nx\n");
         assert!(c.ca_pem().is_some());
         c.ca_data = base64::engine::general_purpose::STANDARD.encode("garbage");

@@ -31,7 +31,11 @@ pub fn merge(mut kc: Kubeconfig, entry: &Entry) -> Kubeconfig {
     kc.clusters.retain(|c| c.name != name);
     kc.clusters.push(NamedCluster {
         name: name.clone(),
-        cluster: Some(Cluster { server: Some(entry.server.to_string()), certificate_authority_data: entry.ca_data.clone(), ..Default::default() }),
+        cluster: Some(Cluster {
+            server: Some(entry.server.to_string()),
+            certificate_authority_data: entry.ca_data.clone(),
+            ..Default::default()
+        }),
         other: Default::default(),
     });
     kc.auth_infos.retain(|a| a.name != name);
@@ -50,14 +54,19 @@ pub fn merge(mut kc: Kubeconfig, entry: &Entry) -> Kubeconfig {
         other: Default::default(),
     });
     kc.contexts.retain(|c| c.name != name);
-    kc.contexts.push(NamedContext { name: name.clone(), context: Some(Context { cluster: name.clone(), user: Some(name.clone()), ..Default::default() }), other: Default::default() });
+    kc.contexts.push(NamedContext {
+        name: name.clone(),
+        context: Some(Context { cluster: name.clone(), user: Some(name.clone()), ..Default::default() }),
+        other: Default::default(),
+    });
     kc.current_context = Some(name);
     kc
 }
 
 /// Reads `path` (missing = empty), merges, writes back with mode 0600.
 pub fn merge_into(path: &Path, entry: &Entry) -> Result<(), String> {
-    let kc = if path.exists() { Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))? } else { Kubeconfig::default() };
+    let kc =
+        if path.exists() { Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))? } else { Kubeconfig::default() };
     let mut kc = merge(kc, entry);
     if kc.api_version.is_none() {
         kc.api_version = Some("v1".into());
@@ -77,7 +86,13 @@ mod tests {
     use super::*;
 
     fn entry<'a>(ctx: &'a str, server: &'a str) -> Entry<'a> {
-        Entry { context: ctx, server, ca_data: Some("Q0E=".into()), command: "/usr/bin/pano-eks".into(), args: vec!["token".into(), "--region".into(), "us-west-2".into(), "--cluster".into(), "shop".into()] }
+        Entry {
+            context: ctx,
+            server,
+            ca_data: Some("Q0E=".into()),
+            command: "/usr/bin/pano-eks".into(),
+            args: vec!["token".into(), "--region".into(), "us-west-2".into(), "--cluster".into(), "shop".into()],
+        }
     }
 
     #[test]

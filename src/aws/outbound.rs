@@ -70,12 +70,27 @@ pub struct Observed {
 pub enum Action {
     AllocateEip,
     /// `allocation: None` = the one allocated by the preceding `AllocateEip`.
-    AssociateEip { allocation: Option<String>, eni: String },
-    DisassociateEip { association: String },
-    ReleaseEip { allocation: String },
+    AssociateEip {
+        allocation: Option<String>,
+        eni: String,
+    },
+    DisassociateEip {
+        association: String,
+    },
+    ReleaseEip {
+        allocation: String,
+    },
     /// Points the table's default route at an ENI (`create`: there is no default route yet).
-    RouteToEni { table: String, eni: String, create: bool },
-    RouteToGateway { table: String, gateway: String, create: bool },
+    RouteToEni {
+        table: String,
+        eni: String,
+        create: bool,
+    },
+    RouteToGateway {
+        table: String,
+        gateway: String,
+        create: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -112,7 +127,9 @@ pub fn plan(seen: &Observed) -> OutboundPlan {
             out.actions.push(Action::AllocateEip);
             out.actions.push(Action::AssociateEip { allocation: None, eni: untrust.clone() });
         }
-        Some(e) if e.eni.as_ref() != Some(&untrust) => out.actions.push(Action::AssociateEip { allocation: Some(e.allocation_id.clone()), eni: untrust.clone() }),
+        Some(e) if e.eni.as_ref() != Some(&untrust) => {
+            out.actions.push(Action::AssociateEip { allocation: Some(e.allocation_id.clone()), eni: untrust.clone() })
+        }
         Some(_) => {}
     }
     // One EIP is enough: extras (an interrupted earlier run) are released.
@@ -172,7 +189,11 @@ pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<Vec<Firewall>, AwsEr
                     .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(idx))
                     .and_then(|n| n.network_interface_id().map(str::to_string))
             };
-            Firewall { id: i.instance_id().unwrap_or_default().to_string(), untrust_eni: eni(UNTRUST_DEVICE_INDEX), trust_eni: eni(TRUST_DEVICE_INDEX) }
+            Firewall {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                untrust_eni: eni(UNTRUST_DEVICE_INDEX),
+                trust_eni: eni(TRUST_DEVICE_INDEX),
+            }
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -183,7 +204,13 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
     let firewalls = firewalls(aws, &ctx.asg_name).await?;
     let mut tables = Vec::new();
     if !ctx.route_tables.is_empty() {
-        let r = aws.ec2.describe_route_tables().set_route_table_ids(Some(ctx.route_tables.clone())).send().await.map_err(|e| sdk_err("ec2:DescribeRouteTables", e))?;
+        let r = aws
+            .ec2
+            .describe_route_tables()
+            .set_route_table_ids(Some(ctx.route_tables.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeRouteTables", e))?;
         for t in r.route_tables() {
             let default = t.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE)).map(|r| {
                 if let Some(e) = r.network_interface_id() {
@@ -230,13 +257,23 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
                     .tags(Tag::builder().key(DEPLOYMENT_TAG).value(&ctx.deployment).build())
                     .tags(Tag::builder().key(OUTBOUND_TAG).value(OUTBOUND_TAG_VALUE).build())
                     .build();
-                let r = aws.ec2.allocate_address().domain(DomainType::Vpc).tag_specifications(tags).send().await.map_err(|e| sdk_err("ec2:AllocateAddress", e))?;
+                let r = aws
+                    .ec2
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tags)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err("ec2:AllocateAddress", e))?;
                 let id = r.allocation_id().unwrap_or_default().to_string();
                 done.push(format!("allocated EIP {} ({id})", r.public_ip().unwrap_or_default()));
                 allocated = Some(id);
             }
             Action::AssociateEip { allocation, eni } => {
-                let id = allocation.clone().or_else(|| allocated.clone()).ok_or_else(|| AwsError::new("ec2:AssociateAddress", "no EIP allocated"))?;
+                let id = allocation
+                    .clone()
+                    .or_else(|| allocated.clone())
+                    .ok_or_else(|| AwsError::new("ec2:AssociateAddress", "no EIP allocated"))?;
                 aws.ec2
                     .associate_address()
                     .allocation_id(&id)
@@ -248,7 +285,14 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
                 done.push(format!("EIP {id} → untrust interface {eni}"));
             }
             Action::DisassociateEip { association } => {
-                match aws.ec2.disassociate_address().association_id(association).send().await.map_err(|e| sdk_err(&format!("ec2:DisassociateAddress {association}"), e)) {
+                match aws
+                    .ec2
+                    .disassociate_address()
+                    .association_id(association)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("ec2:DisassociateAddress {association}"), e))
+                {
                     Ok(_) => {}
                     Err(e) if e.is_code("InvalidAssociationID.NotFound") => {}
                     Err(e) => return Err(e),
@@ -256,7 +300,14 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
                 done.push(format!("disassociated EIP ({association})"));
             }
             Action::ReleaseEip { allocation } => {
-                match aws.ec2.release_address().allocation_id(allocation).send().await.map_err(|e| sdk_err(&format!("ec2:ReleaseAddress {allocation}"), e)) {
+                match aws
+                    .ec2
+                    .release_address()
+                    .allocation_id(allocation)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("ec2:ReleaseAddress {allocation}"), e))
+                {
                     Ok(_) => {}
                     Err(e) if e.is_code("InvalidAllocationID.NotFound") => {}
                     Err(e) => return Err(e),
@@ -266,9 +317,25 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
             Action::RouteToEni { table, eni, create } => {
                 let op = if *create { "ec2:CreateRoute" } else { "ec2:ReplaceRoute" };
                 let r = if *create {
-                    aws.ec2.create_route().route_table_id(table).destination_cidr_block(DEFAULT_ROUTE).network_interface_id(eni).send().await.map(|_| ()).map_err(|e| sdk_err(op, e))
+                    aws.ec2
+                        .create_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .network_interface_id(eni)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sdk_err(op, e))
                 } else {
-                    aws.ec2.replace_route().route_table_id(table).destination_cidr_block(DEFAULT_ROUTE).network_interface_id(eni).send().await.map(|_| ()).map_err(|e| sdk_err(op, e))
+                    aws.ec2
+                        .replace_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .network_interface_id(eni)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sdk_err(op, e))
                 };
                 r.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → trust interface {eni}"), ..e })?;
                 done.push(format!("{table}: 0.0.0.0/0 → firewall trust interface {eni}"));
@@ -276,9 +343,25 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
             Action::RouteToGateway { table, gateway, create } => {
                 let op = if *create { "ec2:CreateRoute" } else { "ec2:ReplaceRoute" };
                 let r = if *create {
-                    aws.ec2.create_route().route_table_id(table).destination_cidr_block(DEFAULT_ROUTE).gateway_id(gateway).send().await.map(|_| ()).map_err(|e| sdk_err(op, e))
+                    aws.ec2
+                        .create_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .gateway_id(gateway)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sdk_err(op, e))
                 } else {
-                    aws.ec2.replace_route().route_table_id(table).destination_cidr_block(DEFAULT_ROUTE).gateway_id(gateway).send().await.map(|_| ()).map_err(|e| sdk_err(op, e))
+                    aws.ec2
+                        .replace_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(DEFAULT_ROUTE)
+                        .gateway_id(gateway)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sdk_err(op, e))
                 };
                 r.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → {gateway}"), ..e })?;
                 done.push(format!("{table}: 0.0.0.0/0 → internet gateway {gateway}"));
@@ -316,7 +399,14 @@ pub async fn undo(aws: &Aws, ctx: &Context) -> Result<OutboundReport, AwsError> 
 
 /// The context from the stacks: cluster route tables (`ClusterRouteTable` of each cluster stack
 /// that exists) and the IGW (`InternetGatewayId` of the firewall stack, else the configured one).
-pub async fn context(aws: &Aws, deployment: &str, asg_name: &str, firewall_stack: &str, cluster_stacks: &[String], configured_igw: Option<&str>) -> Result<Context, AwsError> {
+pub async fn context(
+    aws: &Aws,
+    deployment: &str,
+    asg_name: &str,
+    firewall_stack: &str,
+    cluster_stacks: &[String],
+    configured_igw: Option<&str>,
+) -> Result<Context, AwsError> {
     let cfn = super::stacks::AwsCfn { client: &aws.cfn };
     let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for s in cluster_stacks.iter().chain(std::iter::once(&firewall_stack.to_string())) {
@@ -351,7 +441,11 @@ mod tests {
     #[test]
     fn first_run_allocates_an_eip_and_routes_every_cluster_table_through_the_lowest_ready_firewall() {
         let seen = Observed {
-            firewalls: vec![fw("i-2", Some("eni-u2"), Some("eni-t2")), fw("i-1", Some("eni-u1"), Some("eni-t1")), fw("i-0", Some("eni-u0"), None)],
+            firewalls: vec![
+                fw("i-2", Some("eni-u2"), Some("eni-t2")),
+                fw("i-1", Some("eni-u1"), Some("eni-t1")),
+                fw("i-0", Some("eni-u0"), None),
+            ],
             tables: vec![rt("rtb-a", igw("igw-1")), rt("rtb-b", None)],
             eips: vec![],
         };
@@ -373,7 +467,12 @@ mod tests {
         let seen = Observed {
             firewalls: vec![fw("i-1", Some("eni-u1"), Some("eni-t1")), fw("i-2", Some("eni-u2"), Some("eni-t2"))],
             tables: vec![rt("rtb-a", eni("eni-t2"))],
-            eips: vec![Eip { allocation_id: "eipalloc-1".into(), association_id: Some("eipassoc-1".into()), eni: Some("eni-u2".into()), public_ip: "198.51.100.1".into() }],
+            eips: vec![Eip {
+                allocation_id: "eipalloc-1".into(),
+                association_id: Some("eipassoc-1".into()),
+                eni: Some("eni-u2".into()),
+                public_ip: "198.51.100.1".into(),
+            }],
         };
         let p = plan(&seen);
         assert_eq!(p.firewall.as_deref(), Some("i-2"), "sticky: the routes use i-2");
@@ -413,7 +512,12 @@ mod tests {
             tables: vec![],
             eips: vec![
                 Eip { allocation_id: "eipalloc-a".into(), association_id: None, eni: None, public_ip: String::new() },
-                Eip { allocation_id: "eipalloc-b".into(), association_id: Some("x".into()), eni: Some("eni-u1".into()), public_ip: String::new() },
+                Eip {
+                    allocation_id: "eipalloc-b".into(),
+                    association_id: Some("x".into()),
+                    eni: Some("eni-u1".into()),
+                    public_ip: String::new(),
+                },
             ],
         };
         assert_eq!(plan(&seen).actions, vec![Action::ReleaseEip { allocation: "eipalloc-a".into() }]);
@@ -424,7 +528,12 @@ mod tests {
         let seen = Observed {
             firewalls: vec![],
             tables: vec![rt("rtb-a", eni("eni-t1")), rt("rtb-b", igw("igw-1")), rt("rtb-c", None)],
-            eips: vec![Eip { allocation_id: "eipalloc-1".into(), association_id: Some("eipassoc-1".into()), eni: Some("eni-u1".into()), public_ip: String::new() }],
+            eips: vec![Eip {
+                allocation_id: "eipalloc-1".into(),
+                association_id: Some("eipassoc-1".into()),
+                eni: Some("eni-u1".into()),
+                public_ip: String::new(),
+            }],
         };
         assert_eq!(
             plan_undo(&seen, "igw-1").actions,

@@ -73,7 +73,9 @@ pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
 fn new_subnets(cfg: &Config) -> Vec<(String, Ipv4Net)> {
     let n = &cfg.network;
     let mut out = Vec::new();
-    for (role, list) in [("mgmt", &n.mgmt_subnets), ("untrust", &n.untrust_subnets), ("trust", &n.trust_subnets), ("natgw", &n.natgw_subnets)] {
+    for (role, list) in
+        [("mgmt", &n.mgmt_subnets), ("untrust", &n.untrust_subnets), ("trust", &n.trust_subnets), ("natgw", &n.natgw_subnets)]
+    {
         out.extend(list.iter().map(|s| (format!("network.{role}_subnets {s}"), *s)));
     }
     for c in &cfg.clusters {
@@ -118,7 +120,9 @@ pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
                 ));
             }
         }
-        Ok(None) => r.problems.push(format!("AMI {} does not exist in {} (or is not shared with this account)", cfg.firewalls.ami, cfg.region)),
+        Ok(None) => {
+            r.problems.push(format!("AMI {} does not exist in {} (or is not shared with this account)", cfg.firewalls.ami, cfg.region))
+        }
         Err(e) => r.problems.push(format!("AMI {}: {e}", cfg.firewalls.ami)),
     }
     let mut problem = |m: String| r.problems.push(m);
@@ -139,7 +143,11 @@ pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
     }
     let clusters = cfg.clusters.len() + o.other_clusters_in_vpc;
     if clusters > MAX_CLUSTERS_PER_VPC {
-        problem(format!("{clusters} clusters in one VPC ({} configured, {} already there); at most {MAX_CLUSTERS_PER_VPC}", cfg.clusters.len(), o.other_clusters_in_vpc));
+        problem(format!(
+            "{clusters} clusters in one VPC ({} configured, {} already there); at most {MAX_CLUSTERS_PER_VPC}",
+            cfg.clusters.len(),
+            o.other_clusters_in_vpc
+        ));
     }
     if existing_vpc {
         let vpc_id = cfg.network.existing_vpc_id.clone().unwrap_or_default();
@@ -181,7 +189,13 @@ pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
 /// Observes everything `check` needs except Panorama (left `Err("not checked")`).
 pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
     let s = |e: super::AwsError| e.message;
-    let account = aws.sts.get_caller_identity().send().await.map(|r| r.account().unwrap_or_default().to_string()).map_err(|e| s(sdk_err("sts:GetCallerIdentity", e)));
+    let account = aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map(|r| r.account().unwrap_or_default().to_string())
+        .map_err(|e| s(sdk_err("sts:GetCallerIdentity", e)));
     let azs = aws
         .ec2
         .describe_availability_zones()
@@ -198,7 +212,10 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         }
     };
     let ami = match aws.ec2.describe_images().image_ids(&cfg.firewalls.ami).send().await {
-        Ok(r) => Ok(r.images().first().map(|i| Ami { product_codes: i.product_codes().iter().filter_map(|p| p.product_code_id().map(str::to_string)).collect() })),
+        Ok(r) => Ok(r
+            .images()
+            .first()
+            .map(|i| Ami { product_codes: i.product_codes().iter().filter_map(|p| p.product_code_id().map(str::to_string)).collect() })),
         Err(e) => {
             let e = sdk_err("ec2:DescribeImages", e);
             if e.is_code("InvalidAMIID.NotFound") || e.is_code("InvalidAMIID.Malformed") { Ok(None) } else { Err(e.message) }

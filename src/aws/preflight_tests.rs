@@ -23,7 +23,10 @@ fn brownfield_cfg() -> Config {
 }
 
 fn vpc(cidr: &str, subnets: &[(&str, &str, bool)]) -> Option<Result<Option<Vpc>, String>> {
-    Some(Ok(Some(Vpc { cidrs: vec![cidr.into()], subnets: subnets.iter().map(|(i, c, o)| VpcSubnet { id: i.to_string(), cidr: c.to_string(), ours: *o }).collect() })))
+    Some(Ok(Some(Vpc {
+        cidrs: vec![cidr.into()],
+        subnets: subnets.iter().map(|(i, c, o)| VpcSubnet { id: i.to_string(), cidr: c.to_string(), ours: *o }).collect(),
+    })))
 }
 
 #[test]
@@ -44,7 +47,15 @@ fn every_problem_is_reported_at_once() {
     o.other_clusters_in_vpc = 16;
     let r = check(&valid_config(), &o, false);
     let all = r.problems.join("\n");
-    for want in ["AWS credentials", "us-west-2b is not available", "key pair `ops` does not exist", "AMI ami-0123456789abcdef0 does not exist", "another account", "needs 9.0.3", "at most 16"] {
+    for want in [
+        "AWS credentials",
+        "us-west-2b is not available",
+        "key pair `ops` does not exist",
+        "AMI ami-0123456789abcdef0 does not exist",
+        "another account",
+        "needs 9.0.3",
+        "at most 16",
+    ] {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
     assert_eq!(r.problems.len(), 7, "{all}");
@@ -52,7 +63,9 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn panorama_versions() {
-    for (v, ok) in [("9.0.3", true), ("9.0.2", false), ("9.1.0", true), ("10.2.4-h3", true), ("8.1.25", false), ("11.1", true), ("junk", false)] {
+    for (v, ok) in
+        [("9.0.3", true), ("9.0.2", false), ("9.1.0", true), ("10.2.4-h3", true), ("8.1.25", false), ("11.1", true), ("junk", false)]
+    {
         let mut o = good();
         o.panorama = Ok(v.into());
         assert_eq!(check(&valid_config(), &o, false).problems.is_empty(), ok, "{v}");

@@ -56,7 +56,14 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        Task { progress: self.clone(), name: name.to_string(), bar, started: Instant::now(), last_output: Instant::now(), last_event: String::new() }
+        Task {
+            progress: self.clone(),
+            name: name.to_string(),
+            bar,
+            started: Instant::now(),
+            last_output: Instant::now(),
+            last_event: String::new(),
+        }
     }
 }
 

@@ -245,7 +245,9 @@ pub enum StackError {
     Timeout { stack: String, status: String, waited: Duration },
     #[error("stack {stack}: {message}")]
     Blocked { stack: String, message: String },
-    #[error("stack {stack} is in ROLLBACK_COMPLETE from a failed create: it must be deleted and created again (re-run with --yes, or confirm)")]
+    #[error(
+        "stack {stack} is in ROLLBACK_COMPLETE from a failed create: it must be deleted and created again (re-run with --yes, or confirm)"
+    )]
     NeedsRecreate { stack: String },
 }
 
@@ -338,7 +340,11 @@ impl<'a, A: CfnApi> Runner<'a, A> {
                 _ => {}
             }
             if start.elapsed() > self.timing.change_set {
-                return Err(StackError::Timeout { stack: req.name.clone(), status: format!("change set {}", cs.status), waited: self.timing.change_set });
+                return Err(StackError::Timeout {
+                    stack: req.name.clone(),
+                    status: format!("change set {}", cs.status),
+                    waited: self.timing.change_set,
+                });
             }
             task.heartbeat("preparing the change set");
             self.api.sleep(self.timing.poll.min(Duration::from_secs(2))).await;
@@ -403,11 +409,19 @@ impl<'a, A: CfnApi> Runner<'a, A> {
             }
             if let Some(st) = self.api.describe(stack).await? {
                 if settled(&st.status) == Some(false) {
-                    return Err(StackError::Failed { stack: stack.into(), status: st.status, reasons: vec![format!("needed {logical_ids:?} from it")] });
+                    return Err(StackError::Failed {
+                        stack: stack.into(),
+                        status: st.status,
+                        reasons: vec![format!("needed {logical_ids:?} from it")],
+                    });
                 }
             }
             if start.elapsed() > self.timing.operation {
-                return Err(StackError::Timeout { stack: stack.into(), status: format!("waiting for {logical_ids:?}"), waited: self.timing.operation });
+                return Err(StackError::Timeout {
+                    stack: stack.into(),
+                    status: format!("waiting for {logical_ids:?}"),
+                    waited: self.timing.operation,
+                });
             }
             task.heartbeat(&format!("waiting for {} of {stack}", logical_ids.join(", ")));
             self.api.sleep(self.timing.poll).await;
@@ -493,9 +507,17 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
     let (fw_tx, fw_rx) = tokio::sync::watch::channel::<Option<bool>>(None);
 
     let request = |spec: &StackSpec| -> Result<DeployRequest, StackError> {
-        let parameters = resolve_parameters(spec, &wiring.borrow())
-            .map_err(|missing| StackError::Blocked { stack: spec.stack_name.clone(), message: format!("unresolved parameters: {}", missing.join(", ")) })?;
-        Ok(DeployRequest { name: spec.stack_name.clone(), template: template(spec), body: spec.template_body.clone(), parameters, tags: spec.tags.clone() })
+        let parameters = resolve_parameters(spec, &wiring.borrow()).map_err(|missing| StackError::Blocked {
+            stack: spec.stack_name.clone(),
+            message: format!("unresolved parameters: {}", missing.join(", ")),
+        })?;
+        Ok(DeployRequest {
+            name: spec.stack_name.clone(),
+            template: template(spec),
+            body: spec.template_body.clone(),
+            parameters,
+            tags: spec.tags.clone(),
+        })
     };
     let record = |spec: &StackSpec, outcome: Outcome, state: &StackState| {
         let mut w = wiring.borrow_mut();
@@ -530,7 +552,10 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
         let nodes = specs.iter().find(|s| s.role == StackRole::Nodes && s.cluster == cluster.cluster);
         async move {
             let mut task = progress.task(&cluster.stack_name);
-            let wired_to_fw = cluster.parameters.values().any(|v| matches!(v, ParamValue::StackResource { .. }) || matches!(v, ParamValue::StackOutput { stack, .. } if *stack == fw.stack_name));
+            let wired_to_fw = cluster.parameters.values().any(|v| {
+                matches!(v, ParamValue::StackResource { .. })
+                    || matches!(v, ParamValue::StackOutput { stack, .. } if *stack == fw.stack_name)
+            });
             if wired_to_fw {
                 let mut rx = fw_rx.clone();
                 if early_start {
@@ -552,7 +577,10 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
                             for (l, p) in ids {
                                 w.resources.insert((fw.stack_name.clone(), l), p);
                             }
-                            task.event(format!("{VPC_LOGICAL_ID}, {IGW_LOGICAL_ID} and {IGW_ATTACHMENT_LOGICAL_ID} of {} are ready: starting", fw.stack_name));
+                            task.event(format!(
+                                "{VPC_LOGICAL_ID}, {IGW_LOGICAL_ID} and {IGW_ATTACHMENT_LOGICAL_ID} of {} are ready: starting",
+                                fw.stack_name
+                            ));
                         }
                         Err(e) => {
                             task.finish("not started");
@@ -569,7 +597,13 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
                         task.finish("not started: the firewall stack failed");
                         return Ok(());
                     }
-                    let ids: Vec<(String, String)> = runner.api.resources(&fw.stack_name).await?.into_iter().filter_map(|r| Some((r.logical_id, r.physical_id?))).collect();
+                    let ids: Vec<(String, String)> = runner
+                        .api
+                        .resources(&fw.stack_name)
+                        .await?
+                        .into_iter()
+                        .filter_map(|r| Some((r.logical_id, r.physical_id?)))
+                        .collect();
                     let mut w = wiring.borrow_mut();
                     for (l, p) in ids {
                         w.resources.insert((fw.stack_name.clone(), l), p);
@@ -655,14 +689,28 @@ impl CfnApi for AwsCfn<'_> {
             id: s.stack_id().unwrap_or_default().to_string(),
             status: s.stack_status().map(|x| x.as_str().to_string()).unwrap_or_default(),
             reason: s.stack_status_reason().map(str::to_string),
-            outputs: s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_string(), o.output_value().unwrap_or_default().to_string()))).collect(),
-            parameters: s.parameters().iter().filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value().unwrap_or_default().to_string()))).collect(),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value().unwrap_or_default().to_string())))
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value().unwrap_or_default().to_string())))
+                .collect(),
             tags: s.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect(),
         }))
     }
 
     async fn events(&self, name: &str) -> Result<Vec<StackEvent>, AwsError> {
-        let r = self.client.describe_stack_events().stack_name(name).send().await.map_err(|e| super::sdk_err("cloudformation:DescribeStackEvents", e))?;
+        let r = self
+            .client
+            .describe_stack_events()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| super::sdk_err("cloudformation:DescribeStackEvents", e))?;
         Ok(r.stack_events()
             .iter()
             .map(|e| StackEvent {
@@ -734,7 +782,13 @@ impl CfnApi for AwsCfn<'_> {
     }
 
     async fn describe_change_set(&self, id: &str) -> Result<ChangeSet, AwsError> {
-        let r = self.client.describe_change_set().change_set_name(id).send().await.map_err(|e| super::sdk_err("cloudformation:DescribeChangeSet", e))?;
+        let r = self
+            .client
+            .describe_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| super::sdk_err("cloudformation:DescribeChangeSet", e))?;
         Ok(ChangeSet {
             id: r.change_set_id().unwrap_or(id).to_string(),
             status: r.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -755,12 +809,22 @@ impl CfnApi for AwsCfn<'_> {
     }
 
     async fn execute_change_set(&self, id: &str) -> Result<(), AwsError> {
-        self.client.execute_change_set().change_set_name(id).send().await.map_err(|e| super::sdk_err("cloudformation:ExecuteChangeSet", e))?;
+        self.client
+            .execute_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| super::sdk_err("cloudformation:ExecuteChangeSet", e))?;
         Ok(())
     }
 
     async fn delete_change_set(&self, id: &str) -> Result<(), AwsError> {
-        self.client.delete_change_set().change_set_name(id).send().await.map_err(|e| super::sdk_err("cloudformation:DeleteChangeSet", e))?;
+        self.client
+            .delete_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| super::sdk_err("cloudformation:DeleteChangeSet", e))?;
         Ok(())
     }
 

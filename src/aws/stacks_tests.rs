@@ -50,7 +50,13 @@ fn settled_table() {
 }
 
 fn ev(id: &str, logical: &str, ty: &str, status: &str, reason: Option<&str>) -> StackEvent {
-    StackEvent { id: id.into(), logical_id: logical.into(), resource_type: ty.into(), status: status.into(), reason: reason.map(str::to_string) }
+    StackEvent {
+        id: id.into(),
+        logical_id: logical.into(),
+        resource_type: ty.into(),
+        status: status.into(),
+        reason: reason.map(str::to_string),
+    }
 }
 
 #[test]
@@ -68,8 +74,14 @@ fn failure_reasons_are_the_failed_resources_of_the_latest_operation_oldest_first
         ev("2", "Old", "AWS::EC2::VPC", "CREATE_FAILED", Some("an earlier run")),
         ev("1", "demo", S, "CREATE_IN_PROGRESS", Some("User Initiated")),
     ];
-    assert_eq!(failure_reasons(&events, "demo"), vec!["Subnet1 (AWS::EC2::Subnet): CREATE_FAILED The CIDR '10.9.0.0/24' is invalid.".to_string()]);
-    let delete = vec![ev("2", "demo", S, "DELETE_FAILED", Some("resource sg-1 has a dependent object")), ev("1", "demo", S, "DELETE_IN_PROGRESS", Some("User Initiated"))];
+    assert_eq!(
+        failure_reasons(&events, "demo"),
+        vec!["Subnet1 (AWS::EC2::Subnet): CREATE_FAILED The CIDR '10.9.0.0/24' is invalid.".to_string()]
+    );
+    let delete = vec![
+        ev("2", "demo", S, "DELETE_FAILED", Some("resource sg-1 has a dependent object")),
+        ev("1", "demo", S, "DELETE_IN_PROGRESS", Some("User Initiated")),
+    ];
     assert_eq!(failure_reasons(&delete, "demo"), vec!["stack demo: DELETE_FAILED resource sg-1 has a dependent object".to_string()]);
 }
 
@@ -235,8 +247,19 @@ impl CfnApi for Lab {
             Some(t) if self.clock.now.get() - t >= Lab::total(s) => "CREATE_COMPLETE",
             Some(_) => "CREATE_IN_PROGRESS",
         };
-        let outputs = if status == "CREATE_COMPLETE" { BTreeMap::from([("ClusterSubnets".to_string(), "subnet-a,subnet-b".to_string())]) } else { BTreeMap::new() };
-        Ok(Some(StackState { id: name.into(), status: status.into(), reason: None, outputs, parameters: s.parameters.clone(), tags: BTreeMap::from([("pano-eks:deployment".to_string(), "demo".to_string())]) }))
+        let outputs = if status == "CREATE_COMPLETE" {
+            BTreeMap::from([("ClusterSubnets".to_string(), "subnet-a,subnet-b".to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Some(StackState {
+            id: name.into(),
+            status: status.into(),
+            reason: None,
+            outputs,
+            parameters: s.parameters.clone(),
+            tags: BTreeMap::from([("pano-eks:deployment".to_string(), "demo".to_string())]),
+        }))
     }
     async fn events(&self, _name: &str) -> Result<Vec<StackEvent>, AwsError> {
         Ok(Vec::new())
@@ -272,7 +295,10 @@ impl CfnApi for Lab {
     }
     async fn describe_change_set(&self, id: &str) -> Result<ChangeSet, AwsError> {
         let (name, _, _) = self.change_sets.borrow()[id].clone();
-        let changes = self.scripts[&name].iter().map(|(l, _)| Change { action: "Add".into(), logical_id: l.to_string(), resource_type: "AWS::Lab".into(), replacement: None }).collect();
+        let changes = self.scripts[&name]
+            .iter()
+            .map(|(l, _)| Change { action: "Add".into(), logical_id: l.to_string(), resource_type: "AWS::Lab".into(), replacement: None })
+            .collect();
         Ok(ChangeSet { id: id.into(), status: "CREATE_COMPLETE".into(), execution_status: "AVAILABLE".into(), reason: None, changes })
     }
     async fn execute_change_set(&self, id: &str) -> Result<(), AwsError> {
@@ -302,7 +328,11 @@ impl CfnApi for Lab {
 struct LabEks;
 impl EksLookup for LabEks {
     async fn fields(&self, _cluster: &str) -> Result<BTreeMap<&'static str, String>, AwsError> {
-        Ok(BTreeMap::from([("endpoint", "https://k".to_string()), ("certificate_authority", "Q0E=".to_string()), ("service_cidr", "10.100.0.0/16".to_string())]))
+        Ok(BTreeMap::from([
+            ("endpoint", "https://k".to_string()),
+            ("certificate_authority", "Q0E=".to_string()),
+            ("service_cidr", "10.100.0.0/16".to_string()),
+        ]))
     }
 }
 
@@ -311,7 +341,17 @@ impl EksLookup for LabEks {
 /// control plane ~10 min; a node group ~3 min.
 fn lab() -> Lab {
     Lab::new(&[
-        ("demo-firewall", vec![("Vpc", 15), ("InternetGateway", 10), ("InternetGatewayAttachment", 30), ("NatGateway1", 150), ("LifecycleFunction", 60), ("FirewallAsg", 600)]),
+        (
+            "demo-firewall",
+            vec![
+                ("Vpc", 15),
+                ("InternetGateway", 10),
+                ("InternetGatewayAttachment", 30),
+                ("NatGateway1", 150),
+                ("LifecycleFunction", 60),
+                ("FirewallAsg", 600),
+            ],
+        ),
         ("demo-shop-cluster", vec![("ClusterSubnet1", 10), ("ClusterDefaultRoute", 20), ("Cluster", 600)]),
         ("demo-shop-nodes", vec![("NodeRole", 20), ("NodeAsg", 180)]),
     ])
@@ -320,7 +360,12 @@ fn lab() -> Lab {
 fn lab_specs() -> Vec<StackSpec> {
     vec![
         spec(StackRole::Firewall, "demo-firewall", None, &[("DeploymentName", ParamValue::Value("demo".into()))]),
-        spec(StackRole::Cluster, "demo-shop-cluster", Some("shop"), &[("VpcId", res("demo-firewall", "Vpc")), ("InternetGatewayId", res("demo-firewall", "InternetGateway"))]),
+        spec(
+            StackRole::Cluster,
+            "demo-shop-cluster",
+            Some("shop"),
+            &[("VpcId", res("demo-firewall", "Vpc")), ("InternetGatewayId", res("demo-firewall", "InternetGateway"))],
+        ),
         spec(
             StackRole::Nodes,
             "demo-shop-nodes",

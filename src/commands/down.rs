@@ -41,9 +41,15 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
     let buckets = [cfg.bootstrap_bucket(), cfg.lambda_bucket()];
     eprintln!("pano-eks down: deployment {} in {}", cfg.name, cfg.region);
     eprintln!("  1. Panorama: remove this deployment's NAT rules, objects and routes (commit, push)");
-    eprintln!("  2. delete Services of type LoadBalancer in {}; this deployment's ALB rules and target groups; cluster egress back to the internet gateway, its EIP released", cfg.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "  2. delete Services of type LoadBalancer in {}; this deployment's ALB rules and target groups; cluster egress back to the internet gateway, its EIP released",
+        cfg.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
     eprintln!("  3. delete stacks {}", stack_names.join(", "));
-    eprintln!("  4. {}", if opts.keep_bucket { "keep the buckets".to_string() } else { format!("empty and delete buckets {}", buckets.join(", ")) });
+    eprintln!(
+        "  4. {}",
+        if opts.keep_bucket { "keep the buckets".to_string() } else { format!("empty and delete buckets {}", buckets.join(", ")) }
+    );
     eprintln!("  5. report anything still tagged pano-eks:deployment={}", cfg.name);
     if !confirm(&format!("Delete deployment {} and everything in it?", cfg.name), opts.yes)? {
         return Err(Failure::failed("stopped: nothing deleted"));
@@ -88,7 +94,10 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
             Ok(engine) => match engine.converge(&Facts::default()).await {
                 Ok(r) => {
                     let (_, _, d) = r.plan.counts();
-                    progress.line(format!("   {d} object(s) removed; {}", r.commit_job.map(|j| format!("committed (job {j}) and pushed")).unwrap_or_else(|| "nothing to commit".into())));
+                    progress.line(format!(
+                        "   {d} object(s) removed; {}",
+                        r.commit_job.map(|j| format!("committed (job {j}) and pushed")).unwrap_or_else(|| "nothing to commit".into())
+                    ));
                     // Then what `panorama prepare` created (recorded), and nothing else.
                     match super::prepare::remove(&engine, &loaded).await {
                         Ok(lines) => lines.iter().for_each(|l| progress.line(format!("   {l}"))),
@@ -112,7 +121,12 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
                     }
                     .await;
                     match r {
-                        Ok(gone) => progress.line(format!("   cluster {}: {} Service(s) deleted{}", c.name, gone.len(), if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) })),
+                        Ok(gone) => progress.line(format!(
+                            "   cluster {}: {} Service(s) deleted{}",
+                            c.name,
+                            gone.len(),
+                            if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) }
+                        )),
                         Err(e) => errors.push(format!("cluster {}: deleting LoadBalancer Services: {e}", c.name)),
                     }
                 }
@@ -179,7 +193,9 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
         // 5. Residue.
         progress.line("5. residue");
         let check_buckets: Vec<String> = if opts.keep_bucket { Vec::new() } else { buckets.to_vec() };
-        let leftovers = cleanup::residue(&aws, &cfg.name, &stack_names, &check_buckets).await.map_err(|e| Failure::failed(format!("residue report: {e}")))?;
+        let leftovers = cleanup::residue(&aws, &cfg.name, &stack_names, &check_buckets)
+            .await
+            .map_err(|e| Failure::failed(format!("residue report: {e}")))?;
         match cli.output {
             OutputFormat::Json => println!("{}", serde_json::json!({ "residue": leftovers, "errors": errors })),
             OutputFormat::Text => {
@@ -224,7 +240,11 @@ where
             DeleteOutcome::Failed(reasons) => {
                 task.event(format!("delete failed (attempt {attempt}): {}", reasons.join("; ")));
                 let swept = sweep().await.map_err(|e| e.to_string())?;
-                task.event(format!("swept {} detached ENI(s){}", swept.len(), if swept.is_empty() { String::new() } else { format!(": {}", swept.join(", ")) }));
+                task.event(format!(
+                    "swept {} detached ENI(s){}",
+                    swept.len(),
+                    if swept.is_empty() { String::new() } else { format!(": {}", swept.join(", ")) }
+                ));
                 if attempt == DELETE_ATTEMPTS {
                     task.finish("FAILED");
                     return Err(format!("stack {stack}: delete failed {DELETE_ATTEMPTS} times: {}", reasons.join("; ")));
@@ -238,15 +258,34 @@ where
 /// Scales the firewall group to zero and waits (bounded) until its instances are gone, so the
 /// lifecycle lambda removes their extra ENIs before the stack deletes subnets and groups.
 async fn drain_asg(aws: &Aws, asg: &str, progress: &Progress) -> Result<(), String> {
-    let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await.map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
+    let r = aws
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(asg)
+        .send()
+        .await
+        .map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
     if r.auto_scaling_groups().is_empty() {
         return Ok(());
     }
-    aws.asg.update_auto_scaling_group().auto_scaling_group_name(asg).min_size(0).desired_capacity(0).send().await.map_err(|e| format!("autoscaling:UpdateAutoScalingGroup {asg}: {e}"))?;
+    aws.asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(asg)
+        .min_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .map_err(|e| format!("autoscaling:UpdateAutoScalingGroup {asg}: {e}"))?;
     let mut task = progress.task(asg);
     let start = Instant::now();
     loop {
-        let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(asg).send().await.map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
+        let r = aws
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(asg)
+            .send()
+            .await
+            .map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
         let n: usize = r.auto_scaling_groups().iter().map(|g| g.instances().len()).sum();
         if n == 0 {
             task.finish("no firewall instances left");

@@ -9,8 +9,7 @@ pub fn run(cli: &Cli, force: bool) -> CmdResult {
     if path.exists() && !force {
         return Err(Failure::usage(format!("{} exists; pass --force to overwrite it", path.display())));
     }
-    std::fs::write(path, config::EXAMPLE)
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(path, config::EXAMPLE).map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     // The example is valid but for the values only the user can know: show exactly those.
     if let Err(d) = config::load(path, LoadOptions { existing_vpc: false }) {

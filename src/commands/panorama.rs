@@ -103,7 +103,12 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
                 );
                 for p in &report.pushes {
                     let devs: Vec<String> = p.devices.iter().map(|(s, n, r)| format!("{n} ({s}) {r}")).collect();
-                    println!("pushed {} (job {}): {}", p.target, p.job, if devs.is_empty() { "no firewall connected".into() } else { devs.join(", ") });
+                    println!(
+                        "pushed {} (job {}): {}",
+                        p.target,
+                        p.job,
+                        if devs.is_empty() { "no firewall connected".into() } else { devs.join(", ") }
+                    );
                 }
                 print_problems(&report.plan);
             }
@@ -112,7 +117,10 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
         if frozen.is_empty() {
             Ok(())
         } else {
-            Err(Failure::failed(format!("sync: Services of {} could not be listed; their objects were left as they are", frozen.join(", "))))
+            Err(Failure::failed(format!(
+                "sync: Services of {} could not be listed; their objects were left as they are",
+                frozen.join(", ")
+            )))
         }
     })
 }
@@ -159,7 +167,9 @@ fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[Watched
             for (name, client) in &clients {
                 match crate::kube::list_services(client, &cfg.sync.label).await {
                     Ok(services) => facts.clusters.push(pano_eks_core::ClusterFacts { name: name.clone(), subnets: vec![], services }),
-                    Err(e) => tracing::warn!(cluster = %name, error = %e, "listing Services for the ALB step failed; their annotations are unknown this round"),
+                    Err(e) => {
+                        tracing::warn!(cluster = %name, error = %e, "listing Services for the ALB step failed; their annotations are unknown this round")
+                    }
                 }
             }
             let edge = crate::aws::edge::after_sync(&aws, &cfg, &plan, &facts).await;
@@ -223,7 +233,13 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                 for c in &plan.clusters {
                     println!("\ncluster {} (tag {})", c.name, c.tag);
                     for sn in &c.subnets {
-                        println!("  {} {}: outbound {} routes {}", sn.id, sn.cidr, sn.outbound_rule.as_deref().unwrap_or("-"), sn.routes.join(", "));
+                        println!(
+                            "  {} {}: outbound {} routes {}",
+                            sn.id,
+                            sn.cidr,
+                            sn.outbound_rule.as_deref().unwrap_or("-"),
+                            sn.routes.join(", ")
+                        );
                     }
                 }
                 print_problems(&plan);
@@ -326,7 +342,10 @@ pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
             .await
             .map_err(|e| Failure::failed(format!("cluster {}: {e}", c.name)))?;
         match cli.output {
-            OutputFormat::Json => println!("{}", serde_json::json!({"cluster": c.name, "credential_json": files.credential_json, "kubeconfig": files.kubeconfig})),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::json!({"cluster": c.name, "credential_json": files.credential_json, "kubeconfig": files.kubeconfig})
+            ),
             OutputFormat::Text => {
                 println!("pan-user credential JSON (for Panorama): {}", files.credential_json.display());
                 println!("pan-user kubeconfig: {}", files.kubeconfig.display());
@@ -344,7 +363,8 @@ async fn client_endpoint(loaded: &LoadedConfig, c: &crate::config::Cluster, aws:
     if let Some(kc) = &c.kubeconfig {
         let k = ::kube::config::Kubeconfig::read_from(loaded.resolve(kc)).map_err(|e| Failure::failed(e.to_string()))?;
         let ctx_name = c.context.clone().or(k.current_context.clone()).unwrap_or_default();
-        let cluster_name = k.contexts.iter().find(|x| x.name == ctx_name).and_then(|x| x.context.as_ref()).map(|x| x.cluster.clone()).unwrap_or_default();
+        let cluster_name =
+            k.contexts.iter().find(|x| x.name == ctx_name).and_then(|x| x.context.as_ref()).map(|x| x.cluster.clone()).unwrap_or_default();
         return k
             .clusters
             .iter()
@@ -394,7 +414,10 @@ fn print_plan(plan: &Plan, xml: bool) {
         }
     }
     let (c, u, d) = plan.counts();
-    println!("plan: {c} to create, {u} to update, {d} to delete (device group changed: {}, template changed: {})", plan.device_group_changed, plan.template_changed);
+    println!(
+        "plan: {c} to create, {u} to update, {d} to delete (device group changed: {}, template changed: {})",
+        plan.device_group_changed, plan.template_changed
+    );
     print_problems(plan);
 }
 

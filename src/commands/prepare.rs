@@ -24,8 +24,19 @@ pub const ALLOW_ALL_WARNING: &str = "warning: --allow-all adds the security pre-
 It is meant for first connectivity tests only; delete it (or run `pano-eks down`) before real traffic";
 
 pub(crate) fn writer<'a>(engine: &'a Engine, loaded: &'a LoadedConfig) -> Result<Writer<'a>, Failure> {
-    let admin = loaded.config.panorama.username.as_deref().ok_or_else(|| Failure::usage("panorama.username is not set: partial commits need our administrator"))?;
-    Ok(Writer { client: &engine.client, admin, sw_version: &engine.sw_version, lock_wait: LockWait::default(), job_timeout: Duration::from_secs(600) })
+    let admin = loaded
+        .config
+        .panorama
+        .username
+        .as_deref()
+        .ok_or_else(|| Failure::usage("panorama.username is not set: partial commits need our administrator"))?;
+    Ok(Writer {
+        client: &engine.client,
+        admin,
+        sw_version: &engine.sw_version,
+        lock_wait: LockWait::default(),
+        job_timeout: Duration::from_secs(600),
+    })
 }
 
 /// Runs prepare (used by `up` too): returns the report; differences are in `report.plan`.
@@ -40,7 +51,10 @@ pub(crate) async fn ensure(engine: &Engine, loaded: &LoadedConfig, opts: Prepare
 pub(crate) fn summary(r: &PrepareReport) -> String {
     let (c, e, d, a) = r.plan.counts();
     let commit = r.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into());
-    format!("{c} created, {e} already there, {d} difference(s) left alone{}; {commit}", if a > 0 { format!(", {a} adopted") } else { String::new() })
+    format!(
+        "{c} created, {e} already there, {d} difference(s) left alone{}; {commit}",
+        if a > 0 { format!(", {a} adopted") } else { String::new() }
+    )
 }
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: PrepareOptions) -> CmdResult {
@@ -145,7 +159,10 @@ pub(crate) async fn remove(engine: &Engine, loaded: &LoadedConfig) -> Result<Vec
         return Ok(vec!["prerequisites: nothing recorded as created by `prepare`".into()]);
     }
     let mut lines = adapter::describe_removal(&r.plan);
-    lines.push(format!("prerequisites: {}", r.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())));
+    lines.push(format!(
+        "prerequisites: {}",
+        r.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())
+    ));
     Ok(lines)
 }
 
@@ -154,8 +171,12 @@ pub(crate) async fn remove(engine: &Engine, loaded: &LoadedConfig) -> Result<Vec
 pub(crate) const MIN_KEY_LIFETIME_SECS: i64 = 3600;
 
 /// Why Panorama would refuse `key` for a firewall bootstrapping now (`None`: fine).
-pub(crate) async fn vm_auth_key_problem(engine: &Engine, key: &crate::secret::Secret) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
-    let listed = adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
+pub(crate) async fn vm_auth_key_problem(
+    engine: &Engine,
+    key: &crate::secret::Secret,
+) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
+    let listed =
+        adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     Ok(pano_eks_core::prepare::check_vm_auth_key(&listed, key.expose(), now, MIN_KEY_LIFETIME_SECS).err())
 }

@@ -69,7 +69,11 @@ pub(crate) async fn connect_panorama(loaded: &LoadedConfig, conn: &PanoramaFlags
 
 /// The step list, printed before anything runs (like eksctl's task tree).
 pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<String> {
-    let mode = if opts.existing_vpc { format!("existing VPC {}", cfg.network.existing_vpc_id.as_deref().unwrap_or("?")) } else { "new VPC".to_string() };
+    let mode = if opts.existing_vpc {
+        format!("existing VPC {}", cfg.network.existing_vpc_id.as_deref().unwrap_or("?"))
+    } else {
+        "new VPC".to_string()
+    };
     let mut s = vec![
         format!("pano-eks up: deployment {} in {} ({mode}){}", cfg.name, cfg.region, if opts.dry_run { ", dry run" } else { "" }),
         "  1. pre-flight: credentials, AZs, key pair, AMI, buckets, Panorama version, VPC".to_string(),
@@ -79,20 +83,28 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
     for sp in specs {
         let after = match sp.role {
             render::cfn::StackRole::Firewall => String::new(),
-            render::cfn::StackRole::Cluster if !opts.existing_vpc => format!(" (starts once the VPC and IGW of {} exist)", cfg.firewall_stack()),
+            render::cfn::StackRole::Cluster if !opts.existing_vpc => {
+                format!(" (starts once the VPC and IGW of {} exist)", cfg.firewall_stack())
+            }
             render::cfn::StackRole::Cluster => String::new(),
             render::cfn::StackRole::Nodes => format!(" (after {})", cfg.cluster_stack(sp.cluster.as_deref().unwrap_or_default())),
         };
         s.push(format!("     - {} [{}]{after}", sp.stack_name, sp.template_file));
     }
-    s.push(format!("  4. cluster access: kubeconfig context per cluster ({})", cfg.clusters.iter().map(|c| context_name(cfg, &c.name)).collect::<Vec<_>>().join(", ")));
+    s.push(format!(
+        "  4. cluster access: kubeconfig context per cluster ({})",
+        cfg.clusters.iter().map(|c| context_name(cfg, &c.name)).collect::<Vec<_>>().join(", ")
+    ));
     s.push("  5. pan-user RBAC and its token; credential files for Panorama".to_string());
     s.push(format!("  6. Panorama: {}", if opts.watch { "sync --watch" } else { "first sync --once" }));
     if cfg.network.outbound_via_firewall || cfg.sync.manage_alb {
-        let parts: Vec<&str> = [(cfg.network.outbound_via_firewall, "cluster egress through a firewall (EIP, default route)"), (cfg.sync.manage_alb, "ALB target group and rule per protected Service")]
-            .into_iter()
-            .filter_map(|(on, what)| on.then_some(what))
-            .collect();
+        let parts: Vec<&str> = [
+            (cfg.network.outbound_via_firewall, "cluster egress through a firewall (EIP, default route)"),
+            (cfg.sync.manage_alb, "ALB target group and rule per protected Service"),
+        ]
+        .into_iter()
+        .filter_map(|(on, what)| on.then_some(what))
+        .collect();
         s.push(format!("  7. AWS: {}", parts.join("; ")));
     }
     s
@@ -106,7 +118,9 @@ struct Eks<'a>(&'a Aws);
 
 impl EksLookup for Eks<'_> {
     async fn fields(&self, cluster: &str) -> Result<BTreeMap<&'static str, String>, AwsError> {
-        let info = eks::describe_cluster(&self.0.eks, cluster).await?.ok_or_else(|| AwsError::new("eks:DescribeCluster", format!("cluster {cluster} does not exist after its stack completed")))?;
+        let info = eks::describe_cluster(&self.0.eks, cluster)
+            .await?
+            .ok_or_else(|| AwsError::new("eks:DescribeCluster", format!("cluster {cluster} does not exist after its stack completed")))?;
         Ok(eks::wiring_fields(&info))
     }
 }
@@ -120,9 +134,12 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: opts.existing_vpc })?;
     let cfg = &loaded.config;
     let codes_path = loaded.resolve(&cfg.firewalls.authcodes_file);
-    let authcodes = std::fs::read_to_string(&codes_path).map(Secret::new).map_err(|e| Failure::usage(format!("cannot read authcodes file {}: {e}", codes_path.display())))?;
+    let authcodes = std::fs::read_to_string(&codes_path)
+        .map(Secret::new)
+        .map_err(|e| Failure::usage(format!("cannot read authcodes file {}: {e}", codes_path.display())))?;
     // Rendered once up front (offline) for the step list; re-rendered with the vm-auth-key below.
-    let preview = render::render(cfg, &RenderInputs { existing_vpc: opts.existing_vpc, vm_auth_key: None, authcodes: &authcodes }).map_err(|e| Failure::failed(e.to_string()))?;
+    let preview = render::render(cfg, &RenderInputs { existing_vpc: opts.existing_vpc, vm_auth_key: None, authcodes: &authcodes })
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let progress = Progress::auto();
     for line in step_list(cfg, &preview.stacks, opts) {
         eprintln!("{line}");
@@ -306,9 +323,12 @@ async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<
         }
     }
     use crate::panorama::xml::Element;
-    let cmd = Element::new("request").child(Element::new("bootstrap").child(Element::new("vm-auth-key").child(
-        Element::new("generate").child(Element::new("lifetime").text(cfg.firewalls.vm_auth_key_lifetime_hours.to_string())),
-    )));
+    let cmd = Element::new("request").child(
+        Element::new("bootstrap")
+            .child(Element::new("vm-auth-key").child(
+                Element::new("generate").child(Element::new("lifetime").text(cfg.firewalls.vm_auth_key_lifetime_hours.to_string())),
+            )),
+    );
     let r = engine.client.op(&cmd).await.map_err(|e| Failure::failed(format!("generating a vm-auth-key on Panorama: {e}")))?;
     let text = r.text_content();
     let key = text.split_whitespace().skip_while(|w| *w != "key").nth(1).filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -317,7 +337,11 @@ async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<
 
 /// Endpoint and CA from EKS (or the cluster's `api_server`/`ca_cert` override, which replaces
 /// only those two), and a fresh in-process token. `None` when the cluster does not exist.
-pub(crate) async fn cluster_access(aws: &Aws, loaded: &LoadedConfig, c: &crate::config::Cluster) -> Result<Option<(crate::kube::ClusterAccess, eks::ClusterInfo)>, String> {
+pub(crate) async fn cluster_access(
+    aws: &Aws,
+    loaded: &LoadedConfig,
+    c: &crate::config::Cluster,
+) -> Result<Option<(crate::kube::ClusterAccess, eks::ClusterInfo)>, String> {
     let Some(info) = eks::describe_cluster(&aws.eks, &c.name).await.map_err(|e| e.to_string())? else { return Ok(None) };
     let endpoint = c.api_server.clone().unwrap_or_else(|| info.endpoint.clone());
     let ca_pem = match &c.ca_cert {
@@ -331,7 +355,14 @@ pub(crate) async fn cluster_access(aws: &Aws, loaded: &LoadedConfig, c: &crate::
     Ok(Some((crate::kube::ClusterAccess { endpoint, ca_pem, token }, info)))
 }
 
-fn write_context(path: &Path, cfg: &Config, loaded: &LoadedConfig, c: &crate::config::Cluster, access: &crate::kube::ClusterAccess, _info: &eks::ClusterInfo) -> Result<(), String> {
+fn write_context(
+    path: &Path,
+    cfg: &Config,
+    loaded: &LoadedConfig,
+    c: &crate::config::Cluster,
+    access: &crate::kube::ClusterAccess,
+    _info: &eks::ClusterInfo,
+) -> Result<(), String> {
     use base64::Engine as _;
     let exe = std::env::current_exe().map_err(|e| format!("locating the pano-eks binary: {e}"))?;
     let config = std::fs::canonicalize(&loaded.path).unwrap_or_else(|_| loaded.path.clone());
@@ -350,7 +381,14 @@ fn write_context(path: &Path, cfg: &Config, loaded: &LoadedConfig, c: &crate::co
 
 /// `up --dry-run`: pre-flight done; shows what each stack would do (change sets, deleted again)
 /// and the Panorama plan for what exists now. Creates nothing.
-async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &Runner<'_, AwsCfn<'_>>, engine: &Engine, progress: &Progress) -> CmdResult {
+async fn dry_run(
+    aws: &Aws,
+    cfg: &Config,
+    rendered: &render::Rendered,
+    runner: &Runner<'_, AwsCfn<'_>>,
+    engine: &Engine,
+    progress: &Progress,
+) -> CmdResult {
     let mut wiring = stacks::Wiring::default();
     for s in &rendered.stacks {
         let Some(st) = runner.api.describe(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))? else { continue };
@@ -374,10 +412,18 @@ async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &
         let existing = runner.api.describe(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))?;
         let line = match (&existing, stacks::resolve_parameters(s, &wiring)) {
             (None, _) => "would be created".to_string(),
-            (Some(st), _) if stacks::decide(Some(st)) == stacks::Action::Recreate => format!("is {}: would be deleted and created again", st.status),
+            (Some(st), _) if stacks::decide(Some(st)) == stacks::Action::Recreate => {
+                format!("is {}: would be deleted and created again", st.status)
+            }
             (Some(_), Err(missing)) => format!("exists; its update cannot be previewed yet (unknown: {})", missing.join(", ")),
             (Some(st), Ok(parameters)) => {
-                let req = stacks::DeployRequest { name: s.stack_name.clone(), template: TemplateSource::Body(s.template_body.clone()), body: s.template_body.clone(), parameters, tags: s.tags.clone() };
+                let req = stacks::DeployRequest {
+                    name: s.stack_name.clone(),
+                    template: TemplateSource::Body(s.template_body.clone()),
+                    body: s.template_body.clone(),
+                    parameters,
+                    tags: s.tags.clone(),
+                };
                 let body = runner.api.template(&s.stack_name).await.map_err(|e| Failure::failed(e.to_string()))?;
                 if stacks::unchanged(st, body.as_deref(), &req) {
                     "up to date".to_string()
@@ -386,7 +432,19 @@ async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &
                     match runner.change_set(&req, stacks::ChangeSetKind::Update, &mut task).await {
                         Ok(Some(cs)) => {
                             let _ = runner.api.delete_change_set(&cs.id).await;
-                            let detail: Vec<String> = cs.changes.iter().map(|c| format!("{} {} ({}){}", c.action, c.logical_id, c.resource_type, if c.replacement.as_deref() == Some("True") { " REPLACED" } else { "" })).collect();
+                            let detail: Vec<String> = cs
+                                .changes
+                                .iter()
+                                .map(|c| {
+                                    format!(
+                                        "{} {} ({}){}",
+                                        c.action,
+                                        c.logical_id,
+                                        c.resource_type,
+                                        if c.replacement.as_deref() == Some("True") { " REPLACED" } else { "" }
+                                    )
+                                })
+                                .collect();
                             format!("would be updated: {}\n    {}", stacks::summarize(&cs.changes), detail.join("\n    "))
                         }
                         Ok(None) => "up to date".to_string(),
@@ -405,7 +463,9 @@ async fn dry_run(aws: &Aws, cfg: &Config, rendered: &render::Rendered, runner: &
     facts.firewalls = discovery::firewalls(aws, &cfg.firewall_asg()).await.map(|(f, _)| f).unwrap_or_default();
     let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
     let (c, u, d) = plan.counts();
-    println!("panorama: {c} to create, {u} to update, {d} to delete (cluster subnets and firewalls only; Services are read after the clusters exist)");
+    println!(
+        "panorama: {c} to create, {u} to update, {d} to delete (cluster subnets and firewalls only; Services are read after the clusters exist)"
+    );
     println!("dry run: nothing was changed");
     Ok(())
 }

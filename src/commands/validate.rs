@@ -7,7 +7,12 @@ use crate::config::LoadOptions;
 pub fn run(cli: &Cli, existing_vpc: bool) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc })?;
     if !cli.quiet {
-        println!("{}: ok ({} cluster{})", loaded.path.display(), loaded.config.clusters.len(), if loaded.config.clusters.len() == 1 { "" } else { "s" });
+        println!(
+            "{}: ok ({} cluster{})",
+            loaded.path.display(),
+            loaded.config.clusters.len(),
+            if loaded.config.clusters.len() == 1 { "" } else { "s" }
+        );
     }
     Ok(())
 }

@@ -123,9 +123,7 @@ pub(crate) fn path_key(p: &serde_ignored::Path<'_>) -> String {
         Path::Root => String::new(),
         Path::Seq { parent, index } => join(&path_key(parent), &index.to_string()),
         Path::Map { parent, key } => join(&path_key(parent), key),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            path_key(parent)
-        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => path_key(parent),
     }
 }
 
@@ -160,14 +158,7 @@ impl Diagnostics {
     pub fn single(file: &Path, message: String) -> Diagnostics {
         Diagnostics {
             file: file.to_path_buf(),
-            items: vec![Diagnostic {
-                severity: Severity::Error,
-                key: String::new(),
-                span: None,
-                value: None,
-                message,
-                line_col: None,
-            }],
+            items: vec![Diagnostic { severity: Severity::Error, key: String::new(), span: None, value: None, message, line_col: None }],
         }
     }
 

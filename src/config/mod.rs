@@ -270,11 +270,7 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// Resolves a path from the config file against the file's own folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path.parent().unwrap_or(Path::new(".")).join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { self.path.parent().unwrap_or(Path::new(".")).join(p) }
     }
 }
 
@@ -287,9 +283,7 @@ pub struct LoadOptions {
 
 /// Reads, parses and validates a config file. Every problem is returned at once.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<LoadedConfig, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::single(path, format!("cannot read config file: {e}"))
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Diagnostics::single(path, format!("cannot read config file: {e}")))?;
     load_str(path, &text, opts)
 }
 
@@ -298,9 +292,7 @@ pub fn load_str(path: &Path, text: &str, opts: LoadOptions) -> Result<LoadedConf
     let map = SourceMap::parse(path, text).map_err(|d| Diagnostics::from_vec(path, text, vec![d]))?;
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
-    let de = toml::Deserializer::parse(text).map_err(|e| {
-        Diagnostics::from_vec(path, text, vec![Diagnostic::from_toml_error(&e)])
-    })?;
+    let de = toml::Deserializer::parse(text).map_err(|e| Diagnostics::from_vec(path, text, vec![Diagnostic::from_toml_error(&e)]))?;
     let parsed: Result<Config, _> = serde_ignored::deserialize(de, |p| unknown.push(diagnostics::path_key(&p)));
     for key in unknown {
         let hint = validate::suggest_key(&key).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
@@ -317,8 +309,7 @@ pub fn load_str(path: &Path, text: &str, opts: LoadOptions) -> Result<LoadedConf
     };
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     diags.extend(validate::validate(&config, &map, &base, opts));
-    let (errors, warnings): (Vec<_>, Vec<_>) =
-        diags.into_iter().partition(|d| d.severity == Severity::Error);
+    let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.severity == Severity::Error);
     if !errors.is_empty() {
         let mut all = errors;
         all.extend(warnings);
@@ -330,17 +321,11 @@ pub fn load_str(path: &Path, text: &str, opts: LoadOptions) -> Result<LoadedConf
 
 impl Config {
     pub fn bootstrap_bucket(&self) -> String {
-        self.firewalls
-            .bootstrap_bucket
-            .clone()
-            .unwrap_or_else(|| format!("{}-panw-bootstrap", self.name))
+        self.firewalls.bootstrap_bucket.clone().unwrap_or_else(|| format!("{}-panw-bootstrap", self.name))
     }
 
     pub fn lambda_bucket(&self) -> String {
-        self.firewalls
-            .lambda_bucket
-            .clone()
-            .unwrap_or_else(|| format!("{}-panw-lambda", self.name))
+        self.firewalls.lambda_bucket.clone().unwrap_or_else(|| format!("{}-panw-lambda", self.name))
     }
 
     /// CloudFormation stack names, one place so `up`, `down` and `sync` agree.
@@ -379,9 +364,7 @@ impl Config {
         match &cluster.azs {
             Some(azs) => azs.clone(),
             None if self.network.azs.is_empty() => Vec::new(),
-            None => (0..cluster.subnets.len())
-                .map(|i| self.network.azs[i % self.network.azs.len()].clone())
-                .collect(),
+            None => (0..cluster.subnets.len()).map(|i| self.network.azs[i % self.network.azs.len()].clone()).collect(),
         }
     }
 

@@ -1,8 +1,7 @@
 use std::path::Path;
 
-use super::*;
 use super::tests_support::VALID;
-
+use super::*;
 
 fn dir_with_authcodes() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -43,10 +42,22 @@ fn each_problem_is_reported_with_its_location() {
         ("count = 2", "count = 7", "firewalls.count = 7: must be between 2 and 6"),
         ("count = 2", "cout = 2", "unknown key `firewalls.cout` (did you mean `count`?)"),
         ("ssh_from = \"203.0.113.7/32\"", "ssh_from = \"0.0.0.0/0\"", "allow_ssh_from_anywhere"),
-        ("\"192.168.110.0/24\", \"192.168.111.0/24\"", "\"10.9.0.0/24\", \"192.168.111.0/24\"", "clusters[0].subnets[0] = \"10.9.0.0/24\": is not inside the VPC CIDR 192.168.0.0/16"),
-        ("\"192.168.110.0/24\", \"192.168.111.0/24\"", "\"192.168.2.0/25\", \"192.168.111.0/24\"", "overlaps 192.168.2.0/24 at network.trust_subnets[0]"),
+        (
+            "\"192.168.110.0/24\", \"192.168.111.0/24\"",
+            "\"10.9.0.0/24\", \"192.168.111.0/24\"",
+            "clusters[0].subnets[0] = \"10.9.0.0/24\": is not inside the VPC CIDR 192.168.0.0/16",
+        ),
+        (
+            "\"192.168.110.0/24\", \"192.168.111.0/24\"",
+            "\"192.168.2.0/25\", \"192.168.111.0/24\"",
+            "overlaps 192.168.2.0/24 at network.trust_subnets[0]",
+        ),
         ("\"192.168.110.0/24\", \"192.168.111.0/24\"", "\"192.168.110.0/24\"", "takes 2 to 4 subnets, not 1"),
-        ("natgw_subnets = [\"192.168.100.0/24\", \"192.168.101.0/24\"]", "natgw_subnets = [\"192.168.100.0/24\"]", "has 1 subnets but `network.azs` has 2"),
+        (
+            "natgw_subnets = [\"192.168.100.0/24\", \"192.168.101.0/24\"]",
+            "natgw_subnets = [\"192.168.100.0/24\"]",
+            "has 1 subnets but `network.azs` has 2",
+        ),
         ("azs = [\"us-west-2a\", \"us-west-2b\"]", "azs = [\"us-west-2a\"]", "span 2 or 3 availability zones, not 1"),
         ("ami = \"ami-0123456789abcdef0\"", "ami = \"ami-XYZ\"", "firewalls.ami = \"ami-XYZ\": is not an AMI id"),
         ("name = \"demo\"", "name = \"Demo_1\"", "name = \"Demo_1\": must be 1–20 characters"),
@@ -83,7 +94,11 @@ fn all_problems_are_reported_at_once() {
 fn more_than_sixteen_clusters_is_refused() {
     let mut text = VALID.to_string();
     for i in 0..16 {
-        text.push_str(&format!("\n[[clusters]]\nname = \"c{i}\"\nsubnets = [\"192.168.{}.0/24\", \"192.168.{}.0/24\"]\n", 120 + 2 * i, 121 + 2 * i));
+        text.push_str(&format!(
+            "\n[[clusters]]\nname = \"c{i}\"\nsubnets = [\"192.168.{}.0/24\", \"192.168.{}.0/24\"]\n",
+            120 + 2 * i,
+            121 + 2 * i
+        ));
     }
     let errs = errors(&text);
     assert!(errs.iter().any(|e| e.contains("17 clusters in one VPC")), "{errs:#?}");

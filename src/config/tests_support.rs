@@ -1,6 +1,6 @@
 //! A valid config for tests across the crate.
 
-use super::{load_str, Config, LoadOptions};
+use super::{Config, LoadOptions, load_str};
 
 /// A complete, valid config; tests break one thing at a time.
 pub const VALID: &str = r#"

@@ -137,7 +137,10 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
         k.err("firewalls.key_name", "must be the name of an EC2 key pair (1–255 ASCII characters)");
     }
     if f.ssh_from.prefix_len() == 0 && !f.allow_ssh_from_anywhere {
-        k.err("firewalls.ssh_from", "opens the firewalls' management SSH/HTTPS to the whole internet; narrow it, or set `firewalls.allow_ssh_from_anywhere = true`");
+        k.err(
+            "firewalls.ssh_from",
+            "opens the firewalls' management SSH/HTTPS to the whole internet; narrow it, or set `firewalls.allow_ssh_from_anywhere = true`",
+        );
     }
     host_bits(k, "firewalls.ssh_from", f.ssh_from);
     let path = resolve(base, &f.authcodes_file);
@@ -169,7 +172,10 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
         }
     }
     if c.lambda_bucket() == c.bootstrap_bucket() {
-        k.err("firewalls.lambda_bucket", "must differ from the bootstrap bucket: PAN-OS allows only its own folders in a bootstrap package");
+        k.err(
+            "firewalls.lambda_bucket",
+            "must differ from the bootstrap bucket: PAN-OS allows only its own folders in a bootstrap package",
+        );
     }
     if let Some(env) = &f.vm_auth_key_env {
         env_name(k, "firewalls.vm_auth_key_env", env);
@@ -207,7 +213,10 @@ fn panorama(k: &mut Check, c: &Config, base: &Path) {
     match (&p.api_key_env, &p.password_env) {
         (Some(env), None) => env_name(k, "panorama.api_key_env", env),
         (None, Some(env)) => env_name(k, "panorama.password_env", env),
-        (None, None) => k.err("panorama", "set `api_key_env` or `password_env`: the name of the environment variable holding the API key or the password"),
+        (None, None) => k.err(
+            "panorama",
+            "set `api_key_env` or `password_env`: the name of the environment variable holding the API key or the password",
+        ),
         (Some(_), Some(_)) => k.err("panorama", "set either `api_key_env` or `password_env`, not both"),
     }
     for key in ["server", "server_2"] {
@@ -401,8 +410,8 @@ fn resolve(base: &Path, p: &Path) -> std::path::PathBuf {
 }
 
 fn env_name(k: &mut Check, key: &str, v: &str) {
-    let ok = v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ok =
+        v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok {
         k.err(key, "must be the NAME of an environment variable (letters, digits, underscores), not its value");
     }
@@ -426,8 +435,7 @@ fn is_region(s: &str) -> bool {
 }
 
 fn is_az_of(az: &str, region: &str) -> bool {
-    az.strip_prefix(region)
-        .is_some_and(|rest| rest.len() == 1 && rest.chars().all(|c| c.is_ascii_lowercase()))
+    az.strip_prefix(region).is_some_and(|rest| rest.len() == 1 && rest.chars().all(|c| c.is_ascii_lowercase()))
 }
 
 fn is_aws_id(s: &str, prefix: &str) -> bool {
@@ -503,25 +511,71 @@ fn is_label_key(s: &str) -> bool {
 
 /// Every key the file may contain, for "did you mean" hints on typos.
 const KNOWN_KEYS: &[&str] = &[
-    "name", "region", "network", "firewalls", "panorama", "clusters", "sync",
-    "network.vpc_cidr", "network.azs", "network.mgmt_subnets", "network.untrust_subnets",
-    "network.trust_subnets", "network.natgw_subnets", "network.existing_vpc_id",
-    "network.existing_igw_id", "network.outbound_via_firewall",
-    "firewalls.count", "firewalls.ami", "firewalls.instance_type", "firewalls.key_name",
-    "firewalls.ssh_from", "firewalls.allow_ssh_from_anywhere", "firewalls.authcodes_file",
-    "firewalls.elb_type", "firewalls.lambda_runtime", "firewalls.bootstrap_bucket", "firewalls.lambda_bucket",
-    "firewalls.vm_auth_key_env", "firewalls.vm_auth_key_lifetime_hours",
-    "panorama.url", "panorama.ca_cert", "panorama.api_key_env", "panorama.username",
-    "panorama.password_env", "panorama.server", "panorama.server_2", "panorama.device_group",
-    "panorama.template", "panorama.template_stack", "panorama.virtual_router",
-    "panorama.trust_interface", "panorama.untrust_interface", "panorama.trust_zone",
+    "name",
+    "region",
+    "network",
+    "firewalls",
+    "panorama",
+    "clusters",
+    "sync",
+    "network.vpc_cidr",
+    "network.azs",
+    "network.mgmt_subnets",
+    "network.untrust_subnets",
+    "network.trust_subnets",
+    "network.natgw_subnets",
+    "network.existing_vpc_id",
+    "network.existing_igw_id",
+    "network.outbound_via_firewall",
+    "firewalls.count",
+    "firewalls.ami",
+    "firewalls.instance_type",
+    "firewalls.key_name",
+    "firewalls.ssh_from",
+    "firewalls.allow_ssh_from_anywhere",
+    "firewalls.authcodes_file",
+    "firewalls.elb_type",
+    "firewalls.lambda_runtime",
+    "firewalls.bootstrap_bucket",
+    "firewalls.lambda_bucket",
+    "firewalls.vm_auth_key_env",
+    "firewalls.vm_auth_key_lifetime_hours",
+    "panorama.url",
+    "panorama.ca_cert",
+    "panorama.api_key_env",
+    "panorama.username",
+    "panorama.password_env",
+    "panorama.server",
+    "panorama.server_2",
+    "panorama.device_group",
+    "panorama.template",
+    "panorama.template_stack",
+    "panorama.virtual_router",
+    "panorama.trust_interface",
+    "panorama.untrust_interface",
+    "panorama.trust_zone",
     "panorama.untrust_zone",
-    "clusters.name", "clusters.kubernetes_version", "clusters.subnets", "clusters.azs",
-    "clusters.nodes", "clusters.api_server", "clusters.ca_cert", "clusters.token_file",
-    "clusters.kubeconfig", "clusters.context", "clusters.in_cluster",
-    "clusters.nodes.instance_type", "clusters.nodes.min", "clusters.nodes.max",
-    "clusters.nodes.desired", "clusters.nodes.ami",
-    "sync.label", "sync.debounce", "sync.resync", "sync.batch_size", "sync.metrics_addr",
+    "clusters.name",
+    "clusters.kubernetes_version",
+    "clusters.subnets",
+    "clusters.azs",
+    "clusters.nodes",
+    "clusters.api_server",
+    "clusters.ca_cert",
+    "clusters.token_file",
+    "clusters.kubeconfig",
+    "clusters.context",
+    "clusters.in_cluster",
+    "clusters.nodes.instance_type",
+    "clusters.nodes.min",
+    "clusters.nodes.max",
+    "clusters.nodes.desired",
+    "clusters.nodes.ami",
+    "sync.label",
+    "sync.debounce",
+    "sync.resync",
+    "sync.batch_size",
+    "sync.metrics_addr",
     "sync.manage_alb",
 ];
 

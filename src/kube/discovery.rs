@@ -34,7 +34,9 @@ pub fn service_facts(svc: &Service) -> Option<ServiceFacts> {
         lb_hostname,
         ports: spec
             .and_then(|s| s.ports.as_ref())
-            .map(|ps| ps.iter().map(|p| PortFacts { port: p.port as u32, protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()) }).collect())
+            .map(|ps| {
+                ps.iter().map(|p| PortFacts { port: p.port as u32, protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()) }).collect()
+            })
             .unwrap_or_default(),
         created,
     })

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::NamespaceResourceScope;
-use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::access::{ClusterAccess, kubeconfig_for};
 use super::KubeError;
+use super::access::{ClusterAccess, kubeconfig_for};
 use crate::render::manifests::{MANIFESTS, NAMESPACE, SERVICE_ACCOUNT, TOKEN_SECRET};
 use crate::secret::{Secret as SecretValue, write_private_file};
 
@@ -62,7 +62,12 @@ where
 }
 
 /// Applies the manifests, waits (bounded) for the token, writes the two files into `out_dir`.
-pub async fn apply_pan_user(client: &kube::Client, endpoint: &str, out_dir: &Path, timeout: Duration) -> Result<CredentialFiles, KubeError> {
+pub async fn apply_pan_user(
+    client: &kube::Client,
+    endpoint: &str,
+    out_dir: &Path,
+    timeout: Duration,
+) -> Result<CredentialFiles, KubeError> {
     ensure(Api::<Namespace>::all(client.clone()), &parse::<Namespace>("00-namespace.yaml")).await?;
     ensure(namespaced::<ServiceAccount>(client), &parse("01-pan-user-serviceaccount.yaml")).await?;
     ensure(Api::<ClusterRole>::all(client.clone()), &parse("02-cluster-read-all-clusterrole.yaml")).await?;
@@ -128,7 +133,10 @@ fn credential_json(secret: &Secret) -> Result<(String, SecretValue, Option<Vec<u
         }
     }
     if json.len() > CREDENTIAL_MAX_BYTES {
-        return Err(KubeError::Config(format!("the pan-user credential is {} bytes; Panorama accepts at most {CREDENTIAL_MAX_BYTES}", json.len())));
+        return Err(KubeError::Config(format!(
+            "the pan-user credential is {} bytes; Panorama accepts at most {CREDENTIAL_MAX_BYTES}",
+            json.len()
+        )));
     }
     Ok((json, SecretValue::new(token), ca))
 }

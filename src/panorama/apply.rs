@@ -203,7 +203,9 @@ async fn bulk(client: &PanoramaClient, locs: &Locations, chunk: &[Operation], wa
             for op in chunk {
                 let m = multi_op(locs, op);
                 let el = m.element.clone().expect("update has an element");
-                with_lock_wait(wait, "writing to Panorama", || client.edit(&m.xpath, &el)).await.map_err(|e| in_batch(e, std::slice::from_ref(op)))?;
+                with_lock_wait(wait, "writing to Panorama", || client.edit(&m.xpath, &el))
+                    .await
+                    .map_err(|e| in_batch(e, std::slice::from_ref(op)))?;
             }
             Ok(chunk.len())
         }
@@ -275,7 +277,13 @@ mod tests {
 
     fn addr(i: usize) -> Operation {
         Operation::Create {
-            object: Object::Address(Address { name: format!("a{i}"), value: AddressValue::Fqdn(format!("h{i}.example")), description: None, tags: vec![], unmodelled: vec![] }),
+            object: Object::Address(Address {
+                name: format!("a{i}"),
+                value: AddressValue::Fqdn(format!("h{i}.example")),
+                description: None,
+                tags: vec![],
+                unmodelled: vec![],
+            }),
         }
     }
 

@@ -342,7 +342,8 @@ pub fn message(r: &Element) -> String {
     let msg = r.find("msg").or_else(|| r.path("result/msg"));
     match msg {
         Some(m) => {
-            let lines: Vec<String> = m.elements().filter(|l| l.name == "line").map(Element::text_content).filter(|s| !s.is_empty()).collect();
+            let lines: Vec<String> =
+                m.elements().filter(|l| l.name == "line").map(Element::text_content).filter(|s| !s.is_empty()).collect();
             if lines.is_empty() { m.text_content() } else { lines.join("; ") }
         }
         None => String::new(),
@@ -353,7 +354,10 @@ fn classify(r: &Element) -> PanosError {
     let msg = message(r);
     let lower = msg.to_lowercase();
     let code = r.get_attr("code").and_then(|c| c.parse().ok());
-    if lower.contains("is currently locked") || lower.contains("configuration is locked by") || lower.contains("commit lock is already held") {
+    if lower.contains("is currently locked")
+        || lower.contains("configuration is locked by")
+        || lower.contains("commit lock is already held")
+    {
         PanosError::Locked(msg)
     } else if lower.contains("commit is in progress") || lower.contains("another commit/validate is in progress") {
         PanosError::CommitInProgress(msg)
@@ -387,7 +391,10 @@ mod tests {
     fn messages_from_every_envelope_shape() {
         let cases = [
             ("<response status='error' code='403'><result><msg>Invalid Credential</msg></result></response>", "Invalid Credential"),
-            ("<response status='error' code='12'><msg><line>a -> b is invalid</line><line>b is invalid</line></msg></response>", "a -> b is invalid; b is invalid"),
+            (
+                "<response status='error' code='12'><msg><line>a -> b is invalid</line><line>b is invalid</line></msg></response>",
+                "a -> b is invalid; b is invalid",
+            ),
             (
                 "<response status='error' code='13'><response status='success' code='20' id='1'><msg>command succeeded</msg></response><response status='error' code='12' id='2'><msg><line><![CDATA[ x unexpected here]]></line></msg></response></response>",
                 "operation 2: x unexpected here",

@@ -5,8 +5,8 @@
 //! as raw XML in `unmodelled`, so a foreign entry never looks equal to one of ours.
 
 use pano_eks_core::{
-    Address, AddressValue, DestinationTranslation, Kind, NatRule, NextHop, Object, Observed, Protocol, ServiceObject,
-    SourceTranslation, StaticRoute, Tag,
+    Address, AddressValue, DestinationTranslation, Kind, NatRule, NextHop, Object, Observed, Protocol, ServiceObject, SourceTranslation,
+    StaticRoute, Tag,
 };
 
 use super::xml::Element;
@@ -198,11 +198,8 @@ fn decode_address(name: String, e: &Element) -> Address {
         values.pop().unwrap()
     } else {
         // None or several value types: not a shape we write; keep it raw.
-        let raws: Vec<String> = e
-            .elements()
-            .filter(|c| matches!(c.name.as_str(), "fqdn" | "ip-netmask" | "ip-range" | "ip-wildcard"))
-            .map(raw_of)
-            .collect();
+        let raws: Vec<String> =
+            e.elements().filter(|c| matches!(c.name.as_str(), "fqdn" | "ip-netmask" | "ip-range" | "ip-wildcard")).map(raw_of).collect();
         AddressValue::Other(raws.concat())
     };
     a
@@ -304,7 +301,8 @@ fn decode_nat(name: String, e: &Element) -> NatRule {
 }
 
 fn decode_route(name: String, e: &Element) -> StaticRoute {
-    let mut r = StaticRoute { name, destination: String::new(), nexthop: None, interface: None, metric: 10, admin_dist: None, unmodelled: vec![] };
+    let mut r =
+        StaticRoute { name, destination: String::new(), nexthop: None, interface: None, metric: 10, admin_dist: None, unmodelled: vec![] };
     for c in e.elements() {
         match c.name.as_str() {
             "destination" => r.destination = text_of(c),
@@ -359,7 +357,11 @@ mod tests {
             service: "pke-shop-web".into(),
             to_interface: None,
             source_translation: Some(SourceTranslation::InterfaceAddress { interface: "ethernet1/2".into() }),
-            destination_translation: Some(DestinationTranslation::Dynamic { address: "pke-shop-web".into(), port: Some(80), distribution: "round-robin".into() }),
+            destination_translation: Some(DestinationTranslation::Dynamic {
+                address: "pke-shop-web".into(),
+                port: Some(80),
+                distribution: "round-robin".into(),
+            }),
             description: Some("shop/default/web".into()),
             tags: vec!["pano-eks".into(), "pano-eks.demo.shop".into()],
             disabled: false,
@@ -369,16 +371,48 @@ mod tests {
 
     #[test]
     fn what_we_write_reads_back_equal() {
-        round_trip(Kind::Tag, Object::Tag(Tag { name: "pano-eks".into(), color: Some("color3".into()), comments: Some("managed".into()), unmodelled: vec![] }));
+        round_trip(
+            Kind::Tag,
+            Object::Tag(Tag {
+                name: "pano-eks".into(),
+                color: Some("color3".into()),
+                comments: Some("managed".into()),
+                unmodelled: vec![],
+            }),
+        );
         round_trip(
             Kind::Address,
-            Object::Address(Address { name: "a".into(), value: AddressValue::Fqdn("internal-x.elb.amazonaws.com".into()), description: Some("d".into()), tags: vec!["pano-eks".into()], unmodelled: vec![] }),
+            Object::Address(Address {
+                name: "a".into(),
+                value: AddressValue::Fqdn("internal-x.elb.amazonaws.com".into()),
+                description: Some("d".into()),
+                tags: vec!["pano-eks".into()],
+                unmodelled: vec![],
+            }),
         );
-        round_trip(Kind::Service, Object::Service(ServiceObject { name: "s".into(), protocol: Protocol::Tcp, port: "82".into(), description: None, tags: vec!["t".into()], unmodelled: vec![] }));
+        round_trip(
+            Kind::Service,
+            Object::Service(ServiceObject {
+                name: "s".into(),
+                protocol: Protocol::Tcp,
+                port: "82".into(),
+                description: None,
+                tags: vec!["t".into()],
+                unmodelled: vec![],
+            }),
+        );
         round_trip(Kind::NatRule, Object::NatRule(inbound()));
         round_trip(
             Kind::StaticRoute,
-            Object::StaticRoute(StaticRoute { name: "pke-x".into(), destination: "192.168.110.0/24".into(), nexthop: Some(NextHop::IpAddress("192.168.2.1".into())), interface: Some("ethernet1/2".into()), metric: 10, admin_dist: None, unmodelled: vec![] }),
+            Object::StaticRoute(StaticRoute {
+                name: "pke-x".into(),
+                destination: "192.168.110.0/24".into(),
+                nexthop: Some(NextHop::IpAddress("192.168.2.1".into())),
+                interface: Some("ethernet1/2".into()),
+                metric: 10,
+                admin_dist: None,
+                unmodelled: vec![],
+            }),
         );
     }
 
@@ -411,6 +445,9 @@ mod tests {
         assert!(matches!(&seen.nat_rules[0].destination_translation, Some(DestinationTranslation::Other(_))));
         // Re-encoding a foreign rule keeps what we did not model.
         let again = encode(&Object::NatRule(seen.nat_rules[0].clone())).to_xml();
-        assert!(again.contains("<destination-translation><translated-address>10.1.1.1</translated-address></destination-translation>"), "{again}");
+        assert!(
+            again.contains("<destination-translation><translated-address>10.1.1.1</translated-address></destination-translation>"),
+            "{again}"
+        );
     }
 }

@@ -27,7 +27,13 @@ pub enum CommitError {
 
 /// `<commit><partial><admin><member>USER</member></admin></partial></commit>`: only `admin`'s
 /// changes go to the running config; another administrator's pending work stays pending.
-pub async fn commit_partial(client: &PanoramaClient, admin: &str, description: &str, wait: LockWait, timeout: Duration) -> Result<Option<Job>, CommitError> {
+pub async fn commit_partial(
+    client: &PanoramaClient,
+    admin: &str,
+    description: &str,
+    wait: LockWait,
+    timeout: Duration,
+) -> Result<Option<Job>, CommitError> {
     let cmd = Element::new("commit")
         .leaf("description", description)
         .child(Element::new("partial").child(Element::new("admin").leaf("member", admin)));
@@ -60,17 +66,22 @@ impl PushTarget<'_> {
                 .leaf("description", description)
                 .leaf("include-template", "no")
                 .leaf("force-template-values", "no"),
-            PushTarget::TemplateStack(ts) => Element::new("template-stack")
-                .leaf("name", *ts)
-                .leaf("description", description)
-                .leaf("force-template-values", "no"),
+            PushTarget::TemplateStack(ts) => {
+                Element::new("template-stack").leaf("name", *ts).leaf("description", description).leaf("force-template-values", "no")
+            }
         };
         Element::new("commit-all").child(inner)
     }
 }
 
 /// Pushes Panorama's running config to the target's firewalls and verifies each device's result.
-pub async fn push(client: &PanoramaClient, target: PushTarget<'_>, description: &str, wait: LockWait, timeout: Duration) -> Result<Job, CommitError> {
+pub async fn push(
+    client: &PanoramaClient,
+    target: PushTarget<'_>,
+    description: &str,
+    wait: LockWait,
+    timeout: Duration,
+) -> Result<Job, CommitError> {
     let cmd = target.command(description);
     let id = with_lock_wait(wait, "pushing", || client.commit(&cmd, Some("all"))).await?;
     let Some(id) = id else {

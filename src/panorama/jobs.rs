@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::client::{PanosError, PanoramaClient};
+use super::client::{PanoramaClient, PanosError};
 use super::xml::Element;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,12 +108,7 @@ fn collect_lines(e: &Element, out: &mut Vec<String>) {
 }
 
 /// Polls a job until it finishes or `timeout` passes; `on_poll` sees each state (progress bars).
-pub async fn wait(
-    client: &PanoramaClient,
-    id: u64,
-    timeout: Duration,
-    mut on_poll: impl FnMut(&Job),
-) -> Result<Job, PanosError> {
+pub async fn wait(client: &PanoramaClient, id: u64, timeout: Duration, mut on_poll: impl FnMut(&Job)) -> Result<Job, PanosError> {
     let start = Instant::now();
     let mut interval = Duration::from_millis(100);
     let cmd = Element::new("show").child(Element::new("jobs").leaf("id", id.to_string()));
@@ -154,13 +149,19 @@ mod tests {
         assert!(!job.ok());
         assert_eq!(
             job.failures(),
-            vec!["CommitAll job 7 ended FAIL: push failed".to_string(), "firewall fw-b (0002): FAIL vr-default: next hop unreachable".to_string()]
+            vec![
+                "CommitAll job 7 ended FAIL: push failed".to_string(),
+                "firewall fw-b (0002): FAIL vr-default: next hop unreachable".to_string()
+            ]
         );
     }
 
     #[test]
     fn fin_is_not_finished_while_progress_or_a_device_is_pending() {
-        let r = xml::parse("<result><job><id>3</id><type>Commit</type><status>FIN</status><result>OK</result><progress>90</progress></job></result>").unwrap();
+        let r = xml::parse(
+            "<result><job><id>3</id><type>Commit</type><status>FIN</status><result>OK</result><progress>90</progress></job></result>",
+        )
+        .unwrap();
         assert!(!Job::parse(&r).unwrap().finished());
         let r = xml::parse("<result><job><id>3</id><type>CommitAll</type><status>FIN</status><result>OK</result><progress>100</progress><devices><entry><serial-no>1</serial-no><result>PEND</result></entry></devices></job></result>").unwrap();
         assert!(!Job::parse(&r).unwrap().finished());

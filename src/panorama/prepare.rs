@@ -125,7 +125,13 @@ fn from_element(e: &Element) -> Node {
 
 /// Reads the named templates, stacks and device groups (candidate with `running = false`) into
 /// one tree rooted at the Panorama device.
-async fn observe(client: &PanoramaClient, templates: &[String], stacks: &[String], dgs: &[String], running: bool) -> Result<Node, PanosError> {
+async fn observe(
+    client: &PanoramaClient,
+    templates: &[String],
+    stacks: &[String],
+    dgs: &[String],
+    running: bool,
+) -> Result<Node, PanosError> {
     let mut root = Node::new("devices");
     for (container, names) in [("template", templates), ("template-stack", stacks), ("device-group", dgs)] {
         let mut list = Node::new(container);
@@ -148,8 +154,12 @@ async fn write(w: &Writer<'_>, writes: &[Write]) -> Result<usize, PanosError> {
     let ops: Vec<MultiOp> = writes
         .iter()
         .map(|wr| match wr {
-            Write::Set { parent, element } => MultiOp { action: MultiAction::Set, xpath: xpath_of(parent), element: Some(to_element(element)) },
-            Write::Edit { path, element } => MultiOp { action: MultiAction::Edit, xpath: xpath_of(path), element: Some(to_element(element)) },
+            Write::Set { parent, element } => {
+                MultiOp { action: MultiAction::Set, xpath: xpath_of(parent), element: Some(to_element(element)) }
+            }
+            Write::Edit { path, element } => {
+                MultiOp { action: MultiAction::Edit, xpath: xpath_of(path), element: Some(to_element(element)) }
+            }
             Write::Delete { path } => MultiOp { action: MultiAction::Delete, xpath: xpath_of(path), element: None },
         })
         .collect();
@@ -183,7 +193,9 @@ async fn commit(w: &Writer<'_>, description: &str) -> Result<Option<u64>, Commit
 
 pub fn read_record(path: &Path) -> Result<Option<Record>, PrepareError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| PrepareError::Record(format!("{}: not a prepare record: {e}", path.display()))),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| PrepareError::Record(format!("{}: not a prepare record: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PrepareError::Record(format!("cannot read {}: {e}", path.display()))),
     }
@@ -207,7 +219,14 @@ fn write_record(path: &Path, record: &Record) -> Result<(), PrepareError> {
 
 /// Plans only (`--dry-run`): what is missing, what exists, what differs.
 pub async fn plan(client: &PanoramaClient, s: &PrepareSettings) -> Result<PreparePlan, PanosError> {
-    let devices = observe(client, std::slice::from_ref(&s.template), std::slice::from_ref(&s.template_stack), std::slice::from_ref(&s.device_group), false).await?;
+    let devices = observe(
+        client,
+        std::slice::from_ref(&s.template),
+        std::slice::from_ref(&s.template_stack),
+        std::slice::from_ref(&s.device_group),
+        false,
+    )
+    .await?;
     Ok(prepare::plan_prepare(s, &devices))
 }
 
@@ -225,7 +244,8 @@ pub async fn prepare(w: &Writer<'_>, s: &PrepareSettings, record: &Path) -> Resu
     }
     // Commit when we wrote, or when an earlier run wrote and did not get to commit.
     let names = (std::slice::from_ref(&s.template), std::slice::from_ref(&s.template_stack), std::slice::from_ref(&s.device_group));
-    let pending = write_calls > 0 || observe(w.client, names.0, names.1, names.2, false).await? != observe(w.client, names.0, names.1, names.2, true).await?;
+    let pending = write_calls > 0
+        || observe(w.client, names.0, names.1, names.2, false).await? != observe(w.client, names.0, names.1, names.2, true).await?;
     let commit_job = if pending { commit(w, &format!("pano-eks {}: Panorama prerequisites", s.deployment)).await? } else { None };
     Ok(PrepareReport { plan, write_calls, commit_job, record: record.to_path_buf() })
 }
@@ -257,7 +277,11 @@ pub async fn unprepare(w: &Writer<'_>, record_file: &Path) -> Result<UnprepareRe
     let devices = observe(w.client, &templates, &stacks, &dgs, false).await?;
     let plan = prepare::plan_unprepare(&record, &devices);
     write(w, &plan.writes).await?;
-    let commit_job = if plan.writes.is_empty() { None } else { commit(w, &format!("pano-eks {}: remove Panorama prerequisites", record.deployment)).await? };
+    let commit_job = if plan.writes.is_empty() {
+        None
+    } else {
+        commit(w, &format!("pano-eks {}: remove Panorama prerequisites", record.deployment)).await?
+    };
     let kept: Vec<Item> = plan.items.iter().filter(|(_, r)| matches!(r, Removal::Kept(_))).map(|(i, _)| i.clone()).collect();
     write_record(record_file, &Record { version: 1, deployment: record.deployment.clone(), created: kept })?;
     Ok(UnprepareReport { plan, commit_job })
@@ -317,7 +341,15 @@ mod tests {
     fn elements_round_trip_without_panos_bookkeeping() {
         let x = super::super::xml::parse("<entry name='a' admin='x' dirtyId='3' uuid='u'><layer3><dhcp-client><enable>yes</enable></dhcp-client></layer3><m><member>b</member></m></entry>").unwrap();
         let n = from_element(&x);
-        assert_eq!(n, Node::entry("a").with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("enable", "yes")))).with(Node::new("m").with(Node::member("b"))));
-        assert_eq!(to_element(&n).to_xml(), "<entry name=\"a\"><layer3><dhcp-client><enable>yes</enable></dhcp-client></layer3><m><member>b</member></m></entry>");
+        assert_eq!(
+            n,
+            Node::entry("a")
+                .with(Node::new("layer3").with(Node::new("dhcp-client").with(Node::leaf("enable", "yes"))))
+                .with(Node::new("m").with(Node::member("b")))
+        );
+        assert_eq!(
+            to_element(&n).to_xml(),
+            "<entry name=\"a\"><layer3><dhcp-client><enable>yes</enable></dhcp-client></layer3><m><member>b</member></m></entry>"
+        );
     }
 }

@@ -106,9 +106,7 @@ impl Element {
 
     /// `<member>` texts of the child list `name`.
     pub fn member_list(&self, name: &str) -> Vec<String> {
-        self.find(name)
-            .map(|l| l.elements().filter(|m| m.name == "member").map(Element::text_content).collect())
-            .unwrap_or_default()
+        self.find(name).map(|l| l.elements().filter(|m| m.name == "member").map(Element::text_content).collect()).unwrap_or_default()
     }
 
     pub fn to_xml(&self) -> String {

@@ -59,11 +59,13 @@ pub struct BootstrapInputs<'a> {
 
 /// All objects of the package, sorted by key.
 pub fn package(cfg: &Config, inputs: &BootstrapInputs) -> Result<Vec<BootstrapObject>, BootstrapError> {
-    let mut objects: Vec<BootstrapObject> = FOLDERS
-        .iter()
-        .map(|f| BootstrapObject { key: f.to_string(), body: Vec::new(), secret: false })
-        .collect();
-    objects.push(BootstrapObject { key: "config/init-cfg.txt".into(), body: init_cfg(cfg, inputs.vm_auth_key)?.into_bytes(), secret: inputs.vm_auth_key.is_some() });
+    let mut objects: Vec<BootstrapObject> =
+        FOLDERS.iter().map(|f| BootstrapObject { key: f.to_string(), body: Vec::new(), secret: false }).collect();
+    objects.push(BootstrapObject {
+        key: "config/init-cfg.txt".into(),
+        body: init_cfg(cfg, inputs.vm_auth_key)?.into_bytes(),
+        secret: inputs.vm_auth_key.is_some(),
+    });
     objects.push(BootstrapObject { key: "license/authcodes".into(), body: authcodes(inputs.authcodes)?.into_bytes(), secret: true });
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(objects)

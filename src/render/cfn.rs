@@ -16,11 +16,20 @@ pub enum ParamValue {
     Value(String),
     /// The physical id of a resource of another stack, available while that stack is still
     /// being created (lets the cluster stack start as soon as the VPC and IGW exist).
-    StackResource { stack: String, logical_id: String },
+    StackResource {
+        stack: String,
+        logical_id: String,
+    },
     /// An output of another stack (available when it is complete).
-    StackOutput { stack: String, output: String },
+    StackOutput {
+        stack: String,
+        output: String,
+    },
     /// A field of `eks:DescribeCluster` for a cluster (endpoint, CA, service CIDR).
-    EksCluster { cluster: String, field: EksField },
+    EksCluster {
+        cluster: String,
+        field: EksField,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,8 +109,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 fn engine() -> Result<tera::Tera, CfnError> {
     let mut t = tera::Tera::default();
-    t.add_raw_templates(TEMPLATES.iter().copied())
-        .map_err(|source| CfnError::Template { template: "cfn/*.yaml.tera".into(), source })?;
+    t.add_raw_templates(TEMPLATES.iter().copied()).map_err(|source| CfnError::Template { template: "cfn/*.yaml.tera".into(), source })?;
     Ok(t)
 }
 
@@ -244,10 +252,7 @@ fn node_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster) -> Resu
     p.insert("VpcId".into(), out("VpcId"));
     p.insert("Subnets".into(), out("ClusterSubnets"));
     p.insert("ControlPlaneSecurityGroup".into(), out("ControlPlaneSecurityGroup"));
-    p.insert(
-        "NodeImageId".into(),
-        value(nodes.ami.clone().unwrap_or_else(|| al2023_ami_parameter(&cl.kubernetes_version))),
-    );
+    p.insert("NodeImageId".into(), value(nodes.ami.clone().unwrap_or_else(|| al2023_ami_parameter(&cl.kubernetes_version))));
     p.insert("NodeInstanceType".into(), value(&nodes.instance_type));
     p.insert("NodeMinSize".into(), value(nodes.min));
     p.insert("NodeMaxSize".into(), value(nodes.max));

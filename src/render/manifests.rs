@@ -70,7 +70,13 @@ mod tests {
         let rules = role.rules.unwrap();
         let granted: Vec<(String, String)> = rules
             .iter()
-            .flat_map(|r| r.resources.clone().unwrap_or_default().into_iter().map(move |res| (r.api_groups.clone().unwrap_or_default().join(","), res)))
+            .flat_map(|r| {
+                r.resources
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |res| (r.api_groups.clone().unwrap_or_default().join(","), res))
+            })
             .collect();
         for want in ["services", "endpoints", "pods", "nodes", "namespaces", "endpointslices"] {
             assert!(granted.iter().any(|(_, r)| r == want), "{want} missing");
@@ -90,7 +96,10 @@ mod tests {
         let binding: ClusterRoleBinding = parse("03-cluster-read-all-clusterrolebinding.yaml");
         assert_eq!(binding.role_ref.name, "cluster-read-all");
         let subject = &binding.subjects.unwrap()[0];
-        assert_eq!((subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()), ("ServiceAccount", SERVICE_ACCOUNT, Some(NAMESPACE)));
+        assert_eq!(
+            (subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()),
+            ("ServiceAccount", SERVICE_ACCOUNT, Some(NAMESPACE))
+        );
 
         let secret: Secret = parse("04-pan-user-token-secret.yaml");
         assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/service-account-token"));

@@ -45,10 +45,7 @@ pub struct RenderInputs<'a> {
 
 pub fn render(cfg: &Config, inputs: &RenderInputs) -> Result<Rendered, RenderError> {
     let stacks = cfn::render_stacks(cfg, inputs.existing_vpc)?;
-    let bootstrap = bootstrap::package(
-        cfg,
-        &bootstrap::BootstrapInputs { vm_auth_key: inputs.vm_auth_key, authcodes: inputs.authcodes },
-    )?;
+    let bootstrap = bootstrap::package(cfg, &bootstrap::BootstrapInputs { vm_auth_key: inputs.vm_auth_key, authcodes: inputs.authcodes })?;
     Ok(Rendered { stacks, bootstrap, lambda: lambda_zip::build() })
 }
 
@@ -172,7 +169,9 @@ mod tests {
     fn layout_folders_and_secret_modes() {
         let d = tempfile::tempdir().unwrap();
         let files = rendered().write_to(d.path()).unwrap();
-        for want in ["bootstrap/config/init-cfg.txt", "bootstrap/license/authcodes", "stacks.json", "manifests/01-pan-user-serviceaccount.yaml"] {
+        for want in
+            ["bootstrap/config/init-cfg.txt", "bootstrap/license/authcodes", "stacks.json", "manifests/01-pan-user-serviceaccount.yaml"]
+        {
             assert!(files.contains(&PathBuf::from(want)), "{want} in {files:?}");
         }
         for folder in ["config", "content", "license", "plugins", "software"] {

@@ -43,7 +43,8 @@ impl Metrics {
                 m.write_calls += r.write_calls as u64;
                 m.commits += u64::from(r.commit_job.is_some());
                 m.pushes += r.pushes.len() as u64;
-                m.last_success_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                m.last_success_unix =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
                 set_services(&mut m, &r.plan);
             }
             None => m.reconcile_failures += 1,
@@ -77,16 +78,29 @@ impl Metrics {
         counter("pano_eks_write_calls_total", "XML API calls that wrote.", m.write_calls as f64);
         counter("pano_eks_commits_total", "Partial commits of our admin's changes.", m.commits as f64);
         counter("pano_eks_pushes_total", "Pushes to a device group or template stack, all firewalls OK.", m.pushes as f64);
-        let _ = writeln!(s, "# HELP pano_eks_reconcile_duration_seconds_last Duration of the last converge.\n# TYPE pano_eks_reconcile_duration_seconds_last gauge\npano_eks_reconcile_duration_seconds_last {}", m.reconcile_seconds_last);
-        let _ = writeln!(s, "# HELP pano_eks_last_success_timestamp_seconds Unix time of the last successful converge.\n# TYPE pano_eks_last_success_timestamp_seconds gauge\npano_eks_last_success_timestamp_seconds {}", m.last_success_unix);
-        let _ = writeln!(s, "# HELP pano_eks_leader 1 when this replica holds the lease and writes to Panorama.\n# TYPE pano_eks_leader gauge\npano_eks_leader {}", u8::from(m.leader));
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_reconcile_duration_seconds_last Duration of the last converge.\n# TYPE pano_eks_reconcile_duration_seconds_last gauge\npano_eks_reconcile_duration_seconds_last {}",
+            m.reconcile_seconds_last
+        );
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_last_success_timestamp_seconds Unix time of the last successful converge.\n# TYPE pano_eks_last_success_timestamp_seconds gauge\npano_eks_last_success_timestamp_seconds {}",
+            m.last_success_unix
+        );
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_leader 1 when this replica holds the lease and writes to Panorama.\n# TYPE pano_eks_leader gauge\npano_eks_leader {}",
+            u8::from(m.leader)
+        );
         let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
         for (cluster, counts) in &m.services {
             for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid"].iter().zip(counts) {
                 let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
             }
         }
-        let _ = writeln!(s, "# HELP pano_eks_cluster_ready 1 when the cluster's Service watch is synced.\n# TYPE pano_eks_cluster_ready gauge");
+        let _ =
+            writeln!(s, "# HELP pano_eks_cluster_ready 1 when the cluster's Service watch is synced.\n# TYPE pano_eks_cluster_ready gauge");
         for (cluster, ready) in &m.clusters_ready {
             let _ = writeln!(s, "pano_eks_cluster_ready{{cluster=\"{}\"}} {}", escape(cluster), u8::from(*ready));
         }

@@ -112,8 +112,12 @@ impl Engine {
     pub async fn connect(cfg: &Config, base: &std::path::Path, opts: EngineOptions) -> Result<Engine, SyncError> {
         let p = &cfg.panorama;
         let creds = match (&p.api_key_env, &p.password_env) {
-            (Some(env), _) => Credentials::ApiKey(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.api_key_env: {e}")))?),
-            (None, Some(env)) => Credentials::Password(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.password_env: {e}")))?),
+            (Some(env), _) => {
+                Credentials::ApiKey(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.api_key_env: {e}")))?)
+            }
+            (None, Some(env)) => {
+                Credentials::Password(Secret::from_env(env).map_err(|e| SyncError::Setup(format!("panorama.password_env: {e}")))?)
+            }
             (None, None) => return Err(SyncError::Setup("no Panorama credentials configured".into())),
         };
         Engine::connect_with(cfg, base, opts, creds).await

@@ -60,7 +60,8 @@ pub async fn cluster_client(loaded: &LoadedConfig, c: &Cluster, aws: Option<&Aws
         };
         let token = match (&c.token_file, pan_user()) {
             (Some(f), _) => {
-                let t = std::fs::read_to_string(loaded.resolve(f)).map_err(|e| format!("cluster {}: token_file {}: {e}", c.name, f.display()))?;
+                let t = std::fs::read_to_string(loaded.resolve(f))
+                    .map_err(|e| format!("cluster {}: token_file {}: {e}", c.name, f.display()))?;
                 Secret::new(t.trim().to_string())
             }
             (None, Some(t)) => t,
@@ -73,9 +74,12 @@ pub async fn cluster_client(loaded: &LoadedConfig, c: &Cluster, aws: Option<&Aws
         return kube::client(&access).await.map_err(|e| format!("cluster {}: {e}", c.name));
     }
     if let Some(kc) = &c.kubeconfig {
-        return kube::access::client_from_kubeconfig(&loaded.resolve(kc), c.context.as_deref()).await.map_err(|e| format!("cluster {}: {e}", c.name));
+        return kube::access::client_from_kubeconfig(&loaded.resolve(kc), c.context.as_deref())
+            .await
+            .map_err(|e| format!("cluster {}: {e}", c.name));
     }
-    let aws = aws.ok_or_else(|| format!("cluster {}: no api_server or kubeconfig configured, and no AWS access to find it in EKS", c.name))?;
+    let aws =
+        aws.ok_or_else(|| format!("cluster {}: no api_server or kubeconfig configured, and no AWS access to find it in EKS", c.name))?;
     let info = crate::aws::eks::describe_cluster(&aws.eks, &c.name)
         .await
         .map_err(|e| e.to_string())?

@@ -18,10 +18,10 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::Resource;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 use pano_eks_core::{ClusterFacts, Facts, ServiceState};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
@@ -94,9 +94,9 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
                 }
             }
         });
-        let recorder = setup.events.then(|| {
-            Recorder::new(c.client.clone(), Reporter { controller: "pano-eks".into(), instance: std::env::var("POD_NAME").ok() })
-        });
+        let recorder = setup
+            .events
+            .then(|| Recorder::new(c.client.clone(), Reporter { controller: "pano-eks".into(), instance: std::env::var("POD_NAME").ok() }));
         watches.push(ClusterWatch { name: c.name.clone(), store, ready, recorder, events_allowed: Arc::new(AtomicBool::new(true)) });
     }
 
@@ -189,7 +189,12 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
         last.insert(key, state);
         let Some(w) = watches.iter().find(|w| w.name == s.cluster) else { continue };
         let (Some(rec), true) = (&w.recorder, w.events_allowed.load(Ordering::Relaxed)) else { continue };
-        let Some(obj) = w.store.state().into_iter().find(|o| o.metadata.namespace.as_deref() == Some(&s.namespace) && o.metadata.name.as_deref() == Some(&s.name)) else {
+        let Some(obj) = w
+            .store
+            .state()
+            .into_iter()
+            .find(|o| o.metadata.namespace.as_deref() == Some(&s.namespace) && o.metadata.name.as_deref() == Some(&s.name))
+        else {
             continue;
         };
         let reference: ObjectReference = obj.object_ref(&());

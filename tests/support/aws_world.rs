@@ -67,7 +67,9 @@ impl Moto {
             .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
             .http_client(
                 aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
                     .build_https(),
             )
             .load()
@@ -101,7 +103,11 @@ pub fn kube_sim_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
     let bin = target.join("debug/kube-sim");
     if !bin.exists() {
-        let st = Command::new(env!("CARGO")).args(["build", "-q", "-p", "pano-eks-sim", "--bin", "kube-sim"]).current_dir(repo_root()).status().unwrap();
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "pano-eks-sim", "--bin", "kube-sim"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
         assert!(st.success(), "building kube-sim failed");
     }
     bin

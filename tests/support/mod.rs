@@ -25,7 +25,11 @@ pub fn sim_binary() -> PathBuf {
     }
     let bin = target_dir().join("debug/panorama-sim");
     if !bin.exists() {
-        let st = Command::new(env!("CARGO")).args(["build", "-q", "-p", "pano-eks-sim", "--bin", "panorama-sim"]).current_dir(repo_root()).status().unwrap();
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "pano-eks-sim", "--bin", "panorama-sim"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
         assert!(st.success(), "building panorama-sim failed");
     }
     bin
@@ -104,7 +108,13 @@ impl Sim {
     /// A raw XML API call as another admin would make it (to seed foreign objects).
     pub fn api_as(&self, user: &str, password: &str, params: &[(&str, &str)]) -> String {
         let http = self.http();
-        let key_xml = http.post(format!("{}/api/", self.url)).form(&[("type", "keygen"), ("user", user), ("password", password)]).send().unwrap().text().unwrap();
+        let key_xml = http
+            .post(format!("{}/api/", self.url))
+            .form(&[("type", "keygen"), ("user", user), ("password", password)])
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
         let key = key_xml.split("<key>").nth(1).unwrap().split("</key>").next().unwrap().to_string();
         http.post(format!("{}/api/", self.url)).header("X-PAN-KEY", key).form(params).send().unwrap().text().unwrap()
     }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use pano_eks_sim::panorama::faults::Faults;
-use pano_eks_sim::panorama::server::{serve, ServeOptions};
+use pano_eks_sim::panorama::server::{ServeOptions, serve};
 use pano_eks_sim::panorama::state::{Device, Options, State};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,16 +143,13 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let mut state = State::new(opts);
     if let Some(p) = &cli.state
-        && p.exists() {
-            let raw = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            state.load_state_xml(&raw).map_err(|e| format!("loading {}: {e}", p.display()))?;
-        }
+        && p.exists()
+    {
+        let raw = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+        state.load_state_xml(&raw).map_err(|e| format!("loading {}: {e}", p.display()))?;
+    }
     let shared = Arc::new(Mutex::new(state));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
     let serve_opts = ServeOptions {
         listen: cli.listen,
         plain_http: cli.plain_http,

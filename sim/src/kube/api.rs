@@ -8,7 +8,7 @@ use super::auth::{self, Attributes, Identity, IssuedToken};
 use super::clock;
 use super::discovery;
 use super::patch;
-use super::resources::{self, ResourceDef, RESOURCES};
+use super::resources::{self, RESOURCES, ResourceDef};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::state::Sim;
 use super::store::{Change, EventType};
@@ -135,7 +135,10 @@ fn conflict(def: &ResourceDef, name: &str) -> ApiError {
         status(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", qualified(def)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                qualified(def)
+            ),
             Some(details(def, name)),
         ),
     )
@@ -167,7 +170,11 @@ fn route(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let discovery_get = |v: Option<Value>| -> R<Outcome> {
         if req.method != "GET" {
-            return Err(err(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({})", req.method)));
+            return Err(err(
+                405,
+                "MethodNotAllowed",
+                format!("the server does not allow this method on the requested resource ({})", req.method),
+            ));
         }
         v.map(|v| Outcome::Reply(200, v)).ok_or_else(no_route)
     };
@@ -184,7 +191,9 @@ fn route(sim: &mut Sim, req: &ApiRequest) -> R<Outcome> {
         ["openapi", "v2"] if req.method == "GET" && req.accept.contains("protobuf") => {
             Ok(Outcome::Raw(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Vec::new()))
         }
-        ["openapi", "v2"] => discovery_get(Some(json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v1.{}.0", discovery::MINOR)}, "paths": {}, "definitions": {}}))),
+        ["openapi", "v2"] => discovery_get(Some(
+            json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v1.{}.0", discovery::MINOR)}, "paths": {}, "definitions": {}}),
+        )),
         ["openapi", "v3"] => discovery_get(Some(discovery::openapi_v3_root())),
         ["openapi", "v3", gv @ ..] => discovery_get(discovery::openapi_v3_group_version(&gv.join("/"))),
         ["api", "v1", rest @ ..] => resource(sim, req, "", "v1", rest),
@@ -245,7 +254,9 @@ fn resource(sim: &mut Sim, req: &ApiRequest, group: &str, version: &str, rest: &
         ("PATCH", true, s) if s != Some("token") => "patch",
         ("DELETE", true, None) => "delete",
         ("DELETE", false, None) => "deletecollection",
-        (m, _, _) => return Err(err(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({m})"))),
+        (m, _, _) => {
+            return Err(err(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({m})")));
+        }
     };
     // RBAC sees a namespace's own name as its namespace, as the API server's request info does.
     let attr_ns = if t.def.plural == "namespaces" && t.def.group.is_empty() { t.name.or(t.ns) } else { t.ns };
@@ -276,7 +287,13 @@ fn resource(sim: &mut Sim, req: &ApiRequest, group: &str, version: &str, rest: &
 fn parse_body(req: &ApiRequest) -> R<Value> {
     let ct = req.content_type.split(';').next().unwrap_or("").trim();
     if ct.contains("protobuf") || ct.contains("cbor") {
-        return Err(err(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
+        return Err(err(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
+            ),
+        ));
     }
     let v: Value = if ct.ends_with("yaml") {
         serde_saphyr::from_slice(req.body).map_err(|e| bad_request(format!("error decoding YAML: {e}")))?
@@ -296,7 +313,8 @@ fn get(sim: &mut Sim, t: &Target) -> R<Outcome> {
 }
 
 fn selectors(req: &ApiRequest, def: &ResourceDef) -> R<(LabelSelector, FieldSelector)> {
-    let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or("")).map_err(|e| bad_request(format!("unable to parse requirement: {e}")))?;
+    let labels =
+        LabelSelector::parse(req.q("labelSelector").unwrap_or("")).map_err(|e| bad_request(format!("unable to parse requirement: {e}")))?;
     let fields = FieldSelector::parse(req.q("fieldSelector").unwrap_or(""), |f| def.field_selectable(f)).map_err(bad_request)?;
     Ok((labels, fields))
 }
@@ -373,7 +391,11 @@ fn validate_name(def: &ResourceDef, name: &str) -> Result<(), String> {
         ("rbac.authorization.k8s.io", _) => !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%']),
         _ => valid_dns_subdomain(name),
     };
-    if ok { Ok(()) } else { Err(format!("Invalid value: \"{name}\": a lowercase RFC 1123 name must consist of lower case alphanumeric characters or '-'")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Invalid value: \"{name}\": a lowercase RFC 1123 name must consist of lower case alphanumeric characters or '-'"))
+    }
 }
 
 /// Kind-specific defaulting, on create (`old` None) and update (`old` the stored object).
@@ -425,7 +447,11 @@ fn apply_defaults(sim: &mut Sim, def: &ResourceDef, obj: &mut Value, old: Option
                     if let Some(port) = m.get("port").cloned() {
                         m.entry("targetPort").or_insert(port.clone());
                         if external && m.get("nodePort").is_none() {
-                            let prev = old_ports.iter().find(|o| o.get("port") == Some(&port)).and_then(|o| o.get("nodePort")).and_then(Value::as_u64);
+                            let prev = old_ports
+                                .iter()
+                                .find(|o| o.get("port") == Some(&port))
+                                .and_then(|o| o.get("nodePort"))
+                                .and_then(Value::as_u64);
                             let np = prev.unwrap_or_else(|| (30000..32768).find(|n| !used.contains(n)).unwrap_or(32767));
                             used.push(np);
                             m.insert("nodePort".into(), json!(np));
@@ -461,7 +487,10 @@ fn check_type(def: &ResourceDef, obj: &Value) -> R<()> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
         && av != def.api_version()
     {
-        return Err(bad_request(format!("the API version in the data ({av}) does not match the expected API version ({})", def.api_version())));
+        return Err(bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            def.api_version()
+        )));
     }
     if let Some(k) = obj.get("kind").and_then(Value::as_str)
         && k != def.kind
@@ -662,7 +691,15 @@ fn patch_object(sim: &mut Sim, req: &ApiRequest, t: &Target) -> R<Outcome> {
             }
             patch::apply(&mut target, &body)
         }
-        other => return Err(err(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"))),
+        other => {
+            return Err(err(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+                ),
+            ));
+        }
     };
     res.map_err(|e| err(422, "Invalid", e))?;
     if !target.is_object() {
@@ -724,7 +761,10 @@ fn delete_collection(sim: &mut Sim, req: &ApiRequest, t: &Target) -> R<Outcome> 
         }
     }
     let rv = sim.store.rv().to_string();
-    Ok(Outcome::Reply(200, json!({"kind": t.def.list_kind(), "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rv}, "items": items})))
+    Ok(Outcome::Reply(
+        200,
+        json!({"kind": t.def.list_kind(), "apiVersion": t.def.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
+    ))
 }
 
 /// `POST …/serviceaccounts/NAME/token`: a TokenRequest answered with a time-bound token.
@@ -753,7 +793,11 @@ fn token_request(sim: &mut Sim, req: &ApiRequest, t: &Target) -> R<Outcome> {
         .unwrap_or_else(|| vec!["https://kubernetes.default.svc.cluster.local".into()]);
     let now = clock::unix_now();
     let uid = sa.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
-    let token = sim.tokens.issue(IssuedToken { ns: ns.into(), sa: name.into(), sa_uid: uid, secret: None, expires: Some(now + secs) }, now, &audiences);
+    let token = sim.tokens.issue(
+        IssuedToken { ns: ns.into(), sa: name.into(), sa_uid: uid, secret: None, expires: Some(now + secs) },
+        now,
+        &audiences,
+    );
     let mut spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
     spec["audiences"] = json!(audiences);
     spec["expirationSeconds"] = json!(secs);

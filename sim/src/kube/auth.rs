@@ -89,7 +89,8 @@ impl Tokens {
         if let Some(s) = &t.secret {
             claims["kubernetes.io"]["secret"] = json!({"name": s});
         }
-        let token = format!("{}.{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()), b64url(&random_bytes(32)));
+        let token =
+            format!("{}.{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()), b64url(&random_bytes(32)));
         self.issued.insert(token.clone(), t);
         token
     }
@@ -139,9 +140,7 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
         Some(s) => format!("{}/{s}", a.resource),
         None => a.resource.to_string(),
     };
-    let res_ok = resources.iter().any(|r| {
-        *r == "*" || *r == full || a.subresource.is_some_and(|s| r.strip_prefix("*/") == Some(s))
-    });
+    let res_ok = resources.iter().any(|r| *r == "*" || *r == full || a.subresource.is_some_and(|s| r.strip_prefix("*/") == Some(s)));
     (verbs.contains(&"*") || verbs.contains(&a.verb))
         && (groups.contains(&"*") || groups.contains(&a.group))
         && res_ok

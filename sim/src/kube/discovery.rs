@@ -130,7 +130,11 @@ pub fn openapi_v3_group_version(gv: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for r in RESOURCES.iter().filter(|r| r.group == group) {
         let base = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/v1") };
-        let path = if r.namespaced { format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural) } else { format!("{base}/{}/{{name}}", r.plural) };
+        let path = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        } else {
+            format!("{base}/{}/{{name}}", r.plural)
+        };
         let op = |verb: &str| {
             json!({
                 "operationId": format!("{verb}{}", r.kind),
@@ -146,5 +150,7 @@ pub fn openapi_v3_group_version(gv: &str) -> Option<Value> {
         };
         paths.insert(path, json!({"put": op("put"), "patch": op("patch")}));
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v1.{MINOR}.0")}, "paths": paths, "components": {"schemas": {}}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v1.{MINOR}.0")}, "paths": paths, "components": {"schemas": {}}}),
+    )
 }

@@ -30,7 +30,11 @@ fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     let has = |k: &str| items.iter().any(|i| i.get(k).is_some());
     Some(match field {
         "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets" | "secrets" | "hostAliases" => {
-            if field == "hostAliases" { "ip" } else { "name" }
+            if field == "hostAliases" {
+                "ip"
+            } else {
+                "name"
+            }
         }
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",

@@ -58,7 +58,10 @@ pub fn self_subject_access_review(body: &[u8]) -> Option<Value> {
     for (n, v) in fields(spec_bytes)? {
         match n {
             1 => {
-                spec.insert("resourceAttributes".into(), strings(v, &["namespace", "verb", "group", "version", "resource", "subresource", "name"])?);
+                spec.insert(
+                    "resourceAttributes".into(),
+                    strings(v, &["namespace", "verb", "group", "version", "resource", "subresource", "name"])?,
+                );
             }
             2 => {
                 spec.insert("nonResourceAttributes".into(), strings(v, &["path", "verb"])?);

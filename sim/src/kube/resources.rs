@@ -38,7 +38,11 @@ const fn def(
 
 pub static RESOURCES: &[ResourceDef] = &[
     def("", "namespaces", "namespace", "Namespace", false, &["ns"], true),
-    ResourceDef { fields: &["spec.type", "spec.clusterIP"], categories: &["all"], ..def("", "services", "service", "Service", true, &["svc"], true) },
+    ResourceDef {
+        fields: &["spec.type", "spec.clusterIP"],
+        categories: &["all"],
+        ..def("", "services", "service", "Service", true, &["svc"], true)
+    },
     def("", "endpoints", "endpoints", "Endpoints", true, &["ep"], false),
     def("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], false),
     ResourceDef { fields: &["type"], ..def("", "secrets", "secret", "Secret", true, &[], false) },
@@ -59,14 +63,21 @@ pub static RESOURCES: &[ResourceDef] = &[
         ],
         ..def("", "events", "event", "Event", true, &["ev"], false)
     },
-    ResourceDef { fields: &["spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.podIP"], categories: &["all"], ..def("", "pods", "pod", "Pod", true, &["po"], true) },
+    ResourceDef {
+        fields: &["spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.podIP"],
+        categories: &["all"],
+        ..def("", "pods", "pod", "Pod", true, &["po"], true)
+    },
     ResourceDef { fields: &["spec.unschedulable"], ..def("", "nodes", "node", "Node", false, &["no"], true) },
     def("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", false, &[], false),
     def("rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, &[], false),
     def("rbac.authorization.k8s.io", "roles", "role", "Role", true, &[], false),
     def("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", true, &[], false),
     def("coordination.k8s.io", "leases", "lease", "Lease", true, &[], false),
-    ResourceDef { fields: &["addressType"], ..def("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", true, &[], false) },
+    ResourceDef {
+        fields: &["addressType"],
+        ..def("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", true, &[], false)
+    },
     ResourceDef {
         fields: &["reason", "type", "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reportingController"],
         ..def("events.k8s.io", "events", "event", "Event", true, &["ev"], false)

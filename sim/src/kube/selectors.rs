@@ -78,10 +78,7 @@ fn set_op(term: &str, op: &str) -> Option<(String, String)> {
 }
 
 fn set_values(s: &str) -> Result<Vec<String>, String> {
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised set, got {s:?}"))?;
+    let inner = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')).ok_or_else(|| format!("expected a parenthesised set, got {s:?}"))?;
     inner.split(',').map(value).collect()
 }
 

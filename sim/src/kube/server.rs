@@ -108,7 +108,8 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resu
     let method = req.method().as_str().to_string();
     let query: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(String::from);
-    let (authz, content_type, accept) = (header("authorization"), header("content-type").unwrap_or_default(), header("accept").unwrap_or_default());
+    let (authz, content_type, accept) =
+        (header("authorization"), header("content-type").unwrap_or_default(), header("accept").unwrap_or_default());
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(json_resp(413, &api::status(413, "RequestEntityTooLarge", "request body too large", None))),
@@ -124,11 +125,23 @@ async fn handle(ctx: Arc<Ctx>, peer: SocketAddr, req: Request<Incoming>) -> Resu
                 Outcome::Reply(401, api::status(401, "Unauthorized", "Unauthorized", None))
             }
             who => {
-                let who = who.unwrap_or_else(|| Identity { user: "system:anonymous".into(), groups: vec!["system:unauthenticated".into()], admin: false });
+                let who = who.unwrap_or_else(|| Identity {
+                    user: "system:anonymous".into(),
+                    groups: vec!["system:unauthenticated".into()],
+                    admin: false,
+                });
                 if path == "/healthz" || path == "/readyz" || path == "/livez" {
                     Outcome::Reply(200, Value::String("ok".into()))
                 } else {
-                    let r = ApiRequest { method: &method, path: &path, query: &query, content_type: &content_type, accept: &accept, body: &body, who: &who };
+                    let r = ApiRequest {
+                        method: &method,
+                        path: &path,
+                        query: &query,
+                        content_type: &content_type,
+                        accept: &accept,
+                        body: &body,
+                        who: &who,
+                    };
                     tracing::debug!(%method, %path, %content_type, %accept, "request");
                     let o = api::handle(&mut sim, &r);
                     if let Outcome::Reply(code, _) | Outcome::Raw(code, _, _) = &o {
@@ -174,7 +187,12 @@ fn line(v: &Value) -> Result<Frame<Bytes>, BoxError> {
 
 /// Streams one watch: initial events, then matching live changes, bookmarks every `interval`
 /// when asked for, until `timeoutSeconds`, the client leaves, or `/_sim/drop-watches`.
-async fn stream_watch(plan: WatchPlan, tx: mpsc::Sender<Result<Frame<Bytes>, BoxError>>, mut drop_rx: watch::Receiver<u64>, interval: std::time::Duration) {
+async fn stream_watch(
+    plan: WatchPlan,
+    tx: mpsc::Sender<Result<Frame<Bytes>, BoxError>>,
+    mut drop_rx: watch::Receiver<u64>,
+    interval: std::time::Duration,
+) {
     for ev in &plan.initial {
         if tx.send(line(ev)).await.is_err() {
             return;

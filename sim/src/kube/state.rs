@@ -158,7 +158,10 @@ impl Sim {
     /// What the service-account and root-CA controllers create in every new namespace.
     pub fn namespace_created(&mut self, ns: &str) {
         if self.store.get("/serviceaccounts", ns, "default").is_none() {
-            let sa = self.finish_new(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}), "ServiceAccount");
+            let sa = self.finish_new(
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+                "ServiceAccount",
+            );
             self.store.create("/serviceaccounts", ns, "default", sa);
         }
         if self.store.get("/configmaps", ns, "kube-root-ca.crt").is_none() {

@@ -76,8 +76,7 @@ pub fn parse_xpath(s: &str) -> Result<XPath, ApiError> {
 }
 
 fn parse_element(element: &str) -> Result<Vec<Node>, ApiError> {
-    let nodes = super::xml_tree::parse_fragment(element)
-        .map_err(|e| ApiError::new(18, format!("Malformed Request: {e}")))?;
+    let nodes = super::xml_tree::parse_fragment(element).map_err(|e| ApiError::new(18, format!("Malformed Request: {e}")))?;
     if nodes.is_empty() {
         return Err(ApiError::new(18, "Malformed Request: element is empty"));
     }
@@ -114,10 +113,7 @@ impl<'a> Txn<'a> {
     }
 
     fn record(&mut self, parent: &[Key], key: &Key) {
-        let prev = self
-            .tree
-            .get_path(parent)
-            .and_then(|p| p.children.get_index_of(key).map(|i| (i, p.children[i].clone())));
+        let prev = self.tree.get_path(parent).and_then(|p| p.children.get_index_of(key).map(|i| (i, p.children[i].clone())));
         self.undo.push(Undo { parent: parent.to_vec(), key: key.clone(), prev });
     }
 
@@ -200,11 +196,15 @@ impl<'a> Txn<'a> {
             }
             WriteOp::Edit { element, .. } => {
                 let mut nodes = parse_element(element)?;
-                let steps = xpath::concrete(&xp).ok_or_else(|| ApiError::new(6, format!("Invalid xpath {raw}: ambiguous path for edit")))?;
+                let steps =
+                    xpath::concrete(&xp).ok_or_else(|| ApiError::new(6, format!("Invalid xpath {raw}: ambiguous path for edit")))?;
                 let last = steps.last().ok_or_else(|| ApiError::new(6, "edit of the config root is not allowed"))?;
                 if nodes.len() != 1 || nodes[0].tag != last.tag || (last.name().is_some() && nodes[0].name() != last.name()) {
                     // [inferred] real text unknown; PAN-OS refuses an element that does not match the xpath's last node.
-                    return Err(ApiError::new(12, format!("edit breaks config validity: element <{}> does not match the last node of xpath {raw}", nodes[0].tag)));
+                    return Err(ApiError::new(
+                        12,
+                        format!("edit breaks config validity: element <{}> does not match the last node of xpath {raw}", nodes[0].tag),
+                    ));
                 }
                 let mut node = nodes.remove(0);
                 if last.tag == "member" && node.text != last.text {
@@ -218,9 +218,10 @@ impl<'a> Txn<'a> {
                 let p = self.tree.get_path_mut(parent).expect("ensured");
                 if let Some(old) = p.children.get(&key)
                     && let Some(u) = old.attr("uuid")
-                        && node.attr("uuid").is_none() {
-                            node.set_attr("uuid", u);
-                        }
+                    && node.attr("uuid").is_none()
+                {
+                    node.set_attr("uuid", u);
+                }
                 p.children.insert(key, node);
                 self.written.push(path);
                 OK
@@ -329,12 +330,13 @@ impl<'a> Txn<'a> {
 fn assign_uuids(tree: &mut Node, written: &[Vec<Key>]) {
     fn walk(n: &mut Node, path: &mut Vec<Key>) {
         if n.tag == "entry"
-            && let Some((schema::Kind::NatRule | schema::Kind::SecurityRule, _)) = schema::classify(path) {
-                if n.attr("uuid").is_none() {
-                    n.set_attr("uuid", &new_uuid());
-                }
-                return;
+            && let Some((schema::Kind::NatRule | schema::Kind::SecurityRule, _)) = schema::classify(path)
+        {
+            if n.attr("uuid").is_none() {
+                n.set_attr("uuid", &new_uuid());
             }
+            return;
+        }
         for (k, c) in n.children.iter_mut() {
             if c.children.is_empty() && c.tag != "entry" {
                 continue;
@@ -346,8 +348,9 @@ fn assign_uuids(tree: &mut Node, written: &[Vec<Key>]) {
     }
     for p in written {
         // Only paths that can hold rules.
-        if !p.iter().any(|k| matches!(k, Key::Tag(t) if t.ends_with("rulebase") || t == "device-group" || t == "nat" || t == "security" || t == "rules"))
-            && p.len() > 4
+        if !p.iter().any(
+            |k| matches!(k, Key::Tag(t) if t.ends_with("rulebase") || t == "device-group" || t == "nat" || t == "security" || t == "rules"),
+        ) && p.len() > 4
         {
             continue;
         }

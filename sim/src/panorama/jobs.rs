@@ -5,7 +5,7 @@
 //! `--job-step-ms`; 0 makes every job FIN at once. Timer-based (not per-poll) so that both
 //! pan-os-python (polls `status`) and pango (polls `progress`) see the same job.
 
-use super::xml_tree::{escape, Key, Node};
+use super::xml_tree::{Key, Node, escape};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,13 +103,22 @@ impl Job {
             Phase::Fin => ("FIN", 100),
         };
         let fin = phase == Phase::Fin;
-        let result = if !fin { "PEND" } else if self.ok() { "OK" } else { "FAIL" };
+        let result = if !fin {
+            "PEND"
+        } else if self.ok() {
+            "OK"
+        } else {
+            "FAIL"
+        };
         let tenq = fmt_time(self.enqueued_wall);
         let tfin = if fin { fmt_time(self.enqueued_wall + (self.end() - self.start)) } else { "Still Active".into() };
         let mut s = String::from("<job>");
         s += &format!("<tenq>{tenq}</tenq><tdeq>{}</tdeq>", &tenq[11..]);
         s += &format!("<id>{}</id><user>{}</user><type>{}</type>", self.id, escape(&self.user), self.kind.name());
-        s += &format!("<status>{status}</status><queued>{}</queued><stoppable>no</stoppable>", if phase == Phase::Pend { "YES" } else { "NO" });
+        s += &format!(
+            "<status>{status}</status><queued>{}</queued><stoppable>no</stoppable>",
+            if phase == Phase::Pend { "YES" } else { "NO" }
+        );
         s += &format!("<result>{result}</result><tfin>{tfin}</tfin><description>{}</description>", escape(&self.description));
         s += &format!("<positionInQ>0</positionInQ><progress>{progress}</progress>");
         if let Some(pt) = &self.push_type {
@@ -120,9 +129,7 @@ impl Job {
         }
         s += "<warnings/>";
         match (fin, self.kind.clone(), &self.fail) {
-            (true, _, Some(f)) => {
-                s += &format!("<details><line>Validation Error:</line><line><![CDATA[ {} ]]></line></details>", f)
-            }
+            (true, _, Some(f)) => s += &format!("<details><line>Validation Error:</line><line><![CDATA[ {} ]]></line></details>", f),
             (true, JobKind::Commit, None) => s += "<details><line>Configuration committed successfully</line></details>",
             (true, JobKind::CommitAll, None) if !self.ok() => {
                 s += "<details><line>Commit all failed on one or more devices</line></details>"

@@ -18,7 +18,9 @@ impl Locks {
             Some((o, _)) => Err(format!("Config for scope {scope} is currently locked by {o}")),
             None => {
                 self.config.insert(scope.into(), (admin.into(), comment.into()));
-                Ok(format!("Successfully acquired lock. Other administrators will not be able to modify configuration for scope {scope} until lock is released by {admin}."))
+                Ok(format!(
+                    "Successfully acquired lock. Other administrators will not be able to modify configuration for scope {scope} until lock is released by {admin}."
+                ))
             }
         }
     }
@@ -55,9 +57,10 @@ impl Locks {
     pub fn write_blocked(&self, admin: &str, scope: Option<&str>) -> Option<String> {
         for s in ["shared"].into_iter().chain(scope) {
             if let Some((o, _)) = self.config.get(s)
-                && o != admin {
-                    return Some(format!("Configuration is locked by {o}"));
-                }
+                && o != admin
+            {
+                return Some(format!("Configuration is locked by {o}"));
+            }
         }
         None
     }

@@ -52,23 +52,26 @@ pub fn locate(path: &[Key]) -> (Loc, usize) {
     if path.first() == Some(&Key::Tag("shared".into())) {
         return (Loc::Shared, 1);
     }
-    if path.len() >= 4 && path[0] == Key::Tag("devices".into()) && path[1] == ld
-        && let Key::Entry(n) = &path[3] {
-            match tag(&path[2]) {
-                "device-group" => return (Loc::Dg(n.clone()), 4),
-                "template" | "template-stack" => {
-                    if path.len() >= 7
-                        && path[4] == Key::Tag("config".into())
-                        && path[5] == Key::Tag("devices".into())
-                        && matches!(&path[6], Key::Entry(_))
-                    {
-                        return (Loc::Template(n.clone()), 7);
-                    }
-                    return (Loc::Other, 0);
+    if path.len() >= 4
+        && path[0] == Key::Tag("devices".into())
+        && path[1] == ld
+        && let Key::Entry(n) = &path[3]
+    {
+        match tag(&path[2]) {
+            "device-group" => return (Loc::Dg(n.clone()), 4),
+            "template" | "template-stack" => {
+                if path.len() >= 7
+                    && path[4] == Key::Tag("config".into())
+                    && path[5] == Key::Tag("devices".into())
+                    && matches!(&path[6], Key::Entry(_))
+                {
+                    return (Loc::Template(n.clone()), 7);
                 }
-                _ => {}
+                return (Loc::Other, 0);
             }
+            _ => {}
         }
+    }
     (Loc::Other, 0)
 }
 
@@ -111,12 +114,8 @@ pub fn classify(path: &[Key]) -> Option<(Kind, Loc)> {
         (Loc::Shared | Loc::Dg(_), ["service-group", "entry"]) => Kind::ServiceGroup,
         (Loc::Shared | Loc::Dg(_), ["tag", "entry"]) => Kind::Tag,
         (Loc::Shared | Loc::Dg(_), ["pre-rulebase" | "post-rulebase", "nat", "rules", "entry"]) => Kind::NatRule,
-        (Loc::Shared | Loc::Dg(_), ["pre-rulebase" | "post-rulebase", "security", "rules", "entry"]) => {
-            Kind::SecurityRule
-        }
-        (Loc::Template(_), ["network", "virtual-router", "entry", "routing-table", "ip", "static-route", "entry"]) => {
-            Kind::StaticRoute
-        }
+        (Loc::Shared | Loc::Dg(_), ["pre-rulebase" | "post-rulebase", "security", "rules", "entry"]) => Kind::SecurityRule,
+        (Loc::Template(_), ["network", "virtual-router", "entry", "routing-table", "ip", "static-route", "entry"]) => Kind::StaticRoute,
         _ => return None,
     };
     Some((kind, loc))
@@ -234,9 +233,7 @@ fn scopes<'a>(root: &'a Node, loc: &Loc) -> Vec<&'a Node> {
 }
 
 fn resolves(root: &Node, loc: &Loc, containers: &[&str], name: &str) -> bool {
-    scopes(root, loc)
-        .iter()
-        .any(|s| containers.iter().any(|c| s.child(c).and_then(|c| c.entry_child(name)).is_some()))
+    scopes(root, loc).iter().any(|s| containers.iter().any(|c| s.child(c).and_then(|c| c.entry_child(name)).is_some()))
 }
 
 const PREDEFINED_SERVICES: [&str; 2] = ["service-http", "service-https"];
@@ -264,9 +261,10 @@ impl Ctx<'_> {
     }
     fn max_len(&mut self, n: &Node, field: &str, max: usize) {
         if let Some(c) = n.child(field)
-            && c.text.chars().count() > max {
-                self.err(format!("{field} can be at most {max} characters, but current length: {}", c.text.chars().count()));
-            }
+            && c.text.chars().count() > max
+        {
+            self.err(format!("{field} can be at most {max} characters, but current length: {}", c.text.chars().count()));
+        }
     }
     fn addr_ref(&mut self, field: &str, v: &str) {
         if v == "any" || is_address_literal(v) || resolves(self.root, self.loc, &["address", "address-group"], v) {
@@ -369,9 +367,7 @@ pub fn validate_object(root: &Node, path: &[Key], kind: Kind, loc: &Loc) -> Vec<
                     [] => cx.err("protocol is missing 'tcp'".into()),
                     [t] => match p.child(t).unwrap().child("port") {
                         None => cx.err(format!("protocol -> {t} is missing 'port'")),
-                        Some(port) if !valid_ports(&port.text) => {
-                            cx.err(format!("protocol -> {t} -> port '{}' is invalid", port.text))
-                        }
+                        Some(port) if !valid_ports(&port.text) => cx.err(format!("protocol -> {t} -> port '{}' is invalid", port.text)),
                         _ => {}
                     },
                     [a, b, ..] => cx.err(format!("protocol -> Node {a} and {b} are mutually exclusive")),
@@ -447,13 +443,15 @@ pub fn validate_object(root: &Node, path: &[Key], kind: Kind, loc: &Loc) -> Vec<
                         }
                     }
                     if let Some(p) = t.child("translated-port")
-                        && !p.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
-                            cx.err(format!("{field} -> translated-port '{}' is invalid", p.text));
-                        }
+                        && !p.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v))
+                    {
+                        cx.err(format!("{field} -> translated-port '{}' is invalid", p.text));
+                    }
                     if let Some(d) = t.child("distribution")
-                        && !["round-robin", "source-ip-hash", "ip-modulo", "ip-hash", "least-sessions"].contains(&d.text.as_str()) {
-                            cx.err(format!("{field} -> distribution '{}' is not a valid value", d.text));
-                        }
+                        && !["round-robin", "source-ip-hash", "ip-modulo", "ip-hash", "least-sessions"].contains(&d.text.as_str())
+                    {
+                        cx.err(format!("{field} -> distribution '{}' is not a valid value", d.text));
+                    }
                 }
             }
             if let Some(srct) = n.child("source-translation") {
@@ -496,14 +494,17 @@ pub fn validate_object(root: &Node, path: &[Key], kind: Kind, loc: &Loc) -> Vec<
                     cx.err(format!("nexthop -> Node {} and {} are mutually exclusive", v[0], v[1]));
                 }
                 if let Some(ip) = nh.child("ip-address")
-                    && !is_ip_or_cidr(&ip.text) && !resolves(root, loc, &["address"], &ip.text) {
-                        cx.err(format!("nexthop -> ip-address '{}' is invalid", ip.text));
-                    }
+                    && !is_ip_or_cidr(&ip.text)
+                    && !resolves(root, loc, &["address"], &ip.text)
+                {
+                    cx.err(format!("nexthop -> ip-address '{}' is invalid", ip.text));
+                }
             }
             if let Some(m) = n.child("metric")
-                && !m.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v)) {
-                    cx.err(format!("metric '{}' is invalid", m.text));
-                }
+                && !m.text.parse::<u32>().is_ok_and(|v| (1..=65535).contains(&v))
+            {
+                cx.err(format!("metric '{}' is invalid", m.text));
+            }
         }
         Kind::DeviceGroup | Kind::Template | Kind::TemplateStack => {
             if kind == Kind::DeviceGroup && n.child("rulebase").is_some() {

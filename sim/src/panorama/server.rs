@@ -225,7 +225,9 @@ async fn control(state: Shared, opts: &ServeOptions, rest: String, req: Request<
             },
             None => bad("no --state file configured".into()),
         },
-        _ => respond(404, "application/json", serde_json::json!({"error": format!("no control endpoint {method} /_sim/{rest}")}).to_string()),
+        _ => {
+            respond(404, "application/json", serde_json::json!({"error": format!("no control endpoint {method} /_sim/{rest}")}).to_string())
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::config::{self, Txn, WriteOp};
 use super::faults::{Faults, Rng};
-use super::jobs::{fmt_time, Effect, Job, JobDevice, JobKind, Phase, Shells};
+use super::jobs::{Effect, Job, JobDevice, JobKind, Phase, Shells, fmt_time};
 use super::locks::Locks;
 use super::response::ApiError;
 use super::schema::LD;
@@ -207,10 +207,13 @@ fn base64(bytes: &[u8]) -> String {
 fn dg_scope(xpath: &str) -> Option<String> {
     let xp = super::xpath::parse(xpath).ok()?;
     let s = &xp.steps;
-    if s.len() >= 5 && s[1].tag == "devices" && s[3].tag == "device-group"
-        && let super::xpath::Pred::Names(n) = &s[4].pred {
-            return n.first().cloned();
-        }
+    if s.len() >= 5
+        && s[1].tag == "devices"
+        && s[3].tag == "device-group"
+        && let super::xpath::Pred::Names(n) = &s[4].pred
+    {
+        return n.first().cloned();
+    }
     None
 }
 
@@ -365,9 +368,7 @@ impl State {
         // Authenticate: X-PAN-KEY header, then key=, then HTTP Basic.
         let admin = match h.pan_key.as_deref().or(p.get("key")) {
             Some(k) => self.keys.get(k).cloned(),
-            None => h.basic.as_ref().and_then(|(u, pw)| {
-                self.opts.admins.iter().any(|(a, b)| a == u && b == pw).then(|| u.clone())
-            }),
+            None => h.basic.as_ref().and_then(|(u, pw)| self.opts.admins.iter().any(|(a, b)| a == u && b == pw).then(|| u.clone())),
         };
         let Some(admin) = admin else {
             self.stats.auth_failures += 1;
@@ -468,11 +469,7 @@ impl State {
         let single = |op: WriteOp| Some(vec![op]);
         let ops = match action {
             "get" | "show" => {
-                let r = if action == "get" {
-                    self.read_candidate(xpath, admin)
-                } else {
-                    config::read(&self.running, xpath, true)
-                };
+                let r = if action == "get" { self.read_candidate(xpath, admin) } else { config::read(&self.running, xpath, true) };
                 return r.unwrap_or_else(|e| err_reply(&e));
             }
             "set" | "edit" => {
@@ -595,10 +592,9 @@ impl State {
                 Err(e) => Err(e.clone()),
             };
             match res {
-                Ok(d) => inner.push_str(&format!(
-                    "<response status=\"success\" code=\"{}\"{idattr}><msg>{}</msg></response>",
-                    d.code, d.msg
-                )),
+                Ok(d) => {
+                    inner.push_str(&format!("<response status=\"success\" code=\"{}\"{idattr}><msg>{}</msg></response>", d.code, d.msg))
+                }
                 Err(e) => {
                     let code = e.code.map(|c| format!(" code=\"{c}\"")).unwrap_or_default();
                     inner.push_str(&format!("<response status=\"error\"{code}{idattr}>{}</response>", e.msg_xml()));
@@ -712,9 +708,8 @@ impl State {
                 job.scope = "full".into();
             }
             Some(part) => {
-                let list = |tag: &str| -> Option<Vec<String>> {
-                    part.child(tag).map(|n| n.members().into_iter().map(String::from).collect())
-                };
+                let list =
+                    |tag: &str| -> Option<Vec<String>> { part.child(tag).map(|n| n.members().into_iter().map(String::from).collect()) };
                 let admins = list("admin");
                 let dgs = list("device-group");
                 let tpls = list("template");
@@ -824,7 +819,7 @@ impl State {
                     return err_reply(&ApiError::new(
                         13,
                         format!("{container} {n} does not exist in the running configuration (commit to Panorama first)"),
-                    ))
+                    ));
                 }
             }
         }
@@ -848,9 +843,8 @@ impl State {
             job.devices.push(JobDevice {
                 serial: s.clone(),
                 name: d.hostname.clone(),
-                fail: fail.then(|| {
-                    self.faults.fail_push_message.clone().unwrap_or_else(|| "Commit failed: injected by panorama-sim".into())
-                }),
+                fail: fail
+                    .then(|| self.faults.fail_push_message.clone().unwrap_or_else(|| "Commit failed: injected by panorama-sim".into())),
             });
         }
         self.stats.pushes += 1;
@@ -927,7 +921,8 @@ impl State {
             }
             ["check", "pending-changes", ..] => ok(if self.has_pending(now) { "yes" } else { "no" }),
             ["request", "bootstrap", "vm-auth-key", "generate", ..] => {
-                let lifetime = c.descend(&["bootstrap", "vm-auth-key", "generate", "lifetime"]).map(|l| l.text.trim().trim_matches('"').to_string());
+                let lifetime =
+                    c.descend(&["bootstrap", "vm-auth-key", "generate", "lifetime"]).map(|l| l.text.trim().trim_matches('"').to_string());
                 let hours = match lifetime.as_deref().map(str::parse::<u64>) {
                     Some(Ok(h)) if (1..=8760).contains(&h) => h,
                     _ => return err_reply(&ApiError::new(17, "lifetime is invalid: expected 1-8760 hours")),

@@ -1,7 +1,7 @@
 //! A throwaway CA and a server certificate for 127.0.0.1, ::1 and localhost, so clients are
 //! tested with real TLS verification against a custom CA. rustls with the ring provider only.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, ExtendedKeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::sync::Arc;
 

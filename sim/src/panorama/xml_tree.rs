@@ -141,12 +141,7 @@ impl Node {
             return false;
         }
         let attrs = |n: &Node| {
-            let mut v: Vec<(String, String)> = n
-                .attrs
-                .iter()
-                .filter(|(k, _)| !VOLATILE_ATTRS.contains(&k.as_str()))
-                .cloned()
-                .collect();
+            let mut v: Vec<(String, String)> = n.attrs.iter().filter(|(k, _)| !VOLATILE_ATTRS.contains(&k.as_str())).cloned().collect();
             v.sort();
             v
         };
@@ -156,10 +151,7 @@ impl Node {
         if self.children.is_empty() && self.text != other.text {
             return false;
         }
-        self.children
-            .iter()
-            .zip(other.children.iter())
-            .all(|((ka, a), (kb, b))| ka == kb && a.same(b))
+        self.children.iter().zip(other.children.iter()).all(|((ka, a), (kb, b))| ka == kb && a.same(b))
     }
 
     /// Number of elements in the subtree (used by stats and the scale benchmark).
@@ -349,10 +341,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_index() {
-        let n = parse_one(
-            r#"<a><entry name="x &amp; y"><m>1 &lt; 2</m></entry><list><member>p</member><member>q</member></list></a>"#,
-        )
-        .unwrap();
+        let n = parse_one(r#"<a><entry name="x &amp; y"><m>1 &lt; 2</m></entry><list><member>p</member><member>q</member></list></a>"#)
+            .unwrap();
         assert_eq!(n.entry_child("x & y").unwrap().child("m").unwrap().text, "1 < 2");
         assert_eq!(n.child("list").unwrap().members(), vec!["p", "q"]);
         let again = parse_one(&n.to_xml()).unwrap();

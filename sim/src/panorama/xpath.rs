@@ -175,34 +175,24 @@ pub fn parse(xpath: &str) -> Result<XPath, String> {
 /// Children of `n` matched by one step, as keys (in document order for scans).
 fn step_keys(n: &Node, step: &Step) -> Vec<Key> {
     match &step.pred {
-        Pred::Names(names) if step.tag == "entry" => names
-            .iter()
-            .map(|nm| Key::Entry(nm.clone()))
-            .filter(|k| n.children.contains_key(k))
-            .collect(),
-        Pred::Texts(texts) if step.tag == "member" => texts
-            .iter()
-            .map(|t| Key::Member(t.clone()))
-            .filter(|k| n.children.contains_key(k))
-            .collect(),
+        Pred::Names(names) if step.tag == "entry" => {
+            names.iter().map(|nm| Key::Entry(nm.clone())).filter(|k| n.children.contains_key(k)).collect()
+        }
+        Pred::Texts(texts) if step.tag == "member" => {
+            texts.iter().map(|t| Key::Member(t.clone())).filter(|k| n.children.contains_key(k)).collect()
+        }
         Pred::Names(names) => n
             .children
             .iter()
             .filter(|(_, c)| c.tag == step.tag && c.name().is_some_and(|x| names.iter().any(|nm| nm == x)))
             .map(|(k, _)| k.clone())
             .collect(),
-        Pred::Texts(texts) => n
-            .children
-            .iter()
-            .filter(|(_, c)| c.tag == step.tag && texts.contains(&c.text))
-            .map(|(k, _)| k.clone())
-            .collect(),
-        Pred::None if step.tag == "entry" || step.tag == "member" => n
-            .children
-            .iter()
-            .filter(|(_, c)| c.tag == step.tag)
-            .map(|(k, _)| k.clone())
-            .collect(),
+        Pred::Texts(texts) => {
+            n.children.iter().filter(|(_, c)| c.tag == step.tag && texts.contains(&c.text)).map(|(k, _)| k.clone()).collect()
+        }
+        Pred::None if step.tag == "entry" || step.tag == "member" => {
+            n.children.iter().filter(|(_, c)| c.tag == step.tag).map(|(k, _)| k.clone()).collect()
+        }
         Pred::None => {
             let k = Key::Tag(step.tag.clone());
             if n.children.contains_key(&k) { vec![k] } else { vec![] }
@@ -281,7 +271,9 @@ mod tests {
 
     #[test]
     fn selects() {
-        let root = parse_one("<config><a><entry name='1'><m><member>x</member><member>y</member></m></entry><entry name='2'/></a></config>").unwrap();
+        let root =
+            parse_one("<config><a><entry name='1'><m><member>x</member><member>y</member></m></entry><entry name='2'/></a></config>")
+                .unwrap();
         assert_eq!(select(&root, &parse("/config/a/entry").unwrap()).len(), 2);
         assert_eq!(select(&root, &parse("/config/a/entry[@name='2' or @name='9']").unwrap()).len(), 1);
         assert_eq!(select(&root, &parse("/config/a/entry[@name='1']/m/member[text()='y']").unwrap()).len(), 1);
