@@ -13,7 +13,9 @@ fn main() {
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "py"))
         .collect();
     files.sort();
-    let mut out = String::from("/// (file name, contents) of the lambda's Python sources, sorted by name.\npub const LAMBDA_FILES: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// (file name, contents) of the lambda's Python sources, sorted by name.\npub const LAMBDA_FILES: &[(&str, &[u8])] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().unwrap().to_str().unwrap();
