@@ -315,55 +315,11 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
                 done.push(format!("released EIP {allocation}"));
             }
             Action::RouteToEni { table, eni, create } => {
-                let op = if *create { "ec2:CreateRoute" } else { "ec2:ReplaceRoute" };
-                let r = if *create {
-                    aws.ec2
-                        .create_route()
-                        .route_table_id(table)
-                        .destination_cidr_block(DEFAULT_ROUTE)
-                        .network_interface_id(eni)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| sdk_err(op, e))
-                } else {
-                    aws.ec2
-                        .replace_route()
-                        .route_table_id(table)
-                        .destination_cidr_block(DEFAULT_ROUTE)
-                        .network_interface_id(eni)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| sdk_err(op, e))
-                };
-                r.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → trust interface {eni}"), ..e })?;
+                set_default_route(aws, table, DefaultRouteTo::Eni(eni), *create).await?;
                 done.push(format!("{table}: 0.0.0.0/0 → firewall trust interface {eni}"));
             }
             Action::RouteToGateway { table, gateway, create } => {
-                let op = if *create { "ec2:CreateRoute" } else { "ec2:ReplaceRoute" };
-                let r = if *create {
-                    aws.ec2
-                        .create_route()
-                        .route_table_id(table)
-                        .destination_cidr_block(DEFAULT_ROUTE)
-                        .gateway_id(gateway)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| sdk_err(op, e))
-                } else {
-                    aws.ec2
-                        .replace_route()
-                        .route_table_id(table)
-                        .destination_cidr_block(DEFAULT_ROUTE)
-                        .gateway_id(gateway)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| sdk_err(op, e))
-                };
-                r.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → {gateway}"), ..e })?;
+                set_default_route(aws, table, DefaultRouteTo::Gateway(gateway), *create).await?;
                 done.push(format!("{table}: 0.0.0.0/0 → internet gateway {gateway}"));
             }
         }
@@ -545,4 +501,43 @@ mod tests {
             ]
         );
     }
+}
+
+/// Where a cluster route table's default route points.
+enum DefaultRouteTo<'a> {
+    Eni(&'a str),
+    Gateway(&'a str),
+}
+
+/// Creates (`create`) or replaces the default route of `table` towards `target`.
+async fn set_default_route(aws: &Aws, table: &str, target: DefaultRouteTo<'_>, create: bool) -> Result<(), AwsError> {
+    let (eni, gateway, what) = match target {
+        DefaultRouteTo::Eni(e) => (Some(e.to_string()), None, format!("trust interface {e}")),
+        DefaultRouteTo::Gateway(g) => (None, Some(g.to_string()), g.to_string()),
+    };
+    let op = if create { "ec2:CreateRoute" } else { "ec2:ReplaceRoute" };
+    let sent = if create {
+        aws.ec2
+            .create_route()
+            .route_table_id(table)
+            .destination_cidr_block(DEFAULT_ROUTE)
+            .set_network_interface_id(eni)
+            .set_gateway_id(gateway)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err(op, e))
+    } else {
+        aws.ec2
+            .replace_route()
+            .route_table_id(table)
+            .destination_cidr_block(DEFAULT_ROUTE)
+            .set_network_interface_id(eni)
+            .set_gateway_id(gateway)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_err(op, e))
+    };
+    sent.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → {what}"), ..e })
 }
