@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use support::aws_world::{KubeSim, Moto, moto_available};
-use support::{ADMIN, PASSWORD, Sim};
+use support::{PASSWORD, Sim};
 
 const REGION: &str = "us-west-2";
 
@@ -43,47 +43,24 @@ impl World {
     /// Writes the config; `extra_network` goes into [network], `key` names the key pair.
     fn config(&self, extra_network: &str, key: &str) -> PathBuf {
         let d = self.dir.path();
-        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
         std::fs::copy(self.panorama.ca(), d.join("panorama-ca.pem")).unwrap();
-        let text = format!(
-            r#"name = "demo"
-region = "{REGION}"
-[network]
-vpc_cidr = "192.168.0.0/16"
-azs = ["us-west-2a", "us-west-2b"]
-mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
-untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
-trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
-natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
-{extra_network}
-[firewalls]
-ami = "{ami}"
-key_name = "{key}"
-ssh_from = "203.0.113.7/32"
-authcodes_file = "authcodes"
-[panorama]
-url = "{purl}"
-ca_cert = "panorama-ca.pem"
-username = "{ADMIN}"
-password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
-device_group = "eks-dg"
-template = "eks-template"
-template_stack = "eks-stack"
-[[clusters]]
-name = "shop"
-subnets = ["192.168.110.0/24", "192.168.111.0/24"]
-nodes = {{ ami = "{ami}", min = 1, max = 1, desired = 1 }}
-api_server = "{kurl}"
-ca_cert = "{kca}"
-"#,
+        let clusters = format!(
+            "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n\
+             nodes = {{ ami = \"{ami}\", min = 1, max = 1, desired = 1 }}\napi_server = \"{kurl}\"\nca_cert = \"{kca}\"\n",
             ami = self.ami,
-            purl = self.panorama.url,
             kurl = self.kube.url,
             kca = self.kube.ca.display(),
         );
-        let p = d.join("pano-eks.toml");
-        std::fs::write(&p, text).unwrap();
-        p
+        support::TestConfig {
+            panorama_url: &self.panorama.url,
+            panorama_ca: "panorama-ca.pem",
+            ami: &self.ami,
+            key_name: key,
+            extra_network,
+            clusters: &clusters,
+            ..Default::default()
+        }
+        .write(d, "pano-eks.toml")
     }
 
     fn run(&self, config: &Path, args: &[&str]) -> Output {

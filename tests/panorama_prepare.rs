@@ -309,48 +309,16 @@ fn up_prepares_panorama_and_the_vm_auth_key_reaches_init_cfg_only() {
         aws.ec2.describe_images().send().await.unwrap().images().iter().find_map(|i| i.image_id().map(str::to_string)).unwrap()
     });
     let d = sim.dir.path();
+    let clusters = format!(
+        "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n\
+         nodes = {{ ami = \"{ami}\", min = 1, max = 1, desired = 1 }}\napi_server = \"{kurl}\"\nca_cert = \"{kca}\"\n",
+        kurl = kube.url,
+        kca = kube.ca.display(),
+    );
+    // Not pano-eks.toml: `engine()` rewrites that one with the harness config.
     let write = |extra_firewalls: &str| {
-        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
-        let text = format!(
-            r#"name = "demo"
-region = "us-west-2"
-[network]
-vpc_cidr = "192.168.0.0/16"
-azs = ["us-west-2a", "us-west-2b"]
-mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
-untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
-trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
-natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
-[firewalls]
-ami = "{ami}"
-key_name = "ops"
-ssh_from = "203.0.113.7/32"
-authcodes_file = "authcodes"
-{extra_firewalls}
-[panorama]
-url = "{purl}"
-ca_cert = "ca.pem"
-username = "{admin}"
-password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
-device_group = "eks-dg"
-template = "eks-template"
-template_stack = "eks-stack"
-[[clusters]]
-name = "shop"
-subnets = ["192.168.110.0/24", "192.168.111.0/24"]
-nodes = {{ ami = "{ami}", min = 1, max = 1, desired = 1 }}
-api_server = "{kurl}"
-ca_cert = "{kca}"
-"#,
-            purl = sim.url,
-            admin = support::ADMIN,
-            kurl = kube.url,
-            kca = kube.ca.display(),
-        );
-        // Not pano-eks.toml: `engine()` rewrites that one with the harness config.
-        let p = d.join("up.toml");
-        std::fs::write(&p, text).unwrap();
-        p
+        support::TestConfig { panorama_url: &sim.url, ami: &ami, extra_firewalls, clusters: &clusters, ..Default::default() }
+            .write(d, "up.toml")
     };
     let run_up = |cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]| {
         let out = Command::new(env!("CARGO_BIN_EXE_pano-eks"))

@@ -2,4 +2,5 @@
 //! They share no code with the product, so a misunderstanding of an API cannot cancel itself out.
 
 pub mod kube;
+pub mod net;
 pub mod panorama;

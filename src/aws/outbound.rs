@@ -285,33 +285,19 @@ pub async fn apply(aws: &Aws, ctx: &Context, plan: &OutboundPlan) -> Result<Vec<
                 done.push(format!("EIP {id} → untrust interface {eni}"));
             }
             Action::DisassociateEip { association } => {
-                match aws
-                    .ec2
-                    .disassociate_address()
-                    .association_id(association)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("ec2:DisassociateAddress {association}"), e))
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_code("InvalidAssociationID.NotFound") => {}
-                    Err(e) => return Err(e),
-                }
+                let r = aws.ec2.disassociate_address().association_id(association).send().await;
+                already_gone_is_done(
+                    r.map_err(|e| sdk_err(&format!("ec2:DisassociateAddress {association}"), e)),
+                    "InvalidAssociationID.NotFound",
+                )?;
                 done.push(format!("disassociated EIP ({association})"));
             }
             Action::ReleaseEip { allocation } => {
-                match aws
-                    .ec2
-                    .release_address()
-                    .allocation_id(allocation)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("ec2:ReleaseAddress {allocation}"), e))
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_code("InvalidAllocationID.NotFound") => {}
-                    Err(e) => return Err(e),
-                }
+                let r = aws.ec2.release_address().allocation_id(allocation).send().await;
+                already_gone_is_done(
+                    r.map_err(|e| sdk_err(&format!("ec2:ReleaseAddress {allocation}"), e)),
+                    "InvalidAllocationID.NotFound",
+                )?;
                 done.push(format!("released EIP {allocation}"));
             }
             Action::RouteToEni { table, eni, create } => {
@@ -540,4 +526,12 @@ async fn set_default_route(aws: &Aws, table: &str, target: DefaultRouteTo<'_>, c
             .map_err(|e| sdk_err(op, e))
     };
     sent.map_err(|e| AwsError { op: format!("{op} {table} 0.0.0.0/0 → {what}"), ..e })
+}
+
+/// Undo steps are idempotent: a thing that is already gone (`not_found` code) counts as done.
+fn already_gone_is_done<T>(r: Result<T, AwsError>, not_found: &str) -> Result<(), AwsError> {
+    match r {
+        Err(e) if !e.is_code(not_found) => Err(e),
+        _ => Ok(()),
+    }
 }

@@ -121,45 +121,15 @@ impl Sim {
 
     /// Writes `pano-eks.toml` (and its authcodes file) pointing at this sim; returns its path.
     pub fn write_config(&self, extra_sync: &str) -> PathBuf {
-        let d = self.dir.path();
-        std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
-        let text = format!(
-            r#"name = "demo"
-region = "us-west-2"
-[network]
-vpc_cidr = "192.168.0.0/16"
-azs = ["us-west-2a", "us-west-2b"]
-mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
-untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
-trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
-natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
-[firewalls]
-ami = "ami-0123456789abcdef0"
-key_name = "ops"
-ssh_from = "203.0.113.7/32"
-authcodes_file = "authcodes"
-[panorama]
-url = "{url}"
-ca_cert = "ca.pem"
-username = "{ADMIN}"
-password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
-device_group = "eks-dg"
-template = "eks-template"
-template_stack = "eks-stack"
-[[clusters]]
-name = "shop"
-subnets = ["192.168.110.0/24", "192.168.111.0/24"]
-[[clusters]]
-name = "blog"
-subnets = ["192.168.120.0/24", "192.168.121.0/24"]
-[sync]
-{extra_sync}
-"#,
-            url = self.url
-        );
-        let p = d.join("pano-eks.toml");
-        std::fs::write(&p, text).unwrap();
-        p
+        TestConfig {
+            panorama_url: &self.url,
+            panorama_ca: "ca.pem",
+            clusters: "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n\
+                       [[clusters]]\nname = \"blog\"\nsubnets = [\"192.168.120.0/24\", \"192.168.121.0/24\"]\n",
+            extra_sync,
+            ..TestConfig::default()
+        }
+        .write(self.dir.path(), "pano-eks.toml")
     }
 
     pub fn config(&self, extra_sync: &str) -> config::Config {
@@ -175,6 +145,87 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The config every integration test starts from: two AZs, the firewall network, deployment
+/// `demo`, Panorama through `password_env`. Each test sets only what differs.
+pub struct TestConfig<'a> {
+    pub panorama_url: &'a str,
+    /// Path of Panorama's CA, relative to the config's folder.
+    pub panorama_ca: &'a str,
+    pub ami: &'a str,
+    pub key_name: &'a str,
+    pub extra_network: &'a str,
+    pub extra_firewalls: &'a str,
+    /// The `[[clusters]]` tables.
+    pub clusters: &'a str,
+    pub extra_sync: &'a str,
+}
+
+impl Default for TestConfig<'_> {
+    fn default() -> Self {
+        TestConfig {
+            panorama_url: "https://127.0.0.1:1",
+            panorama_ca: "ca.pem",
+            ami: "ami-0123456789abcdef0",
+            key_name: "ops",
+            extra_network: "",
+            extra_firewalls: "",
+            clusters: "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n",
+            extra_sync: "",
+        }
+    }
+}
+
+impl TestConfig<'_> {
+    pub fn text(&self) -> String {
+        format!(
+            r#"name = "demo"
+region = "us-west-2"
+[network]
+vpc_cidr = "192.168.0.0/16"
+azs = ["us-west-2a", "us-west-2b"]
+mgmt_subnets = ["192.168.0.0/24", "192.168.10.0/24"]
+untrust_subnets = ["192.168.1.0/24", "192.168.11.0/24"]
+trust_subnets = ["192.168.2.0/24", "192.168.12.0/24"]
+natgw_subnets = ["192.168.100.0/24", "192.168.101.0/24"]
+{extra_network}
+[firewalls]
+ami = "{ami}"
+key_name = "{key}"
+ssh_from = "203.0.113.7/32"
+authcodes_file = "authcodes"
+{extra_firewalls}
+[panorama]
+url = "{url}"
+ca_cert = "{ca}"
+username = "{ADMIN}"
+password_env = "PANO_EKS_TEST_PANORAMA_PASSWORD"
+device_group = "eks-dg"
+template = "eks-template"
+template_stack = "eks-stack"
+{clusters}
+[sync]
+{extra_sync}
+"#,
+            extra_network = self.extra_network,
+            ami = self.ami,
+            key = self.key_name,
+            extra_firewalls = self.extra_firewalls,
+            url = self.panorama_url,
+            ca = self.panorama_ca,
+            clusters = self.clusters,
+            extra_sync = self.extra_sync,
+        )
+    }
+
+    /// Writes the config as `dir/file_name` with the authcodes file it names; returns its path.
+    pub fn write(&self, dir: &Path, file_name: &str) -> PathBuf {
+        std::fs::write(dir.join("authcodes"), "I1234567\n").unwrap();
+        let p = dir.join(file_name);
+        std::fs::write(&p, self.text()).unwrap();
+        p
     }
 }
 

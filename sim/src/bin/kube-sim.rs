@@ -73,21 +73,7 @@ fn run(cli: Cli) -> Result<(), String> {
             kubeconfig_out: cli.kubeconfig_out.clone(),
             tls_cert_out: cli.tls_cert_out.clone(),
         };
-        let stop = async {
-            #[cfg(unix)]
-            {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-            Ok::<(), String>(())
-        };
+        let stop = pano_eks_sim::net::shutdown_signal();
         tokio::select! {
             r = serve(sim, listener, tls, serve_opts) => r,
             r = stop => r,

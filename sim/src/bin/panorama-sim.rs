@@ -157,21 +157,7 @@ fn run(cli: Cli) -> Result<(), String> {
         state_file: cli.state.clone(),
     };
     rt.block_on(async {
-        let stop = async {
-            #[cfg(unix)]
-            {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-            Ok::<(), String>(())
-        };
+        let stop = pano_eks_sim::net::shutdown_signal();
         tokio::select! {
             r = serve(shared.clone(), serve_opts) => r,
             r = stop => r,

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -338,25 +337,7 @@ pub async fn serve(sim: Shared, listener: TcpListener, tls: Option<Tls>, opts: S
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
         let ctx = ctx.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(ctx.clone(), peer, req));
-            let builder = hyper::server::conn::http1::Builder::new();
-            let res = match acceptor {
-                Some(acc) => match acc.accept(tcp).await {
-                    Ok(s) => builder.serve_connection(TokioIo::new(s), svc).await,
-                    Err(e) => {
-                        tracing::debug!("TLS handshake failed: {e}");
-                        return;
-                    }
-                },
-                None => builder.serve_connection(TokioIo::new(tcp), svc).await,
-            };
-            if let Err(e) = res {
-                tracing::debug!("connection ended: {e}");
-            }
-        });
+        crate::net::spawn_connection(tcp, acceptor.clone(), move |req| handle(ctx.clone(), peer, req));
     }
 }

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -261,26 +260,7 @@ pub async fn serve(state: Shared, opts: ServeOptions) -> Result<(), String> {
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
-        let state = state.clone();
-        let tls = tls.clone();
-        let opts = opts.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(state.clone(), opts.clone(), req));
-            let builder = hyper::server::conn::http1::Builder::new();
-            let res = match tls {
-                Some(acc) => match acc.accept(tcp).await {
-                    Ok(s) => builder.serve_connection(TokioIo::new(s), svc).await,
-                    Err(e) => {
-                        tracing::debug!("TLS handshake failed: {e}");
-                        return;
-                    }
-                },
-                None => builder.serve_connection(TokioIo::new(tcp), svc).await,
-            };
-            if let Err(e) = res {
-                tracing::debug!("connection ended: {e}");
-            }
-        });
+        let (state, opts) = (state.clone(), opts.clone());
+        crate::net::spawn_connection(tcp, tls.clone(), move |req| handle(state.clone(), opts.clone(), req));
     }
 }

@@ -683,19 +683,28 @@ impl State {
         }
     }
 
-    fn commit(&mut self, p: &Params, admin: &str, now: Instant) -> String {
-        let cmd = p.get("cmd").unwrap_or("<commit></commit>");
+    /// What commits and pushes check first: the command parses with the expected root, no job
+    /// blocks it (when that fault is on), and no other admin holds the commit lock.
+    fn commit_command(&self, cmd: &str, root: &str, admin: &str, now: Instant) -> Result<Node, String> {
         let c = match super::xml_tree::parse_one(cmd) {
-            Ok(c) if c.tag == "commit" => c,
-            Ok(c) => return err_reply(&ApiError::new(17, format!("{} is unexpected", c.tag))),
-            Err(e) => return err_reply(&ApiError::new(18, format!("Malformed command: {e}"))),
+            Ok(c) if c.tag == root => c,
+            Ok(c) => return Err(err_reply(&ApiError::new(17, format!("{} is unexpected", c.tag)))),
+            Err(e) => return Err(err_reply(&ApiError::new(18, format!("Malformed command: {e}")))),
         };
         if self.faults.commit_in_progress && self.active_job(now) {
-            return err_reply(&ApiError::nocode("Another commit/validate is in progress. Please try again later"));
+            return Err(err_reply(&ApiError::nocode("Another commit/validate is in progress. Please try again later")));
         }
         if let Some(m) = self.locks.commit_blocked(admin) {
-            return err_reply(&ApiError::nocode(m));
+            return Err(err_reply(&ApiError::nocode(m)));
         }
+        Ok(c)
+    }
+
+    fn commit(&mut self, p: &Params, admin: &str, now: Instant) -> String {
+        let c = match self.commit_command(p.get("cmd").unwrap_or("<commit></commit>"), "commit", admin, now) {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
         let description = c.child("description").map(|d| d.text.clone()).unwrap_or_default();
         let partial = c.child("partial").or_else(|| (p.get("action") == Some("partial")).then_some(&c));
         let mut job = self.new_job(JobKind::Commit, admin, description);
@@ -767,18 +776,10 @@ impl State {
     }
 
     fn push(&mut self, p: &Params, admin: &str, now: Instant) -> String {
-        let cmd = p.get("cmd").unwrap_or("");
-        let c = match super::xml_tree::parse_one(cmd) {
-            Ok(c) if c.tag == "commit-all" => c,
-            Ok(c) => return err_reply(&ApiError::new(17, format!("{} is unexpected", c.tag))),
-            Err(e) => return err_reply(&ApiError::new(18, format!("Malformed command: {e}"))),
+        let c = match self.commit_command(p.get("cmd").unwrap_or(""), "commit-all", admin, now) {
+            Ok(c) => c,
+            Err(reply) => return reply,
         };
-        if self.faults.commit_in_progress && self.active_job(now) {
-            return err_reply(&ApiError::nocode("Another commit/validate is in progress. Please try again later"));
-        }
-        if let Some(m) = self.locks.commit_blocked(admin) {
-            return err_reply(&ApiError::nocode(m));
-        }
         // (push type, container, names, device filter, description)
         let (push_type, container, names, filter, desc): (&str, &str, Vec<String>, Option<Vec<String>>, String) =
             if let Some(sp) = c.child("shared-policy") {
