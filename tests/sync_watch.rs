@@ -52,14 +52,18 @@ async fn candidate(e: &Engine) -> Observed {
     observe::read(&e.client, &Locations::from_settings(&e.settings), Which::Candidate).await.unwrap()
 }
 
-/// Polls Panorama's candidate config until `pred` holds (bounded).
+/// Bound of every wait in these tests: a failure detector, not a performance check (an idle
+/// machine needs well under a second for each step).
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls Panorama's candidate config until `pred` holds (bounded by `WAIT`).
 async fn until(e: &Engine, what: &str, pred: impl Fn(&Observed) -> bool) -> Duration {
     let start = Instant::now();
     loop {
         if pred(&candidate(e).await) {
             return start.elapsed();
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for: {what}");
+        assert!(start.elapsed() < WAIT, "waited {:?} for: {what}", start.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -152,12 +156,12 @@ async fn panorama_follows_service_changes_and_survives_a_dropped_watch() {
         if has_rule(&running, "cart") && !has_rule(&running, "frontend") {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "the deletion was never committed");
+        assert!(start.elapsed() < WAIT, "the deletion was not committed within {:?}", start.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     let _ = stop_tx.send(());
-    tokio::time::timeout(Duration::from_secs(10), run).await.expect("stops on shutdown").unwrap();
+    tokio::time::timeout(WAIT, run).await.expect("stops on shutdown").unwrap();
     assert!(!log.lock().unwrap().is_empty());
 }
 
@@ -165,7 +169,7 @@ async fn panorama_follows_service_changes_and_survives_a_dropped_watch() {
 async fn until_wrote(log: &Arc<Mutex<Vec<usize>>>, who: &str) {
     let start = Instant::now();
     while !log.lock().unwrap().iter().any(|n| *n > 0) {
-        assert!(start.elapsed() < Duration::from_secs(20), "{who} never wrote");
+        assert!(start.elapsed() < WAIT, "{who} did not write within {:?}", start.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -182,7 +186,12 @@ async fn two_replicas_one_writer_and_failover() {
     let a = LeaderElector::new(client.clone(), "pano-eks", "pano-eks-sync-demo", "replica-a", lease);
     let b = LeaderElector::new(client.clone(), "pano-eks", "pano-eks-sync-demo", "replica-b", lease);
     let (a_rx, a_task) = a.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // b starts only once a holds the lease, so "a leads" is a state, not a race.
+    let start = Instant::now();
+    while !*a_rx.borrow() {
+        assert!(start.elapsed() < WAIT, "replica a did not take the free lease within {:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (b_rx, b_task) = b.spawn();
 
     let (log_a, log_b) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
@@ -196,7 +205,6 @@ async fn two_replicas_one_writer_and_failover() {
     }));
     let e = engine(&sim).await;
     let api: Api<Service> = Api::namespaced(client.clone(), "default");
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(*a_rx.borrow() && !*b_rx.borrow(), "exactly one leader: a");
 
     api.create(&PostParams::default(), &service("one", "82")).await.unwrap();
@@ -210,8 +218,10 @@ async fn two_replicas_one_writer_and_failover() {
     let _ = stop_a.send(());
     let _ = ra.await;
     let killed = Instant::now();
+    // b may take over only once a's lease has expired; the bound is a failure detector (five
+    // lease durations), the figure is printed below.
     while !*b_rx.borrow() {
-        assert!(killed.elapsed() < lease * 2, "no failover within twice the lease duration");
+        assert!(killed.elapsed() < lease * 5, "no failover within {:?} (lease {lease:?})", killed.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let failover = killed.elapsed();

@@ -26,6 +26,8 @@ struct Inner {
     clusters_ready: BTreeMap<String, bool>,
     leader: bool,
     last_success_unix: f64,
+    /// A converge is running now (observe → … → the last push job finished).
+    converging: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -49,6 +51,13 @@ impl Metrics {
             }
             None => m.reconcile_failures += 1,
         }
+    }
+
+    /// Marks a converge as running until the returned guard is dropped: `converge_in_progress`
+    /// lets a reader (an operator, the lab's checks) wait until the pushes of a change are done.
+    pub fn converging(&self) -> ConvergingGuard {
+        self.0.lock().expect("metrics lock").converging = true;
+        ConvergingGuard(self.clone())
     }
 
     pub fn cluster_ready(&self, cluster: &str, ready: bool) {
@@ -90,6 +99,11 @@ impl Metrics {
         );
         let _ = writeln!(
             s,
+            "# HELP pano_eks_converge_in_progress 1 while a converge (observe to the last push job) is running.\n# TYPE pano_eks_converge_in_progress gauge\npano_eks_converge_in_progress {}",
+            u8::from(m.converging)
+        );
+        let _ = writeln!(
+            s,
             "# HELP pano_eks_leader 1 when this replica holds the lease and writes to Panorama.\n# TYPE pano_eks_leader gauge\npano_eks_leader {}",
             u8::from(m.leader)
         );
@@ -105,6 +119,17 @@ impl Metrics {
             let _ = writeln!(s, "pano_eks_cluster_ready{{cluster=\"{}\"}} {}", escape(cluster), u8::from(*ready));
         }
         s
+    }
+}
+
+/// Clears `converge_in_progress` when the converge ends (also when it fails or panics).
+pub struct ConvergingGuard(Metrics);
+
+impl Drop for ConvergingGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.0.lock() {
+            m.converging = false;
+        }
     }
 }
 
@@ -172,6 +197,11 @@ mod tests {
         let text = m.render();
         assert!(text.contains("pano_eks_reconcile_failures_total 1"));
         assert!(text.contains("pano_eks_cluster_ready{cluster=\"shop\"} 1"));
+        assert!(text.contains("pano_eks_converge_in_progress 0"));
+        let guard = m.converging();
+        assert!(m.render().contains("pano_eks_converge_in_progress 1"));
+        drop(guard);
+        assert!(m.render().contains("pano_eks_converge_in_progress 0"));
         assert!(m.ready());
         m.cluster_ready("blog", false);
         assert!(!m.ready());

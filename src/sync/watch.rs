@@ -144,6 +144,7 @@ async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut 
         tracing::warn!(cluster = %c, "Services not listed yet (cluster unreachable?): its Service objects are held as they are");
     }
     let start = Instant::now();
+    let converging = setup.metrics.converging();
     let result = setup.engine.converge(&facts).await.map_err(|e| e.to_string());
     let secs = start.elapsed().as_secs_f64();
     match &result {
@@ -160,6 +161,7 @@ async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut 
             tracing::error!(error = %e, "converge failed; retrying at the next change or resync");
         }
     }
+    drop(converging);
     if let Some(cb) = &setup.on_converge {
         cb(&result);
     }

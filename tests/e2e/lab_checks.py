@@ -17,6 +17,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +30,10 @@ TRUST_GATEWAYS = {"192.168.2.1", "192.168.12.1"}
 STACKS = {"demo-firewall", "demo-shop-cluster", "demo-shop-nodes"}
 OUTBOUND = {"demo.out.shop.192.168.110.0_24", "demo.out.shop.192.168.111.0_24"}
 # (namespace, name, label port, Service port) of the demo Services (lab/demo/guestbook.yaml).
+# How long a checkpoint waits for the converge it follows to finish (sync --watch idle, every
+# Panorama job FIN): a failure detector, not a performance check. Idle-machine figure: under 1 s
+# (each checkpoint prints its own).
+SETTLE_TIMEOUT = 180
 DEMO = [("guestbook", "frontend", 82, 80), ("guestbook", "frontend-admin", 84, 8080), ("guestbook-staging", "frontend", 83, 80)]
 
 
@@ -76,13 +81,48 @@ def sim_json(path):
         return json.loads(r.read())
 
 
+def sync_metrics():
+    """sync --watch's own gauges and counters (the unlabelled ones) from its /metrics."""
+    with urllib.request.urlopen(os.environ["LAB_SYNC_METRICS_URL"], timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def wait_settled(what, watch=True):
+    """Waits until the converge that produced the state a checkpoint checks is fully done: sync
+    --watch says no converge is in progress (its converges end when the last push job is FIN) and
+    Panorama has no commit or push job that is not FIN. Bounded by SETTLE_TIMEOUT; the message names
+    what was still running."""
+    start = time.monotonic()
+    while True:
+        m = sync_metrics() if watch else {}
+        busy = [j for j in sim_json("/_sim/jobs") if j["status"] != "FIN"]
+        converging = m.get("pano_eks_converge_in_progress") if watch else 0
+        if converging == 0 and (not watch or m.get("pano_eks_reconciles_total", 0) >= 1) and not busy:
+            print(f"ok: {what}: settled after {time.monotonic() - start:.1f}s (sync --watch idle, every Panorama job FIN)")
+            return
+        waited = time.monotonic() - start
+        assert waited < SETTLE_TIMEOUT, (f"{what}: waited {waited:.0f}s for the converge to finish: "
+                                         f"pano_eks_converge_in_progress={converging}, Panorama jobs not FIN: {busy}")
+        time.sleep(0.2)
+
+
 def check_pushes():
-    pushes = [j for j in sim_json("/_sim/jobs") if j["type"] == "CommitAll"]
-    assert pushes, "no push job"
-    last = pushes[-1]
-    assert last["status"] == "FIN" and last["result"] == "OK", last
-    assert sorted(d["serial"] for d in last["devices"]) == ["007900000001", "007900000002"] and all(d["ok"] for d in last["devices"]), last
-    print(f"ok: last push (job {last['id']}) reached both firewalls")
+    """The last push of each scope (device group, template stack) is FIN/OK on both firewalls."""
+    last = {}
+    for j in sim_json("/_sim/jobs"):
+        if j["type"] == "CommitAll":
+            last[j["scope"]] = j
+    assert "device-group:eks-dg" in last, f"no push of the device group: {last}"
+    for scope, job in sorted(last.items()):
+        assert job["status"] == "FIN" and job["result"] == "OK", job
+        assert sorted(d["serial"] for d in job["devices"]) == ["007900000001", "007900000002"] and all(d["ok"] for d in job["devices"]), job
+        print(f"ok: last push of {scope} (job {job['id']}) reached both firewalls")
 
 
 def check_status(services):
@@ -162,25 +202,32 @@ def main(checkpoint, env_file):
         os.environ.setdefault(k, v)
     print(f"-- checkpoint {checkpoint}")
     if checkpoint == "up":
+        wait_settled("after up", watch=False)
         check_aws_up()
         check_panorama([], running=False, routes_expected=False)
         check_panorama([], running=True, routes_expected=False)
     elif checkpoint == "protected":
+        wait_settled("3 Services protected")
         check_panorama(DEMO, running=False)
         check_panorama(DEMO, running=True)
         check_pushes()
         check_status(DEMO)
     elif checkpoint == "relabeled":
         now = [("guestbook", "frontend", 85, 80)] + DEMO[1:]
+        wait_settled("relabel 82 -> 85")
         check_panorama(now, running=False)
+        check_panorama(now, running=True)
+        check_pushes()
         check_status(now)
     elif checkpoint == "deleted":
         now = [("guestbook", "frontend", 85, 80), DEMO[1]]
+        wait_settled("guestbook-staging/frontend deleted")
         check_panorama(now, running=False)
         check_panorama(now, running=True)
         check_pushes()
         check_status(now)
     elif checkpoint == "down":
+        wait_settled("after down", watch=False)
         check_down()
     else:
         sys.exit(f"unknown checkpoint {checkpoint}")
