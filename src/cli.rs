@@ -75,7 +75,8 @@ pub enum Command {
         source: FactsSource,
         #[command(flatten)]
         conn: PanoramaFlags,
-        /// How writes are sent (default: multi-config on PAN-OS 10+, bulk set/delete before).
+        /// How writes are sent (default: multi-config on PAN-OS 10+, falling back to one entry per
+        /// call where Panorama refuses it; one per call before 10.0). Every write names a full entry xpath.
         #[arg(long, value_enum, hide = true)]
         write_mode: Option<WriteModeArg>,
     },
@@ -186,6 +187,5 @@ pub struct PanoramaFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WriteModeArg {
     MultiConfig,
-    Bulk,
     OnePerCall,
 }

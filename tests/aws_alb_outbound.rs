@@ -249,6 +249,8 @@ fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
             state: ServiceState::Protected,
             reason: String::new(),
             nat_rule: Some(format!("{n}-{port}-inbound")),
+            address: None,
+            service_object: None,
         })
         .collect();
     let facts = services

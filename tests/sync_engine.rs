@@ -49,7 +49,17 @@ fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
     let (plan, candidate) = rt.block_on(e.plan(f)).unwrap();
     assert!(plan.is_noop(), "left to do: {:#?}", plan.operations);
     let running = read(rt, e, Which::Running);
-    assert_eq!(candidate, running, "candidate and running differ: uncommitted work left");
+    assert_eq!(canonical(candidate), canonical(running), "candidate and running differ: uncommitted work left");
+}
+
+/// Objects in name order; rules keep theirs (only rule order means something to PAN-OS, and
+/// one-per-call writes create objects several at a time, in no fixed order).
+fn canonical(mut o: Observed) -> Observed {
+    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
+    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
+    o.services.sort_by(|a, b| a.name.cmp(&b.name));
+    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
+    o
 }
 
 #[test]

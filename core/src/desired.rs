@@ -131,7 +131,17 @@ fn validate_service(s: &ServiceFacts, label: &str) -> Result<(u16, u16), (Option
 }
 
 fn status(cluster: &str, s: &ServiceFacts, port: Option<u16>, state: ServiceState, reason: String) -> ServiceStatus {
-    ServiceStatus { cluster: cluster.to_owned(), namespace: s.namespace.clone(), name: s.name.clone(), port, state, reason, nat_rule: None }
+    ServiceStatus {
+        cluster: cluster.to_owned(),
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        port,
+        state,
+        reason,
+        nat_rule: None,
+        address: None,
+        service_object: None,
+    }
 }
 
 pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Facts) -> Model<'a> {
@@ -340,7 +350,8 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
             service: service.name.clone(),
             target_port: w.target_port,
         };
-        statuses[w.status].nat_rule = Some(rule.name.clone());
+        let st = &mut statuses[w.status];
+        (st.nat_rule, st.address, st.service_object) = (Some(rule.name.clone()), Some(address.name.clone()), Some(service.name.clone()));
         inbound.push(Inbound { status: w.status, cluster: w.ci, address, service, rule });
     }
 

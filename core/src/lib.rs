@@ -9,6 +9,7 @@
 //! * [`model`]: the five entry kinds, [`Operation`], [`Observed`].
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
+//! * [`refusals`]: what a write Panorama refused means for the plan's Services.
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -34,6 +35,7 @@ pub mod model;
 pub mod naming;
 mod plan;
 pub mod prepare;
+pub mod refusals;
 pub mod settings;
 mod spec;
 pub mod time;
@@ -45,5 +47,6 @@ pub use model::{
 };
 pub use naming::Names;
 pub use plan::{ClusterStatus, Plan, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus, plan};
+pub use refusals::Refusal;
 pub use settings::{PlanSettings, SettingsError};
 pub use time::{Timestamp, TimestampError};

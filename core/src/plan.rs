@@ -66,6 +66,9 @@ pub enum ServiceState {
     Conflict,
     /// Bad label, wrong type, no TCP port, bad hostname, or its cluster is not managed.
     Invalid,
+    /// Panorama refused a write this Service needs (PAN-OS's message is the reason); not
+    /// protected, and tried again by the next converge. See [`crate::refusals`].
+    Refused,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,12 @@ pub struct ServiceStatus {
     pub reason: String,
     /// Set when the Service is Protected or Planned.
     pub nat_rule: Option<String>,
+    /// Its address object and service object, set with `nat_rule`: a refused write of either
+    /// is reported against the Services that need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_object: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +129,8 @@ pub enum ProblemKind {
     NameConflict,
     /// An entry we would delete is still used by a foreign NAT rule; it is kept.
     InUse,
+    /// Panorama refused the write of this entry (or of one a Service needs).
+    Refused,
 }
 
 /// Something skipped or not written, with the thing it concerns
@@ -345,7 +356,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         let why = format!("{}; not written (entries it already has are left as they are)", clashes.join("; "));
         st.state = ServiceState::Conflict;
         st.reason = why.clone();
-        st.nat_rule = None;
+        (st.nat_rule, st.address, st.service_object) = (None, None, None);
         let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
         problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
     }

@@ -76,6 +76,11 @@ impl Node {
     }
 
     /// The segment this node is as a child of its parent.
+    /// A `<member>` of a list (written with `set` on the list's xpath, one member at a time).
+    pub fn is_member(&self) -> bool {
+        self.tag == "member"
+    }
+
     pub fn seg(&self) -> Seg {
         match (self.tag.as_str(), &self.name) {
             (_, Some(n)) if self.tag == "entry" => Seg::Entry(n.clone()),
@@ -393,8 +398,14 @@ pub enum Write {
 }
 
 impl Write {
+    /// The write that creates `item`, always on the item's own xpath, never on an enclosing
+    /// object (facts §11.1: a write on a container or parent takes ownership of that whole node,
+    /// so an admin-scoped partial commit would sweep in other admins' changes beneath it): an
+    /// entry or leaf is an `edit` of its full xpath; a list member, which PAN-OS can only write
+    /// on the list, is a `set` of that one `<member>` on the list's own xpath.
     fn set(item: &Item) -> Write {
-        Write::Set { parent: item.parent(), element: item.element() }
+        let element = item.element();
+        if element.is_member() { Write::Set { parent: item.parent(), element } } else { Write::Edit { path: item.path(), element } }
     }
 }
 
@@ -576,7 +587,7 @@ impl Planner<'_> {
             None => self.push(vr.clone(), Status::Create, vec![Write::set(&vr)]),
             Some(n) if n.text_at(&[t("ecmp"), t("enable")]).as_deref() == Some("yes") => self.push(vr, Status::Exists, vec![]),
             Some(_) => {
-                let w = vec![Write::Set { parent: join(vr.path(), &[t("ecmp")]), element: Node::leaf("enable", "yes") }];
+                let w = vec![Write::Edit { path: join(vr.path(), &[t("ecmp"), t("enable")]), element: Node::leaf("enable", "yes") }];
                 self.differs(vr, format!("virtual router {} has ECMP disabled", s.virtual_router), w)
             }
         }
@@ -928,6 +939,69 @@ mod tests {
         assert_eq!(root.members(&[t("template-stack"), e("S"), t("templates")]), ["T"]);
         assert!(l(&[t("device-group"), e("DG")]).is_ok());
         assert!(l(&[t("device-group"), e("DG"), t("pre-rulebase")]).is_err(), "no allow-all unless asked");
+    }
+
+    /// Every write names its own node (facts §11.1): an `edit` of a full entry or leaf xpath whose
+    /// element is that node, or a `set` of exactly one `<member>` on the list's own xpath; never
+    /// a container (`…/zone`) or an enclosing object (`…/zone/entry[@name='z']` for a member).
+    fn assert_own_xpaths(writes: &[Write]) {
+        for w in writes {
+            match w {
+                Write::Edit { path, element } => {
+                    assert_eq!(path.last(), Some(&element.seg()), "edit names its element's own node: {w:?}");
+                    assert!(!element.is_member(), "members are set on their list: {w:?}");
+                    if element.tag != "entry" {
+                        assert!(element.children.is_empty(), "a non-entry edit is a leaf: {w:?}");
+                    }
+                }
+                Write::Set { parent, element } => {
+                    assert!(element.is_member(), "only list members are written with set: {w:?}");
+                    assert!(matches!(parent.last(), Some(Seg::Tag(_))), "a member's set names the list: {w:?}");
+                }
+                Write::Delete { path } => {
+                    assert!(!matches!(path.last(), Some(Seg::Tag(_)) | None), "deletes name an entry or member: {w:?}")
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_write_is_on_the_written_nodes_own_xpath() {
+        let s = PrepareSettings { allow_all: true, ..settings() };
+        let fresh = plan_prepare(&s, &Node::new("devices"));
+        assert!(fresh.writes.len() >= 15, "{:#?}", fresh.writes);
+        assert_own_xpaths(&fresh.writes);
+        // A zone is created as its entry, then its interface as one member of its layer3 list.
+        let zone = join(vsys("T"), &[t("zone"), e("untrust")]);
+        assert!(fresh.writes.contains(&Write::Edit {
+            path: zone.clone(),
+            element: Node::entry("untrust").with(Node::new("network").with(Node::new("layer3")))
+        }));
+        assert!(
+            fresh.writes.contains(&Write::Set { parent: join(zone, &[t("network"), t("layer3")]), element: Node::member("ethernet1/1") })
+        );
+        // Adopting (a DNS leaf, an interface, zone membership, ECMP) stays on own xpaths too.
+        let mut root = Node::new("devices");
+        let base = tpl("T");
+        apply(
+            &mut root,
+            &[
+                Write::Edit {
+                    path: join(base.clone(), &[t("network"), t("virtual-router"), e("vr-default")]),
+                    element: Node::entry("vr-default").with(Node::new("interface").with(Node::member("ethernet1/2"))),
+                },
+                Write::Edit {
+                    path: join(base.clone(), &[t("deviceconfig"), t("system"), t("dns-setting"), t("servers"), t("primary")]),
+                    element: Node::leaf("primary", "8.8.8.8"),
+                },
+            ],
+        );
+        let adopt = plan_prepare(&PrepareSettings { adopt: true, ..s }, &root);
+        assert_own_xpaths(&adopt.writes);
+        assert!(adopt.writes.contains(&Write::Edit {
+            path: join(base, &[t("network"), t("virtual-router"), e("vr-default"), t("ecmp"), t("enable")]),
+            element: Node::leaf("enable", "yes")
+        }));
     }
 
     #[test]

@@ -359,6 +359,8 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
         state: st,
         reason: String::new(),
         nat_rule: None,
+        address: None,
+        service_object: None,
     };
     let plan = Plan {
         operations: vec![],

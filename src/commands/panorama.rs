@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pano_eks_core::{Facts, Operation, Plan, ServiceState};
+use pano_eks_core::{Facts, Operation, Plan, ProblemKind, ServiceState};
 
 use super::{CmdResult, Failure, load_config};
 use crate::aws::Aws;
@@ -80,7 +80,6 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
     let batch = loaded.config.sync.batch_size as usize;
     let mode = write_mode.map(|m| match m {
         WriteModeArg::MultiConfig => WriteMode::MultiConfig { batch },
-        WriteModeArg::Bulk => WriteMode::Bulk { batch },
         WriteModeArg::OnePerCall => WriteMode::OnePerCall,
     });
     runtime()?.block_on(async {
@@ -114,6 +113,22 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
             }
         }
         run_edge(&loaded, source, &report.plan, &facts).await?;
+        // Refused writes: everything else went in and was committed; say which Services are not
+        // protected and why, and exit 1 (the next run tries them again).
+        let refused: Vec<String> = report
+            .plan
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Refused)
+            .map(|p| format!("{}: {}", p.subject, p.message))
+            .collect();
+        if !refused.is_empty() {
+            return Err(Failure::failed(format!(
+                "sync: Panorama refused {} write(s); the rest was written and committed; not protected:\n  {}",
+                refused.len(),
+                refused.join("\n  ")
+            )));
+        }
         if frozen.is_empty() {
             Ok(())
         } else {

@@ -252,8 +252,10 @@ mod defaults {
     pub fn resync() -> String {
         "5m".into()
     }
+    /// Sub-operations per multi-config call: each entry is its own full-xpath `edit`, so
+    /// 16,000 Services (~48,000 entries) take ~20 calls; bytes cap a call first (2 MiB).
     pub fn batch_size() -> u32 {
-        500
+        2500
     }
 }
 

@@ -27,7 +27,7 @@ fn valid_config_loads_with_defaults() {
     assert_eq!(c.firewalls.instance_type, "m5.xlarge");
     assert_eq!(c.firewalls.elb_type, ElbType::Application);
     assert_eq!(c.panorama.virtual_router, "vr-default");
-    assert_eq!(c.sync.batch_size, 500);
+    assert_eq!(c.sync.batch_size, 2500);
     assert_eq!(c.clusters[0].nodes.desired, 2);
     assert_eq!(c.bootstrap_bucket(), "demo-panw-bootstrap");
     assert_eq!(c.firewall_asg(), "demo-firewall-PANW-Firewall-ASG");

@@ -1,37 +1,57 @@
-//! Writes a plan's operations, in the plan's order, in as few calls as the Panorama allows:
-//! multi-config batches (all-or-nothing per batch) where the version has it (PAN-OS 10+),
-//! else bulk `set` of new entries per container and `delete` with `or` predicates; or one call
-//! per operation (the baseline the benchmark compares against). Every create and update is an
-//! `edit` of the entry (idempotent, so a retried or repeated call converges to the same state).
+//! Writes a plan's operations, in the plan's order, each on its entry's **full xpath**: a create
+//! or update is an `edit` of `…/address/entry[@name='x']` whose element is that `<entry>`, a
+//! delete a `delete` of it. Never a write on a container or its parent: on Panorama that takes
+//! ownership of the whole node, so our admin-scoped partial commit would sweep in every other
+//! admin's pending changes beneath it, or (11.x) leave ours behind (facts §11.1:
+//! pan-os-ansible#628, pan-os-python#570, pan-os-codegen#119). terraform-provider-panos v2 writes
+//! the same way.
+//!
+//! Transport follows the Panorama (facts §11.2): multi-config batches packed by sub-operation
+//! count and bytes on PAN-OS 10+; one call per operation (≤ 5 in flight, the client's limit)
+//! before 10.0, and as the fallback when a Panorama refuses multi-config itself (10.0 until
+//! `request multi-config enabled`). Detected from the answer, never assumed from the version.
+//!
+//! A refused operation blocks nothing else: a refused batch (all-or-nothing, so nothing of it
+//! was applied) is split at the sub-operation Panorama names, or in halves when it names none,
+//! and re-sent until every refused operation stands alone; the rest is written. Each refusal
+//! comes back with PAN-OS's own message for the core to report (`pano_eks_core::refusals`).
 
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::time::Duration;
 
-use pano_eks_core::{Kind, Object, Operation};
+use futures::StreamExt;
+use pano_eks_core::{Kind, Object, Operation, Refusal};
 
 use super::client::{MultiAction, MultiOp, PanoramaClient, PanosError};
 use super::codec;
 use super::locations::Locations;
 use super::xml::Element;
-use super::xpath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
-    /// `action=multi-config`: at most `batch` sub-operations per call (and at most
-    /// `MAX_REQUEST_BYTES`); consecutive creates of one kind share one bulk `set` sub-operation.
+    /// `action=multi-config`: at most `batch` sub-operations and `MAX_REQUEST_BYTES` per call.
     MultiConfig { batch: usize },
-    /// For Panorama before 10.0: bulk `set` per container, `edit` per update, `delete` with `or`.
-    Bulk { batch: usize },
-    /// One `edit`/`delete` call per operation.
+    /// One `edit`/`delete` per call, up to [`IN_FLIGHT`] at once within a run of one kind.
     OnePerCall,
 }
 
 impl WriteMode {
-    /// multi-config arrived in PAN-OS 10.0 (and is on by default from 10.1).
+    /// multi-config from PAN-OS 10.0 (10.0 only once enabled: a refusal is detected and falls
+    /// back); PAN-OS 9.x has none.
     pub fn for_version(sw_version: &str, batch: usize) -> WriteMode {
         let major: u32 = sw_version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        if major >= 10 { WriteMode::MultiConfig { batch } } else { WriteMode::Bulk { batch } }
+        if major >= 10 { WriteMode::MultiConfig { batch } } else { WriteMode::OnePerCall }
     }
 }
+
+/// Calls in flight in one-per-call mode: PAN-OS asks for at most 5 concurrent API calls
+/// (facts §8); the client enforces the same bound for everything it sends.
+pub const IN_FLIGHT: usize = 5;
+
+/// Upper bound of one request's raw XML: PAN-OS publishes no limit, so stay well below sizes seen
+/// to work (the form encoding on the wire adds up to about half again).
+pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
 
 /// How long to wait for another admin's config lock or a running commit before giving up.
 #[derive(Debug, Clone, Copy)]
@@ -73,195 +93,229 @@ where
     }
 }
 
-/// Applies `ops` in order. Returns the number of write calls made.
+/// What a write pass did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// XML API calls that wrote (refused ones included).
+    pub calls: usize,
+    /// Operations Panorama refused, by index into the operations given, with its message.
+    pub refused: Vec<Refusal>,
+    /// Set when Panorama refused multi-config itself and the pass went on one per call: its
+    /// answer. The caller should stay in one-per-call mode.
+    pub multi_config_unavailable: Option<String>,
+}
+
+/// How a refusal is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRefusal {
+    /// Find each refused operation, write the rest, return the refusals (sync).
+    Isolate,
+    /// Stop at the first refusal and fail (`prepare`: its writes depend on each other).
+    Fail,
+}
+
+/// Applies `ops` in order; refused operations are isolated and returned, never fatal.
 pub async fn apply(
     client: &PanoramaClient,
     locs: &Locations,
     ops: &[Operation],
     mode: WriteMode,
     wait: LockWait,
-) -> Result<usize, PanosError> {
-    let mut calls = 0;
-    match mode {
-        WriteMode::MultiConfig { batch } => {
-            for call in multi_config_calls(locs, ops, batch.max(1)) {
-                let chunk = &ops[call.ops.clone()];
-                with_lock_wait(wait, "writing to Panorama", || client.multi_config(&call.sub)).await.map_err(|e| in_batch(e, chunk))?;
-                calls += 1;
-            }
-        }
-        WriteMode::OnePerCall => {
-            for op in ops {
-                let m = multi_op(locs, op);
-                with_lock_wait(wait, "writing to Panorama", || async {
-                    match &m.element {
-                        Some(el) => client.edit(&m.xpath, el).await,
-                        None => client.delete(&m.xpath).await,
-                    }
-                })
-                .await
-                .map_err(|e| in_batch(e, std::slice::from_ref(op)))?;
-                calls += 1;
-            }
-        }
-        WriteMode::Bulk { batch } => {
-            // Consecutive operations of one kind and verb form a group; order between groups is kept.
-            let mut i = 0;
-            while i < ops.len() {
-                let j = ops[i..].iter().position(|o| !same_group(&ops[i], o)).map_or(ops.len(), |p| i + p);
-                for chunk in ops[i..j].chunks(batch.max(1)) {
-                    calls += bulk(client, locs, chunk, wait).await?;
-                }
-                i = j;
-            }
-        }
-    }
-    Ok(calls)
+) -> Result<Applied, PanosError> {
+    let subs: Vec<MultiOp> = ops.iter().map(|op| sub_op(locs, op)).collect();
+    let runs = runs(ops);
+    write(client, &subs, &runs, mode, wait, OnRefusal::Isolate).await
 }
 
-/// Upper bound of one request's body: PAN-OS publishes no limit, so stay well below sizes seen to work.
-pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
-/// Entries per bulk `set` sub-operation.
-const ENTRIES_PER_SET: usize = 1000;
-
-/// One multi-config call: its sub-operations and the plan operations they carry.
-struct Call {
-    sub: Vec<MultiOp>,
-    ops: std::ops::Range<usize>,
+/// The sub-operation of one plan operation: the full-xpath `edit` or `delete` of its entry.
+pub fn sub_op(locs: &Locations, op: &Operation) -> MultiOp {
+    let xpath = locs.entry(op.kind(), op.name());
+    match op {
+        Operation::Create { object } | Operation::Update { object } => {
+            MultiOp { action: MultiAction::Edit, xpath, element: Some(codec::encode(object)) }
+        }
+        Operation::Delete { .. } => MultiOp { action: MultiAction::Delete, xpath, element: None::<Element> },
+    }
 }
 
-/// Packs the plan into multi-config calls, keeping the plan's order: runs of creates of one kind
-/// become bulk `set`s on the container's parent; updates are `edit`s; deletes are `delete`s.
-fn multi_config_calls(locs: &Locations, ops: &[Operation], batch: usize) -> Vec<Call> {
-    let mut calls: Vec<Call> = Vec::new();
-    let mut cur = Call { sub: Vec::new(), ops: 0..0 };
-    let mut bytes = 0;
-    let mut i = 0;
-    while i < ops.len() {
-        // The next sub-operation: a run of creates of one kind, or a single update/delete.
-        let (sub, end) = match &ops[i] {
-            Operation::Create { object } => {
-                let kind = object.kind();
-                let (parent, tag) = locs.container_parent(kind);
-                let mut container = Element::new(tag);
-                let mut j = i;
-                let mut size = 0;
-                while j < ops.len() && j - i < ENTRIES_PER_SET && size < MAX_REQUEST_BYTES / 4 {
-                    let Operation::Create { object } = &ops[j] else { break };
-                    if object.kind() != kind {
-                        break;
-                    }
-                    let e = codec::encode(object);
-                    size += e.to_xml().len();
-                    container = container.child(e);
-                    j += 1;
-                }
-                (MultiOp { action: MultiAction::Set, xpath: parent, element: Some(container) }, j)
-            }
-            op => (multi_op(locs, op), i + 1),
-        };
-        let sub_bytes = sub.xpath.len() + sub.element.as_ref().map_or(0, |e| e.to_xml().len()) + 64;
-        if !cur.sub.is_empty() && (cur.sub.len() >= batch || bytes + sub_bytes > MAX_REQUEST_BYTES) {
-            calls.push(std::mem::replace(&mut cur, Call { sub: Vec::new(), ops: i..i }));
-            bytes = 0;
-        }
-        if cur.sub.is_empty() {
-            cur.ops = i..i;
-        }
-        cur.sub.push(sub);
-        cur.ops.end = end;
-        bytes += sub_bytes;
-        i = end;
-    }
-    if !cur.sub.is_empty() {
-        calls.push(cur);
-    }
-    calls
-}
-
-fn same_group(a: &Operation, b: &Operation) -> bool {
+/// Consecutive operations of one kind and verb, each with how many may be in flight at once in
+/// one-per-call mode: entries of one run never depend on each other, but NAT rules are created
+/// one at a time so the rulebase order stays the plan's (deterministic).
+fn runs(ops: &[Operation]) -> Vec<(Range<usize>, usize)> {
     let verb = |o: &Operation| match o {
         Operation::Create { .. } => 0,
         Operation::Update { .. } => 1,
         Operation::Delete { .. } => 2,
     };
-    a.kind() == b.kind() && verb(a) == verb(b)
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < ops.len() {
+        let j = ops[i..].iter().position(|o| o.kind() != ops[i].kind() || verb(o) != verb(&ops[i])).map_or(ops.len(), |p| i + p);
+        let parallel = if ops[i].kind() == Kind::NatRule && verb(&ops[i]) != 2 { 1 } else { IN_FLIGHT };
+        out.push((i..j, parallel));
+        i = j;
+    }
+    out
 }
 
-async fn bulk(client: &PanoramaClient, locs: &Locations, chunk: &[Operation], wait: LockWait) -> Result<usize, PanosError> {
-    let kind = chunk[0].kind();
-    match &chunk[0] {
-        Operation::Create { .. } => {
-            // One `set` on the container with every new entry (pan-os-python's create_similar).
-            let body: String = chunk.iter().filter_map(object).map(|o| codec::encode(o).to_xml()).collect();
-            let xp = locs.container(kind);
-            with_lock_wait(wait, "writing to Panorama", || client.set(&xp, &body)).await.map_err(|e| in_batch(e, chunk))?;
-            Ok(1)
+/// Writes `subs` in order. `runs` covers `subs` with ranges whose members are independent (how
+/// many of each may be in flight in one-per-call mode); prepare passes runs of one.
+pub async fn write(
+    client: &PanoramaClient,
+    subs: &[MultiOp],
+    runs: &[(Range<usize>, usize)],
+    mode: WriteMode,
+    wait: LockWait,
+    on_refusal: OnRefusal,
+) -> Result<Applied, PanosError> {
+    let mut out = Applied::default();
+    let start = match mode {
+        WriteMode::MultiConfig { batch } => match multi_config(client, subs, batch.max(1), wait, on_refusal, &mut out).await? {
+            None => return Ok(out),
+            Some(rest) => rest,
+        },
+        WriteMode::OnePerCall => 0,
+    };
+    for (run, parallel) in runs {
+        if run.end <= start {
+            continue;
         }
-        Operation::Update { .. } => {
-            // `set` would merge and keep stale children, so updates replace each entry.
-            for op in chunk {
-                let m = multi_op(locs, op);
-                let el = m.element.clone().expect("update has an element");
-                with_lock_wait(wait, "writing to Panorama", || client.edit(&m.xpath, &el))
-                    .await
-                    .map_err(|e| in_batch(e, std::slice::from_ref(op)))?;
+        let run = run.start.max(start)..run.end;
+        one_per_call(client, subs, run, *parallel, wait, on_refusal, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// The multi-config pass. `Some(i)`: Panorama refused multi-config itself at sub-operation `i`
+/// (nothing from `i` on was written); the caller goes on one per call from there.
+async fn multi_config(
+    client: &PanoramaClient,
+    subs: &[MultiOp],
+    batch: usize,
+    wait: LockWait,
+    on_refusal: OnRefusal,
+    out: &mut Applied,
+) -> Result<Option<usize>, PanosError> {
+    let mut queue: VecDeque<Range<usize>> = pack(subs, batch).into();
+    while let Some(r) = queue.pop_front() {
+        let result = with_lock_wait(wait, "writing to Panorama", || client.multi_config(&subs[r.clone()])).await;
+        out.calls += 1;
+        match result {
+            Ok(()) => {}
+            Err(PanosError::MultiConfigUnavailable(msg)) => {
+                tracing::warn!(
+                    answer = %msg,
+                    "Panorama refused multi-config itself: writing one entry per call from now on \
+                     (on PAN-OS 10.0, `request multi-config enabled` on Panorama's CLI turns batching on)"
+                );
+                out.multi_config_unavailable = Some(msg);
+                return Ok(Some(r.start));
             }
-            Ok(chunk.len())
-        }
-        Operation::Delete { .. } => {
-            // `entry[@name='a' or @name='b' …]`, chunked well under PAN-OS's request size.
-            let mut calls = 0;
-            let mut names: Vec<&str> = Vec::new();
-            let mut size = 0;
-            for op in chunk {
-                names.push(op.name());
-                size += op.name().len() + 12;
-                if size > 20_000 {
-                    delete_many(client, locs, kind, &names, wait).await?;
-                    calls += 1;
-                    names.clear();
-                    size = 0;
+            Err(PanosError::MultiConfigRefused { op, code, msg }) => {
+                if on_refusal == OnRefusal::Fail {
+                    return Err(PanosError::Api {
+                        code,
+                        msg: format!("{msg} (while writing {})", describe(&subs[r.start + op.unwrap_or(0).min(r.len() - 1)])),
+                    });
+                }
+                match op {
+                    // Panorama names the failing sub-operation: it is refused; what came before
+                    // it and what follows is sent again (nothing of the batch was applied).
+                    Some(k) if k < r.len() => {
+                        out.refused.push(Refusal { operation: r.start + k, message: msg });
+                        if r.start + k + 1 < r.end {
+                            queue.push_front(r.start + k + 1..r.end);
+                        }
+                        if k > 0 {
+                            queue.push_front(r.start..r.start + k);
+                        }
+                    }
+                    _ if r.len() == 1 => out.refused.push(Refusal { operation: r.start, message: msg }),
+                    _ => {
+                        let mid = r.start + r.len() / 2;
+                        queue.push_front(mid..r.end);
+                        queue.push_front(r.start..mid);
+                    }
                 }
             }
-            if !names.is_empty() {
-                delete_many(client, locs, kind, &names, wait).await?;
-                calls += 1;
-            }
-            Ok(calls)
+            Err(e) => return Err(e),
         }
     }
+    Ok(None)
 }
 
-async fn delete_many(client: &PanoramaClient, locs: &Locations, kind: Kind, names: &[&str], wait: LockWait) -> Result<(), PanosError> {
-    let xp = format!("{}/{}", locs.container(kind), xpath::entries_or(names));
-    with_lock_wait(wait, "writing to Panorama", || client.delete(&xp)).await
+async fn one_per_call(
+    client: &PanoramaClient,
+    subs: &[MultiOp],
+    run: Range<usize>,
+    parallel: usize,
+    wait: LockWait,
+    on_refusal: OnRefusal,
+    out: &mut Applied,
+) -> Result<(), PanosError> {
+    let results: Vec<(usize, Result<(), PanosError>)> = futures::stream::iter(run)
+        .map(|i| async move {
+            let m = &subs[i];
+            let r = with_lock_wait(wait, "writing to Panorama", || async {
+                match (m.action, &m.element) {
+                    (MultiAction::Set, Some(el)) => client.set(&m.xpath, &el.to_xml()).await,
+                    (MultiAction::Edit, Some(el)) => client.edit(&m.xpath, el).await,
+                    _ => client.delete(&m.xpath).await,
+                }
+            })
+            .await;
+            (i, r)
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    for (i, r) in results {
+        out.calls += 1;
+        match r {
+            Ok(()) => {}
+            Err(PanosError::Api { msg, .. }) if on_refusal == OnRefusal::Isolate => {
+                out.refused.push(Refusal { operation: i, message: msg })
+            }
+            Err(PanosError::Api { code, msg }) => {
+                return Err(PanosError::Api { code, msg: format!("{msg} (while writing {})", describe(&subs[i])) });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
-fn object(op: &Operation) -> Option<&Object> {
+fn describe(m: &MultiOp) -> String {
+    format!("{} {}", m.action.as_str(), m.xpath)
+}
+
+fn sub_bytes(m: &MultiOp) -> usize {
+    m.xpath.len() + m.element.as_ref().map_or(0, |e| e.to_xml().len()) + 64
+}
+
+/// Consecutive ranges of at most `batch` sub-operations and `MAX_REQUEST_BYTES`, in order.
+fn pack(subs: &[MultiOp], batch: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in subs.iter().enumerate() {
+        let b = sub_bytes(m);
+        if i > start && (i - start >= batch || bytes + b > MAX_REQUEST_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    if start < subs.len() {
+        out.push(start..subs.len());
+    }
+    out
+}
+
+/// The object an operation writes (`None` for a delete).
+pub fn object(op: &Operation) -> Option<&Object> {
     match op {
         Operation::Create { object } | Operation::Update { object } => Some(object),
         Operation::Delete { .. } => None,
-    }
-}
-
-fn multi_op(locs: &Locations, op: &Operation) -> MultiOp {
-    let xpath = locs.entry(op.kind(), op.name());
-    match object(op) {
-        Some(o) => MultiOp { action: MultiAction::Edit, xpath, element: Some(codec::encode(o)) },
-        None => MultiOp { action: MultiAction::Delete, xpath, element: None::<Element> },
-    }
-}
-
-/// Names the batch an API error happened in, so the user knows which objects were refused.
-fn in_batch(e: PanosError, chunk: &[Operation]) -> PanosError {
-    match e {
-        PanosError::Api { code, msg } => {
-            let first = chunk.first().map(|o| format!("{:?} {}", o.kind(), o.name())).unwrap_or_default();
-            let what = if chunk.len() == 1 { first } else { format!("{} operations starting with {first}", chunk.len()) };
-            PanosError::Api { code, msg: format!("{msg} (while writing {what})") }
-        }
-        other => other,
     }
 }
 
@@ -288,44 +342,49 @@ mod tests {
     }
 
     #[test]
-    fn runs_of_creates_pack_into_bulk_sets_in_plan_order() {
+    fn every_sub_operation_is_a_full_entry_xpath_with_that_entry_as_element() {
         let tag = Operation::Create { object: Object::Tag(Tag { name: "t".into(), color: None, comments: None, unmodelled: vec![] }) };
-        let mut ops = vec![tag];
-        ops.extend((0..2500).map(addr));
-        ops.push(Operation::Delete { kind: Kind::Address, name: "gone".into() });
-        let calls = multi_config_calls(&locs(), &ops, 500);
-        assert_eq!(calls.len(), 1);
-        let sub = &calls[0].sub;
-        // tag set, 3 address sets (1000, 1000, 500), then the delete.
-        let actions: Vec<MultiAction> = sub.iter().map(|s| s.action).collect();
-        assert_eq!(actions, [MultiAction::Set, MultiAction::Set, MultiAction::Set, MultiAction::Set, MultiAction::Delete]);
-        assert!(sub[1].xpath.ends_with("device-group/entry[@name='dg']"), "{}", sub[1].xpath);
-        assert_eq!(sub[1].element.as_ref().unwrap().name, "address");
-        assert_eq!(sub[1].element.as_ref().unwrap().elements().count(), 1000);
-        assert_eq!(calls[0].ops, 0..ops.len());
+        let ops = vec![tag, addr(1), Operation::Delete { kind: Kind::Address, name: "gone".into() }];
+        let subs: Vec<MultiOp> = ops.iter().map(|o| sub_op(&locs(), o)).collect();
+        assert_eq!(subs[0].action, MultiAction::Edit);
+        assert!(subs[0].xpath.ends_with("/device-group/entry[@name='dg']/tag/entry[@name='t']"), "{}", subs[0].xpath);
+        assert!(subs[1].xpath.ends_with("/address/entry[@name='a1']"), "{}", subs[1].xpath);
+        let el = subs[1].element.as_ref().unwrap();
+        assert_eq!((el.name.as_str(), el.get_attr("name")), ("entry", Some("a1")));
+        assert_eq!((subs[2].action, subs[2].element.is_none()), (MultiAction::Delete, true));
+        assert!(subs[2].xpath.ends_with("/address/entry[@name='gone']"));
     }
 
     #[test]
-    fn calls_respect_the_sub_operation_and_byte_limits() {
-        let ops: Vec<Operation> = (0..7).map(|i| Operation::Delete { kind: Kind::Address, name: format!("a{i}") }).collect();
-        let calls = multi_config_calls(&locs(), &ops, 3);
-        assert_eq!(calls.iter().map(|c| c.sub.len()).collect::<Vec<_>>(), [3, 3, 1]);
-        assert_eq!(calls.iter().map(|c| c.ops.clone()).collect::<Vec<_>>(), [0..3, 3..6, 6..7]);
-        let big: Vec<Operation> = (0..40_000).map(addr).collect();
-        let calls = multi_config_calls(&locs(), &big, 500);
-        assert!(calls.len() > 1);
+    fn packing_keeps_order_and_respects_count_and_bytes() {
+        let subs: Vec<MultiOp> = (0..7).map(|i| sub_op(&locs(), &addr(i))).collect();
+        assert_eq!(pack(&subs, 3), [0..3, 3..6, 6..7]);
+        assert_eq!(pack(&subs, 100), [0..7]);
+        let big: Vec<MultiOp> = (0..40_000).map(|i| sub_op(&locs(), &addr(i))).collect();
+        let calls = pack(&big, 10_000);
+        assert!(calls.len() > 4, "byte-bound, not count-bound: {}", calls.len());
         for c in &calls {
-            let bytes: usize = c.sub.iter().map(|s| s.element.as_ref().unwrap().to_xml().len()).sum();
+            let bytes: usize = big[c.clone()].iter().map(sub_bytes).sum();
             assert!(bytes <= MAX_REQUEST_BYTES, "{bytes}");
         }
-        assert_eq!(calls.last().unwrap().ops.end, 40_000);
+        assert_eq!(calls.first().unwrap().start, 0);
+        assert_eq!(calls.last().unwrap().end, 40_000);
+        assert!(calls.windows(2).all(|w| w[0].end == w[1].start), "contiguous, in order");
     }
 
     #[test]
-    fn multi_config_from_pan_os_10() {
+    fn runs_group_one_kind_and_verb_and_keep_nat_rules_in_order() {
+        let rule = |n: &str| Operation::Delete { kind: Kind::NatRule, name: n.into() };
+        let ops = vec![addr(1), addr(2), rule("r1"), rule("r2"), Operation::Delete { kind: Kind::Address, name: "x".into() }];
+        assert_eq!(runs(&ops), [(0..2, IN_FLIGHT), (2..4, IN_FLIGHT), (4..5, IN_FLIGHT)]);
+    }
+
+    #[test]
+    fn multi_config_from_pan_os_10_one_per_call_before() {
         assert_eq!(WriteMode::for_version("10.1.5-h2", 500), WriteMode::MultiConfig { batch: 500 });
+        assert_eq!(WriteMode::for_version("10.0.3", 500), WriteMode::MultiConfig { batch: 500 });
         assert_eq!(WriteMode::for_version("11.2.0", 7), WriteMode::MultiConfig { batch: 7 });
-        assert_eq!(WriteMode::for_version("9.0.3", 500), WriteMode::Bulk { batch: 500 });
-        assert_eq!(WriteMode::for_version("garbage", 500), WriteMode::Bulk { batch: 500 });
+        assert_eq!(WriteMode::for_version("9.1.16", 500), WriteMode::OnePerCall);
+        assert_eq!(WriteMode::for_version("garbage", 500), WriteMode::OnePerCall);
     }
 }

@@ -78,6 +78,13 @@ pub enum PanosError {
     CommitInProgress(String),
     #[error("Panorama error{}: {msg}", code.map(|c| format!(" {c}")).unwrap_or_default())]
     Api { code: Option<u32>, msg: String },
+    /// A multi-config batch refused by one of its sub-operations (`op`: its 0-based index when
+    /// Panorama's inner responses name it). All-or-nothing: nothing of the batch was applied.
+    #[error("Panorama refused a multi-config batch{}: {msg}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
+    MultiConfigRefused { op: Option<usize>, code: Option<u32>, msg: String },
+    /// Panorama refused multi-config itself (PAN-OS 9.x: unknown action; 10.0: not enabled).
+    #[error("Panorama does not accept multi-config: {0}")]
+    MultiConfigUnavailable(String),
     #[error("unreadable answer from Panorama: {0}")]
     Parse(String),
     #[error("{0}")]
@@ -216,7 +223,11 @@ impl PanoramaClient {
         let body = root.to_xml();
         match self.call(&[("type", "config"), ("action", "multi-config"), ("element", &body)], true).await {
             Ok(_) => Ok(()),
-            Err(PanosError::Api { code, msg }) => Err(PanosError::Api { code, msg }),
+            // An error with no inner response: the request as a whole was refused, not one of
+            // its sub-operations (a 10.0 Panorama without `request multi-config enabled`). 9.x
+            // rejects the action parameter itself with HTTP 400.
+            Err(PanosError::Api { msg, .. }) => Err(PanosError::MultiConfigUnavailable(msg)),
+            Err(PanosError::Http { status: 400, msg }) => Err(PanosError::MultiConfigUnavailable(format!("HTTP 400: {msg}"))),
             Err(e) => Err(e),
         }
     }
@@ -320,7 +331,7 @@ pub enum MultiAction {
 }
 
 impl MultiAction {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             MultiAction::Set => "set",
             MultiAction::Edit => "edit",
@@ -361,6 +372,13 @@ fn classify(r: &Element) -> PanosError {
         PanosError::Locked(msg)
     } else if lower.contains("commit is in progress") || lower.contains("another commit/validate is in progress") {
         PanosError::CommitInProgress(msg)
+    } else if r.elements().any(|e| e.name == "response") {
+        // multi-config: inner responses up to and including the failing one (facts §2).
+        let failing = r.elements().filter(|e| e.name == "response").find(|e| e.get_attr("status") == Some("error"));
+        let op = failing.and_then(|e| e.get_attr("id")).and_then(|id| id.parse::<usize>().ok()).and_then(|id| id.checked_sub(1));
+        let code = failing.and_then(|e| e.get_attr("code")).and_then(|c| c.parse().ok()).or(code);
+        let msg = failing.map(message).filter(|m| !m.is_empty()).unwrap_or(msg);
+        PanosError::MultiConfigRefused { op, code, msg }
     } else {
         PanosError::Api { code, msg }
     }
@@ -404,6 +422,24 @@ mod tests {
             let r = xml::parse(xml_text).unwrap();
             assert_eq!(message(&r), want);
         }
+    }
+
+    #[test]
+    fn a_refused_multi_config_names_its_failing_sub_operation() {
+        let r = xml::parse(
+            "<response status='error' code='13'><response status='success' code='20' id='1'><msg>command succeeded</msg></response><response status='error' code='12' id='2'><msg><line><![CDATA[ x unexpected here]]></line></msg></response></response>",
+        )
+        .unwrap();
+        match classify(&r) {
+            PanosError::MultiConfigRefused { op, code, msg } => {
+                assert_eq!((op, code, msg.as_str()), (Some(1), Some(12), "x unexpected here"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without inner responses it is an ordinary error (multi_config() reads it as "refused
+        // multi-config itself").
+        let r = xml::parse("<response status='error' code='12'><msg><line>multi-config is not enabled</line></msg></response>").unwrap();
+        assert!(matches!(classify(&r), PanosError::Api { .. }));
     }
 
     #[test]

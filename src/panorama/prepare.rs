@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pano_eks_core::prepare::{self, Item, Node, PreparePlan, PrepareSettings, Record, Removal, Seg, UnpreparePlan, Write};
 
-use super::apply::{LockWait, with_lock_wait};
+use super::apply::{self, LockWait, OnRefusal, WriteMode};
 use super::client::{MultiAction, MultiOp, PanoramaClient, PanosError};
 use super::commit::{self, CommitError};
 use super::xml::{Element, Node as XNode};
@@ -163,27 +163,13 @@ async fn write(w: &Writer<'_>, writes: &[Write]) -> Result<usize, PanosError> {
             Write::Delete { path } => MultiOp { action: MultiAction::Delete, xpath: xpath_of(path), element: None },
         })
         .collect();
-    let major: u32 = w.sw_version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    if major >= 10 {
-        // All or nothing: a refused write leaves Panorama as it was.
-        with_lock_wait(w.lock_wait, "writing the Panorama prerequisites", || w.client.multi_config(&ops)).await?;
-        return Ok(1);
-    }
-    for op in &ops {
-        with_lock_wait(w.lock_wait, "writing the Panorama prerequisites", || async {
-            match (op.action, &op.element) {
-                (MultiAction::Set, Some(el)) => w.client.set(&op.xpath, &el.to_xml()).await,
-                (MultiAction::Edit, Some(el)) => w.client.edit(&op.xpath, el).await,
-                _ => w.client.delete(&op.xpath).await,
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            PanosError::Api { code, msg } => PanosError::Api { code, msg: format!("{msg} (while writing {})", op.xpath) },
-            other => other,
-        })?;
-    }
-    Ok(ops.len())
+    // All or nothing on multi-config (a refused write leaves Panorama as it was); one write per
+    // call, in order, where Panorama has no multi-config. Each write is on its node's own xpath
+    // (pano_eks_core::prepare::Write).
+    let mode = WriteMode::for_version(w.sw_version, usize::MAX);
+    let runs: Vec<(std::ops::Range<usize>, usize)> = (0..ops.len()).map(|i| (i..i + 1, 1)).collect();
+    let applied = apply::write(w.client, &ops, &runs, mode, w.lock_wait, OnRefusal::Fail).await?;
+    Ok(applied.calls)
 }
 
 /// Our admin's pending changes, committed (partial commit); `None` when there was nothing.

@@ -20,8 +20,8 @@ struct Inner {
     write_calls: u64,
     commits: u64,
     pushes: u64,
-    /// cluster → (discovered, protected, conflicting, pending, invalid)
-    services: BTreeMap<String, [u64; 5]>,
+    /// cluster → (discovered, protected, conflicting, pending, invalid, refused)
+    services: BTreeMap<String, [u64; 6]>,
     /// cluster → watch is synced and healthy
     clusters_ready: BTreeMap<String, bool>,
     leader: bool,
@@ -109,7 +109,7 @@ impl Metrics {
         );
         let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
         for (cluster, counts) in &m.services {
-            for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid"].iter().zip(counts) {
+            for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid", "refused"].iter().zip(counts) {
                 let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
             }
         }
@@ -143,6 +143,7 @@ fn set_services(m: &mut Inner, plan: &Plan) {
             ServiceState::Conflict => c[2] += 1,
             ServiceState::Pending => c[3] += 1,
             ServiceState::Invalid => c[4] += 1,
+            ServiceState::Refused => c[5] += 1,
         }
     }
 }

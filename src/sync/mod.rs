@@ -81,7 +81,11 @@ pub struct Engine {
     locs: Locations,
     admin: String,
     template_stack: String,
+    /// The write mode chosen from the version (or the options).
     pub mode: WriteMode,
+    /// Set once Panorama refused multi-config itself: every later converge writes one entry
+    /// per call (detected from the answer, not assumed from the version).
+    multi_config_unavailable: std::sync::atomic::AtomicBool,
     pub sw_version: String,
     opts: EngineOptions,
 }
@@ -152,6 +156,7 @@ impl Engine {
             admin,
             template_stack: p.template_stack.clone(),
             mode,
+            multi_config_unavailable: std::sync::atomic::AtomicBool::new(false),
             sw_version,
             opts,
         })
@@ -178,11 +183,22 @@ impl Engine {
         let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
         let mut candidate = seen;
         mark("plan", &mut lap);
-        let write_calls = if plan.is_noop() {
-            0
+        let applied = if plan.is_noop() {
+            apply::Applied::default()
         } else {
-            apply::apply(&self.client, &self.locs, &plan.operations, self.mode, self.opts.lock_wait).await?
+            apply::apply(&self.client, &self.locs, &plan.operations, self.write_mode(), self.opts.lock_wait).await?
         };
+        if applied.multi_config_unavailable.is_some() {
+            self.multi_config_unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        for r in &applied.refused {
+            let op = &plan.operations[r.operation];
+            tracing::warn!(kind = ?op.kind(), name = op.name(), refusal = %r.message, "Panorama refused a write; the rest goes on");
+        }
+        // What went in: the refused operations are reported against their Services and planned
+        // again by the next converge.
+        let plan = plan.with_refusals(&applied.refused);
+        let write_calls = applied.calls;
         candidate.apply(&plan.operations);
         mark("apply", &mut lap);
 
@@ -211,6 +227,11 @@ impl Engine {
             mark("push", &mut lap);
         }
         Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis(), phases_ms: phases })
+    }
+
+    /// The mode the next write uses: one per call once Panorama has refused multi-config.
+    pub fn write_mode(&self) -> WriteMode {
+        if self.multi_config_unavailable.load(std::sync::atomic::Ordering::Relaxed) { WriteMode::OnePerCall } else { self.mode }
     }
 
     /// `check pending-changes`: whether any administrator has uncommitted changes.

@@ -180,7 +180,8 @@ fn snapshot(base: &Facts, watches: &[ClusterWatch]) -> Facts {
     facts
 }
 
-/// One Event per Service whose state changed (Protected, Pending, Conflict, InvalidLabel).
+/// One Event per Service whose state changed (Protected, Pending, Conflict, InvalidLabel,
+/// Refused: Panorama refused a write it needs, with PAN-OS's message).
 async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, last: &mut BTreeMap<(String, String, String), ServiceState>) {
     for s in &plan.services {
         let key = (s.cluster.clone(), s.namespace.clone(), s.name.clone());
@@ -205,6 +206,7 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             ServiceState::Pending => (EventType::Normal, "Pending"),
             ServiceState::Conflict => (EventType::Warning, "Conflict"),
             ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
+            ServiceState::Refused => (EventType::Warning, "Refused"),
         };
         let note = match &s.nat_rule {
             Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),
