@@ -82,8 +82,11 @@ def test_the_lab_end_to_end(tmp_path):
 
 
 def test_keep_then_ctrl_c_stops_everything(tmp_path):
+    # As in a terminal: SIGINT at its default disposition. A CI runner that starts the suite in
+    # the background hands it down *ignored*, and bash cannot trap a signal ignored at entry, so
+    # without this the Ctrl-C below would be a no-op there (the lab would never stop).
     proc = subprocess.Popen([str(ROOT / "lab/run"), "--keep"], env=lab_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     # A reader thread, so the wait for the ready line is bounded even if the lab prints nothing.
     q = queue.Queue()
