@@ -237,17 +237,41 @@ def test_commit_sync_and_no_changes(pano, sim):
     assert sim.stats()["commits"] == 1
 
 
-def test_partial_commit_by_admin(pano, sim):
+def test_partial_commit_after_create_sweeps_in_other_admins_changes(pano, sim):
+    """pan-os-python create() sets on the container xpath (`.../device-group` with the entry):
+    a partial-xpath write. The written node is the writer's change, so the writer's partial
+    commit takes the whole container, the other admin's pending entry included
+    (pan-os-ansible#628, pan-os-python#331/#570)."""
     other = Panorama(sim.host, sim.admin2[0], sim.admin2[1], port=sim.port)
     assert other.api_key
-    dg_mine = DeviceGroup("mine")
-    pano.add(dg_mine)
-    dg_mine.create()
     dg_theirs = DeviceGroup("theirs")
     other.add(dg_theirs)
     dg_theirs.create()
+    dg_mine = DeviceGroup("mine")
+    pano.add(dg_mine)
+    dg_mine.create()
     result = pano.commit(sync=True, admins=[sim.admin[0]])
     assert result["success"]
+    run = running(sim)
+    assert run.find(dg_xpath("mine")) is not None
+    assert run.find(dg_xpath("theirs")) is not None  # swept in
+    assert not pano.pending_changes()
+    writes = sim.control("GET", "writes")
+    assert [w["xpath"].rsplit("/", 1)[-1] for w in writes if w["action"] == "set"] == ["device-group", "device-group"]
+
+
+def test_partial_commit_after_apply_keeps_other_admins_changes_pending(pano, sim):
+    """apply() edits the entry's own xpath (a full-xpath write): only that entry is the
+    writer's, so the other admin's change stays pending."""
+    other = Panorama(sim.host, sim.admin2[0], sim.admin2[1], port=sim.port)
+    assert other.api_key
+    dg_theirs = DeviceGroup("theirs")
+    other.add(dg_theirs)
+    dg_theirs.apply()
+    dg_mine = DeviceGroup("mine")
+    pano.add(dg_mine)
+    dg_mine.apply()
+    assert pano.commit(sync=True, admins=[sim.admin[0]])["success"]
     run = running(sim)
     assert run.find(dg_xpath("mine")) is not None
     assert run.find(dg_xpath("theirs")) is None  # admin2's change stays pending
