@@ -454,7 +454,7 @@ impl State {
                     for (path, node, shells, prev) in items {
                         apply_partial(&mut self.running, &path, node, &shells);
                         if let Some(prev) = prev {
-                            place_after(&mut self.running, &path, prev.as_ref());
+                            place_after(&mut self.running, &path, &prev);
                         }
                     }
                 }
@@ -821,7 +821,8 @@ impl State {
                 let c = self.candidate.get_path(p);
                 let r = self.running.get_path(p);
                 let differs = match (c, r) {
-                    (Some(c), Some(r)) => !c.same(r),
+                    // An entry that moved differs by position (a `move` changes only that).
+                    (Some(c), Some(r)) => !c.same(r) || moved(&self.candidate, &self.running, p),
                     (None, None) => false,
                     _ => true,
                 };
@@ -935,7 +936,7 @@ impl State {
                         path.clone(),
                         self.candidate.get_path(path).cloned(),
                         shells_of(&self.candidate, path),
-                        prev_sibling(&self.candidate, path),
+                        preceding(&self.candidate, path),
                     ));
                 }
                 job.scope = format!("partial admins={:?}", admins.unwrap_or_default());
@@ -1325,29 +1326,44 @@ fn shells_of(tree: &Node, path: &[Key]) -> Shells {
     out
 }
 
-/// For an entry path: the key of the entry before it in `tree` (`Some(None)` = it is first).
-fn prev_sibling(tree: &Node, path: &[Key]) -> Option<Option<Key>> {
+/// For an entry path: up to 16 preceding entry keys in `tree`, nearest first (empty = first).
+fn preceding(tree: &Node, path: &[Key]) -> Option<Vec<Key>> {
     let (last, parent) = path.split_last()?;
     if !matches!(last, Key::Entry(_)) {
         return None;
     }
     let p = tree.get_path(parent)?;
     let i = p.children.get_index_of(last)?;
-    Some(if i == 0 { None } else { p.children.get_index(i - 1).map(|(k, _)| k.clone()) })
+    Some((0..i).rev().take(16).filter_map(|j| p.children.get_index(j).map(|(k, _)| k.clone())).collect())
 }
 
-/// Moves the entry at `path` right after `prev` (or to the front), if `prev` is there.
-fn place_after(tree: &mut Node, path: &[Key], prev: Option<&Key>) {
+/// The nearest entry before `path` in `a` that also exists in `b`'s parent (None = none).
+fn anchor(a: &Node, b: &Node, path: &[Key]) -> Option<Key> {
+    let (last, parent) = path.split_last()?;
+    let (pa, pb) = (a.get_path(parent)?, b.get_path(parent)?);
+    let i = pa.children.get_index_of(last)?;
+    (0..i).rev().map(|j| pa.children.get_index(j).expect("in range").0).find(|k| pb.children.contains_key(*k)).cloned()
+}
+
+/// An entry present in both trees sits after a different common neighbour (it was moved).
+fn moved(cand: &Node, run: &Node, path: &[Key]) -> bool {
+    matches!(path.last(), Some(Key::Entry(_))) && anchor(cand, run, path) != anchor(run, cand, path)
+}
+
+/// Moves the entry at `path` right after the first of `prev` present (or to the front when
+/// `prev` is empty); leaves it where it is when none of them is there.
+fn place_after(tree: &mut Node, path: &[Key], prev: &[Key]) {
     let Some((last, parent)) = path.split_last() else { return };
     let Some(p) = tree.get_path_mut(parent) else { return };
     let Some(cur) = p.children.get_index_of(last) else { return };
-    let want = match prev {
-        None => 0,
-        Some(k) => match p.children.get_index_of(k) {
+    let want = if prev.is_empty() {
+        0
+    } else {
+        match prev.iter().find_map(|k| p.children.get_index_of(k)) {
             Some(i) if i < cur => i + 1,
             Some(i) => i,
             None => return,
-        },
+        }
     };
     if want != cur {
         p.children.move_index(cur, want);
