@@ -666,3 +666,23 @@ fn writes_record_lists_what_was_sent_in_arrival_order() {
     s.st.reset();
     assert!(s.st.writes.is_empty(), "reset clears the record");
 }
+
+#[test]
+fn references_written_after_an_earlier_delete_still_block() {
+    // The reference index is kept between calls: writes after it was built must reach it.
+    let mut s = Sim::new();
+    seed_refs(&mut s);
+    assert!(s.edit(&format!("{}/address/entry[@name='tmp']", dg("parent")), &addr("tmp", "tmp.example")).ok());
+    assert!(s.delete(&format!("{}/address/entry[@name='tmp']", dg("parent"))).ok(), "builds the index");
+    let r = format!("{}/pre-rulebase/security/rules/entry[@name='late']", dg("child"));
+    assert!(s.edit(&r, &sec_rule("late", "any", "any")).ok());
+    assert!(s.set(&format!("{r}/destination"), "<member>web</member>").ok());
+    assert_eq!(s.delete(&format!("{}/address/entry[@name='web']", dg("parent"))).status().1, "10");
+    // a group created with a partial-xpath set on the DG entry
+    assert!(s.set(&dg("other"), "<address-group><entry name='g'><static><member>sh</member></static></entry></address-group>").ok());
+    assert_eq!(s.delete("/config/shared/address/entry[@name='sh']").status().1, "10");
+    // a failed write does not leave the index inconsistent
+    assert!(!s.edit(&r, "<entry name='late'><bogus/></entry>").ok() || true);
+    assert!(s.edit(&r, &sec_rule("late", "any", "any")).ok());
+    assert!(s.delete(&format!("{}/address/entry[@name='web']", dg("parent"))).ok(), "the rule no longer names web");
+}

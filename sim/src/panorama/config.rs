@@ -27,8 +27,9 @@ pub struct Txn<'a> {
     /// deleted node, both names of a rename, the moved entry, rewritten references), and
     /// whether it was a partial-xpath write (see [`partial_xpath`]).
     pub marked: Vec<(Vec<Key>, bool)>,
-    /// References in the tree, built on the first delete that needs them.
-    refs: Option<RefIndex>,
+    /// References in the tree, built on the first delete or rename that needs them (the
+    /// caller may hand in the one kept from earlier requests, and take it back on success).
+    pub refs: Option<RefIndex>,
 }
 
 /// Location entries: a device group, template, template stack, vsys, or Panorama's own
@@ -188,6 +189,17 @@ impl<'a> Txn<'a> {
         Ok(path)
     }
 
+    /// Keeps the reference index (if built) current after writes at `paths`.
+    fn note_written(&mut self, paths: &[Vec<Key>]) {
+        let Some(ix) = self.refs.as_mut() else { return };
+        for p in paths {
+            if !ix.add_path(self.tree, p) {
+                self.refs = None;
+                return;
+            }
+        }
+    }
+
     /// Refuses deleting `targets` while an entry outside them references an object in them.
     fn check_references(&mut self, targets: &[Vec<Key>]) -> Result<(), ApiError> {
         let mut objs = Vec::new();
@@ -244,7 +256,6 @@ impl<'a> Txn<'a> {
                 let path = self.ensure_path(&xp, raw)?;
                 // Attribution follows the node written (pan-os-ansible#628): the xpath's node.
                 self.marked.push((path.clone(), partial_xpath(&path, &nodes, false)));
-                self.refs = None;
                 for n in nodes {
                     let k = n.key();
                     self.record(&path, &k);
@@ -314,7 +325,6 @@ impl<'a> Txn<'a> {
                 }
                 p.children.insert(key, node);
                 self.marked.push((path.clone(), partial));
-                self.refs = None;
                 self.written.push(path);
                 OK
             }
@@ -383,11 +393,13 @@ impl<'a> Txn<'a> {
                 np.push(newkey);
                 self.marked.push((p.clone(), false));
                 self.marked.push((np.clone(), false));
-                self.written.push(np);
-                for r in rewrites {
-                    self.rewrite_reference(&r, newname);
+                self.written.push(np.clone());
+                for r in &rewrites {
+                    self.rewrite_reference(r, newname);
                 }
-                self.refs = None;
+                let mut fresh = rewrites;
+                fresh.push(np);
+                self.note_written(&fresh);
                 OK
             }
             WriteOp::Move { where_, dst, .. } => {
@@ -432,6 +444,8 @@ impl<'a> Txn<'a> {
             }
         };
         if matches!(op, WriteOp::Set { .. } | WriteOp::Edit { .. }) {
+            let fresh: Vec<Vec<Key>> = self.marked.last().map(|(p, _)| vec![p.clone()]).unwrap_or_default();
+            self.note_written(&fresh);
             let new = self.written[before..].to_vec();
             schema::validate_paths(self.tree, &new)?;
             assign_uuids(self.tree, &new);

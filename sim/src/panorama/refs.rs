@@ -155,18 +155,31 @@ impl Builder<'_> {
             }
         }
     }
-    fn scan(&mut self, base: &Node, bpath: &[Key]) {
+    /// Entries of the container at `cp` (all, or only the one `only` names below it).
+    fn pick<'n>(c: &'n Node, cp: &[Key], only: Option<&[Key]>) -> Vec<&'n Node> {
+        match only {
+            Some(o) if o.len() > cp.len() => c.children.get(&o[cp.len()]).filter(|n| n.tag == "entry").into_iter().collect(),
+            _ => c.entries().collect(),
+        }
+    }
+    /// Scans the scope `base` at `bpath`; with `only`, just what is at or below that path.
+    fn scan(&mut self, base: &Node, bpath: &[Key], only: Option<&[Key]>) {
         let sub = |p: &[Key], tags: &[&str]| {
             let mut v = p.to_vec();
             v.extend(tags.iter().map(|t| Key::Tag(t.to_string())));
             v
         };
+        let wanted = |cp: &[Key]| only.is_none_or(|o| o.starts_with(cp) || cp.starts_with(o));
         for rb in ["pre-rulebase", "post-rulebase"] {
             for rt in ["security", "nat"] {
+                let cp = sub(bpath, &[rb, rt, "rules"]);
+                if !wanted(&cp) {
+                    continue;
+                }
                 let Some(rules) = base.descend(&[rb, rt, "rules"]) else { continue };
-                for r in rules.entries() {
+                for r in Self::pick(rules, &cp, only) {
                     let name = r.name().unwrap_or_default();
-                    let mut ep = sub(bpath, &[rb, rt, "rules"]);
+                    let mut ep = cp.clone();
                     ep.push(Key::Entry(name.to_string()));
                     let el = format!("{} -> {rb} -> {rt} -> rules -> {name}", self.label);
                     self.field(r, &ep, &el, &["source"], Class::Addr);
@@ -193,10 +206,14 @@ impl Builder<'_> {
             ("address", &[(&["tag"][..], Class::Tag)]),
             ("service", &[(&["tag"][..], Class::Tag)]),
         ] {
+            let cp = sub(bpath, &[cont]);
+            if !wanted(&cp) {
+                continue;
+            }
             let Some(c) = base.child(cont) else { continue };
-            for e in c.entries() {
+            for e in Self::pick(c, &cp, only) {
                 let name = e.name().unwrap_or_default();
-                let mut ep = sub(bpath, &[cont]);
+                let mut ep = cp.clone();
                 ep.push(Key::Entry(name.to_string()));
                 let el = format!("{} -> {cont} -> {name}", self.label);
                 for (f, class) in lists {
@@ -218,21 +235,55 @@ impl RefIndex {
             let Some(base) = scope_node(root, &loc) else { continue };
             let bpath = scope_path(&loc);
             let mut b = Builder { idx: &mut idx, label: scope_label(&loc), scope: loc };
-            b.scan(base, &bpath);
+            b.scan(base, &bpath, None);
         }
         idx
+    }
+
+    /// Adds the references at or below `path` (just written). Returns false when the path is
+    /// too broad to scan on its own (above a scope): the caller rebuilds instead. Stale and
+    /// duplicate entries are filtered at lookup.
+    pub fn add_path(&mut self, root: &Node, path: &[Key]) -> bool {
+        let (loc, i) = super::schema::locate(path);
+        let loc = match (loc, path.first()) {
+            (Loc::Dg(d), _) => Loc::Dg(d),
+            (_, Some(Key::Tag(t))) if t == "shared" => Loc::Shared,
+            (Loc::Template(_), _) => return true,
+            _ => {
+                // Under a template (no references there) or above every scope.
+                let under_template = path.len() >= 3 && matches!(&path[2], Key::Tag(t) if t == "template" || t == "template-stack");
+                return under_template;
+            }
+        };
+        let _ = i;
+        let Some(base) = scope_node(root, &loc) else { return true };
+        let bpath = scope_path(&loc);
+        let mut b = Builder { idx: self, label: scope_label(&loc), scope: loc };
+        b.scan(base, &bpath, Some(path));
+        true
     }
 
     pub fn forget(&mut self, gone: Vec<Key>) {
         self.gone.push(gone);
     }
 
+    /// Many deletes since the build make lookups slow: time to rebuild.
+    pub fn worn(&self) -> bool {
+        self.gone.len() > 256
+    }
+
     /// References (still present, not below `excluded`) to the object `name` of `class` at `at`.
     pub fn refs_to<'a>(&'a self, root: &Node, class: Class, name: &str, at: &Loc, excluded: &[Vec<Key>]) -> Vec<&'a Ref> {
         let Some(v) = self.map.get(&(class, name.to_string())) else { return vec![] };
+        let mut seen = std::collections::HashSet::new();
         v.iter()
             .filter(|r| !self.gone.iter().chain(excluded).any(|g| r.node.starts_with(g)))
-            .filter(|r| root.get_path(&r.node).is_some())
+            .filter(|r| match root.get_path(&r.node) {
+                // A member's key is its text; a leaf must still hold the name.
+                Some(n) => matches!(r.node.last(), Some(Key::Member(_))) || n.text.trim() == name,
+                None => false,
+            })
+            .filter(|r| seen.insert(r.node.clone()))
             .filter(|r| resolve(root, &r.scope, class, name).as_ref() == Some(at))
             .collect()
     }

@@ -142,6 +142,8 @@ pub struct State {
     vm_auth_keys: Vec<(String, String)>,
     /// Wire-level record of writes (`GET /_sim/writes`).
     pub writes: Vec<serde_json::Value>,
+    /// The reference index of the candidate, kept between successful writes.
+    refs_cache: Option<super::refs::RefIndex>,
     write_call_seq: u64,
 }
 
@@ -321,6 +323,7 @@ impl State {
             vm_auth_keys: Vec::new(),
             writes: Vec::new(),
             write_call_seq: 0,
+            refs_cache: None,
             opts,
         };
         st.faults = profile_faults(st.faults.clone(), &st.opts.sw_version);
@@ -334,6 +337,7 @@ impl State {
         let tree = initial_tree(&self.opts);
         self.candidate = tree.clone();
         self.running = tree;
+        self.refs_cache = None;
         self.dirty.clear();
         self.jobs.clear();
         self.next_job = 1;
@@ -414,6 +418,7 @@ impl State {
 
     pub fn add_membership(&mut self, dg: Option<&str>, stack: Option<&str>, serials: Option<Vec<String>>) {
         let serials = serials.unwrap_or_else(|| self.opts.devices.iter().map(|d| d.serial.clone()).collect());
+        self.refs_cache = None;
         add_membership(&mut self.candidate, dg, stack, &serials);
         add_membership(&mut self.running, dg, stack, &serials);
     }
@@ -656,8 +661,10 @@ impl State {
                         Some(e) => Err(e),
                         None => {
                             let mut txn = Txn::new(&mut self.candidate);
+                            txn.refs = self.refs_cache.take().filter(|r| !r.worn());
                             match txn.apply(op) {
                                 Ok(done) => {
+                                    self.refs_cache = txn.refs.take();
                                     let w = txn.commit();
                                     self.mark_dirty(admin, w);
                                     Ok(done)
@@ -765,6 +772,7 @@ impl State {
         }
         let refusals: Vec<Option<ApiError>> = subs.iter().map(|(_, op)| op.as_ref().ok().and_then(|o| self.refused_by_fault(o))).collect();
         let mut txn = Txn::new(&mut self.candidate);
+        txn.refs = self.refs_cache.take().filter(|r| !r.worn());
         let mut inner = String::new();
         for (i, (id, op)) in subs.iter().enumerate() {
             let idattr = id.as_ref().map(|i| format!(" id=\"{}\"", super::xml_tree::escape(i))).unwrap_or_default();
@@ -786,6 +794,7 @@ impl State {
                 }
             }
         }
+        self.refs_cache = txn.refs.take();
         let w = txn.commit();
         self.mark_dirty(admin, w);
         record_all(self, usize::MAX);
@@ -795,6 +804,7 @@ impl State {
     /// Reverts `admin`'s uncommitted changes (candidate takes running's value at each path).
     fn revert_admin(&mut self, admin: &str) {
         let Some(m) = self.dirty.remove(admin) else { return };
+        self.refs_cache = None;
         let mut paths: Vec<Vec<Key>> = m.into_keys().collect();
         paths.sort_by_key(|p| p.len());
         for p in paths {
@@ -1244,6 +1254,7 @@ impl State {
         };
         self.candidate = pick("candidate")?;
         self.running = pick("running")?;
+        self.refs_cache = None;
         self.dirty.clear();
         Ok(())
     }
