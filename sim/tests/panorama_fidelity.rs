@@ -686,3 +686,12 @@ fn references_written_after_an_earlier_delete_still_block() {
     assert!(s.edit(&r, &sec_rule("late", "any", "any")).ok());
     assert!(s.delete(&format!("{}/address/entry[@name='web']", dg("parent"))).ok(), "the rule no longer names web");
 }
+
+#[test]
+fn keygen_rotation_can_be_turned_off() {
+    let mut s = Sim::with(Options { faults: Faults { keygen_rotates: false, ..Faults::default() }, ..opts() });
+    let again = keygen(&mut s.st, "admin", "pw");
+    assert_eq!(again, s.key, "one stable key per admin");
+    assert_eq!(s.call(&[("type", "op"), ("cmd", "<show><clock/></show>")]).http, 200);
+    assert!(Faults::default().keygen_rotates, "rotation is the default");
+}

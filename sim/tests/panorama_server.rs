@@ -390,3 +390,16 @@ fn profile_flags_faults_and_writes_record_over_http() {
     assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &key)]).status, 403);
     assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k2)]).status, 200);
 }
+
+#[test]
+fn keygen_rotates_flag_false_keeps_one_key_per_admin() {
+    let p = start(&["--keygen-rotates", "false"], false);
+    let k1 = p.key();
+    assert_eq!(p.key(), k1);
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["keygen_rotates"], false);
+    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": true}"#).status, 200);
+    let k2 = p.key();
+    assert_ne!(k2, k1);
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k1)]).status, 403);
+}

@@ -52,6 +52,10 @@ struct Cli {
     /// Panorama's timezone as minutes east of UTC (e.g. -480 for UTC-8).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     timezone_offset_minutes: i32,
+    /// Whether a keygen ends the admin's previous key (PAN-OS does; `false` keeps one stable key
+    /// per admin). Fault `keygen_rotates`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    keygen_rotates: bool,
     /// Panorama's clock runs this many seconds ahead of the host's (negative: behind).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_skew_secs: i64,
@@ -155,6 +159,7 @@ fn run(cli: Cli) -> Result<(), String> {
             refuse_writes: None,
             clock_skew_secs: cli.clock_skew_secs,
             partial_xpath_commit: cli.partial_xpath_commit.clone().unwrap_or_default(),
+            keygen_rotates: cli.keygen_rotates,
         },
         dirty_attrs: !cli.no_dirty_attrs,
         hostname: "panorama-sim".into(),

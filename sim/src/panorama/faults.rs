@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Added to every `/api` request before it is answered.
@@ -42,6 +42,31 @@ pub struct Faults {
     /// changes beneath it included; pan-os-ansible#628) or `"left-behind"` (the admin's partial
     /// commit does not carry it; pan-os-python#570). Default: left-behind on 11.0+, sweep before.
     pub partial_xpath_commit: String,
+    /// A keygen ends the admin's previous key (PAN-OS; default true). false: one stable key per
+    /// admin, as this sim did before (for tests that have not caught up).
+    pub keygen_rotates: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            http_error_rate: 0.0,
+            http_error_status: 0,
+            drop_rate: 0.0,
+            fail_commit: None,
+            fail_push_serial: None,
+            fail_push_message: None,
+            commit_in_progress: false,
+            config_lock_by: None,
+            commit_lock_by: None,
+            multi_config_enabled: false,
+            refuse_writes: None,
+            clock_skew_secs: 0,
+            partial_xpath_commit: String::new(),
+            keygen_rotates: true,
+        }
+    }
 }
 
 /// One `refuse_writes` rule.
