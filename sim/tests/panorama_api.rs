@@ -165,8 +165,10 @@ fn keygen_and_bad_credentials() {
     assert_eq!(r.body, "<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>");
     assert_eq!(r.body.len(), 97);
     let k1 = keygen(&mut st, "admin", "pw").unwrap();
+    assert_eq!(keygen(&mut st, "admin", "pw").unwrap(), k1, "same admin gets the same key (rotation off by default)");
+    st.set_faults(Faults { keygen_rotates: true, ..st.faults.clone() });
     let k1b = keygen(&mut st, "admin", "pw").unwrap();
-    assert_ne!(k1b, k1, "a new keygen issues a new key");
+    assert_ne!(k1b, k1, "with keygen_rotates a new keygen issues a new key");
     let ping = |st: &mut State, k: &str| {
         let p = Params(vec![("type".into(), "op".into()), ("cmd".into(), "<show><system><info/></system></show>".into())]);
         st.handle(&p, &HeaderAuth { pan_key: Some(k.into()), basic: None }, Instant::now()).status

@@ -385,21 +385,33 @@ fn profile_flags_faults_and_writes_record_over_http() {
     p.control("POST", "reset", "");
     let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
     assert_eq!(faults["multi_config_enabled"], false);
-    // a second keygen ends the first key
+    // with --keygen-rotates, a second keygen ends the first key
+    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": true}"#).status, 200);
+    let key = p.key();
     let k2 = p.key();
     assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &key)]).status, 403);
     assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k2)]).status, 200);
 }
 
 #[test]
-fn keygen_rotates_flag_false_keeps_one_key_per_admin() {
-    let p = start(&["--keygen-rotates", "false"], false);
+fn keygen_rotates_flag() {
+    let p = start(&[], false);
     let k1 = p.key();
-    assert_eq!(p.key(), k1);
+    assert_eq!(p.key(), k1, "default: one stable key per admin");
+    let p = start(&["--keygen-rotates"], false);
     let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
-    assert_eq!(faults["keygen_rotates"], false);
-    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": true}"#).status, 200);
+    assert_eq!(faults["keygen_rotates"], true);
+    let k1 = p.key();
     let k2 = p.key();
     assert_ne!(k2, k1);
     assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k1)]).status, 403);
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k2)]).status, 200);
+    // reset goes back to the flag's value
+    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": false}"#).status, 200);
+    p.control("POST", "reset", "");
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["keygen_rotates"], true);
+    let p = start(&["--keygen-rotates", "false"], false);
+    let k1 = p.key();
+    assert_eq!(p.key(), k1);
 }

@@ -52,9 +52,9 @@ struct Cli {
     /// Panorama's timezone as minutes east of UTC (e.g. -480 for UTC-8).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     timezone_offset_minutes: i32,
-    /// Whether a keygen ends the admin's previous key (PAN-OS does; `false` keeps one stable key
-    /// per admin). Fault `keygen_rotates`.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    /// A keygen ends the admin's previous key, as PAN-OS does (default: one stable key per
+    /// admin). `--keygen-rotates` alone means true. Fault `keygen_rotates`.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "true|false")]
     keygen_rotates: bool,
     /// Panorama's clock runs this many seconds ahead of the host's (negative: behind).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]

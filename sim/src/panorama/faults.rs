@@ -42,8 +42,8 @@ pub struct Faults {
     /// changes beneath it included; pan-os-ansible#628) or `"left-behind"` (the admin's partial
     /// commit does not carry it; pan-os-python#570). Default: left-behind on 11.0+, sweep before.
     pub partial_xpath_commit: String,
-    /// A keygen ends the admin's previous key (PAN-OS; default true). false: one stable key per
-    /// admin, as this sim did before (for tests that have not caught up).
+    /// A keygen ends the admin's previous key, as PAN-OS does (9.1 API guide). Off by default:
+    /// existing product tests hold a key while another client keygens the same admin.
     pub keygen_rotates: bool,
 }
 
@@ -64,7 +64,7 @@ impl Default for Faults {
             refuse_writes: None,
             clock_skew_secs: 0,
             partial_xpath_commit: String::new(),
-            keygen_rotates: true,
+            keygen_rotates: false,
         }
     }
 }

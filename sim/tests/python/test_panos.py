@@ -422,6 +422,7 @@ def test_delete_of_a_referenced_address_is_refused(pano, sim):
 
 
 def test_a_second_keygen_ends_the_first_key(pano, sim):
+    sim.control("POST", "faults", {"keygen_rotates": True})  # the reset of the next test turns it off
     again = Panorama(sim.host, sim.admin[0], sim.admin[1], port=sim.port)
     assert again.api_key != pano.api_key
     with pytest.raises(err.PanURLError) as e:
