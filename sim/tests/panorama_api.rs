@@ -165,7 +165,17 @@ fn keygen_and_bad_credentials() {
     assert_eq!(r.body, "<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>");
     assert_eq!(r.body.len(), 97);
     let k1 = keygen(&mut st, "admin", "pw").unwrap();
-    assert_eq!(keygen(&mut st, "admin", "pw").unwrap(), k1, "same admin gets the same key");
+    assert_eq!(keygen(&mut st, "admin", "pw").unwrap(), k1, "same admin gets the same key (rotation off by default)");
+    st.set_faults(Faults { keygen_rotates: true, ..st.faults.clone() });
+    let k1b = keygen(&mut st, "admin", "pw").unwrap();
+    assert_ne!(k1b, k1, "with keygen_rotates a new keygen issues a new key");
+    let ping = |st: &mut State, k: &str| {
+        let p = Params(vec![("type".into(), "op".into()), ("cmd".into(), "<show><system><info/></system></show>".into())]);
+        st.handle(&p, &HeaderAuth { pan_key: Some(k.into()), basic: None }, Instant::now()).status
+    };
+    assert_eq!(ping(&mut st, &k1), 403, "the previous key of that admin ends (9.1 API guide)");
+    assert_eq!(ping(&mut st, &k1b), 200);
+    let k1 = k1b;
     assert_ne!(keygen(&mut st, "admin2", "pw2").unwrap(), k1);
 }
 
@@ -611,9 +621,10 @@ fn partial_commit_takes_only_that_admins_changes() {
 }
 
 #[test]
-fn bulk_set_of_a_container_marks_each_entry_for_partial_commits() {
-    // Another admin's pending entry sits in the same container our bulk set (pango / pan-os-python
-    // create_similar form: xpath = the container's parent) writes into.
+fn partial_xpath_set_of_a_parent_sweeps_other_admins_changes_beneath_it() {
+    // pan-os-ansible#628 (and #331/#212 on older versions): the node a `set` writes is the
+    // writer's change; its partial commit takes everything beneath, other admins' changes too.
+    // (Replaces the old per-entry model, which said the opposite.)
     let mut s = Sim::new();
     let k2 = s.key_for("admin2", "pw2");
     let x = format!("{}/address", dg("A"));
@@ -622,12 +633,18 @@ fn bulk_set_of_a_container_marks_each_entry_for_partial_commits() {
         &[("type", "config"), ("action", "set"), ("xpath", &x), ("element", "<entry name='theirs'><fqdn>t.example</fqdn></entry>")],
     );
     s.set(&dg("A"), "<address><entry name='m1'><fqdn>a.example</fqdn></entry><entry name='m2'><fqdn>b.example</fqdn></entry></address>");
+    // the written node (the DG entry) carries the writer's dirty markers
+    let g = s.get(&dg("A"));
+    assert_eq!(g.child("result").and_then(|r| r.entry_child("A")).and_then(|e| e.attr("admin")), Some("admin"), "{}", g.to_xml());
     let id = text(&s.commit("<commit><partial><admin><member>admin</member></admin></partial></commit>"), &["result", "job"]);
     s.wait_job(&id);
     let running = s.st.running.to_xml();
     assert!(running.contains("a.example") && running.contains("b.example"), "{running}");
-    assert!(!running.contains("t.example"), "admin2's pending entry must stay uncommitted: {running}");
-    assert_eq!(text(&s.op("<check><pending-changes/></check>"), &["result"]), "yes");
+    assert!(running.contains("t.example"), "admin2's pending entry is swept in: {running}");
+    assert_eq!(text(&s.op("<check><pending-changes/></check>"), &["result"]), "no");
+    let (_, r) =
+        s.call_as(&k2, &[("type", "commit"), ("cmd", "<commit><partial><admin><member>admin2</member></admin></partial></commit>")]);
+    assert_eq!(text(&r, &["msg"]), "There are no changes to commit.", "admin2 has nothing left");
 }
 
 #[test]

@@ -346,3 +346,72 @@ fn start_in_with_log(dir: TempDir, log: &std::path::Path) -> Proc {
     let ca = Some(std::fs::read(&ca_path).unwrap());
     Proc { child, addr, https: true, ca, _dir: dir }
 }
+
+#[test]
+fn profile_flags_faults_and_writes_record_over_http() {
+    let p = start(&["--sw-version", "10.0.11", "--timezone-offset-minutes", "-480"], false);
+    let key = p.key();
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["multi_config_enabled"], false);
+    assert_eq!(faults["partial_xpath_commit"], "sweep");
+    assert_eq!(faults["refuse_writes"], serde_json::Value::Null);
+    assert_eq!(faults["clock_skew_secs"], 0);
+    let mc = "<multi-configure-request><set id='1' xpath='/config/shared/tag'><entry name='demo.in.x-frontend'/></set></multi-configure-request>";
+    let r = p.api(&[("type", "config"), ("action", "multi-config"), ("element", mc), ("key", &key)]);
+    assert!(r.body.contains("Multi-config is not enabled"), "{}", r.body);
+    assert_eq!(p.control("POST", "faults", r#"{"multi_config_enabled": true}"#).status, 200);
+    // refuse_writes: the multi-config fails on that sub-op
+    let f = r#"{"refuse_writes": [{"name_glob": "demo.in.*frontend*", "message": "refused for the test"}]}"#;
+    assert_eq!(p.control("POST", "faults", f).status, 200);
+    let r = p.api(&[("type", "config"), ("action", "multi-config"), ("element", mc), ("key", &key)]);
+    assert!(r.body.contains("code=\"13\"") && r.body.contains("refused for the test"), "{}", r.body);
+    assert_eq!(p.control("POST", "faults", r#"{"refuse_writes": null}"#).status, 200);
+    assert_eq!(p.control("POST", "faults", r#"{"partial_xpath_commit": "nope"}"#).status, 400);
+    let r = p.api(&[("type", "config"), ("action", "multi-config"), ("element", mc), ("key", &key)]);
+    assert!(r.body.contains("code=\"20\""), "{}", r.body);
+    let w: serde_json::Value = serde_json::from_str(&p.control("GET", "writes", "").body).unwrap();
+    let w = w.as_array().unwrap();
+    assert_eq!(w.len(), 3);
+    assert_eq!(w.iter().map(|x| x["refused"].as_bool().unwrap()).collect::<Vec<_>>(), [true, true, false]);
+    assert_eq!(w.iter().map(|x| x["call"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(w[2]["element_names"], serde_json::json!(["demo.in.x-frontend"]));
+    assert_eq!(w[2]["admin"], "admin");
+    assert_eq!(p.control("POST", "writes/reset", "").status, 200);
+    assert_eq!(p.control("GET", "writes", "").body, "[]");
+    // clock in the configured zone
+    let r = p.api(&[("type", "op"), ("cmd", "<show><clock/></show>"), ("key", &key)]);
+    assert!(r.body.contains(" -08 "), "{}", r.body);
+    // reset restores the profile default
+    p.control("POST", "reset", "");
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["multi_config_enabled"], false);
+    // with --keygen-rotates, a second keygen ends the first key
+    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": true}"#).status, 200);
+    let key = p.key();
+    let k2 = p.key();
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &key)]).status, 403);
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k2)]).status, 200);
+}
+
+#[test]
+fn keygen_rotates_flag() {
+    let p = start(&[], false);
+    let k1 = p.key();
+    assert_eq!(p.key(), k1, "default: one stable key per admin");
+    let p = start(&["--keygen-rotates"], false);
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["keygen_rotates"], true);
+    let k1 = p.key();
+    let k2 = p.key();
+    assert_ne!(k2, k1);
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k1)]).status, 403);
+    assert_eq!(p.api(&[("type", "op"), ("cmd", INFO), ("key", &k2)]).status, 200);
+    // reset goes back to the flag's value
+    assert_eq!(p.control("POST", "faults", r#"{"keygen_rotates": false}"#).status, 200);
+    p.control("POST", "reset", "");
+    let faults: serde_json::Value = serde_json::from_str(&p.control("GET", "faults", "").body).unwrap();
+    assert_eq!(faults["keygen_rotates"], true);
+    let p = start(&["--keygen-rotates", "false"], false);
+    let k1 = p.key();
+    assert_eq!(p.key(), k1);
+}

@@ -38,9 +38,27 @@ struct Cli {
     /// SIGINT/SIGTERM and on POST /_sim/save.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// `sw-version` reported by `show system info`.
+    /// `sw-version` reported by `show system info`; also selects the behaviour profile: before
+    /// 10.0 no multi-config (HTTP 400), 10.0 multi-config off until enabled, 10.1+ on; 11.0+
+    /// partial-xpath writes are left behind by admin-scoped partial commits.
     #[arg(long, default_value = "10.2.9")]
     sw_version: String,
+    /// Start with multi-config enabled (what `request multi-config enabled` does on 10.0).
+    #[arg(long)]
+    multi_config_enabled: bool,
+    /// `sweep` or `left-behind` (default: left-behind on 11.0+, sweep before); see README.
+    #[arg(long, value_parser = ["sweep", "left-behind"])]
+    partial_xpath_commit: Option<String>,
+    /// Panorama's timezone as minutes east of UTC (e.g. -480 for UTC-8).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    timezone_offset_minutes: i32,
+    /// A keygen ends the admin's previous key, as PAN-OS does (default: one stable key per
+    /// admin). `--keygen-rotates` alone means true. Fault `keygen_rotates`.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "true|false")]
+    keygen_rotates: bool,
+    /// Panorama's clock runs this many seconds ahead of the host's (negative: behind).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    clock_skew_secs: i64,
     /// Length of one job step (PEND, each ACT step, then FIN); 0 finishes jobs at once.
     #[arg(long, default_value_t = 100)]
     job_step_ms: u64,
@@ -137,9 +155,15 @@ fn run(cli: Cli) -> Result<(), String> {
             commit_in_progress: cli.commit_in_progress,
             config_lock_by: cli.config_lock_by.clone(),
             commit_lock_by: cli.commit_lock_by.clone(),
+            multi_config_enabled: cli.multi_config_enabled,
+            refuse_writes: None,
+            clock_skew_secs: cli.clock_skew_secs,
+            partial_xpath_commit: cli.partial_xpath_commit.clone().unwrap_or_default(),
+            keygen_rotates: cli.keygen_rotates,
         },
         dirty_attrs: !cli.no_dirty_attrs,
         hostname: "panorama-sim".into(),
+        tz_offset_min: cli.timezone_offset_minutes,
     };
     let mut state = State::new(opts);
     if let Some(p) = &cli.state

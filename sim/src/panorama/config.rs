@@ -2,8 +2,10 @@
 //! (schema error, or any failing sub-op of a multi-config) leaves the tree untouched without
 //! cloning 20k-entry trees.
 
+use super::refs::{self, RefIndex};
 use super::response::ApiError;
 use super::schema;
+use super::schema::LD;
 use super::xml_tree::{Key, Node};
 use super::xpath::{self, XPath};
 
@@ -19,8 +21,44 @@ struct Undo {
 pub struct Txn<'a> {
     pub tree: &'a mut Node,
     undo: Vec<Undo>,
-    /// Paths written (for change tracking and validation).
+    /// Paths written (for validation and rule uuids).
     pub written: Vec<Vec<Key>>,
+    /// Change attribution: the node each write wrote (the xpath's node for set/edit, each
+    /// deleted node, both names of a rename, the moved entry, rewritten references), and
+    /// whether it was a partial-xpath write (see [`partial_xpath`]).
+    pub marked: Vec<(Vec<Key>, bool)>,
+    /// References in the tree, built on the first delete or rename that needs them (the
+    /// caller may hand in the one kept from earlier requests, and take it back on success).
+    pub refs: Option<RefIndex>,
+}
+
+/// Location entries: a device group, template, template stack, vsys, or Panorama's own
+/// `localhost.localdomain`. Writing one of them is writing a parent of objects.
+fn location_entry(path: &[Key]) -> bool {
+    let (Some(Key::Entry(n)), Some(Key::Tag(parent))) = (path.last(), path.len().checked_sub(2).map(|i| &path[i])) else {
+        return false;
+    };
+    matches!(parent.as_str(), "device-group" | "template" | "template-stack" | "vsys") || (parent == "devices" && n == LD)
+}
+
+fn has_entry(n: &Node) -> bool {
+    n.children.values().any(|c| c.tag == "entry" || has_entry(c))
+}
+
+/// A "partial xpath" write (facts §11.1; pan-os-python#570, pan-os-codegen#119,
+/// pan-os-ansible#628): a set/edit whose xpath ends at a container or a parent (device group,
+/// template, vsys) and whose element carries entries. Writes on an object's own entry xpath,
+/// on a `member` or on a member list's own xpath (element = `<member>`s) are full-xpath writes.
+pub fn partial_xpath(path: &[Key], nodes: &[Node], edit: bool) -> bool {
+    match path.last() {
+        Some(Key::Member(_)) => return false,
+        Some(Key::Entry(_)) if !location_entry(path) => return false,
+        _ => {}
+    }
+    if !nodes.is_empty() && nodes.iter().all(|n| n.tag == "member") {
+        return false;
+    }
+    if edit { nodes.iter().any(has_entry) } else { nodes.iter().any(|n| n.tag == "entry" || has_entry(n)) }
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +147,7 @@ fn merge(dst: &mut Node, src: Node) {
 
 impl<'a> Txn<'a> {
     pub fn new(tree: &'a mut Node) -> Txn<'a> {
-        Txn { tree, undo: Vec::new(), written: Vec::new() }
+        Txn { tree, undo: Vec::new(), written: Vec::new(), marked: Vec::new(), refs: None }
     }
 
     fn record(&mut self, parent: &[Key], key: &Key) {
@@ -128,8 +166,9 @@ impl<'a> Txn<'a> {
         }
     }
 
-    pub fn commit(self) -> Vec<Vec<Key>> {
-        self.written
+    /// The attribution marks of everything applied.
+    pub fn commit(self) -> Vec<(Vec<Key>, bool)> {
+        self.marked
     }
 
     /// Creates missing nodes along a concrete xpath; returns the key path.
@@ -150,6 +189,63 @@ impl<'a> Txn<'a> {
         Ok(path)
     }
 
+    /// Keeps the reference index (if built) current after writes at `paths`.
+    fn note_written(&mut self, paths: &[Vec<Key>]) {
+        let Some(ix) = self.refs.as_mut() else { return };
+        for p in paths {
+            if !ix.add_path(self.tree, p) {
+                self.refs = None;
+                return;
+            }
+        }
+    }
+
+    /// Refuses deleting `targets` while an entry outside them references an object in them.
+    fn check_references(&mut self, targets: &[Vec<Key>]) -> Result<(), ApiError> {
+        let mut objs = Vec::new();
+        for t in targets {
+            objs.extend(refs::objects_under(self.tree, t));
+        }
+        if objs.is_empty() {
+            return Ok(());
+        }
+        let ix = self.refs.get_or_insert_with(|| RefIndex::build(self.tree));
+        for (class, name, loc) in &objs {
+            let found = ix.refs_to(self.tree, *class, name, loc, targets);
+            if !found.is_empty() {
+                return Err(refs::refusal(name, &found));
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the reference at `node` (a `member` or a text leaf) to `newname`.
+    fn rewrite_reference(&mut self, node: &[Key], newname: &str) {
+        let Some((last, parent)) = node.split_last() else { return };
+        match last {
+            Key::Member(_) => {
+                let nk = Key::Member(newname.to_string());
+                self.record(parent, &nk);
+                self.record(parent, last);
+                let Some(pn) = self.tree.get_path_mut(parent) else { return };
+                let Some(i) = pn.children.get_index_of(last) else { return };
+                let (_, mut m) = pn.children.shift_remove_entry(last).expect("present");
+                m.text = newname.to_string();
+                if !pn.children.contains_key(&nk) {
+                    pn.children.shift_insert(i.min(pn.children.len()), nk, m);
+                }
+                self.marked.push((parent.to_vec(), false));
+            }
+            _ => {
+                self.record(parent, last);
+                if let Some(n) = self.tree.get_path_mut(node) {
+                    n.text = newname.to_string();
+                }
+                self.marked.push((node.to_vec(), false));
+            }
+        }
+    }
+
     pub fn apply(&mut self, op: &WriteOp) -> Result<Done, ApiError> {
         let raw = op.xpath();
         let xp = parse_xpath(raw)?;
@@ -158,12 +254,12 @@ impl<'a> Txn<'a> {
             WriteOp::Set { element, .. } => {
                 let nodes = parse_element(element)?;
                 let path = self.ensure_path(&xp, raw)?;
+                // Attribution follows the node written (pan-os-ansible#628): the xpath's node.
+                self.marked.push((path.clone(), partial_xpath(&path, &nodes, false)));
                 for n in nodes {
                     let k = n.key();
                     self.record(&path, &k);
-                    // PAN-OS marks uncommitted changes per node: a bulk `set` of a container of
-                    // named entries (pan-os-python's create_similar, pango's bulk Set) makes each
-                    // entry dirty, not the container, so a partial commit takes only those entries.
+                    // Validation walks each written entry of a bulk set (not the whole container).
                     let bulk: Vec<Key> = if n.name().is_none()
                         && !n.children.is_empty()
                         && n.children.values().all(|c| c.tag == "entry" && c.name().is_some())
@@ -206,6 +302,11 @@ impl<'a> Txn<'a> {
                         format!("edit breaks config validity: element <{}> does not match the last node of xpath {raw}", nodes[0].tag),
                     ));
                 }
+                let partial = partial_xpath(
+                    &xpath::concrete(&xp).map(|v| v.iter().map(Node::key).collect::<Vec<Key>>()).unwrap_or_default(),
+                    &nodes,
+                    true,
+                );
                 let mut node = nodes.remove(0);
                 if last.tag == "member" && node.text != last.text {
                     return Err(ApiError::new(12, "edit breaks config validity: member text does not match the xpath"));
@@ -223,6 +324,7 @@ impl<'a> Txn<'a> {
                     node.set_attr("uuid", u);
                 }
                 p.children.insert(key, node);
+                self.marked.push((path.clone(), partial));
                 self.written.push(path);
                 OK
             }
@@ -234,6 +336,7 @@ impl<'a> Txn<'a> {
                 if found.is_empty() {
                     return Ok(Done { code: 7, msg: "Object doesn't exist" });
                 }
+                self.check_references(&found)?;
                 for p in found {
                     let (parent, key) = p.split_at(p.len() - 1);
                     if parent.is_empty() && p.is_empty() {
@@ -243,6 +346,10 @@ impl<'a> Txn<'a> {
                     if let Some(n) = self.tree.get_path_mut(parent) {
                         n.children.shift_remove(&key[0]);
                     }
+                    if let Some(ix) = self.refs.as_mut() {
+                        ix.forget(p.clone());
+                    }
+                    self.marked.push((p.clone(), false));
                     self.written.push(p);
                 }
                 OK
@@ -265,6 +372,15 @@ impl<'a> Txn<'a> {
                     }
                     return Err(ApiError::new(12, format!("{newname} already exists")));
                 }
+                // PAN-OS rewrites references to a renamed object (facts §11.4).
+                let old = key[0].label().to_string();
+                let rewrites = match super::schema::classify(&p).and_then(|(k, l)| refs::Class::of(k).map(|c| (c, l))) {
+                    Some((class, loc)) => {
+                        let ix = self.refs.get_or_insert_with(|| RefIndex::build(self.tree));
+                        ix.refs_to(self.tree, class, &old, &loc, &[]).into_iter().map(|r| r.node.clone()).collect()
+                    }
+                    None => Vec::new(),
+                };
                 self.record(parent, &newkey);
                 self.record(parent, &key[0]);
                 let n = self.tree.get_path_mut(parent).expect("selected");
@@ -275,7 +391,15 @@ impl<'a> Txn<'a> {
                 self.written.push(p.clone());
                 let mut np = parent.to_vec();
                 np.push(newkey);
-                self.written.push(np);
+                self.marked.push((p.clone(), false));
+                self.marked.push((np.clone(), false));
+                self.written.push(np.clone());
+                for r in &rewrites {
+                    self.rewrite_reference(r, newname);
+                }
+                let mut fresh = rewrites;
+                fresh.push(np);
+                self.note_written(&fresh);
                 OK
             }
             WriteOp::Move { where_, dst, .. } => {
@@ -313,11 +437,15 @@ impl<'a> Txn<'a> {
                 let (k, node) = n.children.shift_remove_entry(&key).expect("selected");
                 let t = target.min(n.children.len());
                 n.children.shift_insert(t, k, node);
+                // The moved entry is the node written (its position is committed with it).
+                self.marked.push((p.clone(), false));
                 self.written.push(parent.to_vec());
                 OK
             }
         };
         if matches!(op, WriteOp::Set { .. } | WriteOp::Edit { .. }) {
+            let fresh: Vec<Vec<Key>> = self.marked.last().map(|(p, _)| vec![p.clone()]).unwrap_or_default();
+            self.note_written(&fresh);
             let new = self.written[before..].to_vec();
             schema::validate_paths(self.tree, &new)?;
             assign_uuids(self.tree, &new);

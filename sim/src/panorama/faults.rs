@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Added to every `/api` request before it is answered.
@@ -29,6 +29,88 @@ pub struct Faults {
     pub config_lock_by: Option<String>,
     /// Commit lock held by this admin (set to "" to release).
     pub commit_lock_by: Option<String>,
+    /// multi-config accepted (10.0: off until `request multi-config enabled`; 10.1+: starts on;
+    /// before 10.0 the action does not exist whatever this says).
+    pub multi_config_enabled: bool,
+    /// set/edit writes whose entry names match one of these globs are refused (code 12, the
+    /// rule's message as the line). `null` or `[]` clears.
+    pub refuse_writes: Option<Vec<RefuseWrite>>,
+    /// Panorama's clock = host clock + this many seconds (may be negative).
+    pub clock_skew_secs: i64,
+    /// What an admin-scoped partial commit does with a node the admin wrote with a partial
+    /// xpath (a container or a parent): `"sweep"` (commit the whole node, other admins' pending
+    /// changes beneath it included; pan-os-ansible#628) or `"left-behind"` (the admin's partial
+    /// commit does not carry it; pan-os-python#570). Default: left-behind on 11.0+, sweep before.
+    pub partial_xpath_commit: String,
+    /// A keygen ends the admin's previous key, as PAN-OS does (9.1 API guide). Off by default:
+    /// existing product tests hold a key while another client keygens the same admin.
+    pub keygen_rotates: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            http_error_rate: 0.0,
+            http_error_status: 0,
+            drop_rate: 0.0,
+            fail_commit: None,
+            fail_push_serial: None,
+            fail_push_message: None,
+            commit_in_progress: false,
+            config_lock_by: None,
+            commit_lock_by: None,
+            multi_config_enabled: false,
+            refuse_writes: None,
+            clock_skew_secs: 0,
+            partial_xpath_commit: String::new(),
+            keygen_rotates: false,
+        }
+    }
+}
+
+/// One `refuse_writes` rule.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseWrite {
+    /// `*` (any run) and `?` (one character); everything else literal.
+    pub name_glob: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl RefuseWrite {
+    pub fn text(&self, name: &str) -> String {
+        self.message.clone().unwrap_or_else(|| format!("{name} is refused (injected by panorama-sim)"))
+    }
+}
+
+/// Glob match with `*` and `?` (no character classes), over characters.
+pub fn glob_match(pat: &str, s: &str) -> bool {
+    let p: Vec<char> = pat.chars().collect();
+    let t: Vec<char> = s.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 impl Faults {
@@ -74,5 +156,14 @@ mod tests {
         let mut r = Rng::new(1);
         let hits = (0..10_000).filter(|_| r.hit(0.25)).count();
         assert!((2200..2800).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("demo.in.*frontend*", "demo.in.shop-frontend-80"));
+        assert!(glob_match("demo.in.*frontend*", "demo.in.frontend"));
+        assert!(!glob_match("demo.in.*frontend*", "demo.out.frontend"));
+        assert!(glob_match("a?c", "abc") && !glob_match("a?c", "ac"));
+        assert!(glob_match("*", "") && glob_match("x*", "x") && !glob_match("x", "xy"));
     }
 }

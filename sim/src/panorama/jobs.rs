@@ -26,8 +26,10 @@ impl JobKind {
 /// Tag and attributes of each ancestor of a path, to recreate missing parents in running.
 pub type Shells = Vec<(String, Vec<(String, String)>)>;
 
-/// One path of a partial commit: where, the candidate value (None = delete), its ancestors.
-pub type PartialItem = (Vec<Key>, Option<Node>, Shells);
+/// One path of a partial commit: where, the candidate value (None = delete), its ancestors,
+/// and for entries the candidate's preceding siblings, nearest first (empty = it is first), so
+/// that a partial commit lands an entry (a new or moved rule) at its candidate position.
+pub type PartialItem = (Vec<Key>, Option<Node>, Shells, Option<Vec<Key>>);
 
 /// What a Panorama commit does to the running tree when it finishes.
 #[derive(Clone, Debug)]

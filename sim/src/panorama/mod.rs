@@ -4,6 +4,7 @@ pub mod config;
 pub mod faults;
 pub mod jobs;
 pub mod locks;
+pub mod refs;
 pub mod response;
 pub mod schema;
 pub mod server;

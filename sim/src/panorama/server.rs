@@ -188,6 +188,11 @@ async fn control(state: Shared, opts: &ServeOptions, rest: String, req: Request<
             for (k, v) in p {
                 c.insert(k.clone(), v.clone());
             }
+            if let Some(v) = c.get("partial_xpath_commit").and_then(|v| v.as_str())
+                && !matches!(v, "sweep" | "left-behind")
+            {
+                return bad(format!("partial_xpath_commit must be \"sweep\" or \"left-behind\", not {v:?}"));
+            }
             match serde_json::from_value::<Faults>(cur) {
                 Ok(f) => {
                     st.set_faults(f);
@@ -213,6 +218,11 @@ async fn control(state: Shared, opts: &ServeOptions, rest: String, req: Request<
             }
         }
         ("GET", "jobs") => json(st.jobs_json(now)),
+        ("GET", "writes") => json(serde_json::Value::Array(st.writes.clone())),
+        ("POST", "writes/reset") => {
+            st.reset_writes();
+            json(serde_json::json!({"ok": true}))
+        }
         ("POST", "rotate-keys") => {
             st.rotate_keys();
             json(serde_json::json!({"ok": true}))

@@ -65,6 +65,9 @@ pub struct Options {
     pub faults: Faults,
     pub dirty_attrs: bool,
     pub hostname: String,
+    /// Panorama's configured timezone as an offset from UTC in minutes (`show clock`,
+    /// `show system info` time, vm-auth-key expiry are printed in it).
+    pub tz_offset_min: i32,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             faults: Faults::default(),
             dirty_attrs: true,
             hostname: "panorama-sim".into(),
+            tz_offset_min: 0,
         }
     }
 }
@@ -120,8 +124,9 @@ pub struct State {
     pub opts: Options,
     pub candidate: Node,
     pub running: Node,
-    /// admin -> changed path -> dirtyId. Cleared per path when a commit takes it.
-    pub dirty: BTreeMap<String, HashMap<Vec<Key>, u64>>,
+    /// admin -> written node -> (dirtyId, written with a partial xpath). Cleared per path
+    /// (and below) when a commit takes it.
+    pub dirty: BTreeMap<String, HashMap<Vec<Key>, (u64, bool)>>,
     dirty_seq: u64,
     keys: HashMap<String, String>,
     admin_keys: HashMap<String, String>,
@@ -135,6 +140,82 @@ pub struct State {
     key_rng: Rng,
     pub stats: Stats,
     vm_auth_keys: Vec<(String, String)>,
+    /// Wire-level record of writes (`GET /_sim/writes`).
+    pub writes: Vec<serde_json::Value>,
+    /// The reference index of the candidate, kept between successful writes.
+    refs_cache: Option<super::refs::RefIndex>,
+    write_call_seq: u64,
+}
+
+/// `major.minor` of a `--sw-version` like `10.2.9-h1` (unparsable parts count as 0).
+pub fn version_of(v: &str) -> (u32, u32) {
+    let mut it = v.split(|c: char| !c.is_ascii_digit());
+    let major = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let minor = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+/// Fault defaults that follow the version profile: multi-config is on from 10.1 (10.0 needs
+/// `request multi-config enabled`); partial-xpath writes are left behind by admin-scoped partial
+/// commits on 11.0+ (pan-os-python#570) and sweep the written node before (pan-os-ansible#628).
+pub fn profile_faults(mut f: Faults, sw_version: &str) -> Faults {
+    let v = version_of(sw_version);
+    if v >= (10, 1) {
+        f.multi_config_enabled = true;
+    }
+    if f.partial_xpath_commit.is_empty() {
+        f.partial_xpath_commit = if v >= (11, 0) { "left-behind".into() } else { "sweep".into() };
+    }
+    f
+}
+
+/// Names a set/edit writes: the deepest `entry[@name]` of the xpath and every entry (at any
+/// depth) of the element.
+fn written_names(xpath: &str, element: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(xp) = super::xpath::parse(xpath)
+        && let Some(st) = xp.steps.iter().rev().find(|s| s.tag == "entry")
+        && let super::xpath::Pred::Names(n) = &st.pred
+    {
+        out.extend(n.iter().cloned());
+    }
+    fn walk(n: &Node, out: &mut Vec<String>) {
+        if n.tag == "entry"
+            && let Some(nm) = n.name()
+        {
+            out.push(nm.to_string());
+        }
+        for c in n.children.values() {
+            walk(c, out);
+        }
+    }
+    if let Ok(nodes) = super::xml_tree::parse_fragment(element) {
+        for n in &nodes {
+            walk(n, &mut out);
+        }
+    }
+    out
+}
+
+/// `element_root` and `element_names` of the writes record: the first top-level element's tag;
+/// the names of top-level entries (or texts of top-level members), else of the entries (or
+/// members) directly inside the top-level elements.
+fn element_summary(element: &str) -> (Option<String>, Vec<String>) {
+    let Ok(nodes) = super::xml_tree::parse_fragment(element) else { return (None, vec![]) };
+    let root = nodes.first().map(|n| n.tag.clone());
+    let label = |n: &Node| match n.tag.as_str() {
+        "entry" => n.name().map(String::from),
+        "member" => Some(n.text.clone()),
+        _ => None,
+    };
+    let mut names = Vec::new();
+    for n in &nodes {
+        match label(n) {
+            Some(l) => names.push(l),
+            None => names.extend(n.children.values().filter_map(label)),
+        }
+    }
+    (root, names)
 }
 
 /// Request parameters (query string and form body, in that order; the first value wins).
@@ -240,8 +321,12 @@ impl State {
             key_rng: Rng::new(rng.next_u64() ^ 0x6b65_7973),
             stats: Stats::default(),
             vm_auth_keys: Vec::new(),
+            writes: Vec::new(),
+            write_call_seq: 0,
+            refs_cache: None,
             opts,
         };
+        st.faults = profile_faults(st.faults.clone(), &st.opts.sw_version);
         st.apply_lock_faults();
         st
     }
@@ -252,15 +337,58 @@ impl State {
         let tree = initial_tree(&self.opts);
         self.candidate = tree.clone();
         self.running = tree;
+        self.refs_cache = None;
         self.dirty.clear();
         self.jobs.clear();
         self.next_job = 1;
         self.locks = Locks::default();
-        self.faults = self.opts.faults.clone();
+        self.faults = profile_faults(self.opts.faults.clone(), &self.opts.sw_version);
         self.rng = Rng::new(self.opts.seed);
         self.stats = Stats::default();
         self.vm_auth_keys.clear();
+        self.reset_writes();
         self.apply_lock_faults();
+    }
+
+    pub fn reset_writes(&mut self) {
+        self.writes.clear();
+        self.write_call_seq = 0;
+    }
+
+    /// One item of the writes record (see README "Control endpoints").
+    fn record_write(&mut self, admin: &str, call: u64, op: &WriteOp, multi: bool, refused: bool) {
+        let (root, names) = match op {
+            WriteOp::Set { element, .. } | WriteOp::Edit { element, .. } => element_summary(element),
+            _ => (None, vec![]),
+        };
+        self.writes.push(serde_json::json!({
+            "admin": admin, "call": call, "action": op.action(), "xpath": op.xpath(),
+            "element_root": root, "element_names": names, "multi_config": multi, "refused": refused,
+        }));
+    }
+
+    /// The `refuse_writes` fault: a set/edit naming a matching entry is refused (code 12).
+    fn refused_by_fault(&self, op: &WriteOp) -> Option<ApiError> {
+        let rules = self.faults.refuse_writes.as_ref().filter(|r| !r.is_empty())?;
+        let (WriteOp::Set { xpath, element } | WriteOp::Edit { xpath, element }) = op else { return None };
+        for name in written_names(xpath, element) {
+            if let Some(r) = rules.iter().find(|r| super::faults::glob_match(&r.name_glob, &name)) {
+                return Some(ApiError::new(12, r.text(&name)));
+            }
+        }
+        None
+    }
+
+    /// Panorama's clock (host clock + `clock_skew_secs`).
+    pub fn panorama_now(&self) -> SystemTime {
+        let s = self.faults.clock_skew_secs;
+        if s >= 0 { SystemTime::now() + Duration::from_secs(s as u64) } else { SystemTime::now() - Duration::from_secs(s.unsigned_abs()) }
+    }
+
+    /// `t` shifted into Panorama's timezone (for printing with the UTC formatters).
+    fn local(&self, t: SystemTime) -> SystemTime {
+        let m = self.opts.tz_offset_min as i64 * 60;
+        if m >= 0 { t + Duration::from_secs(m as u64) } else { t - Duration::from_secs(m.unsigned_abs()) }
     }
 
     pub fn rotate_keys(&mut self) {
@@ -290,6 +418,7 @@ impl State {
 
     pub fn add_membership(&mut self, dg: Option<&str>, stack: Option<&str>, serials: Option<Vec<String>>) {
         let serials = serials.unwrap_or_else(|| self.opts.devices.iter().map(|d| d.serial.clone()).collect());
+        self.refs_cache = None;
         add_membership(&mut self.candidate, dg, stack, &serials);
         add_membership(&mut self.running, dg, stack, &serials);
     }
@@ -327,8 +456,11 @@ impl State {
                     self.running = t;
                 }
                 Effect::Partial(items) => {
-                    for (path, node, shells) in items {
+                    for (path, node, shells, prev) in items {
                         apply_partial(&mut self.running, &path, node, &shells);
+                        if let Some(prev) = prev {
+                            place_after(&mut self.running, &path, &prev);
+                        }
                     }
                 }
                 Effect::None => {}
@@ -367,7 +499,10 @@ impl State {
         }
         // Authenticate: X-PAN-KEY header, then key=, then HTTP Basic.
         let admin = match h.pan_key.as_deref().or(p.get("key")) {
-            Some(k) => self.keys.get(k).cloned(),
+            // pan-python sends the key unescaped, so a `+` of the base64 key arrives as a space
+            // once the form is decoded; PAN-OS keys contain `+` and pan-python works against
+            // them, so accept that spelling too.
+            Some(k) => self.keys.get(k).or_else(|| self.keys.get(&k.replace(' ', "+"))).cloned(),
             None => h.basic.as_ref().and_then(|(u, pw)| self.opts.admins.iter().any(|(a, b)| a == u && b == pw).then(|| u.clone())),
         };
         let Some(admin) = admin else {
@@ -376,6 +511,23 @@ impl State {
             return Reply::forbidden();
         };
         let action = p.get("action").unwrap_or("");
+        if ty == "config" && action == "multi-config" && version_of(&self.opts.sw_version) < (10, 0) {
+            // multi-config arrived in PAN-OS 10.0 (API guide 10.0 "Multi-config Request"); an
+            // older Panorama does not know the action: HTTP 400, as for any illegal parameter.
+            self.count("config.multi-config".into());
+            self.stats.write_calls += 1;
+            self.write_call_seq += 1;
+            let call = self.write_call_seq;
+            let subs = p.get("element").and_then(|e| multi_ops(e).ok()).unwrap_or_default();
+            self.stats.write_ops += subs.len() as u64;
+            for (_, op) in subs {
+                if let Ok(op) = op {
+                    self.record_write(&admin, call, &op, true, true);
+                }
+            }
+            self.stats.error_responses += 1;
+            return Reply::bad_request("Illegal value for parameter \"action\" [multi-config].");
+        }
         let body = match ty {
             "config" => {
                 self.count(format!("config.{action}"));
@@ -425,9 +577,17 @@ impl State {
         Reply::ok(body)
     }
 
+    /// A new key for `admin`; the admin's previous key stops working (9.1 API guide "Get Your
+    /// API Key": generating another key ends the user's existing sessions; pango's
+    /// GenerateApiKey comment; facts §11.3).
     fn key_for(&mut self, admin: &str) -> String {
-        if let Some(k) = self.admin_keys.get(admin) {
+        if !self.faults.keygen_rotates
+            && let Some(k) = self.admin_keys.get(admin)
+        {
             return k.clone();
+        }
+        if let Some(old) = self.admin_keys.remove(admin) {
+            self.keys.remove(&old);
         }
         let key = loop {
             let mut raw = Vec::new();
@@ -456,11 +616,11 @@ impl State {
         Ok(())
     }
 
-    fn mark_dirty(&mut self, admin: &str, written: Vec<Vec<Key>>) {
+    fn mark_dirty(&mut self, admin: &str, written: Vec<(Vec<Key>, bool)>) {
         let map = self.dirty.entry(admin.to_string()).or_default();
-        for w in written {
+        for (w, partial) in written {
             self.dirty_seq += 1;
-            map.insert(w, self.dirty_seq);
+            map.insert(w, (self.dirty_seq, partial));
         }
     }
 
@@ -494,26 +654,41 @@ impl State {
             other => return err_reply(&ApiError::new(400, format!("Illegal value for parameter \"action\" [{other}]."))),
         };
         self.stats.write_calls += 1;
+        self.write_call_seq += 1;
+        let call = self.write_call_seq;
         match ops {
             Some(ops) => {
                 self.stats.write_ops += 1;
-                if let Err(e) = self.write_guard(admin, &[xpath], now, false) {
-                    return err_reply(&e);
-                }
-                let mut txn = Txn::new(&mut self.candidate);
-                match txn.apply(&ops[0]) {
-                    Ok(done) => {
-                        let w = txn.commit();
-                        self.mark_dirty(admin, w);
-                        super::response::success_msg(done.code, done.msg)
-                    }
-                    Err(e) => {
-                        txn.rollback();
-                        err_reply(&e)
-                    }
+                let op = &ops[0];
+                let res = match self.write_guard(admin, &[xpath], now, false) {
+                    Err(e) => Err(e),
+                    Ok(()) => match self.refused_by_fault(op) {
+                        Some(e) => Err(e),
+                        None => {
+                            let mut txn = Txn::new(&mut self.candidate);
+                            txn.refs = self.refs_cache.take().filter(|r| !r.worn());
+                            match txn.apply(op) {
+                                Ok(done) => {
+                                    self.refs_cache = txn.refs.take();
+                                    let w = txn.commit();
+                                    self.mark_dirty(admin, w);
+                                    Ok(done)
+                                }
+                                Err(e) => {
+                                    txn.rollback();
+                                    Err(e)
+                                }
+                            }
+                        }
+                    },
+                };
+                self.record_write(admin, call, op, false, res.is_err());
+                match res {
+                    Ok(done) => super::response::success_msg(done.code, done.msg),
+                    Err(e) => err_reply(&e),
                 }
             }
-            None => self.multi_config(p, admin, now),
+            None => self.multi_config(p, admin, now, call),
         }
     }
 
@@ -543,7 +718,7 @@ impl State {
 
     fn mark(&self, n: &mut Node, path: &mut Vec<Key>, t: &str) {
         for (adm, m) in &self.dirty {
-            if let Some(id) = m.get(path.as_slice()) {
+            if let Some((id, _)) = m.get(path.as_slice()) {
                 n.set_attr("admin", adm);
                 n.set_attr("dirtyId", &id.to_string());
                 n.set_attr("time", t);
@@ -556,7 +731,7 @@ impl State {
         }
     }
 
-    fn multi_config(&mut self, p: &Params, admin: &str, now: Instant) -> String {
+    fn multi_config(&mut self, p: &Params, admin: &str, now: Instant, call: u64) -> String {
         let Some(el) = p.get("element") else {
             return err_reply(&ApiError::new(400, "Missing parameter: element"));
         };
@@ -574,8 +749,25 @@ impl State {
         };
         let _ = root;
         self.stats.write_ops += subs.len() as u64;
+        let record_all = |st: &mut State, upto_ok: usize| {
+            for (i, (_, op)) in subs.iter().enumerate() {
+                if let Ok(op) = op {
+                    st.record_write(admin, call, op, true, i >= upto_ok);
+                }
+            }
+        };
+        if !self.faults.multi_config_enabled {
+            // PAN-OS 10.0: off until `request multi-config enabled` (10.0 API guide; facts §11.2).
+            // The refusal text is not public: the sim answers an outer error with no inner
+            // responses (nothing was attempted).
+            record_all(self, 0);
+            return err_reply(&ApiError::nocode(
+                "Multi-config is not enabled. Enable it with 'request multi-config enabled' (op <request><multi-config><enabled/></multi-config></request>)",
+            ));
+        }
         let xps: Vec<&str> = subs.iter().map(|(_, op)| op.as_ref().map(|o| o.xpath()).unwrap_or("")).collect();
         if let Err(e) = self.write_guard(admin, &xps, now, strict) {
+            record_all(self, 0);
             return err_reply(&e);
         }
         if strict {
@@ -583,13 +775,16 @@ impl State {
             // refusing when the caller has pending changes would be wrong; instead we revert them.
             self.revert_admin(admin);
         }
+        let refusals: Vec<Option<ApiError>> = subs.iter().map(|(_, op)| op.as_ref().ok().and_then(|o| self.refused_by_fault(o))).collect();
         let mut txn = Txn::new(&mut self.candidate);
+        txn.refs = self.refs_cache.take().filter(|r| !r.worn());
         let mut inner = String::new();
-        for (id, op) in &subs {
+        for (i, (id, op)) in subs.iter().enumerate() {
             let idattr = id.as_ref().map(|i| format!(" id=\"{}\"", super::xml_tree::escape(i))).unwrap_or_default();
-            let res = match op {
-                Ok(op) => txn.apply(op),
-                Err(e) => Err(e.clone()),
+            let res = match (op, &refusals[i]) {
+                (_, Some(e)) => Err(e.clone()),
+                (Ok(op), None) => txn.apply(op),
+                (Err(e), None) => Err(e.clone()),
             };
             match res {
                 Ok(d) => {
@@ -599,18 +794,22 @@ impl State {
                     let code = e.code.map(|c| format!(" code=\"{c}\"")).unwrap_or_default();
                     inner.push_str(&format!("<response status=\"error\"{code}{idattr}>{}</response>", e.msg_xml()));
                     txn.rollback();
+                    record_all(self, 0);
                     return format!("<response status=\"error\" code=\"13\">{inner}</response>");
                 }
             }
         }
+        self.refs_cache = txn.refs.take();
         let w = txn.commit();
         self.mark_dirty(admin, w);
+        record_all(self, usize::MAX);
         format!("<response status=\"success\" code=\"20\">{inner}</response>")
     }
 
     /// Reverts `admin`'s uncommitted changes (candidate takes running's value at each path).
     fn revert_admin(&mut self, admin: &str) {
         let Some(m) = self.dirty.remove(admin) else { return };
+        self.refs_cache = None;
         let mut paths: Vec<Vec<Key>> = m.into_keys().collect();
         paths.sort_by_key(|p| p.len());
         for p in paths {
@@ -620,21 +819,25 @@ impl State {
         }
     }
 
-    /// Changed paths (from `admins`, or everyone) that still differ from running.
+    /// Changed paths (from `admins`, or everyone) that still differ from running. With
+    /// `admins` and the `left-behind` model, nodes those admins wrote with a partial xpath are
+    /// not taken (pan-os-python#570: the admin's partial commit does not carry them).
     fn pending(&self, admins: Option<&[String]>, filter: &dyn Fn(&[Key]) -> bool) -> Vec<Vec<Key>> {
         let mut out: Vec<Vec<Key>> = Vec::new();
+        let left_behind = admins.is_some() && self.faults.partial_xpath_commit == "left-behind";
         for (a, m) in &self.dirty {
             if admins.is_some_and(|v| !v.contains(a)) {
                 continue;
             }
-            for p in m.keys() {
-                if !filter(p) {
+            for (p, (_, partial)) in m {
+                if !filter(p) || (left_behind && *partial) {
                     continue;
                 }
                 let c = self.candidate.get_path(p);
                 let r = self.running.get_path(p);
                 let differs = match (c, r) {
-                    (Some(c), Some(r)) => !c.same(r),
+                    // An entry that moved differs by position (a `move` changes only that).
+                    (Some(c), Some(r)) => !c.same(r) || moved(&self.candidate, &self.running, p),
                     (None, None) => false,
                     _ => true,
                 };
@@ -744,15 +947,21 @@ impl State {
                 }
                 let mut items = Vec::new();
                 for path in &paths {
-                    items.push((path.clone(), self.candidate.get_path(path).cloned(), shells_of(&self.candidate, path)));
+                    items.push((
+                        path.clone(),
+                        self.candidate.get_path(path).cloned(),
+                        shells_of(&self.candidate, path),
+                        preceding(&self.candidate, path),
+                    ));
                 }
                 job.scope = format!("partial admins={:?}", admins.unwrap_or_default());
                 job.effect = Effect::Partial(items);
                 if self.faults.fail_commit.is_none() {
+                    // What a committed node holds is committed, whoever changed it (the sweep
+                    // of pan-os-ansible#628): drop every admin's marks at or below it.
+                    let taken: std::collections::HashSet<&[Key]> = paths.iter().map(|p| p.as_slice()).collect();
                     for m in self.dirty.values_mut() {
-                        for path in &paths {
-                            m.remove(path);
-                        }
+                        m.retain(|p, _| !(0..=p.len()).any(|l| taken.contains(&p[..l])));
                     }
                 }
             }
@@ -871,6 +1080,15 @@ impl State {
         let ok = super::response::success_result;
         match path.as_slice() {
             ["show", "system", "info", ..] => ok(&self.system_info()),
+            // `show clock`: ctime-style with the zone, as PAN-OS's CLI and API print it.
+            ["show", "clock", ..] => ok(&format!("{}\n", fmt_clock(self.local(self.panorama_now()), &tz_abbrev(self.opts.tz_offset_min)))),
+            ["request", "multi-config", verb, ..] if *verb == "enabled" || *verb == "enable" => {
+                if version_of(&self.opts.sw_version) < (10, 0) {
+                    return err_reply(&ApiError::new(17, "multi-config is unexpected"));
+                }
+                self.faults.multi_config_enabled = true;
+                ok("multi-config enabled")
+            }
             ["show", "devices", which, ..] if *which == "connected" || *which == "all" => {
                 let mut s = String::from("<devices>");
                 for d in &self.opts.devices {
@@ -929,7 +1147,8 @@ impl State {
                     _ => return err_reply(&ApiError::new(17, "lifetime is invalid: expected 1-8760 hours")),
                 };
                 let key: String = (0..15).map(|_| char::from(b'0' + (self.rng.next_u64() % 10) as u8)).collect();
-                let exp = fmt_time(SystemTime::now() + Duration::from_secs(hours * 3600));
+                // Printed without a zone, in Panorama's local time (facts §11.5).
+                let exp = fmt_time(self.local(self.panorama_now()) + Duration::from_secs(hours * 3600));
                 self.vm_auth_keys.push((key.clone(), exp.clone()));
                 ok(&format!("VM auth key {key} generated. Expires at: {exp}"))
             }
@@ -991,7 +1210,7 @@ impl State {
     }
 
     fn system_info(&self) -> String {
-        let t = fmt_time(SystemTime::now());
+        let t = fmt_ctime(self.local(self.panorama_now()));
         format!(
             "<system><hostname>{h}</hostname><ip-address>127.0.0.1</ip-address><netmask>255.0.0.0</netmask><default-gateway>127.0.0.1</default-gateway>\
 <mac-address>00:50:56:00:00:01</mac-address><time>{t}</time><uptime>0 days, 0:00:01</uptime><devicename>{h}</devicename>\
@@ -1040,9 +1259,54 @@ impl State {
         };
         self.candidate = pick("candidate")?;
         self.running = pick("running")?;
+        self.refs_cache = None;
         self.dirty.clear();
         Ok(())
     }
+}
+
+/// Broken-down UTC fields of `t`: (year, month 1-12, day, weekday 0=Sunday, h, m, s).
+fn civil(t: SystemTime) -> (i64, usize, i64, usize, i64, i64, i64) {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    (y, m as usize, d, wd, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+const WDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `Tue Dec  1 11:22:33 2026` (C `ctime`, day space-padded): `show system info` `<time>`.
+pub fn fmt_ctime(t: SystemTime) -> String {
+    let (y, mo, d, wd, h, mi, s) = civil(t);
+    format!("{} {} {d:>2} {h:02}:{mi:02}:{s:02} {y}", WDAYS[wd], MONTHS[mo - 1])
+}
+
+/// `Tue Dec  1 11:22:33 PST 2026` (`date` style): `show clock`.
+pub fn fmt_clock(t: SystemTime, zone: &str) -> String {
+    let (y, mo, d, wd, h, mi, s) = civil(t);
+    format!("{} {} {d:>2} {h:02}:{mi:02}:{s:02} {zone} {y}", WDAYS[wd], MONTHS[mo - 1])
+}
+
+/// Zone abbreviation for an offset: `UTC` for 0, else the numeric form tzdata gives its fixed
+/// offset zones (`Etc/GMT+8` prints `-08`, `Asia/Kolkata`-like offsets `+0530`).
+pub fn tz_abbrev(min: i32) -> String {
+    if min == 0 {
+        return "UTC".into();
+    }
+    let sign = if min < 0 { '-' } else { '+' };
+    let a = min.unsigned_abs();
+    if a % 60 == 0 { format!("{sign}{:02}", a / 60) } else { format!("{sign}{:02}{:02}", a / 60, a % 60) }
 }
 
 fn device_xml(d: &Device) -> String {
@@ -1076,6 +1340,50 @@ fn shells_of(tree: &Node, path: &[Key]) -> Shells {
         }
     }
     out
+}
+
+/// For an entry path: up to 16 preceding entry keys in `tree`, nearest first (empty = first).
+fn preceding(tree: &Node, path: &[Key]) -> Option<Vec<Key>> {
+    let (last, parent) = path.split_last()?;
+    if !matches!(last, Key::Entry(_)) {
+        return None;
+    }
+    let p = tree.get_path(parent)?;
+    let i = p.children.get_index_of(last)?;
+    Some((0..i).rev().take(16).filter_map(|j| p.children.get_index(j).map(|(k, _)| k.clone())).collect())
+}
+
+/// The nearest entry before `path` in `a` that also exists in `b`'s parent (None = none).
+fn anchor(a: &Node, b: &Node, path: &[Key]) -> Option<Key> {
+    let (last, parent) = path.split_last()?;
+    let (pa, pb) = (a.get_path(parent)?, b.get_path(parent)?);
+    let i = pa.children.get_index_of(last)?;
+    (0..i).rev().map(|j| pa.children.get_index(j).expect("in range").0).find(|k| pb.children.contains_key(*k)).cloned()
+}
+
+/// An entry present in both trees sits after a different common neighbour (it was moved).
+fn moved(cand: &Node, run: &Node, path: &[Key]) -> bool {
+    matches!(path.last(), Some(Key::Entry(_))) && anchor(cand, run, path) != anchor(run, cand, path)
+}
+
+/// Moves the entry at `path` right after the first of `prev` present (or to the front when
+/// `prev` is empty); leaves it where it is when none of them is there.
+fn place_after(tree: &mut Node, path: &[Key], prev: &[Key]) {
+    let Some((last, parent)) = path.split_last() else { return };
+    let Some(p) = tree.get_path_mut(parent) else { return };
+    let Some(cur) = p.children.get_index_of(last) else { return };
+    let want = if prev.is_empty() {
+        0
+    } else {
+        match prev.iter().find_map(|k| p.children.get_index_of(k)) {
+            Some(i) if i < cur => i + 1,
+            Some(i) => i,
+            None => return,
+        }
+    };
+    if want != cur {
+        p.children.move_index(cur, want);
+    }
 }
 
 /// Sets `path` in `tree` to `node` (None = remove), creating parents from `shells`.

@@ -237,17 +237,41 @@ def test_commit_sync_and_no_changes(pano, sim):
     assert sim.stats()["commits"] == 1
 
 
-def test_partial_commit_by_admin(pano, sim):
+def test_partial_commit_after_create_sweeps_in_other_admins_changes(pano, sim):
+    """pan-os-python create() sets on the container xpath (`.../device-group` with the entry):
+    a partial-xpath write. The written node is the writer's change, so the writer's partial
+    commit takes the whole container, the other admin's pending entry included
+    (pan-os-ansible#628, pan-os-python#331/#570)."""
     other = Panorama(sim.host, sim.admin2[0], sim.admin2[1], port=sim.port)
     assert other.api_key
-    dg_mine = DeviceGroup("mine")
-    pano.add(dg_mine)
-    dg_mine.create()
     dg_theirs = DeviceGroup("theirs")
     other.add(dg_theirs)
     dg_theirs.create()
+    dg_mine = DeviceGroup("mine")
+    pano.add(dg_mine)
+    dg_mine.create()
     result = pano.commit(sync=True, admins=[sim.admin[0]])
     assert result["success"]
+    run = running(sim)
+    assert run.find(dg_xpath("mine")) is not None
+    assert run.find(dg_xpath("theirs")) is not None  # swept in
+    assert not pano.pending_changes()
+    writes = sim.control("GET", "writes")
+    assert [w["xpath"].rsplit("/", 1)[-1] for w in writes if w["action"] == "set"] == ["device-group", "device-group"]
+
+
+def test_partial_commit_after_apply_keeps_other_admins_changes_pending(pano, sim):
+    """apply() edits the entry's own xpath (a full-xpath write): only that entry is the
+    writer's, so the other admin's change stays pending."""
+    other = Panorama(sim.host, sim.admin2[0], sim.admin2[1], port=sim.port)
+    assert other.api_key
+    dg_theirs = DeviceGroup("theirs")
+    other.add(dg_theirs)
+    dg_theirs.apply()
+    dg_mine = DeviceGroup("mine")
+    pano.add(dg_mine)
+    dg_mine.apply()
+    assert pano.commit(sync=True, admins=[sim.admin[0]])["success"]
     run = running(sim)
     assert run.find(dg_xpath("mine")) is not None
     assert run.find(dg_xpath("theirs")) is None  # admin2's change stays pending
@@ -367,3 +391,67 @@ def test_config_lock_held_by_other_admin(pano, sim):
     sim.control("POST", "faults", {"config_lock_by": ""})
     assert pano.add_config_lock()
     assert pano.remove_config_lock()
+
+
+# --- where Panorama refuses (facts §11) -------------------------------------------------
+
+
+def test_delete_of_a_referenced_address_is_refused(pano, sim):
+    from panos.policies import SecurityRule
+
+    dg = make_dg(pano, sim, members=False)
+    addr = AddressObject("k8s-shop-web", value="10.0.0.5")
+    dg.add(addr)
+    addr.create()
+    rb = PreRulebase()
+    dg.add(rb)
+    rule = SecurityRule("foreign", fromzone=["any"], tozone=["any"], source=["any"], destination=["k8s-shop-web"], action="allow")
+    rb.add(rule)
+    rule.create()
+    with pytest.raises(err.PanDeviceXapiError) as e:
+        addr.delete()
+    msg = str(e.value)
+    assert "k8s-shop-web cannot be deleted because of references from:" in msg
+    assert "pre-rulebase -> security -> rules -> foreign -> destination" in msg
+    rule.delete()
+    addr.delete()
+    a2 = AddressObject("k8s-shop-web")
+    dg.add(a2)
+    with pytest.raises(err.PanObjectMissing):
+        a2.refresh()
+
+
+def test_a_second_keygen_ends_the_first_key(pano, sim):
+    sim.control("POST", "faults", {"keygen_rotates": True})  # the reset of the next test turns it off
+    again = Panorama(sim.host, sim.admin[0], sim.admin[1], port=sim.port)
+    assert again.api_key != pano.api_key
+    with pytest.raises(err.PanURLError) as e:
+        pano.refresh_system_info()
+    assert "Invalid Credential" in str(e.value)
+    assert again.refresh_system_info().version == "10.2.9"
+
+
+def test_show_clock_and_system_time(pano, sim):
+    clock = pano.op("show clock", xml=True).decode()
+    text = ET.fromstring(clock).find("./result").text
+    assert text.endswith("\n") and len(text.split()) == 6 and text.split()[4] == "UTC"
+    info = ET.fromstring(pano.op("show system info", xml=True).decode())
+    assert len(info.find("./result/system/time").text.split()) == 5
+
+
+def test_refuse_writes_fault_reaches_pan_os_python(pano, sim):
+    sim.control("POST", "faults", {"refuse_writes": [{"name_glob": "demo.in.*frontend*", "message": "refused for the test"}]})
+    try:
+        dg = make_dg(pano, sim, members=False)
+        bad = AddressObject("demo.in.shop-frontend", value="10.0.0.6")
+        dg.add(bad)
+        with pytest.raises(err.PanDeviceXapiError) as e:
+            bad.create()
+        assert "refused for the test" in str(e.value)
+        ok = AddressObject("demo.in.shop-backend", value="10.0.0.7")
+        dg.add(ok)
+        ok.create()
+    finally:
+        sim.control("POST", "faults", {"refuse_writes": None})
+    writes = sim.control("GET", "writes")
+    assert [w["refused"] for w in writes if w["element_names"] and w["element_names"][0].startswith("demo.in.")] == [True, False]
