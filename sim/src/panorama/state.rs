@@ -1306,7 +1306,7 @@ pub fn tz_abbrev(min: i32) -> String {
     }
     let sign = if min < 0 { '-' } else { '+' };
     let a = min.unsigned_abs();
-    if a % 60 == 0 { format!("{sign}{:02}", a / 60) } else { format!("{sign}{:02}{:02}", a / 60, a % 60) }
+    if a.is_multiple_of(60) { format!("{sign}{:02}", a / 60) } else { format!("{sign}{:02}{:02}", a / 60, a % 60) }
 }
 
 fn device_xml(d: &Device) -> String {

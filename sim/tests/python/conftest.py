@@ -54,8 +54,7 @@ class Sim:
         return self.control("GET", "stats")
 
 
-@pytest.fixture(scope="session")
-def sim():
+def _spawn(extra=()):
     workdir = tempfile.mkdtemp(prefix="panorama-sim-")
     ca = os.path.join(workdir, "ca.pem")
     proc = subprocess.Popen(
@@ -67,6 +66,7 @@ def sim():
             "--admin", "%s:%s" % ADMIN2,
             "--devices", str(DEVICES),
             "--job-step-ms", "50",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -81,6 +81,17 @@ def sim():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sim():
+    yield from _spawn()
+
+
+@pytest.fixture(scope="session")
+def sim11():
+    """A second sim on the 11.x profile (partial-xpath writes are left behind)."""
+    yield from _spawn(["--sw-version", "11.1.6"])
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from panos import errors as err
+from panos.base import PanDevice
 from panos.network import StaticRoute, VirtualRouter
 from panos.objects import AddressObject, ServiceObject, Tag
 from panos.panorama import (
@@ -455,3 +456,36 @@ def test_refuse_writes_fault_reaches_pan_os_python(pano, sim):
         sim.control("POST", "faults", {"refuse_writes": None})
     writes = sim.control("GET", "writes")
     assert [w["refused"] for w in writes if w["element_names"] and w["element_names"][0].startswith("demo.in.")] == [True, False]
+
+
+def test_on_11_x_a_create_is_left_behind_by_the_admins_partial_commit(sim11, monkeypatch):
+    """pan-os-python#570 (strict reading on the 11.x profile): create() is a partial-xpath set,
+    and the admin's partial commit does not carry it; apply() (full xpath) is carried."""
+    sim11.control("POST", "reset")
+    orig = PanDevice.XapiWrapper
+    ctx = sim11.ssl_context
+
+    class Verifying(orig):
+        def __init__(self, *a, **kw):
+            kw.setdefault("ssl_context", ctx)
+            orig.__init__(self, *a, **kw)
+
+    monkeypatch.setattr(PanDevice, "XapiWrapper", Verifying)
+    p = Panorama(sim11.host, sim11.admin[0], sim11.admin[1], port=sim11.port)
+    assert p.refresh_system_info().version == "11.1.6"
+    created = DeviceGroup("created")
+    p.add(created)
+    created.create()
+    with pytest.raises(err.PanCommitNotNeeded):
+        p.commit(sync=True, exception=True, admins=[sim11.admin[0]])
+    assert running(sim11).find(dg_xpath("created")) is None
+    assert p.pending_changes()
+    applied = DeviceGroup("applied")
+    p.add(applied)
+    applied.apply()
+    assert p.commit(sync=True, admins=[sim11.admin[0]])["success"]
+    run = running(sim11)
+    assert run.find(dg_xpath("applied")) is not None and run.find(dg_xpath("created")) is None
+    assert p.commit(sync=True)["success"]  # a full commit takes it
+    assert running(sim11).find(dg_xpath("created")) is not None
+
