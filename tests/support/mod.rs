@@ -92,6 +92,20 @@ impl Sim {
         self.http().get(format!("{}/_sim/stats", self.url)).send().unwrap().json().unwrap()
     }
 
+    /// The sim's wire-level record of every write (`GET /_sim/writes`): what a client *sent*,
+    /// whatever the sim made of it.
+    pub fn writes(&self) -> Vec<serde_json::Value> {
+        self.http().get(format!("{}/_sim/writes", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn reset_writes(&self) {
+        assert!(self.http().post(format!("{}/_sim/writes/reset", self.url)).send().unwrap().status().is_success());
+    }
+
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        self.http().get(format!("{}/_sim/jobs", self.url)).send().unwrap().json().unwrap()
+    }
+
     pub fn config_xml(&self, which: &str) -> String {
         self.http().get(format!("{}/_sim/config?which={which}", self.url)).send().unwrap().text().unwrap()
     }
