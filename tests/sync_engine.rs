@@ -52,6 +52,28 @@ fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
     assert_eq!(candidate, running, "candidate and running differ: uncommitted work left");
 }
 
+/// Operations with NAT rule uuids (PAN-OS's identity of a rule, new for each create) cleared.
+fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
+    use pano_eks_core::{Object, Operation};
+    let mut ops = ops.to_vec();
+    for op in &mut ops {
+        if let Operation::Create { object: Object::NatRule(r) } | Operation::Update { object: Object::NatRule(r) } = op {
+            r.uuid = None;
+        }
+    }
+    ops
+}
+
+/// Equal but for NAT rule uuids.
+fn same_content(a: &Observed, b: &Observed) -> bool {
+    let strip = |o: &Observed| {
+        let mut o = o.clone();
+        o.nat_rules.iter_mut().for_each(|r| r.uuid = None);
+        o
+    };
+    strip(a) == strip(b)
+}
+
 #[test]
 fn first_converge_writes_exactly_the_desired_objects_then_nothing() {
     let sim = Sim::start(&["--job-step-ms", "0"]);
@@ -179,11 +201,12 @@ fn killed_after_any_number_of_writes_a_rerun_converges_exactly() {
         // Back to the committed baseline.
         sim.reset();
         rt.block_on(e.converge(&start)).unwrap();
-        assert!(read(&rt, &e, Which::Running) == baseline, "baseline restored");
+        assert!(same_content(&read(&rt, &e, Which::Running), &baseline), "baseline restored");
         // The killed run: its first k writes landed, one call each, then nothing (no commit).
         rt.block_on(apply::apply(&e.client, &locs, &plan.operations[..k], WriteMode::OnePerCall, LockWait::default())).unwrap();
         let r = rt.block_on(e.converge(&target)).unwrap();
-        assert_eq!(r.plan.operations, plan.operations[k..].to_vec(), "after {k} writes exactly the rest is left");
+        // (PAN-OS gives re-created rules new uuids: compare the operations without them.)
+        assert_eq!(without_uuids(&r.plan.operations), without_uuids(&plan.operations[k..]), "after {k} writes exactly the rest is left");
         assert!(r.commit_job.is_some(), "the interrupted run's writes are committed too (crash at {k})");
         assert_converged(&rt, &e, &target);
         let running = read(&rt, &e, Which::Running);
@@ -237,4 +260,40 @@ fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("007900000002") && stderr.contains("did not succeed"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "no secret in errors");
+}
+
+#[test]
+fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
+    use pano_eks::panorama::codec;
+    use pano_eks_core::{Object, Operation};
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    let name = "demo.in.shop.default.svc-0";
+    let rule_in = |which| read(&rt, &e, which).nat_rules.into_iter().find(|r| r.name == name).expect("the inbound rule");
+    let original = rule_in(Which::Candidate).uuid.expect("PAN-OS gave the rule a uuid");
+
+    // A new target port: the plan updates the rule, carrying the uuid it observed.
+    let moved = Facts::from_json(&facts_json(1, "").replace(r#""port": 80,"#, r#""port": 8080,"#)).unwrap();
+    let (plan, _) = rt.block_on(e.plan(&moved)).unwrap();
+    let update = plan.operations.iter().find(|o| o.name() == name).expect("the rule is updated");
+    let Operation::Update { object: Object::NatRule(r) } = update else { panic!("{update:?}") };
+    assert_eq!(r.uuid.as_deref(), Some(original.as_str()));
+
+    // Between plan and apply, stamp another uuid on the rule: what it holds after our write can
+    // only come from the `edit` we sent (the sim keeps the old uuid when an edit carries none).
+    let locs = Locations::from_settings(&e.settings);
+    let xpath = locs.entry(pano_eks_core::Kind::NatRule, name);
+    let mut stamped = rule_in(Which::Candidate);
+    stamped.uuid = Some("5a1e0000-0000-4000-8000-00000000ffff".into());
+    rt.block_on(e.client.edit(&xpath, &codec::encode(&Object::NatRule(stamped)))).unwrap();
+    assert_eq!(rule_in(Which::Candidate).uuid.as_deref(), Some("5a1e0000-0000-4000-8000-00000000ffff"));
+    rt.block_on(apply::apply(&e.client, &locs, &plan.operations, e.mode, LockWait::default())).unwrap();
+    let after = rule_in(Which::Candidate);
+    assert_eq!(after.uuid.as_deref(), Some(original.as_str()), "the edit carried the observed uuid");
+    assert!(matches!(&after.destination_translation, Some(pano_eks_core::DestinationTranslation::Dynamic { port: Some(8080), .. })));
+    rt.block_on(e.converge(&moved)).unwrap();
+    assert_eq!(rule_in(Which::Running).uuid.as_deref(), Some(original.as_str()), "and it is committed with it");
+    assert_converged(&rt, &e, &moved);
 }

@@ -7,8 +7,9 @@
 //! one by accident, and an owned entry with stray content is rewritten.
 //!
 //! Adapter contract: fill PAN-OS defaults on read (`distribution` round-robin, `metric` 10,
-//! `disabled` no), drop volatile attributes (`uuid`, `admin`, `dirtyId`, `time`), and put any
-//! other child element into `unmodelled` as its XML text, in document order.
+//! `disabled` no), drop volatile attributes (`admin`, `dirtyId`, `time`; `uuid` too, except a
+//! NAT rule's, which is kept in [`NatRule::uuid`]), and put any other child element into
+//! `unmodelled` as its XML text, in document order.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +111,19 @@ pub struct NatRule {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmodelled: Vec<String>,
+    /// The rule's `uuid` attribute (PAN-OS 9.0+) as observed: identity, not content. Never part of
+    /// a comparison ([`NatRule::same_content`]); an Update carries the observed one so PAN-OS
+    /// keeps hit counts and rule-usage history (terraform-provider-panos `internal/manager/uuid.go`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl NatRule {
+    /// Equal in everything but the `uuid`.
+    pub fn same_content(&self, other: &NatRule) -> bool {
+        let uuid = |r: &NatRule| NatRule { uuid: None, ..r.clone() };
+        if self.uuid == other.uuid { self == other } else { uuid(self) == uuid(other) }
+    }
 }
 
 /// `<nexthop>` of a static route.

@@ -447,6 +447,13 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let del_svc = svc_diff.emit(&ctx, Object::Service, &mut operations);
     let del_rule = rule_diff.emit(&ctx, Object::NatRule, &mut operations);
     let del_route = route_diff.emit(&ctx, Object::StaticRoute, &mut operations);
+    // An update keeps the rule's identity: the observed uuid goes into the `edit`, so PAN-OS
+    // keeps its hit counts and rule-usage history.
+    for op in operations.iter_mut() {
+        if let Operation::Update { object: Object::NatRule(r) } = op {
+            r.uuid = seen_rules.locate(&r.name).and_then(|j| seen_rules.list[j].uuid.clone());
+        }
+    }
 
     for (i, &st) in status_of.iter().enumerate() {
         let st = &mut services[st];

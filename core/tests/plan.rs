@@ -52,6 +52,7 @@ fn first_plan_creates_the_documented_objects() {
             tags: tags.clone(),
             disabled: false,
             unmodelled: vec![],
+            uuid: None,
         }
     );
     let Operation::Create { object: Object::Address(addr) } = obj("prod.shop.default.frontend") else { panic!() };
@@ -386,6 +387,7 @@ fn desired_name_held_by_a_foreign_entry_is_a_conflict_and_not_written() {
         tags: vec![],
         disabled: false,
         unmodelled: vec![],
+        uuid: None,
     });
     let p = run(&f, &observed);
     let st = status(&p, "default", "frontend");
@@ -573,6 +575,44 @@ fn content_changes_are_in_place_updates() {
 }
 
 #[test]
+fn a_rule_update_carries_the_observed_uuid_and_a_uuid_alone_is_no_change() {
+    let mut observed = converge(&shop(), &Observed::default());
+    for (i, r) in observed.nat_rules.iter_mut().enumerate() {
+        r.uuid = Some(format!("uuid-{i}"));
+    }
+    // PAN-OS's uuid on every rule: nothing to write.
+    assert!(run(&shop(), &observed).is_noop());
+    // Inbound rule update (target port) and outbound rule update (drifted): both keep their uuid.
+    let mut f = shop();
+    f.clusters[0].services[0].ports[0].port = 8080;
+    let out = observed.nat_rules.iter().position(|r| r.name.starts_with("prod.out.")).unwrap();
+    observed.nat_rules[out].disabled = true;
+    let p = run(&f, &observed);
+    let updated: Vec<(String, Option<String>)> = p
+        .operations
+        .iter()
+        .filter_map(|o| match o {
+            Operation::Update { object: Object::NatRule(r) } => Some((r.name.clone(), r.uuid.clone())),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(String, Option<String>)> = observed
+        .nat_rules
+        .iter()
+        .filter(|r| r.name == "prod.in.shop.default.frontend" || r.name.starts_with("prod.out."))
+        .map(|r| (r.name.clone(), r.uuid.clone()))
+        .collect();
+    let (mut updated, mut want) = (updated, want);
+    updated.sort();
+    want.sort();
+    assert_eq!(updated, want);
+    assert!(want.iter().all(|(_, u)| u.is_some()));
+    // A create has none: PAN-OS assigns it.
+    let p = run(&shop(), &Observed::default());
+    assert!(p.operations.iter().all(|o| !matches!(o, Operation::Create { object: Object::NatRule(r) } if r.uuid.is_some())));
+}
+
+#[test]
 fn settings_are_validated() {
     for bad in ["", "Prod", "pro_d", "-prod", "prod-", "a.b", "abcdefghijklmnopqrstu"] {
         let mut s = settings();
@@ -619,6 +659,7 @@ fn entries_a_foreign_rule_still_uses_are_kept_with_a_report() {
         tags: vec!["corp".into()],
         disabled: false,
         unmodelled: vec![],
+        uuid: None,
     });
     let p = run(&facts(vec![], vec![]), &observed);
     let gone = deletes(&p);
