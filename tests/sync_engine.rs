@@ -39,6 +39,11 @@ fn stat(sim: &Sim, key: &str) -> u64 {
     sim.stats()[key].as_u64().unwrap_or(0)
 }
 
+/// How many `/api` requests of one kind (`op.show.commit-locks`, `keygen`, …) the sim answered.
+fn requests(sim: &Sim, key: &str) -> u64 {
+    sim.stats()["requests"][key].as_u64().unwrap_or(0)
+}
+
 fn read(rt: &tokio::runtime::Runtime, e: &Engine, which: Which) -> Observed {
     rt.block_on(observe::read(&e.client, &Locations::from_settings(&e.settings), which)).unwrap()
 }
@@ -296,4 +301,75 @@ fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
     rt.block_on(e.converge(&moved)).unwrap();
     assert_eq!(rule_in(Which::Running).uuid.as_deref(), Some(original.as_str()), "and it is committed with it");
     assert_converged(&rt, &e, &moved);
+}
+
+#[test]
+fn a_commit_lock_of_another_admin_is_waited_for_from_show_commit_locks_then_reported_by_owner() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound: Duration::from_millis(1500) };
+    let e = engine(&rt, &sim, opts);
+    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let f = facts(1, "");
+    let started = std::time::Instant::now();
+    let err = rt.block_on(e.converge(&f)).unwrap_err().to_string();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000), "it waited ({waited:?}): {err}");
+    assert!(waited < Duration::from_secs(30), "bounded: waited {waited:?}");
+    assert!(err.contains("gave up after") && err.contains("commit lock held by other-admin"), "{err}");
+    assert!(requests(&sim, "op.show.commit-locks") >= 1, "decided from show commit-locks: {}", sim.stats());
+    assert_eq!(stat(&sim, "commits"), 0, "nothing committed past the lock");
+    // The lock never removed by us; once its owner releases it, the next run commits everything.
+    assert!(sim.api_as("other-admin", "other", &[("type", "op"), ("cmd", "<show><commit-locks/></show>")]).contains("other-admin"));
+    sim.faults(serde_json::json!({"commit_lock_by": ""}));
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.commit_job.is_some());
+    assert_converged(&rt, &e, &f);
+}
+
+#[test]
+fn a_commit_lock_released_while_waiting_lets_the_commit_through() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound: Duration::from_secs(120) };
+    let e = engine(&rt, &sim, opts);
+    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let f = facts(1, "");
+    let started = std::time::Instant::now();
+    let report = std::thread::scope(|s| {
+        // The other admin releases the lock once pano-eks has looked at it (and is waiting).
+        s.spawn(|| {
+            while requests(&sim, "op.show.commit-locks") == 0 {
+                assert!(started.elapsed() < Duration::from_secs(60), "pano-eks never asked for the commit locks");
+                std::thread::yield_now();
+            }
+            sim.faults(serde_json::json!({"commit_lock_by": ""}));
+        });
+        rt.block_on(e.converge(&f))
+    })
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "proceeded once released, took {took:?}");
+    assert!(report.commit_job.is_some() && report.pushes.len() == 2, "{report:?}");
+    assert_converged(&rt, &e, &f);
+}
+
+#[test]
+fn a_commit_lock_of_our_own_admin_does_not_block_our_commit() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let r = sim.api_as(
+        support::ADMIN,
+        PASSWORD,
+        &[("type", "op"), ("cmd", "<request><commit-lock><add><comment>held by us</comment></add></commit-lock></request>")],
+    );
+    assert!(r.contains("success"), "{r}");
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let f = facts(1, "");
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.commit_job.is_some());
+    assert_eq!(requests(&sim, "op.show.commit-locks"), 0, "no refusal, nothing to ask");
+    assert_converged(&rt, &e, &f);
 }

@@ -30,6 +30,7 @@
 mod desired;
 pub mod facts;
 mod fxhash;
+pub mod locks;
 pub mod model;
 pub mod naming;
 mod plan;

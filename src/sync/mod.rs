@@ -224,7 +224,7 @@ impl Engine {
             PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
             PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
         };
-        let job: Job = commit::push(&self.client, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
+        let job: Job = commit::push(&self.client, &self.admin, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
         Ok(PushSummary {
             target: name,
             job: job.id,
