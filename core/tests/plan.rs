@@ -666,9 +666,13 @@ fn entries_a_foreign_rule_still_uses_are_kept_with_a_report() {
     assert!(!gone.iter().any(|(k, _)| matches!(k, Kind::Address | Kind::Service)), "{gone:?}");
     assert!(gone.contains(&(Kind::NatRule, "prod.in.shop.default.frontend".into())));
     assert!(!gone.iter().any(|(k, _)| *k == Kind::Tag), "kept entries still carry the tags: {gone:?}");
-    let in_use: Vec<&str> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).map(|x| x.subject.as_str()).collect();
-    assert_eq!(in_use, vec!["prod.shop.default.frontend", "prod.tcp-82"]);
-    assert!(p.problems[0].message.contains("corp-uses-ours"));
+    // Reported against the Service the entries belonged to, naming what holds them.
+    let in_use: Vec<(&str, &str)> =
+        p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).map(|x| (x.subject.as_str(), x.message.as_str())).collect();
+    assert_eq!(in_use.len(), 2, "{in_use:#?}");
+    assert!(in_use.iter().all(|(s, _)| *s == "shop/default/frontend"), "{in_use:#?}");
+    assert!(in_use[0].1.contains("\"prod.shop.default.frontend\"") && in_use[1].1.contains("\"prod.tcp-82\""), "{in_use:#?}");
+    assert!(in_use.iter().all(|(_, m)| m.contains("NAT rule \"corp-uses-ours\" (device group eks-dg pre-rulebase)")), "{in_use:#?}");
     let mut after = observed.clone();
     after.apply(&p.operations);
     assert!(run(&facts(vec![], vec![]), &after).is_noop());
@@ -722,4 +726,117 @@ fn a_frozen_clusters_service_objects_are_held_while_the_others_converge() {
     let after = converge(&unknown, &state);
     assert!(after.nat_rules.iter().any(|r| r.name.contains("shop.default.web")), "held");
     assert!(after.nat_rules.iter().any(|r| r.name.contains("out.shop")), "outbound rule kept");
+}
+
+fn referrer(kind: ReferrerKind, name: &str, location: &str, uses: &[&str], tags: &[&str]) -> Referrer {
+    Referrer {
+        kind,
+        name: name.into(),
+        location: location.into(),
+        names: uses.iter().map(|s| s.to_string()).collect(),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Two Services protected; then `frontend` is deleted while entries elsewhere still name its
+/// objects. Each row: (case, referrers, entries held as (kind, name), what the problem names).
+#[test]
+fn entries_referenced_from_rules_groups_descendants_or_shared_are_held_and_reported_against_their_service() {
+    use ReferrerKind::*;
+    let two = facts(
+        vec![cluster("shop", &["192.168.110.0/24"], vec![svc("default", "frontend", "82"), svc("default", "cart", "83")])],
+        vec![fw("i-0abc", "192.168.2.0/24")],
+    );
+    let state = converge(&two, &Observed::default());
+    let mut one = two.clone();
+    one.clusters[0].services.retain(|s| s.name == "cart");
+    let addr = "prod.shop.default.frontend";
+    let port = "prod.tcp-82";
+    type Row = (&'static str, Vec<Referrer>, Vec<(Kind, &'static str)>, &'static str);
+    let rows: Vec<Row> = vec![
+        (
+            "security rule of another admin in our pre-rulebase",
+            vec![referrer(SecurityRule, "allow-web", "device group eks-dg pre-rulebase", &["any", addr, "trust"], &[])],
+            vec![(Kind::Address, addr)],
+            "security rule \"allow-web\" (device group eks-dg pre-rulebase)",
+        ),
+        (
+            "address group in a descendant device group",
+            vec![referrer(AddressGroup, "web-servers", "device group eks-west", &[addr], &["corp"])],
+            vec![(Kind::Address, addr)],
+            "address group \"web-servers\" (device group eks-west)",
+        ),
+        (
+            "service group in shared",
+            vec![referrer(ServiceGroup, "web-ports", "shared", &[port], &[])],
+            vec![(Kind::Service, port)],
+            "service group \"web-ports\" (shared)",
+        ),
+        (
+            "NAT rule of a post-rulebase names both",
+            vec![referrer(NatRule, "corp-dnat", "device group eks-dg post-rulebase", &[addr, port], &[])],
+            vec![(Kind::Address, addr), (Kind::Service, port)],
+            "NAT rule \"corp-dnat\" (device group eks-dg post-rulebase)",
+        ),
+        (
+            "an entry carrying our own marks holds nothing",
+            vec![referrer(SecurityRule, "ours", "device group eks-dg pre-rulebase", &[addr], &["pano-eks", "pano-eks.prod.shop"])],
+            vec![],
+            "",
+        ),
+        ("nothing references them", vec![], vec![], ""),
+    ];
+    for (case, referrers, held, names) in rows {
+        let mut observed = state.clone();
+        observed.referrers = referrers;
+        let p = run(&one, &observed);
+        let gone = deletes(&p);
+        for (kind, name) in [(Kind::NatRule, "prod.in.shop.default.frontend"), (Kind::Address, addr), (Kind::Service, port)] {
+            let kept = held.contains(&(kind, name));
+            assert_eq!(!gone.contains(&(kind, name.to_string())), kept, "{case}: {kind:?} {name} held={kept}: {gone:?}");
+        }
+        let in_use: Vec<&Problem> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).collect();
+        assert_eq!(in_use.len(), held.len(), "{case}: {in_use:#?}");
+        for pr in &in_use {
+            assert_eq!(pr.subject, "shop/default/frontend", "{case}: reported against the deleted Service");
+            assert!(pr.message.contains(names) && pr.message.contains("not deleted"), "{case}: {}", pr.message);
+        }
+        // The other Service is untouched and protected; nothing else is held back.
+        assert_eq!(status(&p, "default", "cart").state, ServiceState::Protected, "{case}");
+        assert!(!gone.iter().any(|(k, _)| *k == Kind::Tag), "{case}: the cluster's tags stay in use: {gone:?}");
+        // Stable while the reference stays; once it goes, the first sync deletes what was held.
+        let mut after = observed.clone();
+        after.apply(&p.operations);
+        assert!(run(&one, &after).is_noop(), "{case}: a held entry is not retried while referenced");
+        after.referrers.clear();
+        let p = run(&one, &after);
+        let gone: Vec<(Kind, String)> = deletes(&p);
+        assert_eq!(gone.len(), held.len(), "{case}: {gone:?}");
+        assert!(p.problems.iter().all(|x| x.kind != ProblemKind::InUse), "{case}");
+        after.apply(&p.operations);
+        assert!(run(&one, &after).is_noop(), "{case}");
+    }
+}
+
+#[test]
+fn a_tag_a_foreign_rule_or_group_still_names_is_held_and_reported() {
+    let state = converge(&shop(), &Observed::default());
+    let none = facts(vec![], vec![]);
+    let careless = run(&none, &state);
+    assert!(deletes(&careless).contains(&(Kind::Tag, "pano-eks.prod.shop".into())), "without a reference the cluster tag goes");
+    for r in [
+        referrer(ReferrerKind::SecurityRule, "tagged-by-us", "shared post-rulebase", &["any"], &["pano-eks.prod.shop"]),
+        referrer(ReferrerKind::AddressGroup, "dynamic", "device group eks-dg", &["pano-eks.prod.shop"], &[]),
+    ] {
+        let mut observed = state.clone();
+        observed.referrers = vec![r.clone()];
+        let p = run(&none, &observed);
+        let gone = deletes(&p);
+        assert!(!gone.contains(&(Kind::Tag, "pano-eks.prod.shop".into())), "{r:?}: {gone:?}");
+        assert!(gone.contains(&(Kind::Address, "prod.shop.default.frontend".into())), "the objects still go: {gone:?}");
+        let held: Vec<&Problem> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).collect();
+        assert_eq!(held.len(), 1, "{held:#?}");
+        assert_eq!(held[0].subject, "pano-eks.prod.shop");
+        assert!(held[0].message.contains(&format!("{:?}", r.name)), "{}", held[0].message);
+    }
 }
