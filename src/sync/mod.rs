@@ -159,7 +159,7 @@ impl Engine {
 
     /// Reads what Panorama holds and plans against it; writes nothing.
     pub async fn plan(&self, facts: &Facts) -> Result<(Plan, Observed), SyncError> {
-        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        let seen = self.observe().await?;
         let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
         Ok((plan, seen))
     }
@@ -173,7 +173,7 @@ impl Engine {
             phases.push((name, lap.elapsed().as_millis()));
             *lap = Instant::now();
         };
-        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        let seen = self.observe().await?;
         mark("observe", &mut lap);
         let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
         let mut candidate = seen;
@@ -211,6 +211,16 @@ impl Engine {
             mark("push", &mut lap);
         }
         Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis(), phases_ms: phases })
+    }
+
+    /// The candidate config's five containers, and what elsewhere could reference their entries
+    /// (rules, groups; our device group, its descendants, shared), read concurrently.
+    async fn observe(&self) -> Result<Observed, SyncError> {
+        let (seen, referrers) =
+            tokio::join!(observe::read(&self.client, &self.locs, Which::Candidate), observe::read_referrers(&self.client, &self.locs));
+        let mut seen = seen?;
+        seen.referrers = referrers?;
+        Ok(seen)
     }
 
     /// `check pending-changes`: whether any administrator has uncommitted changes.
