@@ -480,3 +480,68 @@ fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes(
     assert!(running.contains("allow-svc-1"), "the other admin's rule is untouched");
     assert_converged(&rt, &e, &f);
 }
+
+fn rotate_keys(sim: &Sim) {
+    let c = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    assert!(c.post(format!("{}/_sim/rotate-keys", sim.url)).send().unwrap().status().is_success());
+}
+
+/// Another process rotating our admin's key (`POST /_sim/rotate-keys` revokes every key): the
+/// engine makes one new key and carries on; a second rotation in the middle of a converge costs
+/// one more keygen, never a loop.
+#[test]
+fn a_rotated_key_is_regenerated_once_per_403_and_a_second_rotation_mid_run_too() {
+    let sim = Sim::start(&["--job-step-ms", "50"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (1, 1), "one key per process");
+    rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    assert_eq!(requests(&sim, "keygen"), 1, "a converge reuses the key");
+
+    rotate_keys(&sim);
+    let f = facts(2, "");
+    rt.block_on(e.converge(&f)).unwrap();
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (2, 2), "one new key after the rotation");
+
+    // Mid-run: rotate again as soon as the engine has re-keyed after the first rotation.
+    rotate_keys(&sim);
+    let started = std::time::Instant::now();
+    let f = facts(3, "");
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            while requests(&sim, "keygen") < 3 {
+                assert!(started.elapsed() < Duration::from_secs(60), "no re-keygen after {:?}", started.elapsed());
+                std::thread::yield_now();
+            }
+            rotate_keys(&sim);
+        });
+        rt.block_on(e.converge(&f))
+    });
+    r.unwrap_or_else(|e| panic!("converge after two rotations ({:?}): {e}", started.elapsed()));
+    // Keygen 4 can only come from a 403 inside this converge (the engine calls nothing after
+    // it): the second rotation landed mid-run, and each rotation cost exactly one keygen although
+    // several concurrent calls saw each 403.
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (4, 4), "one keygen per 403 event: {}", sim.stats());
+    assert!(stat(&sim, "auth_failures") >= 2, "{}", sim.stats());
+    assert_converged(&rt, &e, &f);
+}
+
+/// With a configured API key there is nothing to regenerate: a 403 is an immediate, clear error.
+#[test]
+fn a_revoked_configured_api_key_fails_at_once_and_says_why() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let key = sim.api_as(support::ADMIN, PASSWORD, &[("type", "keygen"), ("user", support::ADMIN), ("password", PASSWORD)]);
+    let key = key.split("<key>").nth(1).unwrap().split("</key>").next().unwrap().to_string();
+    let rt = rt();
+    let cfg = sim.config("");
+    let e = rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), fast(), Credentials::ApiKey(Secret::new(key.clone())))).unwrap();
+    rotate_keys(&sim);
+    let before = requests(&sim, "keygen");
+    let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
+    assert_eq!(requests(&sim, "keygen"), before, "no keygen without a password");
+    assert!(err.contains("configured API key") && err.contains("dedicated administrator"), "{err}");
+    assert!(!err.contains(&key), "the key never appears in an error");
+}

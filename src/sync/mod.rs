@@ -134,11 +134,10 @@ impl Engine {
         }
         let client = PanoramaClient::new(&cc)?;
         let admin = p.username.clone().ok_or_else(|| SyncError::Setup("panorama.username is not set".into()))?;
-        let key = match creds {
-            Credentials::ApiKey(k) => k,
-            Credentials::Password(pw) => client.keygen(&admin, &pw).await?,
+        let client = match creds {
+            Credentials::ApiKey(k) => client.with_key(k),
+            Credentials::Password(pw) => client.login(&admin, pw).await?,
         };
-        let client = client.with_key(key);
         let info = client.op(&Element::new("show").child(Element::new("system").child(Element::new("info")))).await?;
         let sw_version = info.text_at("system/sw-version").unwrap_or_default();
         let settings = plan_settings(cfg);
