@@ -1,5 +1,6 @@
-//! Reads the five containers pano-eks writes into, from the candidate or the running config.
-//! Every entry is returned, owned or not: ownership is the planning core's decision.
+//! Reads the five containers pano-eks writes into, from the candidate or the running config, and
+//! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
+//! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
 use pano_eks_core::{Observed, Referrer, ReferrerKind, descendants};
 

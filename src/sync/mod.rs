@@ -1,6 +1,7 @@
 //! The sync engine: one converge of Panorama towards the facts, readable in one sitting.
 //!
-//! 1. observe: read the five containers from the candidate config (every entry, owned or not);
+//! 1. observe: read the five containers from the candidate config (every entry, owned or not),
+//!    and the rules and groups that may reference them (held, not deleted, while they do);
 //! 2. plan: the pure planning core decides the operations;
 //! 3. apply: write them in batches, in the plan's order;
 //! 4. commit: a partial commit of our own admin's changes, when ours differ from running
