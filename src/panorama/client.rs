@@ -362,10 +362,13 @@ impl PanoramaClient {
             self.stats.write_calls.fetch_add(1, Ordering::Relaxed);
         }
         let mut req = self.http.post(&self.endpoint).form(params);
-        if let (Some(k), _) = self.auth.current() {
+        let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
+        // A keygen authenticates with user and password alone: never with the (refused) old key.
+        if kind != "keygen"
+            && let (Some(k), _) = self.auth.current()
+        {
             req = req.header("X-PAN-KEY", k.expose());
         }
-        let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
         let action = params.iter().find(|(k, _)| *k == "action").map(|(_, v)| *v).unwrap_or("");
         tracing::trace!(kind, action, "Panorama call");
         let resp = req.send().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
