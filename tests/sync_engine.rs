@@ -451,6 +451,25 @@ fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes(
         assert!(!running.contains(gone), "{gone}: what nothing references still goes");
     }
 
+    // `status --output json` carries the holds as problems of kind in-use, by Service.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+        .args(["--config", &support::path_str(&cfg), "--output", "json", "status", "--facts", &support::path_str(&facts_path)])
+        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let held: Vec<(&str, &str)> = status["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "in-use")
+        .map(|p| (p["subject"].as_str().unwrap(), p["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(held.len(), 2, "{status:#}");
+    assert!(held[0].0 == "shop/default/svc-1" && held[0].1.contains("allow-svc-1"), "{held:?}");
+    assert!(held[1].0 == "shop/default/svc-2" && held[1].1.contains("west-web"), "{held:?}");
+
     // The same through the engine: every other Service converged, the holds are stable.
     let (plan, _) = rt.block_on(e.plan(&f)).unwrap();
     assert!(plan.is_noop(), "{:#?}", plan.operations);
