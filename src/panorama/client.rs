@@ -229,7 +229,7 @@ impl PanoramaClient {
     /// `type=keygen`: trades a username and password for an API key.
     pub async fn keygen(&self, user: &str, password: &Secret) -> Result<Secret, PanosError> {
         // Straight to the transport: a keygen's own 403 is a bad password, never a reason to re-key.
-        let r = self.call_retrying(&[("type", "keygen"), ("user", user), ("password", password.expose())], false).await?;
+        let r = self.call_retrying(&[("type", "keygen"), ("user", user), ("password", password.expose())], false, &mut 0).await?;
         r.text_at("result/key")
             .filter(|k| !k.is_empty())
             .map(Secret::new)
@@ -318,13 +318,15 @@ impl PanoramaClient {
     }
 
     async fn call(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
-        let (_, seen) = self.auth.current();
-        match self.call_retrying(params, write).await {
+        // The generation of the key the refused request actually carried (read at send time,
+        // after waiting for an in-flight slot), so a 403 on a newer key is a new 403 event.
+        let mut seen = 0;
+        match self.call_retrying(params, write, &mut seen).await {
             // A 403 on a key: one new keygen (shared with concurrent calls that saw the same key)
             // and one retry; a second 403 is final.
             Err(PanosError::Auth(msg)) => {
                 self.rekey(seen, &msg).await?;
-                match self.call_retrying(params, write).await {
+                match self.call_retrying(params, write, &mut seen).await {
                     Err(PanosError::Auth(msg)) => Err(PanosError::Auth(format!(
                         "{msg}: Panorama refused a freshly generated API key for administrator {}. Another process generating keys \
                          for the same administrator is the usual cause (each keygen ends the administrator's other keys). Give \
@@ -338,11 +340,12 @@ impl PanoramaClient {
         }
     }
 
-    async fn call_retrying(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+    /// `used` is set to the generation of the key the last attempt carried.
+    async fn call_retrying(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
         let mut rng = seed();
         let mut attempt = 0;
         loop {
-            match self.call_once(params, write).await {
+            match self.call_once(params, write, used).await {
                 Err(e) if e.retryable() && attempt + 1 < self.retry.attempts => {
                     let wait = self.retry.backoff(attempt, &mut rng);
                     tracing::debug!(error = %e, ?wait, attempt, "retrying Panorama call");
@@ -355,7 +358,7 @@ impl PanoramaClient {
         }
     }
 
-    async fn call_once(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+    async fn call_once(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
         let _permit = self.limiter.acquire().await.expect("semaphore never closed");
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         if write {
@@ -364,8 +367,10 @@ impl PanoramaClient {
         let mut req = self.http.post(&self.endpoint).form(params);
         let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
         // A keygen authenticates with user and password alone: never with the (refused) old key.
+        let (key, generation) = self.auth.current();
+        *used = generation;
         if kind != "keygen"
-            && let (Some(k), _) = self.auth.current()
+            && let Some(k) = key
         {
             req = req.header("X-PAN-KEY", k.expose());
         }
