@@ -274,8 +274,10 @@ fn vm_auth_key_lifetimes_are_checked_against_panorama() {
     let long = make_key("8760");
     let listed = rt.block_on(prepare::vm_auth_keys(&e.client)).unwrap();
     assert!(listed.iter().any(|(k, _)| *k == long), "{listed:?}");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!(pano_eks_core::prepare::check_vm_auth_key(&listed, &long, now, 3600).is_ok());
+    // Panorama's clock, as the product reads it (never the local clock).
+    let clock = rt.block_on(prepare::panorama_clock(&e.client)).unwrap();
+    let now = pano_eks_core::prepare::parse_panorama_clock(&clock).unwrap_or_else(|| panic!("unreadable clock {clock:?}"));
+    assert!(pano_eks_core::prepare::check_vm_auth_key_by_panorama_clock(&listed, &long, &clock, 3600).is_ok());
     assert_eq!(
         pano_eks_core::prepare::check_vm_auth_key(&listed, "123456789012345", now, 3600),
         Err(pano_eks_core::prepare::KeyProblem::Unknown)
@@ -287,6 +289,36 @@ fn vm_auth_key_lifetimes_are_checked_against_panorama() {
         pano_eks_core::prepare::check_vm_auth_key(&listed, &short, now + 5, 3600),
         Err(pano_eks_core::prepare::KeyProblem::TooSoon { .. })
     ));
+}
+
+/// Panorama in UTC-8 with its clock 90 minutes fast: a 2-hour key has 30 minutes left by
+/// Panorama's clock (it refuses registration by that clock), and an expiry printed in UTC-8 read
+/// as UTC would look long expired. Needs the sim's `--timezone-offset-minutes` and the
+/// `clock_skew_secs` fault (added on the sim branch).
+#[test]
+fn vm_auth_key_expiry_follows_panoramas_zone_and_clock() {
+    use pano_eks_core::prepare::{KeyProblem, check_vm_auth_key_by_panorama_clock};
+    let sim = Sim::start_fresh(&["--job-step-ms", "0", "--timezone-offset-minutes", "-480"]);
+    let rt = rt();
+    let e = engine(&rt, &sim);
+    let make_key = |hours: &str| {
+        let r = sim.api_as("other-admin", "other", &[("type", "op"), ("cmd", &format!("<request><bootstrap><vm-auth-key><generate><lifetime>{hours}</lifetime></generate></vm-auth-key></bootstrap></request>"))]);
+        r.split("VM auth key ").nth(1).unwrap().split(' ').next().unwrap().to_string()
+    };
+    let key = make_key("2");
+    let check = || {
+        let listed = rt.block_on(prepare::vm_auth_keys(&e.client)).unwrap();
+        let clock = rt.block_on(prepare::panorama_clock(&e.client)).unwrap();
+        (check_vm_auth_key_by_panorama_clock(&listed, &key, &clock, 3600), listed, clock)
+    };
+    let (r, listed, clock) = check();
+    assert!(r.is_ok(), "2 h left in UTC-8: {r:?} (listed {listed:?}, clock {clock:?})");
+    // Read as UTC against our clock, the UTC-8 expiry would look 6 hours expired.
+    let local_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(matches!(pano_eks_core::prepare::check_vm_auth_key(&listed, &key, local_now, 3600), Err(KeyProblem::Expired { .. })));
+    sim.faults(serde_json::json!({"clock_skew_secs": 5400}));
+    let (r, _, clock) = check();
+    assert!(matches!(r, Err(KeyProblem::TooSoon { .. })), "30 min left by Panorama's fast clock {clock:?}: {r:?}");
 }
 
 /// `up` against moto, kube-sim and a FRESH panorama-sim: Panorama is prepared before anything

@@ -39,6 +39,11 @@ fn stat(sim: &Sim, key: &str) -> u64 {
     sim.stats()[key].as_u64().unwrap_or(0)
 }
 
+/// How many `/api` requests of one kind (`op.show.commit-locks`, `keygen`, …) the sim answered.
+fn requests(sim: &Sim, key: &str) -> u64 {
+    sim.stats()["requests"][key].as_u64().unwrap_or(0)
+}
+
 fn read(rt: &tokio::runtime::Runtime, e: &Engine, which: Which) -> Observed {
     rt.block_on(observe::read(&e.client, &Locations::from_settings(&e.settings), which)).unwrap()
 }
@@ -46,8 +51,9 @@ fn read(rt: &tokio::runtime::Runtime, e: &Engine, which: Which) -> Observed {
 /// Panorama holds exactly what the facts ask for: a fresh plan against it is empty, and what
 /// was committed equals the candidate.
 fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
-    let (plan, candidate) = rt.block_on(e.plan(f)).unwrap();
+    let (plan, mut candidate) = rt.block_on(e.plan(f)).unwrap();
     assert!(plan.is_noop(), "left to do: {:#?}", plan.operations);
+    candidate.referrers.clear(); // read for planning only
     let running = read(rt, e, Which::Running);
     assert_eq!(canonical(candidate), canonical(running), "candidate and running differ: uncommitted work left");
 }
@@ -60,6 +66,28 @@ fn canonical(mut o: Observed) -> Observed {
     o.services.sort_by(|a, b| a.name.cmp(&b.name));
     o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
     o
+}
+
+/// Operations with NAT rule uuids (PAN-OS's identity of a rule, new for each create) cleared.
+fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
+    use pano_eks_core::{Object, Operation};
+    let mut ops = ops.to_vec();
+    for op in &mut ops {
+        if let Operation::Create { object: Object::NatRule(r) } | Operation::Update { object: Object::NatRule(r) } = op {
+            r.uuid = None;
+        }
+    }
+    ops
+}
+
+/// Equal but for NAT rule uuids.
+fn same_content(a: &Observed, b: &Observed) -> bool {
+    let strip = |o: &Observed| {
+        let mut o = o.clone();
+        o.nat_rules.iter_mut().for_each(|r| r.uuid = None);
+        o
+    };
+    strip(a) == strip(b)
 }
 
 #[test]
@@ -189,11 +217,12 @@ fn killed_after_any_number_of_writes_a_rerun_converges_exactly() {
         // Back to the committed baseline.
         sim.reset();
         rt.block_on(e.converge(&start)).unwrap();
-        assert!(read(&rt, &e, Which::Running) == baseline, "baseline restored");
+        assert!(same_content(&read(&rt, &e, Which::Running), &baseline), "baseline restored");
         // The killed run: its first k writes landed, one call each, then nothing (no commit).
         rt.block_on(apply::apply(&e.client, &locs, &plan.operations[..k], WriteMode::OnePerCall, LockWait::default())).unwrap();
         let r = rt.block_on(e.converge(&target)).unwrap();
-        assert_eq!(r.plan.operations, plan.operations[k..].to_vec(), "after {k} writes exactly the rest is left");
+        // (PAN-OS gives re-created rules new uuids: compare the operations without them.)
+        assert_eq!(without_uuids(&r.plan.operations), without_uuids(&plan.operations[k..]), "after {k} writes exactly the rest is left");
         assert!(r.commit_job.is_some(), "the interrupted run's writes are committed too (crash at {k})");
         assert_converged(&rt, &e, &target);
         let running = read(&rt, &e, Which::Running);
@@ -247,4 +276,301 @@ fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("007900000002") && stderr.contains("did not succeed"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "no secret in errors");
+}
+
+#[test]
+fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
+    use pano_eks::panorama::codec;
+    use pano_eks_core::{Object, Operation};
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    let name = "demo.in.shop.default.svc-0";
+    let rule_in = |which| read(&rt, &e, which).nat_rules.into_iter().find(|r| r.name == name).expect("the inbound rule");
+    let original = rule_in(Which::Candidate).uuid.expect("PAN-OS gave the rule a uuid");
+
+    // A new target port: the plan updates the rule, carrying the uuid it observed.
+    let moved = Facts::from_json(&facts_json(1, "").replace(r#""port": 80,"#, r#""port": 8080,"#)).unwrap();
+    let (plan, _) = rt.block_on(e.plan(&moved)).unwrap();
+    let update = plan.operations.iter().find(|o| o.name() == name).expect("the rule is updated");
+    let Operation::Update { object: Object::NatRule(r) } = update else { panic!("{update:?}") };
+    assert_eq!(r.uuid.as_deref(), Some(original.as_str()));
+
+    // Between plan and apply, stamp another uuid on the rule: what it holds after our write can
+    // only come from the `edit` we sent (the sim keeps the old uuid when an edit carries none).
+    let locs = Locations::from_settings(&e.settings);
+    let xpath = locs.entry(pano_eks_core::Kind::NatRule, name);
+    let mut stamped = rule_in(Which::Candidate);
+    stamped.uuid = Some("5a1e0000-0000-4000-8000-00000000ffff".into());
+    rt.block_on(e.client.edit(&xpath, &codec::encode(&Object::NatRule(stamped)))).unwrap();
+    assert_eq!(rule_in(Which::Candidate).uuid.as_deref(), Some("5a1e0000-0000-4000-8000-00000000ffff"));
+    rt.block_on(apply::apply(&e.client, &locs, &plan.operations, e.mode, LockWait::default())).unwrap();
+    let after = rule_in(Which::Candidate);
+    assert_eq!(after.uuid.as_deref(), Some(original.as_str()), "the edit carried the observed uuid");
+    assert!(matches!(&after.destination_translation, Some(pano_eks_core::DestinationTranslation::Dynamic { port: Some(8080), .. })));
+    rt.block_on(e.converge(&moved)).unwrap();
+    assert_eq!(rule_in(Which::Running).uuid.as_deref(), Some(original.as_str()), "and it is committed with it");
+    assert_converged(&rt, &e, &moved);
+}
+
+#[test]
+fn a_commit_lock_of_another_admin_is_waited_for_from_show_commit_locks_then_reported_by_owner() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound: Duration::from_millis(1500) };
+    let e = engine(&rt, &sim, opts);
+    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let f = facts(1, "");
+    let started = std::time::Instant::now();
+    let err = rt.block_on(e.converge(&f)).unwrap_err().to_string();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000), "it waited ({waited:?}): {err}");
+    assert!(waited < Duration::from_secs(30), "bounded: waited {waited:?}");
+    assert!(err.contains("gave up after") && err.contains("commit lock held by other-admin"), "{err}");
+    assert!(requests(&sim, "op.show.commit-locks") >= 1, "decided from show commit-locks: {}", sim.stats());
+    assert_eq!(stat(&sim, "commits"), 0, "nothing committed past the lock");
+    // The lock never removed by us; once its owner releases it, the next run commits everything.
+    assert!(sim.api_as("other-admin", "other", &[("type", "op"), ("cmd", "<show><commit-locks/></show>")]).contains("other-admin"));
+    sim.faults(serde_json::json!({"commit_lock_by": ""}));
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.commit_job.is_some());
+    assert_converged(&rt, &e, &f);
+}
+
+#[test]
+fn a_commit_lock_released_while_waiting_lets_the_commit_through() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound: Duration::from_secs(120) };
+    let e = engine(&rt, &sim, opts);
+    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let f = facts(1, "");
+    let started = std::time::Instant::now();
+    let report = std::thread::scope(|s| {
+        // The other admin releases the lock once pano-eks has looked at it (and is waiting).
+        s.spawn(|| {
+            while requests(&sim, "op.show.commit-locks") == 0 {
+                assert!(started.elapsed() < Duration::from_secs(60), "pano-eks never asked for the commit locks");
+                std::thread::yield_now();
+            }
+            sim.faults(serde_json::json!({"commit_lock_by": ""}));
+        });
+        rt.block_on(e.converge(&f))
+    })
+    .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "proceeded once released, took {took:?}");
+    assert!(report.commit_job.is_some() && report.pushes.len() == 2, "{report:?}");
+    assert_converged(&rt, &e, &f);
+}
+
+#[test]
+fn a_commit_lock_of_our_own_admin_does_not_block_our_commit() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let r = sim.api_as(
+        support::ADMIN,
+        PASSWORD,
+        &[("type", "op"), ("cmd", "<request><commit-lock><add><comment>held by us</comment></add></commit-lock></request>")],
+    );
+    assert!(r.contains("success"), "{r}");
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let f = facts(1, "");
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.commit_job.is_some());
+    assert_eq!(requests(&sim, "op.show.commit-locks"), 0, "no refusal, nothing to ask");
+    assert_converged(&rt, &e, &f);
+}
+
+/// Another admin's security rule (our device group) and address group (a descendant device
+/// group) name pano-eks addresses; deleting those Services holds the addresses (reported against
+/// the Services; `sync --once` exits 0 with a warning), every other Service still converges, and
+/// the addresses go with the first sync after the references do.
+#[test]
+fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes() {
+    use pano_eks_core::ProblemKind;
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    rt.block_on(e.converge(&facts(3, ""))).unwrap();
+    let ld = "/config/devices/entry[@name='localhost.localdomain']";
+    let dg = format!("{ld}/device-group/entry[@name='eks-dg']");
+    let west = format!("{ld}/device-group/entry[@name='eks-west']");
+    let rule = |dst: &str| {
+        format!(
+            "<entry name='allow-svc-1'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+             <destination><member>{dst}</member></destination><service><member>application-default</member></service>\
+             <application><member>web-browsing</member></application><action>allow</action></entry>"
+        )
+    };
+    let other = |params: &[(&str, &str)]| {
+        let r = sim.api_as("other-admin", "other", params);
+        assert!(r.contains("success"), "{params:?}: {r}");
+    };
+    let commit_other =
+        || other(&[("type", "commit"), ("cmd", "<commit><partial><admin><member>other-admin</member></admin></partial></commit>")]);
+    other(&[
+        ("type", "config"),
+        ("action", "set"),
+        ("xpath", &format!("{dg}/pre-rulebase/security/rules")),
+        ("element", &rule("demo.shop.default.svc-1")),
+    ]);
+    other(&[("type", "config"), ("action", "set"), ("xpath", &format!("{ld}/device-group")), ("element", "<entry name='eks-west'/>")]);
+    other(&[
+        ("type", "config"),
+        ("action", "set"),
+        ("xpath", "/config/readonly/devices/entry[@name='localhost.localdomain']/device-group"),
+        ("element", "<entry name='eks-west'><parent-dg>eks-dg</parent-dg></entry>"),
+    ]);
+    other(&[
+        ("type", "config"),
+        ("action", "set"),
+        ("xpath", &format!("{west}/address-group")),
+        ("element", "<entry name='west-web'><static><member>demo.shop.default.svc-2</member></static></entry>"),
+    ]);
+    commit_other();
+
+    // svc-1 and svc-2 are deleted, svc-3 is new: one `sync --once` through the CLI.
+    let mut f = facts(4, "");
+    f.clusters[0].services.retain(|s| s.name != "svc-1" && s.name != "svc-2");
+    let facts_path = sim.dir.path().join("facts.json");
+    std::fs::write(&facts_path, serde_json::to_string(&f).unwrap()).unwrap();
+    let cfg = sim.write_config("");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+        .args(["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)])
+        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "held objects are a warning, not a failure: {stderr}");
+    for want in [
+        "warning: shop/default/svc-1: address \"demo.shop.default.svc-1\" not deleted: still used by security rule \"allow-svc-1\" (device group eks-dg pre-rulebase)",
+        "warning: shop/default/svc-2: address \"demo.shop.default.svc-2\" not deleted: still used by address group \"west-web\" (device group eks-west)",
+    ] {
+        assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains(PASSWORD));
+    let running = sim.config_xml("running");
+    for held in ["demo.shop.default.svc-1", "demo.shop.default.svc-2"] {
+        assert!(running.contains(&format!("<entry name=\"{held}\"")), "{held} is held");
+    }
+    for gone in ["demo.in.shop.default.svc-1", "demo.in.shop.default.svc-2"] {
+        assert!(!running.contains(gone), "{gone}: what nothing references still goes");
+    }
+
+    // `status --output json` carries the holds as problems of kind in-use, by Service.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
+        .args(["--config", &support::path_str(&cfg), "--output", "json", "status", "--facts", &support::path_str(&facts_path)])
+        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let held: Vec<(&str, &str)> = status["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "in-use")
+        .map(|p| (p["subject"].as_str().unwrap(), p["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(held.len(), 2, "{status:#}");
+    assert!(held[0].0 == "shop/default/svc-1" && held[0].1.contains("allow-svc-1"), "{held:?}");
+    assert!(held[1].0 == "shop/default/svc-2" && held[1].1.contains("west-web"), "{held:?}");
+
+    // The same through the engine: every other Service converged, the holds are stable.
+    let (plan, _) = rt.block_on(e.plan(&f)).unwrap();
+    assert!(plan.is_noop(), "{:#?}", plan.operations);
+    for s in &plan.services {
+        assert_eq!(s.state, pano_eks_core::ServiceState::Protected, "{s:?}");
+    }
+    assert_eq!(plan.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["svc-0", "svc-3"]);
+    let held: Vec<&str> = plan.problems.iter().filter(|p| p.kind == ProblemKind::InUse).map(|p| p.subject.as_str()).collect();
+    assert_eq!(held, ["shop/default/svc-1", "shop/default/svc-2"]);
+    let again = rt.block_on(e.converge(&f)).unwrap();
+    assert!(again.write_calls == 0 && again.commit_job.is_none(), "a hold is not retried while it stands");
+
+    // The other admin stops naming them: the next sync deletes both.
+    other(&[
+        ("type", "config"),
+        ("action", "edit"),
+        ("xpath", &format!("{dg}/pre-rulebase/security/rules/entry[@name='allow-svc-1']")),
+        ("element", &rule("any")),
+    ]);
+    other(&[("type", "config"), ("action", "delete"), ("xpath", &format!("{west}/address-group/entry[@name='west-web']"))]);
+    commit_other();
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert_eq!(r.plan.counts(), (0, 0, 2), "{:#?}", r.plan.operations);
+    assert!(r.plan.problems.iter().all(|p| p.kind != ProblemKind::InUse), "{:#?}", r.plan.problems);
+    let running = sim.config_xml("running");
+    assert!(!running.contains("demo.shop.default.svc-1\"") && !running.contains("demo.shop.default.svc-2\""), "both addresses went");
+    assert!(running.contains("allow-svc-1"), "the other admin's rule is untouched");
+    assert_converged(&rt, &e, &f);
+}
+
+fn rotate_keys(sim: &Sim) {
+    let c = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    assert!(c.post(format!("{}/_sim/rotate-keys", sim.url)).send().unwrap().status().is_success());
+}
+
+/// Another process rotating our admin's key (`POST /_sim/rotate-keys` revokes every key): the
+/// engine makes one new key and carries on; a second rotation in the middle of a converge costs
+/// one more keygen, never a loop.
+#[test]
+fn a_rotated_key_is_regenerated_once_per_403_and_a_second_rotation_mid_run_too() {
+    let sim = Sim::start(&["--job-step-ms", "50"]);
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (1, 1), "one key per process");
+    rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    assert_eq!(requests(&sim, "keygen"), 1, "a converge reuses the key");
+
+    rotate_keys(&sim);
+    let f = facts(2, "");
+    rt.block_on(e.converge(&f)).unwrap();
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (2, 2), "one new key after the rotation");
+
+    // Mid-run: rotate again as soon as the engine has re-keyed after the first rotation.
+    rotate_keys(&sim);
+    let started = std::time::Instant::now();
+    let f = facts(3, "");
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            while requests(&sim, "keygen") < 3 {
+                assert!(started.elapsed() < Duration::from_secs(60), "no re-keygen after {:?}", started.elapsed());
+                std::thread::yield_now();
+            }
+            rotate_keys(&sim);
+        });
+        rt.block_on(e.converge(&f))
+    });
+    r.unwrap_or_else(|e| panic!("converge after two rotations ({:?}): {e}", started.elapsed()));
+    // Keygen 4 can only come from a 403 inside this converge (the engine calls nothing after
+    // it): the second rotation landed mid-run, and each rotation cost exactly one keygen although
+    // several concurrent calls saw each 403.
+    assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (4, 4), "one keygen per 403 event: {}", sim.stats());
+    assert!(stat(&sim, "auth_failures") >= 2, "{}", sim.stats());
+    assert_converged(&rt, &e, &f);
+}
+
+/// With a configured API key there is nothing to regenerate: a 403 is an immediate, clear error.
+#[test]
+fn a_revoked_configured_api_key_fails_at_once_and_says_why() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let key = sim.api_as(support::ADMIN, PASSWORD, &[("type", "keygen"), ("user", support::ADMIN), ("password", PASSWORD)]);
+    let key = key.split("<key>").nth(1).unwrap().split("</key>").next().unwrap().to_string();
+    let rt = rt();
+    let cfg = sim.config("");
+    let e = rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), fast(), Credentials::ApiKey(Secret::new(key.clone())))).unwrap();
+    rotate_keys(&sim);
+    let before = requests(&sim, "keygen");
+    let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
+    assert_eq!(requests(&sim, "keygen"), before, "no keygen without a password");
+    assert!(err.contains("configured API key") && err.contains("dedicated administrator"), "{err}");
+    assert!(!err.contains(&key), "the key never appears in an error");
 }

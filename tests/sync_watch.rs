@@ -274,3 +274,56 @@ async fn an_unreachable_cluster_is_held_while_the_others_keep_syncing() {
     let _ = stop.send(());
     let _ = run.await;
 }
+
+/// A Service that stops being protectable (its label turns invalid) while another admin's
+/// security rule names its address: the address is held, and the Service gets a `Held` Warning
+/// Event naming the rule, next to its `InvalidLabel` one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_address_is_told_on_its_service_as_a_kubernetes_event() {
+    use k8s_openapi::api::events::v1::Event;
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new()))), async move {
+        let _ = stop_rx.await;
+    }));
+    let e = engine(&sim).await;
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe.elb.us-west-2.amazonaws.com").await;
+    until(&e, "frontend protected", |o| has_rule(o, "frontend")).await;
+
+    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
+    let rule = "<entry name='allow-fe'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>demo.shop.default.frontend</member></destination><service><member>application-default</member></service>\
+        <application><member>web-browsing</member></application><action>allow</action></entry>";
+    let xpath = format!("{dg}/pre-rulebase/security/rules");
+    let params = [("type", "config"), ("action", "set"), ("xpath", xpath.as_str()), ("element", rule)];
+    // (A blocking HTTP client: off the async worker.)
+    let r = tokio::task::block_in_place(|| sim.api_as("other-admin", "other", &params));
+    assert!(r.contains("success"), "{r}");
+    let relabel = serde_json::json!({"metadata": {"labels": {"panw-tg-port": "not-a-port"}}});
+    api.patch("frontend", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    until(&e, "frontend's NAT rule removed", |o| !has_rule(o, "frontend")).await;
+
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let start = Instant::now();
+    let held =
+        loop {
+            let list = events.list(&Default::default()).await.unwrap();
+            if let Some(ev) = list.items.into_iter().find(|ev| {
+                ev.reason.as_deref() == Some("Held") && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("frontend")
+            }) {
+                break ev;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "no Held event after {:?}", start.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+    assert_eq!(held.type_.as_deref(), Some("Warning"));
+    let note = held.note.unwrap_or_default();
+    assert!(note.contains("demo.shop.default.frontend") && note.contains("security rule \"allow-fe\""), "{note}");
+    assert!(candidate(&e).await.addresses.iter().any(|a| a.name == "demo.shop.default.frontend"), "the address is held");
+    let _ = stop.send(());
+    let _ = run.await;
+}

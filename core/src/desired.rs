@@ -373,6 +373,7 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
             tags: tags_of(ci),
             disabled: false,
             unmodelled: vec![],
+            uuid: None,
         };
         outbound.push(Outbound { cluster: ci, subnet: si, rule });
     }

@@ -31,6 +31,7 @@
 mod desired;
 pub mod facts;
 mod fxhash;
+pub mod locks;
 pub mod model;
 pub mod naming;
 mod plan;
@@ -42,8 +43,8 @@ pub mod time;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use model::{
-    Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Scope,
-    ServiceObject, SourceTranslation, StaticRoute, Tag,
+    Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Referrer,
+    ReferrerKind, Scope, ServiceObject, SourceTranslation, StaticRoute, Tag, descendants,
 };
 pub use naming::Names;
 pub use plan::{ClusterStatus, Plan, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus, plan};

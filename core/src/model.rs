@@ -7,8 +7,9 @@
 //! one by accident, and an owned entry with stray content is rewritten.
 //!
 //! Adapter contract: fill PAN-OS defaults on read (`distribution` round-robin, `metric` 10,
-//! `disabled` no), drop volatile attributes (`uuid`, `admin`, `dirtyId`, `time`), and put any
-//! other child element into `unmodelled` as its XML text, in document order.
+//! `disabled` no), drop volatile attributes (`admin`, `dirtyId`, `time`; `uuid` too, except a
+//! NAT rule's, which is kept in [`NatRule::uuid`]), and put any other child element into
+//! `unmodelled` as its XML text, in document order.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +111,19 @@ pub struct NatRule {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmodelled: Vec<String>,
+    /// The rule's `uuid` attribute (PAN-OS 9.0+) as observed: identity, not content. Never part of
+    /// a comparison ([`NatRule::same_content`]); an Update carries the observed one so PAN-OS
+    /// keeps hit counts and rule-usage history (terraform-provider-panos `internal/manager/uuid.go`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl NatRule {
+    /// Equal in everything but the `uuid`.
+    pub fn same_content(&self, other: &NatRule) -> bool {
+        let uuid = |r: &NatRule| NatRule { uuid: None, ..r.clone() };
+        if self.uuid == other.uuid { self == other } else { uuid(self) == uuid(other) }
+    }
 }
 
 /// `<nexthop>` of a static route.
@@ -221,6 +235,45 @@ impl Operation {
     }
 }
 
+/// What kind of entry a [`Referrer`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferrerKind {
+    SecurityRule,
+    NatRule,
+    AddressGroup,
+    ServiceGroup,
+}
+
+impl std::fmt::Display for ReferrerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReferrerKind::SecurityRule => "security rule",
+            ReferrerKind::NatRule => "NAT rule",
+            ReferrerKind::AddressGroup => "address group",
+            ReferrerKind::ServiceGroup => "service group",
+        })
+    }
+}
+
+/// An entry outside the five containers that can name our objects, so that PAN-OS refuses to
+/// delete them (facts §11.4): a security or NAT rule of a pre- or post-rulebase, an address group
+/// or a service group, in our device group, one of its descendants, or `shared`. The adapter
+/// keeps only what the planner needs: what it names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Referrer {
+    pub kind: ReferrerKind,
+    pub name: String,
+    /// Where it lives, for humans: `device group eks-dg pre-rulebase`, `shared`, …
+    pub location: String,
+    /// Every name it holds (members, the NAT `service`, translated addresses, tags, …), sorted
+    /// and deduplicated. Over-inclusive on purpose: a stray match only holds an object longer.
+    pub names: Vec<String>,
+    /// Its own tags (a referrer carrying this deployment's marks is ours, and does not hold).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
 /// Everything Panorama holds in the five containers, owned or not.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +288,10 @@ pub struct Observed {
     pub nat_rules: Vec<NatRule>,
     #[serde(default)]
     pub static_routes: Vec<StaticRoute>,
+    /// Entries elsewhere that may reference ours (rules, groups; see [`Referrer`]). Read for
+    /// planning only (candidate config); empty when not read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Referrer>,
 }
 
 /// Applies one kind's upserts (`Some`) and deletes (`None`) in order, as `edit`/`delete` would:
@@ -303,5 +360,48 @@ impl Observed {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The device groups below `dg` in Panorama's hierarchy, given each device group's parent
+/// (`/config/readonly/…/device-group/entry/parent-dg`; `None` = child of `shared`): children,
+/// grandchildren, …, sorted by name. A cycle (a broken answer) cannot loop.
+pub fn descendants(parents: &[(String, Option<String>)], dg: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut frontier = vec![dg.to_owned()];
+    while let Some(p) = frontier.pop() {
+        for (child, parent) in parents {
+            if parent.as_deref() == Some(p.as_str()) && child != dg && !found.contains(child) {
+                found.push(child.clone());
+                frontier.push(child.clone());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descendants_follow_parent_dg_transitively_and_survive_cycles() {
+        let p = |c: &str, parent: Option<&str>| (c.to_string(), parent.map(str::to_string));
+        let tree = vec![
+            p("eks-dg", None),
+            p("west", Some("eks-dg")),
+            p("west-2", Some("west")),
+            p("east", Some("eks-dg")),
+            p("other", None),
+            p("other-child", Some("other")),
+        ];
+        let cases: [(&str, &[&str]); 4] =
+            [("eks-dg", &["east", "west", "west-2"]), ("west", &["west-2"]), ("west-2", &[]), ("missing", &[])];
+        for (dg, want) in cases {
+            assert_eq!(descendants(&tree, dg), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{dg}");
+        }
+        let cycle = vec![p("a", Some("b")), p("b", Some("a")), p("c", Some("b"))];
+        assert_eq!(descendants(&cycle, "a"), vec!["b".to_string(), "c".to_string()]);
     }
 }

@@ -12,7 +12,8 @@ use crate::desired;
 use crate::facts::Facts;
 use crate::fxhash::{FxMap, FxSet, map_with_capacity, set_with_capacity};
 use crate::model::{
-    Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Scope, ServiceObject, StaticRoute, Tag,
+    Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Referrer, Scope, ServiceObject, StaticRoute,
+    Tag,
 };
 use crate::naming::{MANAGED_BY, Names};
 use crate::settings::{PlanSettings, SettingsError};
@@ -127,7 +128,9 @@ pub enum ProblemKind {
     InvalidFirewall,
     /// A desired name is held by an entry we do not own; ours is not written.
     NameConflict,
-    /// An entry we would delete is still used by a foreign NAT rule; it is kept.
+    /// An entry we would delete is still used by a foreign entry (a NAT or security rule, an
+    /// address or service group, here, in a descendant device group or in shared): it is held
+    /// (kept, reported against its Service) until that reference goes.
     InUse,
     /// Panorama refused the write of this entry (or of one a Service needs).
     Refused,
@@ -266,20 +269,39 @@ fn tag_entry(name: &str, deployment: &str, cluster: Option<&str>) -> Tag {
     Tag { name: name.to_owned(), color: Some(color.to_owned()), comments: Some(comments), unmodelled: vec![] }
 }
 
-/// Every name the given rules reference (members, service, translated address) → the first
-/// rule using it.
-fn used_by<'a>(rules: impl Iterator<Item = &'a NatRule>) -> FxMap<&'a str, &'a str> {
-    let mut uses = map_with_capacity(0);
+/// Every name a foreign entry references → a description of the first one (foreign NAT rules
+/// of our rulebase first, then the referrers in their sorted order). Referrers carrying this
+/// deployment's marks are ours and hold nothing.
+fn holders<'a>(
+    names: &Names,
+    device_group: &str,
+    rules: impl Iterator<Item = &'a NatRule>,
+    referrers: &'a [Referrer],
+) -> FxMap<&'a str, String> {
+    let mut uses: FxMap<&'a str, String> = map_with_capacity(0);
     for rule in rules {
         let dnat = match &rule.destination_translation {
             Some(DestinationTranslation::Dynamic { address, .. }) => Some(address),
             _ => None,
         };
-        for used in rule.source.iter().chain(&rule.destination).chain(dnat).chain([&rule.service]) {
-            uses.entry(used.as_str()).or_insert(rule.name.as_str());
+        for used in rule.source.iter().chain(&rule.destination).chain(dnat).chain([&rule.service]).chain(&rule.tags) {
+            uses.entry(used.as_str()).or_insert_with(|| format!("NAT rule {:?} (device group {device_group} pre-rulebase)", rule.name));
+        }
+    }
+    let mut foreign: Vec<&Referrer> = referrers.iter().filter(|r| !names.owns_tagged(&r.tags)).collect();
+    foreign.sort();
+    for r in foreign {
+        for used in r.names.iter().chain(&r.tags) {
+            uses.entry(used.as_str()).or_insert_with(|| format!("{} {:?} ({})", r.kind, r.name, r.location));
         }
     }
     uses
+}
+
+/// The Service an entry of ours belongs to, from its description `cluster/namespace/name - …`.
+fn service_of(description: &Option<String>) -> Option<String> {
+    let (who, _) = description.as_deref()?.split_once(" - ")?;
+    (who.split('/').count() == 3 && !who.contains(' ')).then(|| who.to_owned())
 }
 
 /// Plans the writes that make Panorama hold exactly what protects the labelled Services.
@@ -431,19 +453,40 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         deletes.retain(|op| !held.contains(op.name()));
     }
     referenced.extend(held_tags);
-    let in_use = used_by(seen_rules.foreign());
+    // What still references an entry we would delete holds it (PAN-OS refuses the delete, and in
+    // a batch every other write with it): foreign NAT rules of our rulebase, and every rule or
+    // group elsewhere the adapter found (other rulebases, descendant device groups, shared),
+    // unless it carries our own marks. Held entries are reported against their Service and go
+    // with the first sync after the reference does.
+    let holders = holders(&names, &settings.device_group, seen_rules.foreign(), &observed.referrers);
     let mut referenced_extra: Vec<String> = Vec::new();
-    if !in_use.is_empty() {
+    if !holders.is_empty() {
         // Returns the tags of a kept entry: they stay referenced too.
-        let mut keep = |op: &Operation, tags: Option<&'_ Vec<String>>| -> bool {
-            let Some(rule) = in_use.get(op.name()) else { return true };
-            let message = format!("not deleted: still used by NAT rule {rule:?}, which pano-eks does not own");
-            problems.push(Problem { subject: op.name().to_owned(), kind: ProblemKind::InUse, message });
+        let mut keep = |what: &str, op: &Operation, found: Option<(&'_ Vec<String>, &Option<String>)>| -> bool {
+            let Some(holder) = holders.get(op.name()) else { return true };
+            let (tags, description) = found.map_or((None, &None), |(t, d)| (Some(t), d));
+            let message = format!(
+                "{what} {:?} not deleted: still used by {holder}, which pano-eks does not own; it is deleted by the first sync after that reference goes",
+                op.name()
+            );
+            problems.push(Problem {
+                subject: service_of(description).unwrap_or_else(|| op.name().to_owned()),
+                kind: ProblemKind::InUse,
+                message,
+            });
             referenced_extra.extend(tags.into_iter().flatten().cloned());
             false
         };
-        addr_diff.deletes.retain(|op| keep(op, seen_addresses.locate(op.name()).map(|j| &seen_addresses.list[j].tags)));
-        svc_diff.deletes.retain(|op| keep(op, seen_services.locate(op.name()).map(|j| &seen_services.list[j].tags)));
+        addr_diff.deletes.retain(|op| {
+            keep(
+                "address",
+                op,
+                seen_addresses.locate(op.name()).map(|j| (&seen_addresses.list[j].tags, &seen_addresses.list[j].description)),
+            )
+        });
+        svc_diff.deletes.retain(|op| {
+            keep("service", op, seen_services.locate(op.name()).map(|j| (&seen_services.list[j].tags, &seen_services.list[j].description)))
+        });
     }
 
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
@@ -453,11 +496,26 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         tag_diff.deletes.len() + addr_diff.deletes.len() + svc_diff.deletes.len() + rule_diff.deletes.len() + route_diff.deletes.len();
     let mut operations = Vec::with_capacity(writes + deletes);
     let mut del_tag = tag_diff.emit(&ctx, Object::Tag, &mut operations);
-    del_tag.retain(|op| !referenced.contains(op.name()) && !referenced_extra.iter().any(|t| t == op.name()));
+    del_tag.retain(|op| {
+        if referenced.contains(op.name()) || referenced_extra.iter().any(|t| t == op.name()) {
+            return false;
+        }
+        let Some(holder) = holders.get(op.name()) else { return true };
+        let message = format!("tag {:?} not deleted: still used by {holder}, which pano-eks does not own", op.name());
+        problems.push(Problem { subject: op.name().to_owned(), kind: ProblemKind::InUse, message });
+        false
+    });
     let del_addr = addr_diff.emit(&ctx, Object::Address, &mut operations);
     let del_svc = svc_diff.emit(&ctx, Object::Service, &mut operations);
     let del_rule = rule_diff.emit(&ctx, Object::NatRule, &mut operations);
     let del_route = route_diff.emit(&ctx, Object::StaticRoute, &mut operations);
+    // An update keeps the rule's identity: the observed uuid goes into the `edit`, so PAN-OS
+    // keeps its hit counts and rule-usage history.
+    for op in operations.iter_mut() {
+        if let Operation::Update { object: Object::NatRule(r) } = op {
+            r.uuid = seen_rules.locate(&r.name).and_then(|j| seen_rules.list[j].uuid.clone());
+        }
+    }
 
     for (i, &st) in status_of.iter().enumerate() {
         let st = &mut services[st];

@@ -802,6 +802,28 @@ pub fn parse_panos_time(s: &str) -> Option<i64> {
     Some(days * 86400 + hh * 3600 + mm * 60 + ss)
 }
 
+/// Panorama's own clock, as `show system info` prints it in `<time>` (`Tue Dec  1 11:26:00 2026`),
+/// as `show clock` prints it (`Tue Dec  1 11:26:00 PST 2026`), or in PAN-OS's `YYYY/MM/DD HH:MM:SS`,
+/// as the seconds [`parse_panos_time`] gives for the same wall-clock reading. A zone name is
+/// skipped: `expiry-time` is printed in the same (configured) zone without one (facts §11.5), so
+/// the two readings compare directly, whatever the zone and however far Panorama's clock is from
+/// ours.
+pub fn parse_panorama_clock(s: &str) -> Option<i64> {
+    if let Some(t) = parse_panos_time(s) {
+        return Some(t);
+    }
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let at = words.iter().position(|w| MONTHS.contains(&w.to_ascii_lowercase().as_str()))?;
+    let month = MONTHS.iter().position(|m| words[at].eq_ignore_ascii_case(m))? + 1;
+    let (day, time, year) = (words.get(at + 1)?, words.get(at + 2)?, words.last()?);
+    // Between the time and the year only a zone name (letters, or a numeric offset) may stand.
+    if words.len() > at + 5 || !(year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit())) || words.len() < at + 4 {
+        return None;
+    }
+    parse_panos_time(&format!("{year}/{month:02}/{day:0>2} {time}"))
+}
+
 /// Why an explicitly configured vm-auth-key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyProblem {
@@ -813,10 +835,27 @@ pub enum KeyProblem {
     TooSoon { expiry: String, min_hours: i64 },
     #[error("Panorama lists the vm-auth-key with an unreadable expiry time {expiry:?}")]
     Unreadable { expiry: String },
+    #[error("Panorama's clock reads {clock:?}, which pano-eks cannot read: the vm-auth-key's expiry cannot be checked")]
+    UnreadableClock { clock: String },
+}
+
+/// [`check_vm_auth_key`] against Panorama's own clock reading (`show system info` `<time>` or
+/// `show clock`), never the local one: `expiry-time` is in Panorama's zone and by its clock.
+pub fn check_vm_auth_key_by_panorama_clock(
+    listed: &[(String, String)],
+    key: &str,
+    panorama_clock: &str,
+    min_secs: i64,
+) -> Result<String, KeyProblem> {
+    let Some(now) = parse_panorama_clock(panorama_clock) else {
+        return Err(KeyProblem::UnreadableClock { clock: panorama_clock.to_owned() });
+    };
+    check_vm_auth_key(listed, key, now, min_secs)
 }
 
 /// Checks `key` against the `(key, expiry-time)` pairs Panorama lists: it must be listed and stay
-/// valid for at least `min_secs` after `now`. Returns the expiry time text.
+/// valid for at least `min_secs` after `now`, Panorama's wall clock read by [`parse_panos_time`]
+/// (see [`check_vm_auth_key_by_panorama_clock`]). Returns the expiry time text.
 pub fn check_vm_auth_key(listed: &[(String, String)], key: &str, now: i64, min_secs: i64) -> Result<String, KeyProblem> {
     let Some((_, expiry)) = listed.iter().find(|(k, _)| k == key) else { return Err(KeyProblem::Unknown) };
     let Some(at) = parse_panos_time(expiry) else { return Err(KeyProblem::Unreadable { expiry: expiry.clone() }) };
@@ -1235,6 +1274,64 @@ mod tests {
         // The error text never holds the key.
         let msg = check_vm_auth_key(&listed, "111", now, 3600).unwrap_err().to_string();
         assert!(!msg.contains("111"), "{msg}");
+    }
+
+    #[test]
+    fn panoramas_clock_in_every_printed_form() {
+        let want = parse_panos_time("2026/12/01 11:26:00");
+        for text in [
+            "2026/12/01 11:26:00",
+            "Tue Dec  1 11:26:00 2026",
+            "Tue Dec  1 11:26:00 PST 2026",
+            "Tue Dec 01 11:26:00 CET 2026",
+            "Dec 1 11:26:00 2026",
+            "  tue dec 1 11:26:00 utc 2026 ",
+        ] {
+            assert_eq!(parse_panorama_clock(text), want, "{text:?}");
+        }
+        for bad in [
+            "",
+            "Tue Foo  1 11:26:00 2026",
+            "Tue Dec  1 11:26 2026",
+            "Tue Dec 32 11:26:00 2026",
+            "Tue Dec 1 11:26:00",
+            "Dec 1 11:26:00 A B 2026",
+        ] {
+            assert_eq!(parse_panorama_clock(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn vm_auth_key_expiry_is_judged_by_panoramas_clock_not_ours() {
+        // (case, expiry-time as Panorama lists it, Panorama's clock, expected outcome). The local
+        // clock plays no part: each row holds for any local time and zone.
+        type Want = fn(&Result<String, KeyProblem>) -> bool;
+        let ok: Want = |r| r.is_ok();
+        let too_soon: Want = |r| matches!(r, Err(KeyProblem::TooSoon { .. }));
+        let expired: Want = |r| matches!(r, Err(KeyProblem::Expired { .. }));
+        let unreadable_clock: Want = |r| matches!(r, Err(KeyProblem::UnreadableClock { .. }));
+        let cases: [(&str, &str, &str, Want); 8] = [
+            // Panorama in PST (UTC-8) at 10:00 UTC: expiry printed as 03:30 local, 1.5 h left.
+            // Read as UTC against a UTC local clock it would look 6.5 h expired.
+            ("PST, 1.5 h left", "2026/12/01 03:30:00", "Tue Dec  1 02:00:00 PST 2026", ok),
+            ("PST, 30 min left", "2026/12/01 02:30:00", "Tue Dec  1 02:00:00 PST 2026", too_soon),
+            // UTC+05:30: expiry 15:00 local, now 15:45 local: expired, although 15:00 "UTC" is
+            // hours ahead of a UTC local clock at 10:15.
+            ("IST, expired", "2026/12/01 15:00:00", "Tue Dec  1 15:45:00 IST 2026", expired),
+            // Panorama's clock 3 h slow: the key lives 2 h more by its clock, which is what it
+            // enforces at registration; our clock (3 h ahead) would call it expired.
+            ("slow clock", "2026/12/01 12:00:00", "Tue Dec  1 10:00:00 2026", ok),
+            // Panorama's clock 3 h fast: 30 min left by its clock, whatever ours says.
+            ("fast clock", "2026/12/01 13:30:00", "2026/12/01 13:00:00", too_soon),
+            ("across midnight and a year", "2027/01/01 00:30:00", "Thu Dec 31 23:00:00 2026", ok),
+            ("exactly at expiry", "2026/12/01 10:00:00", "Tue Dec  1 10:00:00 2026", expired),
+            ("unreadable clock", "2026/12/01 10:00:00", "sometime", unreadable_clock),
+        ];
+        for (case, expiry, clock, want) in cases {
+            let listed = vec![("k1".to_string(), expiry.to_string())];
+            let got = check_vm_auth_key_by_panorama_clock(&listed, "k1", clock, 3600);
+            assert!(want(&got), "{case}: {got:?}");
+        }
     }
 
     #[test]

@@ -45,7 +45,21 @@ macro_rules! built {
         }
     )*};
 }
-built!(Tag, NatRule, StaticRoute);
+built!(Tag, StaticRoute);
+
+/// A rule built eagerly (outbound) matches regardless of the observed `uuid`.
+impl Spec for NatRule {
+    type Entry = NatRule;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn matches(&self, _: &Ctx, observed: &NatRule) -> bool {
+        self.same_content(observed)
+    }
+    fn build(self, _: &Ctx) -> NatRule {
+        self
+    }
+}
 
 /// `s == parts.concat()` without allocating.
 fn eq_concat(s: &str, parts: &[&str]) -> bool {
@@ -193,6 +207,7 @@ impl Spec for InboundRuleSpec<'_> {
             tags,
             disabled,
             unmodelled,
+            uuid: _,
         } = o;
         let s = ctx.settings;
         *name == self.name
@@ -229,6 +244,7 @@ impl Spec for InboundRuleSpec<'_> {
             tags: self.owner.tags(ctx).to_vec(),
             disabled: false,
             unmodelled: vec![],
+            uuid: None,
             name: self.name,
         }
     }
@@ -251,7 +267,7 @@ impl Spec for RuleSpec<'_> {
     fn matches(&self, ctx: &Ctx, o: &NatRule) -> bool {
         match self {
             RuleSpec::Inbound(r) => r.matches(ctx, o),
-            RuleSpec::Built(r) => r == o,
+            RuleSpec::Built(r) => r.same_content(o),
         }
     }
     fn build(self, ctx: &Ctx) -> NatRule {

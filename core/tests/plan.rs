@@ -52,6 +52,7 @@ fn first_plan_creates_the_documented_objects() {
             tags: tags.clone(),
             disabled: false,
             unmodelled: vec![],
+            uuid: None,
         }
     );
     let Operation::Create { object: Object::Address(addr) } = obj("prod.shop.default.frontend") else { panic!() };
@@ -386,6 +387,7 @@ fn desired_name_held_by_a_foreign_entry_is_a_conflict_and_not_written() {
         tags: vec![],
         disabled: false,
         unmodelled: vec![],
+        uuid: None,
     });
     let p = run(&f, &observed);
     let st = status(&p, "default", "frontend");
@@ -573,6 +575,44 @@ fn content_changes_are_in_place_updates() {
 }
 
 #[test]
+fn a_rule_update_carries_the_observed_uuid_and_a_uuid_alone_is_no_change() {
+    let mut observed = converge(&shop(), &Observed::default());
+    for (i, r) in observed.nat_rules.iter_mut().enumerate() {
+        r.uuid = Some(format!("uuid-{i}"));
+    }
+    // PAN-OS's uuid on every rule: nothing to write.
+    assert!(run(&shop(), &observed).is_noop());
+    // Inbound rule update (target port) and outbound rule update (drifted): both keep their uuid.
+    let mut f = shop();
+    f.clusters[0].services[0].ports[0].port = 8080;
+    let out = observed.nat_rules.iter().position(|r| r.name.starts_with("prod.out.")).unwrap();
+    observed.nat_rules[out].disabled = true;
+    let p = run(&f, &observed);
+    let updated: Vec<(String, Option<String>)> = p
+        .operations
+        .iter()
+        .filter_map(|o| match o {
+            Operation::Update { object: Object::NatRule(r) } => Some((r.name.clone(), r.uuid.clone())),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(String, Option<String>)> = observed
+        .nat_rules
+        .iter()
+        .filter(|r| r.name == "prod.in.shop.default.frontend" || r.name.starts_with("prod.out."))
+        .map(|r| (r.name.clone(), r.uuid.clone()))
+        .collect();
+    let (mut updated, mut want) = (updated, want);
+    updated.sort();
+    want.sort();
+    assert_eq!(updated, want);
+    assert!(want.iter().all(|(_, u)| u.is_some()));
+    // A create has none: PAN-OS assigns it.
+    let p = run(&shop(), &Observed::default());
+    assert!(p.operations.iter().all(|o| !matches!(o, Operation::Create { object: Object::NatRule(r) } if r.uuid.is_some())));
+}
+
+#[test]
 fn settings_are_validated() {
     for bad in ["", "Prod", "pro_d", "-prod", "prod-", "a.b", "abcdefghijklmnopqrstu"] {
         let mut s = settings();
@@ -619,15 +659,20 @@ fn entries_a_foreign_rule_still_uses_are_kept_with_a_report() {
         tags: vec!["corp".into()],
         disabled: false,
         unmodelled: vec![],
+        uuid: None,
     });
     let p = run(&facts(vec![], vec![]), &observed);
     let gone = deletes(&p);
     assert!(!gone.iter().any(|(k, _)| matches!(k, Kind::Address | Kind::Service)), "{gone:?}");
     assert!(gone.contains(&(Kind::NatRule, "prod.in.shop.default.frontend".into())));
     assert!(!gone.iter().any(|(k, _)| *k == Kind::Tag), "kept entries still carry the tags: {gone:?}");
-    let in_use: Vec<&str> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).map(|x| x.subject.as_str()).collect();
-    assert_eq!(in_use, vec!["prod.shop.default.frontend", "prod.tcp-82"]);
-    assert!(p.problems[0].message.contains("corp-uses-ours"));
+    // Reported against the Service the entries belonged to, naming what holds them.
+    let in_use: Vec<(&str, &str)> =
+        p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).map(|x| (x.subject.as_str(), x.message.as_str())).collect();
+    assert_eq!(in_use.len(), 2, "{in_use:#?}");
+    assert!(in_use.iter().all(|(s, _)| *s == "shop/default/frontend"), "{in_use:#?}");
+    assert!(in_use[0].1.contains("\"prod.shop.default.frontend\"") && in_use[1].1.contains("\"prod.tcp-82\""), "{in_use:#?}");
+    assert!(in_use.iter().all(|(_, m)| m.contains("NAT rule \"corp-uses-ours\" (device group eks-dg pre-rulebase)")), "{in_use:#?}");
     let mut after = observed.clone();
     after.apply(&p.operations);
     assert!(run(&facts(vec![], vec![]), &after).is_noop());
@@ -681,4 +726,117 @@ fn a_frozen_clusters_service_objects_are_held_while_the_others_converge() {
     let after = converge(&unknown, &state);
     assert!(after.nat_rules.iter().any(|r| r.name.contains("shop.default.web")), "held");
     assert!(after.nat_rules.iter().any(|r| r.name.contains("out.shop")), "outbound rule kept");
+}
+
+fn referrer(kind: ReferrerKind, name: &str, location: &str, uses: &[&str], tags: &[&str]) -> Referrer {
+    Referrer {
+        kind,
+        name: name.into(),
+        location: location.into(),
+        names: uses.iter().map(|s| s.to_string()).collect(),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Two Services protected; then `frontend` is deleted while entries elsewhere still name its
+/// objects. Each row: (case, referrers, entries held as (kind, name), what the problem names).
+#[test]
+fn entries_referenced_from_rules_groups_descendants_or_shared_are_held_and_reported_against_their_service() {
+    use ReferrerKind::*;
+    let two = facts(
+        vec![cluster("shop", &["192.168.110.0/24"], vec![svc("default", "frontend", "82"), svc("default", "cart", "83")])],
+        vec![fw("i-0abc", "192.168.2.0/24")],
+    );
+    let state = converge(&two, &Observed::default());
+    let mut one = two.clone();
+    one.clusters[0].services.retain(|s| s.name == "cart");
+    let addr = "prod.shop.default.frontend";
+    let port = "prod.tcp-82";
+    type Row = (&'static str, Vec<Referrer>, Vec<(Kind, &'static str)>, &'static str);
+    let rows: Vec<Row> = vec![
+        (
+            "security rule of another admin in our pre-rulebase",
+            vec![referrer(SecurityRule, "allow-web", "device group eks-dg pre-rulebase", &["any", addr, "trust"], &[])],
+            vec![(Kind::Address, addr)],
+            "security rule \"allow-web\" (device group eks-dg pre-rulebase)",
+        ),
+        (
+            "address group in a descendant device group",
+            vec![referrer(AddressGroup, "web-servers", "device group eks-west", &[addr], &["corp"])],
+            vec![(Kind::Address, addr)],
+            "address group \"web-servers\" (device group eks-west)",
+        ),
+        (
+            "service group in shared",
+            vec![referrer(ServiceGroup, "web-ports", "shared", &[port], &[])],
+            vec![(Kind::Service, port)],
+            "service group \"web-ports\" (shared)",
+        ),
+        (
+            "NAT rule of a post-rulebase names both",
+            vec![referrer(NatRule, "corp-dnat", "device group eks-dg post-rulebase", &[addr, port], &[])],
+            vec![(Kind::Address, addr), (Kind::Service, port)],
+            "NAT rule \"corp-dnat\" (device group eks-dg post-rulebase)",
+        ),
+        (
+            "an entry carrying our own marks holds nothing",
+            vec![referrer(SecurityRule, "ours", "device group eks-dg pre-rulebase", &[addr], &["pano-eks", "pano-eks.prod.shop"])],
+            vec![],
+            "",
+        ),
+        ("nothing references them", vec![], vec![], ""),
+    ];
+    for (case, referrers, held, names) in rows {
+        let mut observed = state.clone();
+        observed.referrers = referrers;
+        let p = run(&one, &observed);
+        let gone = deletes(&p);
+        for (kind, name) in [(Kind::NatRule, "prod.in.shop.default.frontend"), (Kind::Address, addr), (Kind::Service, port)] {
+            let kept = held.contains(&(kind, name));
+            assert_eq!(!gone.contains(&(kind, name.to_string())), kept, "{case}: {kind:?} {name} held={kept}: {gone:?}");
+        }
+        let in_use: Vec<&Problem> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).collect();
+        assert_eq!(in_use.len(), held.len(), "{case}: {in_use:#?}");
+        for pr in &in_use {
+            assert_eq!(pr.subject, "shop/default/frontend", "{case}: reported against the deleted Service");
+            assert!(pr.message.contains(names) && pr.message.contains("not deleted"), "{case}: {}", pr.message);
+        }
+        // The other Service is untouched and protected; nothing else is held back.
+        assert_eq!(status(&p, "default", "cart").state, ServiceState::Protected, "{case}");
+        assert!(!gone.iter().any(|(k, _)| *k == Kind::Tag), "{case}: the cluster's tags stay in use: {gone:?}");
+        // Stable while the reference stays; once it goes, the first sync deletes what was held.
+        let mut after = observed.clone();
+        after.apply(&p.operations);
+        assert!(run(&one, &after).is_noop(), "{case}: a held entry is not retried while referenced");
+        after.referrers.clear();
+        let p = run(&one, &after);
+        let gone: Vec<(Kind, String)> = deletes(&p);
+        assert_eq!(gone.len(), held.len(), "{case}: {gone:?}");
+        assert!(p.problems.iter().all(|x| x.kind != ProblemKind::InUse), "{case}");
+        after.apply(&p.operations);
+        assert!(run(&one, &after).is_noop(), "{case}");
+    }
+}
+
+#[test]
+fn a_tag_a_foreign_rule_or_group_still_names_is_held_and_reported() {
+    let state = converge(&shop(), &Observed::default());
+    let none = facts(vec![], vec![]);
+    let careless = run(&none, &state);
+    assert!(deletes(&careless).contains(&(Kind::Tag, "pano-eks.prod.shop".into())), "without a reference the cluster tag goes");
+    for r in [
+        referrer(ReferrerKind::SecurityRule, "tagged-by-us", "shared post-rulebase", &["any"], &["pano-eks.prod.shop"]),
+        referrer(ReferrerKind::AddressGroup, "dynamic", "device group eks-dg", &["pano-eks.prod.shop"], &[]),
+    ] {
+        let mut observed = state.clone();
+        observed.referrers = vec![r.clone()];
+        let p = run(&none, &observed);
+        let gone = deletes(&p);
+        assert!(!gone.contains(&(Kind::Tag, "pano-eks.prod.shop".into())), "{r:?}: {gone:?}");
+        assert!(gone.contains(&(Kind::Address, "prod.shop.default.frontend".into())), "the objects still go: {gone:?}");
+        let held: Vec<&Problem> = p.problems.iter().filter(|x| x.kind == ProblemKind::InUse).collect();
+        assert_eq!(held.len(), 1, "{held:#?}");
+        assert_eq!(held[0].subject, "pano-eks.prod.shop");
+        assert!(held[0].message.contains(&format!("{:?}", r.name)), "{}", held[0].message);
+    }
 }

@@ -177,6 +177,8 @@ pub(crate) async fn vm_auth_key_problem(
 ) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
     let listed =
         adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    Ok(pano_eks_core::prepare::check_vm_auth_key(&listed, key.expose(), now, MIN_KEY_LIFETIME_SECS).err())
+    // Panorama's clock, not ours: expiry-time is printed in its zone and enforced by its clock.
+    let clock =
+        adapter::panorama_clock(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its clock: {e}")))?;
+    Ok(pano_eks_core::prepare::check_vm_auth_key_by_panorama_clock(&listed, key.expose(), &clock, MIN_KEY_LIFETIME_SECS).err())
 }

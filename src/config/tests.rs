@@ -161,3 +161,18 @@ fn durations_parse() {
     assert!(parse_duration("5 minutes").is_err());
     assert!(parse_duration("m").is_err());
 }
+
+#[test]
+fn vm_auth_key_lifetime_is_1_to_8760_hours_located_at_the_key() {
+    for (hours, ok) in [(0, false), (1, true), (8760, true), (8761, false), (8768, false)] {
+        let text = VALID.replacen("count = 2", &format!("count = 2\nvm_auth_key_lifetime_hours = {hours}"), 1);
+        let line = text[..text.find("vm_auth_key_lifetime_hours").unwrap()].matches('\n').count() + 1;
+        let errs = errors(&text);
+        if ok {
+            assert!(errs.is_empty(), "{hours}: {errs:#?}");
+        } else {
+            let e = errs.iter().find(|e| e.contains("1 to 8760 hours")).unwrap_or_else(|| panic!("{hours}: {errs:#?}"));
+            assert!(e.starts_with(&format!("f:{line}:")) && e.contains("vm_auth_key_lifetime_hours"), "{e}");
+        }
+    }
+}

@@ -180,8 +180,9 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
     if let Some(env) = &f.vm_auth_key_env {
         env_name(k, "firewalls.vm_auth_key_env", env);
     }
-    if !(1..=8768).contains(&f.vm_auth_key_lifetime_hours) {
-        k.err("firewalls.vm_auth_key_lifetime_hours", "Panorama issues vm-auth-keys for 1 to 8768 hours");
+    // Older guides say 1-8768; current Panorama documents and enforces 1-8760 (facts §11.8).
+    if !(1..=8760).contains(&f.vm_auth_key_lifetime_hours) {
+        k.err("firewalls.vm_auth_key_lifetime_hours", "Panorama issues vm-auth-keys for 1 to 8760 hours");
     }
 }
 

@@ -105,11 +105,31 @@ pub struct CallStats {
     pub retries: AtomicU64,
 }
 
+/// The API key in use and, with password credentials, how to make a new one. A keygen ends the
+/// admin's other keys (facts §11.3), so a 403 on a key we generated gets exactly one new keygen
+/// per 403 event (concurrent calls that saw the same key share it) and one retry.
+#[derive(Default)]
+struct Auth {
+    /// (key, generation): the generation grows with every keygen of ours.
+    key: std::sync::RwLock<(Option<Secret>, u64)>,
+    /// Password credentials: `None` for a configured API key (a 403 is then final).
+    login: Option<(String, Secret)>,
+    /// Serializes re-keygens.
+    rekey: tokio::sync::Mutex<()>,
+    keygens: AtomicU64,
+}
+
+impl Auth {
+    fn current(&self) -> (Option<Secret>, u64) {
+        self.key.read().expect("not poisoned").clone()
+    }
+}
+
 #[derive(Clone)]
 pub struct PanoramaClient {
     http: reqwest::Client,
     endpoint: String,
-    key: Option<Secret>,
+    auth: Arc<Auth>,
     limiter: Arc<Semaphore>,
     retry: RetryPolicy,
     pub stats: Arc<CallStats>,
@@ -153,21 +173,70 @@ impl PanoramaClient {
         Ok(PanoramaClient {
             http,
             endpoint: format!("{base}/api/"),
-            key: None,
+            auth: Arc::new(Auth::default()),
             limiter: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
             retry: cfg.retry,
             stats: Arc::new(CallStats::default()),
         })
     }
 
+    /// Uses a configured API key. A 403 is final: pano-eks cannot make another one.
     pub fn with_key(mut self, key: Secret) -> PanoramaClient {
-        self.key = Some(key);
+        self.auth = Arc::new(Auth { key: std::sync::RwLock::new((Some(key), 0)), ..Auth::default() });
         self
+    }
+
+    /// Generates a key for `user` once per process and Panorama: every client logging in to the
+    /// same endpoint as the same user (with the same password) shares it, since each keygen ends
+    /// the other keys. A 403 on it later gets one new keygen and a retry (see [`Auth`]).
+    pub async fn login(mut self, user: &str, password: Secret) -> Result<PanoramaClient, PanosError> {
+        static LOGINS: tokio::sync::Mutex<Vec<(String, Arc<Auth>)>> = tokio::sync::Mutex::const_new(Vec::new());
+        let mut logins = LOGINS.lock().await;
+        let same = |a: &Auth| a.login.as_ref().is_some_and(|(u, p)| u == user && p.expose() == password.expose());
+        if let Some((_, auth)) = logins.iter().find(|(e, a)| *e == self.endpoint && same(a)) {
+            self.auth = auth.clone();
+            return Ok(self);
+        }
+        let key = self.keygen(user, &password).await?;
+        self.auth = Arc::new(Auth {
+            key: std::sync::RwLock::new((Some(key), 1)),
+            login: Some((user.to_owned(), password)),
+            keygens: AtomicU64::new(1),
+            ..Auth::default()
+        });
+        logins.push((self.endpoint.clone(), self.auth.clone()));
+        Ok(self)
+    }
+
+    /// Keygens made for this client's login in this process (the first included).
+    pub fn keygens(&self) -> u64 {
+        self.auth.keygens.load(Ordering::Relaxed)
+    }
+
+    /// After a 403 on the key of generation `seen`: a new key, unless a concurrent call already
+    /// made one since (then that one is used). `Err` when there is no password to make one with.
+    async fn rekey(&self, seen: u64, msg: &str) -> Result<(), PanosError> {
+        let Some((user, password)) = &self.auth.login else {
+            return Err(PanosError::Auth(format!(
+                "{msg}: Panorama refused the configured API key (panorama.api_key_env). It was revoked or replaced: a keygen for \
+                 the same administrator by anyone ends its other keys. Generate a new key for pano-eks's dedicated administrator"
+            )));
+        };
+        let _one = self.auth.rekey.lock().await;
+        if self.auth.current().1 != seen {
+            return Ok(());
+        }
+        tracing::warn!(admin = %user, "Panorama refused our API key (HTTP 403): generating a new one, once");
+        let key = self.keygen(user, password).await?;
+        self.auth.keygens.fetch_add(1, Ordering::Relaxed);
+        *self.auth.key.write().expect("not poisoned") = (Some(key), seen + 1);
+        Ok(())
     }
 
     /// `type=keygen`: trades a username and password for an API key.
     pub async fn keygen(&self, user: &str, password: &Secret) -> Result<Secret, PanosError> {
-        let r = self.call(&[("type", "keygen"), ("user", user), ("password", password.expose())], false).await?;
+        // Straight to the transport: a keygen's own 403 is a bad password, never a reason to re-key.
+        let r = self.call_retrying(&[("type", "keygen"), ("user", user), ("password", password.expose())], false, &mut 0).await?;
         r.text_at("result/key")
             .filter(|k| !k.is_empty())
             .map(Secret::new)
@@ -260,10 +329,34 @@ impl PanoramaClient {
     }
 
     async fn call(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+        // The generation of the key the refused request actually carried (read at send time,
+        // after waiting for an in-flight slot), so a 403 on a newer key is a new 403 event.
+        let mut seen = 0;
+        match self.call_retrying(params, write, &mut seen).await {
+            // A 403 on a key: one new keygen (shared with concurrent calls that saw the same key)
+            // and one retry; a second 403 is final.
+            Err(PanosError::Auth(msg)) => {
+                self.rekey(seen, &msg).await?;
+                match self.call_retrying(params, write, &mut seen).await {
+                    Err(PanosError::Auth(msg)) => Err(PanosError::Auth(format!(
+                        "{msg}: Panorama refused a freshly generated API key for administrator {}. Another process generating keys \
+                         for the same administrator is the usual cause (each keygen ends the administrator's other keys). Give \
+                         pano-eks a dedicated administrator, or configure an API key (panorama.api_key_env)",
+                        self.auth.login.as_ref().map(|(u, _)| u.as_str()).unwrap_or("?")
+                    ))),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `used` is set to the generation of the key the last attempt carried.
+    async fn call_retrying(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
         let mut rng = seed();
         let mut attempt = 0;
         loop {
-            match self.call_once(params, write).await {
+            match self.call_once(params, write, used).await {
                 Err(e) if e.retryable() && attempt + 1 < self.retry.attempts => {
                     let wait = self.retry.backoff(attempt, &mut rng);
                     tracing::debug!(error = %e, ?wait, attempt, "retrying Panorama call");
@@ -276,17 +369,22 @@ impl PanoramaClient {
         }
     }
 
-    async fn call_once(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+    async fn call_once(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
         let _permit = self.limiter.acquire().await.expect("semaphore never closed");
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         if write {
             self.stats.write_calls.fetch_add(1, Ordering::Relaxed);
         }
         let mut req = self.http.post(&self.endpoint).form(params);
-        if let Some(k) = &self.key {
+        let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
+        // A keygen authenticates with user and password alone: never with the (refused) old key.
+        let (key, generation) = self.auth.current();
+        *used = generation;
+        if kind != "keygen"
+            && let Some(k) = key
+        {
             req = req.header("X-PAN-KEY", k.expose());
         }
-        let kind = params.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("?");
         let action = params.iter().find(|(k, _)| *k == "action").map(|(_, v)| *v).unwrap_or("");
         tracing::trace!(kind, action, "Panorama call");
         let resp = req.send().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
@@ -450,6 +548,92 @@ mod tests {
         assert!(matches!(classify(&r), PanosError::CommitInProgress(_)));
         let r = xml::parse("<response status='error' code='12'><msg>bad</msg></response>").unwrap();
         assert!(matches!(classify(&r), PanosError::Api { code: Some(12), .. }));
+    }
+
+    /// A Panorama stand-in on plain HTTP whose keys never work: keygen succeeds (counted), every
+    /// other call answers 403. Returns the URL and the keygen counter.
+    async fn always_403() -> (String, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let keygens = Arc::new(AtomicU64::new(0));
+        let count = keygens.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Headers, then Content-Length bytes of form body.
+                    let body = loop {
+                        let Ok(n) = sock.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                                })
+                                .unwrap_or(0);
+                            if body.len() >= len {
+                                break body.to_string();
+                            }
+                        }
+                    };
+                    let (status, xml) = if body.contains("type=keygen") {
+                        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                        ("200 OK", format!("<response status = 'success'><result><key>KEY{n}</key></result></response>"))
+                    } else {
+                        (
+                            "403 Forbidden",
+                            "<response status = 'error' code = '403'><result><msg>Invalid Credential</msg></result></response>".into(),
+                        )
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                        xml.len()
+                    );
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, keygens)
+    }
+
+    #[tokio::test]
+    async fn a_403_gets_one_new_keygen_and_one_retry_then_a_clear_error_never_a_loop() {
+        let (url, keygens) = always_403().await;
+        let client = PanoramaClient::new(&ClientConfig::new(&url)).unwrap().login("pano-eks", Secret::new("pw-secret")).await.unwrap();
+        assert_eq!(keygens.load(Ordering::SeqCst), 1);
+        // Five concurrent calls all see the same refused key: one keygen between them.
+        let clock = Element::new("show").child(Element::new("clock"));
+        let calls = (0..5).map(|_| client.op(&clock));
+        let results = futures::future::join_all(calls).await;
+        assert_eq!(keygens.load(Ordering::SeqCst), 2, "one keygen per 403 event, however many calls saw it");
+        assert_eq!(client.keygens(), 2);
+        for r in results {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("Another process generating keys for the same administrator"), "{e}");
+            assert!(e.contains("dedicated administrator") && !e.contains("pw-secret") && !e.contains("KEY"), "{e}");
+        }
+        // A later call is a new 403 event: one more keygen, still no loop.
+        assert!(client.get("/config/shared").await.is_err());
+        assert_eq!(keygens.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_403_on_a_configured_api_key_is_final_and_says_why() {
+        let (url, keygens) = always_403().await;
+        let client = PanoramaClient::new(&ClientConfig::new(&url)).unwrap().with_key(Secret::new("LUFRPT-configured"));
+        let e = client.get("/config/shared").await.unwrap_err().to_string();
+        assert_eq!(keygens.load(Ordering::SeqCst), 0, "no password: no keygen");
+        assert!(e.contains("configured API key") && e.contains("dedicated administrator"), "{e}");
+        assert!(!e.contains("LUFRPT-configured"), "{e}");
     }
 
     #[test]

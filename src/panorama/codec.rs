@@ -1,7 +1,7 @@
 //! Translation between the planning core's entry types and PAN-OS XML `<entry>` elements.
 //! Reading follows the core's adapter contract: PAN-OS defaults are filled in (distribution
 //! round-robin, metric 10, disabled no, nat-type ipv4, route-table unicast), volatile
-//! attributes (uuid, admin, dirtyId, time) are dropped, and any child we do not model is kept
+//! attributes (admin, dirtyId, time; uuid except a NAT rule's own) are dropped, and any child we do not model is kept
 //! as raw XML in `unmodelled`, so a foreign entry never looks equal to one of ours.
 
 use pano_eks_core::{
@@ -74,7 +74,13 @@ pub fn encode(obj: &Object) -> Element {
             with_raw(tags(e, &s.tags), &s.unmodelled)
         }
         Object::NatRule(r) => {
-            let mut e = entry(&r.name)
+            // The observed uuid goes back with an update: PAN-OS keeps hit counts and rule-usage
+            // history only for the same uuid (terraform-provider-panos `internal/manager/uuid.go`).
+            let e = match &r.uuid {
+                Some(u) => entry(&r.name).attr("uuid", u.clone()),
+                None => entry(&r.name),
+            };
+            let mut e = e
                 .members("from", &r.from)
                 .child(Element::new("to").leaf("member", r.to.clone()))
                 .members("source", &r.source)
@@ -248,6 +254,7 @@ fn decode_nat(name: String, e: &Element) -> NatRule {
         tags: vec![],
         disabled: false,
         unmodelled: vec![],
+        uuid: e.get_attr("uuid").map(str::to_string),
     };
     for c in e.elements() {
         match c.name.as_str() {
@@ -366,6 +373,7 @@ mod tests {
             tags: vec!["pano-eks".into(), "pano-eks.demo.shop".into()],
             disabled: false,
             unmodelled: vec![],
+            uuid: None,
         }
     }
 
@@ -426,7 +434,23 @@ mod tests {
             <description>shop/default/web</description><tag><member>pano-eks</member><member>pano-eks.demo.shop</member></tag></entry></c>";
         let mut seen = Observed::default();
         decode_container(Kind::NatRule, &xml::parse(text).unwrap(), &mut seen);
-        assert_eq!(seen.nat_rules, vec![inbound()]);
+        assert_eq!(seen.nat_rules, vec![NatRule { uuid: Some("1-2-3".into()), ..inbound() }]);
+        assert!(seen.nat_rules[0].same_content(&inbound()), "the uuid is identity, not content");
+    }
+
+    #[test]
+    fn a_nat_rule_uuid_is_read_and_written_back() {
+        let rule = NatRule { uuid: Some("9f0c-11".into()), ..inbound() };
+        let xml_text = encode(&Object::NatRule(rule.clone())).to_xml();
+        assert!(xml_text.starts_with("<entry name=\"pke-shop-web-in\" uuid=\"9f0c-11\">"), "{xml_text}");
+        round_trip(Kind::NatRule, Object::NatRule(rule));
+        // Without one (a create), no attribute: PAN-OS assigns it.
+        assert!(!encode(&Object::NatRule(inbound())).to_xml().contains("uuid"));
+        // Other kinds never carry one.
+        let text = "<c><entry name='a' uuid='u'><fqdn>a.b</fqdn></entry></c>";
+        let mut seen = Observed::default();
+        decode_container(Kind::Address, &xml::parse(text).unwrap(), &mut seen);
+        assert!(!encode(&Object::Address(seen.addresses[0].clone())).to_xml().contains("uuid"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::apply::{LockWait, with_lock_wait};
+use pano_eks_core::locks::{CommitRefusal, judge_commit_refusal};
+
+use super::apply::LockWait;
 use super::client::{PanoramaClient, PanosError};
 use super::jobs::{self, Job};
 use super::xml::Element;
@@ -37,7 +39,7 @@ pub async fn commit_partial(
     let cmd = Element::new("commit")
         .leaf("description", description)
         .child(Element::new("partial").child(Element::new("admin").leaf("member", admin)));
-    let id = with_lock_wait(wait, "committing", || client.commit(&cmd, None)).await?;
+    let id = with_commit_lock_wait(client, admin, wait, "committing", || client.commit(&cmd, None)).await?;
     let Some(id) = id else { return Ok(None) };
     let job = jobs::wait(client, id, timeout, |j| tracing::debug!(job = j.id, progress = j.progress, "commit")).await?;
     if !job.ok() {
@@ -75,15 +77,17 @@ impl PushTarget<'_> {
 }
 
 /// Pushes Panorama's running config to the target's firewalls and verifies each device's result.
+/// `admin` is who we are (a commit lock of our own does not block us).
 pub async fn push(
     client: &PanoramaClient,
+    admin: &str,
     target: PushTarget<'_>,
     description: &str,
     wait: LockWait,
     timeout: Duration,
 ) -> Result<Job, CommitError> {
     let cmd = target.command(description);
-    let id = with_lock_wait(wait, "pushing", || client.commit(&cmd, Some("all"))).await?;
+    let id = with_commit_lock_wait(client, admin, wait, "pushing", || client.commit(&cmd, Some("all"))).await?;
     let Some(id) = id else {
         return Err(CommitError::PushFailed { target: target.describe(), job: 0, failures: vec!["Panorama enqueued no push job".into()] });
     };
@@ -95,4 +99,84 @@ pub async fn push(
         tracing::warn!("push to {} reached no firewall (none connected in it yet)", target.describe());
     }
     Ok(job)
+}
+
+/// Runs a commit or push; when Panorama refuses it, asks who holds which lock (`show
+/// commit-locks`, then `show config-locks`) and lets the planning core decide
+/// ([`judge_commit_refusal`]): wait, bounded by `wait`, for another admin's lock or a running
+/// commit, else fail with Panorama's own message. Never matches lock texts; never removes a lock.
+async fn with_commit_lock_wait<T, F, Fut>(
+    client: &PanoramaClient,
+    admin: &str,
+    wait: LockWait,
+    what: &str,
+    mut f: F,
+) -> Result<T, PanosError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PanosError>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let e = match f().await {
+            Ok(v) => return Ok(v),
+            Err(e @ (PanosError::Locked(_) | PanosError::CommitInProgress(_) | PanosError::Api { .. })) => e,
+            Err(e) => return Err(e),
+        };
+        let in_progress = matches!(e, PanosError::CommitInProgress(_));
+        let commit_owners = lock_owners(client, "commit-locks").await?;
+        let config_owners = if commit_owners.iter().any(|o| o != admin) { Vec::new() } else { lock_owners(client, "config-locks").await? };
+        let why = match judge_commit_refusal(&commit_owners, &config_owners, admin, in_progress) {
+            CommitRefusal::Fail { own_lock: false } => return Err(e),
+            CommitRefusal::Fail { own_lock: true } => {
+                return Err(PanosError::Locked(format!(
+                    "{what}: {e} (administrator {admin} itself holds a commit lock, which pano-eks never takes: another \
+                     process using the same administrator is the usual cause; pano-eks does not remove it)"
+                )));
+            }
+            CommitRefusal::WaitForLock { lock, owners } => format!("the {lock} held by {}", owners.join(", ")),
+            CommitRefusal::WaitForCommit => "the commit in progress".to_owned(),
+        };
+        let left = wait.bound.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(PanosError::Locked(format!(
+                "{what}: gave up after {:.1}s waiting for {why} (Panorama: {e}); pano-eks never removes another admin's lock",
+                start.elapsed().as_secs_f64()
+            )));
+        }
+        tracing::info!(error = %e, "{what}: waiting for {why}");
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The owners Panorama lists for `<show><commit-locks/></show>` or `<show><config-locks/></show>`
+/// (`result/<list>/entry[@name=owner]`).
+async fn lock_owners(client: &PanoramaClient, list: &str) -> Result<Vec<String>, PanosError> {
+    let r = client.op(&Element::new("show").child(Element::new(list))).await?;
+    Ok(parse_lock_owners(&r, list))
+}
+
+fn parse_lock_owners(result: &Element, list: &str) -> Vec<String> {
+    let entries = result.find(list).unwrap_or(result);
+    entries.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panorama::xml;
+
+    #[test]
+    fn lock_owners_are_read_from_both_lists() {
+        let r = xml::parse(
+            "<result><commit-locks><entry name='alice'><name>shared</name><type>commit</type><loggedin>yes</loggedin><comment>change window</comment></entry>\
+             <entry name='bob'><name>shared</name></entry></commit-locks></result>",
+        )
+        .unwrap();
+        assert_eq!(parse_lock_owners(&r, "commit-locks"), vec!["alice".to_string(), "bob".to_string()]);
+        let r = xml::parse("<result><config-locks/></result>").unwrap();
+        assert!(parse_lock_owners(&r, "config-locks").is_empty());
+    }
 }

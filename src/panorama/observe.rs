@@ -1,11 +1,14 @@
-//! Reads the five containers pano-eks writes into, from the candidate or the running config.
-//! Every entry is returned, owned or not: ownership is the planning core's decision.
+//! Reads the five containers pano-eks writes into, from the candidate or the running config, and
+//! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
+//! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
-use pano_eks_core::Observed;
+use pano_eks_core::{Observed, Referrer, ReferrerKind, descendants};
 
 use super::client::{PanoramaClient, PanosError};
 use super::codec;
 use super::locations::{KINDS, Locations};
+use super::xml::Element;
+use super::xpath;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -45,4 +48,121 @@ async fn futures_join<F: std::future::Future>(futs: [F; 5]) -> [F::Output; 5] {
     let [a, b, c, d, e] = futs;
     let (a, b, c, d, e) = tokio::join!(a, b, c, d, e);
     [a, b, c, d, e]
+}
+
+/// Reads what could reference our entries, for the planner's hold decision (facts §11.4): the
+/// device-group hierarchy (one `get`), then for `shared`, our device group and each of its
+/// descendants one `get` per container: security rules of the pre- and post-rulebase, NAT rules of
+/// the post-rulebase (and of the pre-rulebase, except ours: that is the NAT container [`read`]
+/// already returns), address groups and service groups. Candidate config; concurrent within the
+/// client's in-flight limit.
+pub async fn read_referrers(client: &PanoramaClient, locs: &Locations) -> Result<Vec<Referrer>, PanosError> {
+    let hierarchy = client.get(&xpath::dg_hierarchy()).await?;
+    let parents = hierarchy.as_ref().map(parse_hierarchy).unwrap_or_default();
+    let mut places: Vec<(String, String, bool)> = vec![("/config/shared".into(), "shared".into(), false)];
+    places.push((xpath::device_group(&locs.device_group), format!("device group {}", locs.device_group), true));
+    for dg in descendants(&parents, &locs.device_group) {
+        places.push((xpath::device_group(&dg), format!("device group {dg}"), false));
+    }
+    let mut reads = Vec::new();
+    for (prefix, label, ours) in &places {
+        for (path, kind, base) in CONTAINERS {
+            if *ours && path == "pre-rulebase/nat/rules" {
+                continue;
+            }
+            let location = if base.is_empty() { label.clone() } else { format!("{label} {base}") };
+            reads.push(async move { client.get(&format!("{prefix}/{path}")).await.map(|r| (kind, location, r)) });
+        }
+    }
+    let mut out = Vec::new();
+    for r in futures::future::join_all(reads).await {
+        let (kind, location, result) = r?;
+        for container in result.iter().flat_map(Element::elements) {
+            out.extend(container.elements().filter(|e| e.name == "entry").filter_map(|e| referrer(kind, &location, e)));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// (container below a location, kind, rulebase for the location label).
+const CONTAINERS: [(&str, ReferrerKind, &str); 6] = [
+    ("pre-rulebase/security/rules", ReferrerKind::SecurityRule, "pre-rulebase"),
+    ("post-rulebase/security/rules", ReferrerKind::SecurityRule, "post-rulebase"),
+    ("pre-rulebase/nat/rules", ReferrerKind::NatRule, "pre-rulebase"),
+    ("post-rulebase/nat/rules", ReferrerKind::NatRule, "post-rulebase"),
+    ("address-group", ReferrerKind::AddressGroup, ""),
+    ("service-group", ReferrerKind::ServiceGroup, ""),
+];
+
+/// `<device-group><entry name=X><parent-dg>P</parent-dg>…` → (X, P); no `parent-dg` = under shared.
+fn parse_hierarchy(result: &Element) -> Vec<(String, Option<String>)> {
+    let list = result.find("device-group").unwrap_or(result);
+    list.elements()
+        .filter(|e| e.name == "entry")
+        .filter_map(|e| Some((e.get_attr("name")?.to_string(), e.text_at("parent-dg").filter(|p| !p.is_empty()))))
+        .collect()
+}
+
+/// An entry as a [`Referrer`]: every text it holds except free text (description, comments),
+/// so any field naming one of our objects counts, whatever the schema version calls it.
+fn referrer(kind: ReferrerKind, location: &str, e: &Element) -> Option<Referrer> {
+    fn texts(e: &Element, out: &mut Vec<String>) {
+        if matches!(e.name.as_str(), "description" | "comments") {
+            return;
+        }
+        if e.elements().next().is_none() {
+            let t = e.text_content();
+            if !t.is_empty() {
+                out.push(t);
+            }
+        }
+        for c in e.elements() {
+            texts(c, out);
+        }
+    }
+    let name = e.get_attr("name")?.to_string();
+    let mut names = Vec::new();
+    for c in e.elements() {
+        texts(c, &mut names);
+    }
+    names.sort();
+    names.dedup();
+    let tags = e.member_list("tag");
+    Some(Referrer { kind, name, location: location.to_owned(), names, tags })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panorama::xml;
+
+    #[test]
+    fn a_security_rule_or_group_becomes_the_names_it_holds() {
+        let rule = xml::parse(
+            "<entry name='allow-web' uuid='u'><from><member>untrust</member></from><to><member>trust</member></to>\
+             <source><member>any</member></source><destination><member>demo.shop.default.web</member></destination>\
+             <service><member>demo.tcp-82</member></service><action>allow</action><description>demo.not.a.reference</description>\
+             <tag><member>corp</member></tag></entry>",
+        )
+        .unwrap();
+        let r = referrer(ReferrerKind::SecurityRule, "device group eks-dg pre-rulebase", &rule).unwrap();
+        assert_eq!(r.name, "allow-web");
+        assert_eq!(r.tags, vec!["corp".to_string()]);
+        for want in ["demo.shop.default.web", "demo.tcp-82", "untrust", "corp", "allow"] {
+            assert!(r.names.iter().any(|n| n == want), "{want}: {:?}", r.names);
+        }
+        assert!(!r.names.iter().any(|n| n.contains("not.a.reference")), "free text is not a reference");
+        let group = xml::parse("<entry name='g'><static><member>a</member><member>b</member></static></entry>").unwrap();
+        assert_eq!(referrer(ReferrerKind::AddressGroup, "shared", &group).unwrap().names, vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[test]
+    fn the_hierarchy_is_read_from_parent_dg() {
+        let r = xml::parse(
+            "<result><device-group><entry name='eks-dg'><id>11</id></entry><entry name='west'><parent-dg>eks-dg</parent-dg></entry></device-group></result>",
+        )
+        .unwrap();
+        assert_eq!(parse_hierarchy(&r), vec![("eks-dg".to_string(), None), ("west".to_string(), Some("eks-dg".to_string()))]);
+    }
 }

@@ -310,6 +310,17 @@ pub async fn vm_auth_keys(client: &PanoramaClient) -> Result<Vec<(String, String
         .collect())
 }
 
+/// Panorama's own clock reading, for comparing with `expiry-time`s it prints (facts §11.5):
+/// `<time>` of `show system info`, else the text of `show clock`. Read as printed, zone and all;
+/// [`prepare::parse_panorama_clock`] decides what it means.
+pub async fn panorama_clock(client: &PanoramaClient) -> Result<String, PanosError> {
+    let info = client.op(&Element::new("show").child(Element::new("system").child(Element::new("info")))).await?;
+    if let Some(t) = info.text_at("system/time").filter(|t| !t.trim().is_empty()) {
+        return Ok(t);
+    }
+    Ok(client.op(&Element::new("show").child(Element::new("clock"))).await?.text_content())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,11 @@ pub fn dg_nat_rules(dg: &str) -> String {
     format!("{}/pre-rulebase/nat/rules", device_group(dg))
 }
 
+/// Panorama's read-only device-group nodes (`…/entry[@name=DG]/parent-dg` names each parent).
+pub fn dg_hierarchy() -> String {
+    "/config/readonly/devices/entry[@name='localhost.localdomain']/device-group".to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -1,6 +1,7 @@
 //! The sync engine: one converge of Panorama towards the facts, readable in one sitting.
 //!
-//! 1. observe: read the five containers from the candidate config (every entry, owned or not);
+//! 1. observe: read the five containers from the candidate config (every entry, owned or not),
+//!    and the rules and groups that may reference them (held, not deleted, while they do);
 //! 2. plan: the pure planning core decides the operations;
 //! 3. apply: write them in batches, in the plan's order;
 //! 4. commit: a partial commit of our own admin's changes, when ours differ from running
@@ -138,11 +139,10 @@ impl Engine {
         }
         let client = PanoramaClient::new(&cc)?;
         let admin = p.username.clone().ok_or_else(|| SyncError::Setup("panorama.username is not set".into()))?;
-        let key = match creds {
-            Credentials::ApiKey(k) => k,
-            Credentials::Password(pw) => client.keygen(&admin, &pw).await?,
+        let client = match creds {
+            Credentials::ApiKey(k) => client.with_key(k),
+            Credentials::Password(pw) => client.login(&admin, pw).await?,
         };
-        let client = client.with_key(key);
         let info = client.op(&Element::new("show").child(Element::new("system").child(Element::new("info")))).await?;
         let sw_version = info.text_at("system/sw-version").unwrap_or_default();
         let settings = plan_settings(cfg);
@@ -164,7 +164,7 @@ impl Engine {
 
     /// Reads what Panorama holds and plans against it; writes nothing.
     pub async fn plan(&self, facts: &Facts) -> Result<(Plan, Observed), SyncError> {
-        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        let seen = self.observe().await?;
         let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
         Ok((plan, seen))
     }
@@ -178,7 +178,7 @@ impl Engine {
             phases.push((name, lap.elapsed().as_millis()));
             *lap = Instant::now();
         };
-        let seen = observe::read(&self.client, &self.locs, Which::Candidate).await?;
+        let seen = self.observe().await?;
         mark("observe", &mut lap);
         let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
         let mut candidate = seen;
@@ -234,6 +234,16 @@ impl Engine {
         if self.multi_config_unavailable.load(std::sync::atomic::Ordering::Relaxed) { WriteMode::OnePerCall } else { self.mode }
     }
 
+    /// The candidate config's five containers, and what elsewhere could reference their entries
+    /// (rules, groups; our device group, its descendants, shared), read concurrently.
+    async fn observe(&self) -> Result<Observed, SyncError> {
+        let (seen, referrers) =
+            tokio::join!(observe::read(&self.client, &self.locs, Which::Candidate), observe::read_referrers(&self.client, &self.locs));
+        let mut seen = seen?;
+        seen.referrers = referrers?;
+        Ok(seen)
+    }
+
     /// `check pending-changes`: whether any administrator has uncommitted changes.
     async fn pending_changes(&self) -> Result<bool, SyncError> {
         let r = self.client.op(&Element::new("check").child(Element::new("pending-changes"))).await?;
@@ -245,7 +255,7 @@ impl Engine {
             PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
             PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
         };
-        let job: Job = commit::push(&self.client, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
+        let job: Job = commit::push(&self.client, &self.admin, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
         Ok(PushSummary {
             target: name,
             job: job.id,

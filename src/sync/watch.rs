@@ -212,13 +212,29 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),
             _ => s.reason.clone(),
         };
-        let ev = KEvent { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None };
-        if let Err(e) = rec.publish(&ev, &reference).await {
-            if matches!(&e, kube::Error::Api(a) if a.code == 403) {
-                tracing::warn!(cluster = %w.name, "the role may not create Events; Service events are off for this cluster");
-                w.events_allowed.store(false, Ordering::Relaxed);
-            } else {
-                tracing::debug!(error = %e, "could not record an Event");
+        let mut evs = vec![KEvent { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None }];
+        // Its former entries that a foreign rule or group still references (held, not deleted),
+        // told with the state change that released them. A deleted Service has no object to
+        // carry an Event: its holds are in the plan, `status` and the log.
+        let subject = format!("{}/{}/{}", s.cluster, s.namespace, s.name);
+        for p in plan.problems.iter().filter(|p| p.kind == pano_eks_core::ProblemKind::InUse && p.subject == subject) {
+            evs.push(KEvent {
+                type_: EventType::Warning,
+                reason: "Held".into(),
+                note: Some(p.message.clone()),
+                action: "Sync".into(),
+                secondary: None,
+            });
+        }
+        for ev in &evs {
+            if let Err(e) = rec.publish(ev, &reference).await {
+                if matches!(&e, kube::Error::Api(a) if a.code == 403) {
+                    tracing::warn!(cluster = %w.name, "the role may not create Events; Service events are off for this cluster");
+                    w.events_allowed.store(false, Ordering::Relaxed);
+                } else {
+                    tracing::debug!(error = %e, "could not record an Event");
+                }
+                break;
             }
         }
     }
