@@ -256,7 +256,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         progress.line("6. Panorama sync");
         let (firewalls, pending) = discovery::firewalls(&aws, &cfg.firewall_asg()).await.map_err(|e| Failure::failed(e.to_string()))?;
         if !pending.is_empty() {
-            progress.line(format!("   firewalls without a trust interface yet (still booting): {}", pending.join(", ")));
+            progress.line(format!("   firewalls not used yet (no trust interface: still booting; or not InService): {}", pending.join(", ")));
         }
         facts.firewalls = firewalls;
         let sync = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
