@@ -42,11 +42,16 @@ impl World {
 
     /// Writes the config; `extra_network` goes into [network], `key` names the key pair.
     fn config(&self, extra_network: &str, key: &str) -> PathBuf {
+        self.config_with(extra_network, key, "")
+    }
+
+    /// As `config`, with `extra_cluster` added to the cluster's table.
+    fn config_with(&self, extra_network: &str, key: &str, extra_cluster: &str) -> PathBuf {
         let d = self.dir.path();
         std::fs::copy(self.panorama.ca(), d.join("panorama-ca.pem")).unwrap();
         let clusters = format!(
             "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n\
-             nodes = {{ ami = \"{ami}\", min = 1, max = 1, desired = 1 }}\napi_server = \"{kurl}\"\nca_cert = \"{kca}\"\n",
+             nodes = {{ ami = \"{ami}\", min = 1, max = 1, desired = 1 }}\napi_server = \"{kurl}\"\nca_cert = \"{kca}\"\n{extra_cluster}\n",
             ami = self.ami,
             kurl = self.kube.url,
             kca = self.kube.ca.display(),
@@ -206,6 +211,48 @@ fn preflight_failures_create_nothing() {
         let stacks = aws.cfn.list_stacks().send().await.unwrap();
         assert!(stacks.stack_summaries().is_empty(), "no stack");
     });
+}
+
+fn assert_nothing_created(rt: &tokio::runtime::Runtime, aws: &pano_eks::aws::Aws) {
+    rt.block_on(async {
+        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
+        let stacks = aws.cfn.list_stacks().send().await.unwrap();
+        assert!(stacks.stack_summaries().is_empty(), "no stack");
+        assert!(aws.eks.list_clusters().send().await.unwrap().clusters().is_empty(), "no cluster");
+    });
+}
+
+/// Issue 13 item 1: EKS 1.31's extended support ended 2026-11-26; EKS (here the harness bridge
+/// answering eks:DescribeClusterVersions from the release calendar) refuses it.
+#[test]
+fn an_unsupported_kubernetes_version_fails_preflight_with_its_dates() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let aws = rt.block_on(w.moto.aws(REGION));
+    let cfg = w.config_with("", "ops", "kubernetes_version = \"1.31\"");
+    let up = w.run(&cfg, &["up", "--yes"]);
+    assert_eq!(up.status.code(), Some(1));
+    let err = stderr(&up);
+    for want in [
+        "clusters.0.kubernetes_version = \"1.31\" (cluster shop): EKS no longer supports this version",
+        "standard support ended 2025-11-26, extended support ended 2026-11-26",
+        "set kubernetes_version = \"1.35\"",
+        "nothing was created",
+    ] {
+        assert!(err.contains(want), "missing {want:?}");
+    }
+    assert_nothing_created(&rt, &aws);
+
+    // Extended support: a warning with its cost, and the deployment goes ahead on that version.
+    let cfg = w.config_with("", "ops", "kubernetes_version = \"1.33\"");
+    let up = w.run(&cfg, &["up", "--yes"]);
+    assert!(up.status.success(), "up on an extended-support version");
+    assert!(stderr(&up).contains("warning: clusters.0.kubernetes_version = \"1.33\" (cluster shop) is in EKS extended support"));
+    let cluster = rt.block_on(pano_eks::aws::eks::describe_cluster(&aws.eks, "shop")).unwrap().unwrap();
+    assert_eq!(cluster.version.as_deref(), Some("1.33"));
 }
 
 #[test]

@@ -20,6 +20,20 @@ pub const MIN_PANORAMA: (u32, u32, u32) = (9, 0, 3);
 /// The guide's limit of clusters per VPC.
 pub const MAX_CLUSTERS_PER_VPC: usize = 16;
 
+/// One row of `eks:DescribeClusterVersions`: a Kubernetes minor version, its EKS support status
+/// (`STANDARD_SUPPORT`, `EXTENDED_SUPPORT`, `UNSUPPORTED`) and its support dates (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EksVersion {
+    pub version: String,
+    pub status: String,
+    pub end_of_standard: Option<String>,
+    pub end_of_extended: Option<String>,
+}
+
+/// EKS pricing (aws.amazon.com/eks/pricing): a cluster costs $0.10 an hour in standard support
+/// and $0.60 an hour in extended support.
+pub const EXTENDED_SUPPORT_EXTRA_PER_HOUR_USD: f64 = 0.50;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ami {
     pub product_codes: Vec<String>,
@@ -54,6 +68,8 @@ pub struct Observed {
     pub igw_attached: Option<Result<bool, String>>,
     /// EKS clusters already using the VPC that are not in this config.
     pub other_clusters_in_vpc: usize,
+    /// The Kubernetes versions EKS offers (`eks:DescribeClusterVersions`, all statuses).
+    pub eks_versions: Result<Vec<EksVersion>, String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -84,8 +100,58 @@ fn new_subnets(cfg: &Config) -> Vec<(String, Ipv4Net)> {
     out
 }
 
+/// The configured Kubernetes versions against what EKS says of them: unsupported (or unknown) is
+/// a problem, extended support a warning with its cost (a problem with `support_type = "STANDARD"`,
+/// which EKS allows only on a version in standard support). An unreadable answer is a warning.
+pub fn check_versions(cfg: &Config, versions: &Result<Vec<EksVersion>, String>, r: &mut Report) {
+    let versions = match versions {
+        Ok(v) => v,
+        Err(e) => {
+            r.warnings.push(format!("could not check the Kubernetes versions with eks:DescribeClusterVersions: {e}"));
+            return;
+        }
+    };
+    let date = |d: &Option<String>| d.clone().unwrap_or_else(|| "unknown".into());
+    // The fix: the newest version in standard support.
+    let newest = versions.iter().filter(|v| v.status == "STANDARD_SUPPORT").max_by_key(|v| parse_version(&v.version));
+    let fix = match newest {
+        Some(n) => format!("set kubernetes_version = \"{}\" (standard support until {})", n.version, date(&n.end_of_standard)),
+        None => "set kubernetes_version to a version EKS lists in standard support (aws eks describe-cluster-versions)".to_string(),
+    };
+    for (i, c) in cfg.clusters.iter().enumerate() {
+        let key = format!("clusters.{i}.kubernetes_version = \"{}\" (cluster {})", c.kubernetes_version, c.name);
+        match versions.iter().find(|v| v.version == c.kubernetes_version) {
+            None => r.problems.push(format!("{key}: EKS does not offer this version in {}; {fix}", cfg.region)),
+            Some(v) if v.status == "STANDARD_SUPPORT" => {}
+            Some(v) if v.status == "EXTENDED_SUPPORT" => {
+                let extra = EXTENDED_SUPPORT_EXTRA_PER_HOUR_USD * 24.0 * 365.0;
+                let msg = format!(
+                    "{key} is in EKS extended support (standard support ended {}, extended support ends {}): extended support costs \
+                     ${EXTENDED_SUPPORT_EXTRA_PER_HOUR_USD:.2} more per cluster hour (about ${extra:.0} a year); {fix}",
+                    date(&v.end_of_standard),
+                    date(&v.end_of_extended)
+                );
+                if c.support_type == crate::config::SupportType::Standard {
+                    r.problems.push(format!(
+                        "{msg}; with clusters.{i}.support_type = \"STANDARD\" EKS cannot create it: upgrade, or set support_type = \"EXTENDED\""
+                    ));
+                } else {
+                    r.warnings.push(msg);
+                }
+            }
+            Some(v) => r.problems.push(format!(
+                "{key}: EKS no longer supports this version (standard support ended {}, extended support ended {}) and creates \
+                 clusters only on supported versions; {fix}",
+                date(&v.end_of_standard),
+                date(&v.end_of_extended)
+            )),
+        }
+    }
+}
+
 pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
     let mut r = Report::default();
+    check_versions(cfg, &o.eks_versions, &mut r);
     let mut problem = |m: String| r.problems.push(m);
     if let Err(e) = &o.account {
         problem(format!("AWS credentials: {e}"));
@@ -240,7 +306,51 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         });
         other_clusters_in_vpc = count_other_clusters(aws, cfg, &vpc_id).await;
     }
-    Observed { account, azs, key_pair, ami, buckets, panorama: Err("not checked".into()), vpc, igw_attached, other_clusters_in_vpc }
+    let eks_versions = eks_versions(aws).await;
+    Observed {
+        account,
+        azs,
+        key_pair,
+        ami,
+        buckets,
+        panorama: Err("not checked".into()),
+        vpc,
+        igw_attached,
+        other_clusters_in_vpc,
+        eks_versions,
+    }
+}
+
+/// Every Kubernetes version EKS knows of (`includeAll`: unsupported ones too, for their dates).
+async fn eks_versions(aws: &Aws) -> Result<Vec<EksVersion>, String> {
+    let day = |d: Option<&aws_smithy_types::DateTime>| {
+        d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()).map(|t| t.chars().take(10).collect::<String>())
+    };
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = aws
+            .eks
+            .describe_cluster_versions()
+            .include_all(true)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err("eks:DescribeClusterVersions", e).message)?;
+        for v in r.cluster_versions() {
+            let Some(version) = v.cluster_version() else { continue };
+            out.push(EksVersion {
+                version: version.to_string(),
+                status: v.version_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                end_of_standard: day(v.end_of_standard_support_date()),
+                end_of_extended: day(v.end_of_extended_support_date()),
+            });
+        }
+        match r.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
 }
 
 async fn observe_vpc(aws: &Aws, vpc_id: &str, deployment: &str) -> Result<Option<Vpc>, String> {

@@ -12,7 +12,70 @@ fn good() -> Observed {
         vpc: None,
         igw_attached: None,
         other_clusters_in_vpc: 0,
+        eks_versions: Ok(calendar()),
     }
+}
+
+/// EKS on 2026-12-01, as AWS's release calendar gives it.
+fn calendar() -> Vec<EksVersion> {
+    [
+        ("1.30", "UNSUPPORTED", "2025-07-23", "2026-07-23"),
+        ("1.31", "UNSUPPORTED", "2025-11-26", "2026-11-26"),
+        ("1.32", "EXTENDED_SUPPORT", "2026-03-23", "2027-03-23"),
+        ("1.33", "EXTENDED_SUPPORT", "2026-07-29", "2027-07-29"),
+        ("1.34", "STANDARD_SUPPORT", "2026-12-02", "2027-12-02"),
+        ("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
+    ]
+    .into_iter()
+    .map(|(v, st, s, e)| EksVersion {
+        version: v.into(),
+        status: st.into(),
+        end_of_standard: Some(s.into()),
+        end_of_extended: Some(e.into()),
+    })
+    .collect()
+}
+
+fn with_version(version: &str, support: &str) -> Config {
+    let text = crate::config::tests_support::VALID
+        .replace("name = \"shop\"\n", &format!("name = \"shop\"\nkubernetes_version = \"{version}\"\nsupport_type = \"{support}\"\n"));
+    crate::config::tests_support::valid_config_from(&text)
+}
+
+#[test]
+fn kubernetes_versions_against_the_eks_calendar() {
+    // The default version is in standard support.
+    assert_eq!(valid_config().clusters[0].kubernetes_version, "1.35");
+    assert_eq!(check(&valid_config(), &good(), false), Report::default());
+    // Unsupported: refused, with the dates and the fix.
+    let r = check(&with_version("1.31", "EXTENDED"), &good(), false);
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+    let p = &r.problems[0];
+    for want in [
+        "clusters.0.kubernetes_version = \"1.31\" (cluster shop)",
+        "no longer supports",
+        "standard support ended 2025-11-26",
+        "extended support ended 2026-11-26",
+        "set kubernetes_version = \"1.35\" (standard support until 2027-03-27)",
+    ] {
+        assert!(p.contains(want), "missing {want:?} in {p}");
+    }
+    // Unknown to EKS (too new, or a typo): refused.
+    let r = check(&with_version("1.99", "EXTENDED"), &good(), false);
+    assert!(r.problems[0].contains("EKS does not offer this version in us-west-2"), "{r:?}");
+    // Extended support: a warning with the cost; with STANDARD a problem.
+    let r = check(&with_version("1.33", "EXTENDED"), &good(), false);
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert!(r.warnings[0].contains("extended support ends 2027-07-29") && r.warnings[0].contains("$0.50 more per cluster hour"), "{r:?}");
+    let r = check(&with_version("1.33", "STANDARD"), &good(), false);
+    assert!(r.problems[0].contains("support_type = \"STANDARD\" EKS cannot create it"), "{r:?}");
+    // Standard support with STANDARD: fine.
+    assert_eq!(check(&with_version("1.34", "STANDARD"), &good(), false), Report::default());
+    // The API failing (no permission): a warning, not a refusal.
+    let mut o = good();
+    o.eks_versions = Err("AccessDeniedException: not authorized".into());
+    let r = check(&with_version("1.31", "EXTENDED"), &o, false);
+    assert!(r.problems.is_empty() && r.warnings[0].contains("AccessDeniedException"), "{r:?}");
 }
 
 fn brownfield_cfg() -> Config {

@@ -275,7 +275,7 @@ fn clusters(k: &mut Check, c: &Config, base: &Path) {
             k.err(&at("name"), "is used by another cluster");
         }
         if !is_k8s_version(&cl.kubernetes_version) {
-            k.err(&at("kubernetes_version"), "is not a Kubernetes minor version like `1.31`");
+            k.err(&at("kubernetes_version"), "is not a Kubernetes minor version like `1.35`");
         }
         if !(2..=4).contains(&cl.subnets.len()) {
             k.err(&at("subnets"), format!("an EKS cluster here takes 2 to 4 subnets, not {}", cl.subnets.len()));
@@ -557,6 +557,7 @@ const KNOWN_KEYS: &[&str] = &[
     "panorama.untrust_zone",
     "clusters.name",
     "clusters.kubernetes_version",
+    "clusters.support_type",
     "clusters.subnets",
     "clusters.azs",
     "clusters.nodes",

@@ -19,7 +19,11 @@ in docs/testing.md; none of this is product code.
 4. DeleteSecurityGroup / DeleteSubnet succeed in moto while a detached ("available") ENI still
    uses the group or subnet; AWS refuses with DependencyViolation (known issue PLUG-2253). Here
    they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
+8. eks:DescribeClusterVersions: moto has no such route (404). Here it answers from the Amazon EKS
+   Kubernetes release calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html),
+   each version's status computed from today's date as EKS does.
 """
+import datetime
 import sys
 
 from moto.cloudformation import models as cfn_models
@@ -315,6 +319,70 @@ def _rm_getitem(self, key):
 
 
 parsing.ResourceMap.__getitem__ = _rm_getitem
+
+
+# 8. eks:DescribeClusterVersions from the EKS release calendar (dates UTC; the calendar's table,
+# and endoflife.date/amazon-eks for 1.35).
+EKS_CALENDAR = [
+    # version, EKS release, end of standard support, end of extended support
+    ("1.29", "2024-01-23", "2025-03-23", "2026-03-23"),
+    ("1.30", "2024-05-23", "2025-07-23", "2026-07-23"),
+    ("1.31", "2024-09-26", "2025-11-26", "2026-11-26"),
+    ("1.32", "2025-01-23", "2026-03-23", "2027-03-23"),
+    ("1.33", "2025-05-29", "2026-07-29", "2027-07-29"),
+    ("1.34", "2025-10-02", "2026-12-02", "2027-12-02"),
+    ("1.35", "2026-01-27", "2027-03-27", "2028-03-27"),
+]
+
+
+def _day(d):
+    return datetime.datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc)
+
+
+def eks_cluster_versions(now, include_all=False, only=None):
+    out = []
+    for version, release, std, ext in EKS_CALENDAR:
+        if now >= _day(ext):
+            status = "UNSUPPORTED"
+        elif now >= _day(std):
+            status = "EXTENDED_SUPPORT"
+        else:
+            status = "STANDARD_SUPPORT"
+        if (only and version not in only) or (status == "UNSUPPORTED" and not include_all):
+            continue
+        out.append({
+            "clusterVersion": version,
+            "clusterType": "eks",
+            "defaultPlatformVersion": "eks.1",
+            "defaultVersion": False,
+            "releaseDate": _day(release),
+            "endOfStandardSupportDate": _day(std),
+            "endOfExtendedSupportDate": _day(ext),
+            "status": status,
+            "versionStatus": status,
+            "kubernetesPatchVersion": version + ".0",
+        })
+    standard = [v for v in out if v["versionStatus"] == "STANDARD_SUPPORT"]
+    if standard:
+        standard[0]["defaultVersion"] = True  # EKS's default: the oldest in standard support
+    return out
+
+
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.eks import urls as eks_urls  # noqa: E402
+from moto.eks.responses import EKSResponse  # noqa: E402
+
+
+def _describe_cluster_versions(self):
+    qs = self.querystring
+    include_all = (qs.get("includeAll") or ["false"])[0].lower() == "true"
+    only = qs.get("clusterVersions") or None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return ActionResult({"clusterVersions": eks_cluster_versions(now, include_all, only)})
+
+
+EKSResponse.describe_cluster_versions = _describe_cluster_versions
+eks_urls.url_paths["{0}/cluster-versions$"] = eks_urls.response.dispatch
 
 
 if __name__ == "__main__":
