@@ -195,6 +195,11 @@ fn preflight_failures_create_nothing() {
     let w = World::start(&rt);
     let cfg = w.config("existing_vpc_id = \"vpc-00000000000000000\"\nexisting_igw_id = \"igw-00000000000000000\"", "no-such-key");
     let aws = rt.block_on(w.moto.aws(REGION));
+    // Someone else's EKS cluster under our cluster's name (issue 13 item 2).
+    rt.block_on(async {
+        let vpc = aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-00000000").build();
+        aws.eks.create_cluster().name("shop").role_arn("arn:aws:iam::123456789012:role/x").resources_vpc_config(vpc).send().await.unwrap();
+    });
     let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
     assert_eq!(up.status.code(), Some(1));
     let err = stderr(&up);
@@ -202,6 +207,7 @@ fn preflight_failures_create_nothing() {
         "key pair `no-such-key` does not exist",
         "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist",
         "not attached",
+        "clusters.0.name = \"shop\": an EKS cluster of that name already exists in us-west-2 and this deployment did not make it",
         "nothing was created",
     ] {
         assert!(err.contains(want), "missing {want:?}");

@@ -34,6 +34,15 @@ pub struct EksVersion {
 /// and $0.60 an hour in extended support.
 pub const EXTENDED_SUPPORT_EXTRA_PER_HOUR_USD: f64 = 0.50;
 
+/// An EKS cluster that already exists under a configured cluster's name: whose is it?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingCluster {
+    /// Its `pano-eks:deployment` tag, if any.
+    pub deployment_tag: Option<String>,
+    /// This deployment's cluster stack lists it as its `AWS::EKS::Cluster`.
+    pub in_our_stack: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ami {
     pub product_codes: Vec<String>,
@@ -70,6 +79,8 @@ pub struct Observed {
     pub other_clusters_in_vpc: usize,
     /// The Kubernetes versions EKS offers (`eks:DescribeClusterVersions`, all statuses).
     pub eks_versions: Result<Vec<EksVersion>, String>,
+    /// Per configured cluster name: the EKS cluster of that name, if one exists.
+    pub same_named_clusters: Vec<(String, Result<Option<ExistingCluster>, String>)>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -149,9 +160,37 @@ pub fn check_versions(cfg: &Config, versions: &Result<Vec<EksVersion>, String>, 
     }
 }
 
+/// EKS cluster names are unique per account and region, and the cluster stack names the cluster
+/// by its bare config name: an existing cluster of that name is refused unless this deployment
+/// made it (its `pano-eks:deployment` tag, or this deployment's cluster stack owns it).
+pub fn check_same_named_clusters(cfg: &Config, seen: &[(String, Result<Option<ExistingCluster>, String>)], r: &mut Report) {
+    for (name, state) in seen {
+        let i = cfg.clusters.iter().position(|c| &c.name == name).unwrap_or_default();
+        match state {
+            Ok(None) => {}
+            Ok(Some(c)) if c.in_our_stack || c.deployment_tag.as_deref() == Some(cfg.name.as_str()) => {}
+            Ok(Some(c)) => r.problems.push(format!(
+                "clusters.{i}.name = \"{name}\": an EKS cluster of that name already exists in {} and this deployment did not make it \
+                 ({}; stack {} does not own it); EKS cluster names are unique per account and region: choose another \
+                 clusters.{i}.name, or delete that cluster",
+                cfg.region,
+                match &c.deployment_tag {
+                    Some(d) => format!("it belongs to pano-eks deployment `{d}`"),
+                    None => format!("it has no {DEPLOYMENT_TAG} tag"),
+                },
+                cfg.cluster_stack(name)
+            )),
+            Err(e) => {
+                r.problems.push(format!("clusters.{i}.name = \"{name}\": cannot tell whether an EKS cluster of that name exists: {e}"))
+            }
+        }
+    }
+}
+
 pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
     let mut r = Report::default();
     check_versions(cfg, &o.eks_versions, &mut r);
+    check_same_named_clusters(cfg, &o.same_named_clusters, &mut r);
     let mut problem = |m: String| r.problems.push(m);
     if let Err(e) = &o.account {
         problem(format!("AWS credentials: {e}"));
@@ -307,6 +346,10 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         other_clusters_in_vpc = count_other_clusters(aws, cfg, &vpc_id).await;
     }
     let eks_versions = eks_versions(aws).await;
+    let mut same_named_clusters = Vec::new();
+    for c in &cfg.clusters {
+        same_named_clusters.push((c.name.clone(), existing_cluster(aws, cfg, &c.name).await));
+    }
     Observed {
         account,
         azs,
@@ -318,7 +361,17 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         igw_attached,
         other_clusters_in_vpc,
         eks_versions,
+        same_named_clusters,
     }
+}
+
+/// The EKS cluster called `name`, if any, and whether this deployment's cluster stack owns it.
+async fn existing_cluster(aws: &Aws, cfg: &Config, name: &str) -> Result<Option<ExistingCluster>, String> {
+    let Some(info) = super::eks::describe_cluster(&aws.eks, name).await.map_err(|e| e.message)? else { return Ok(None) };
+    let cfn = super::stacks::AwsCfn { client: &aws.cfn };
+    let resources = super::stacks::CfnApi::resources(&cfn, &cfg.cluster_stack(name)).await.unwrap_or_default();
+    let in_our_stack = resources.iter().any(|r| r.resource_type == "AWS::EKS::Cluster" && r.physical_id.as_deref() == Some(name));
+    Ok(Some(ExistingCluster { deployment_tag: info.tags.get(DEPLOYMENT_TAG).cloned(), in_our_stack }))
 }
 
 /// Every Kubernetes version EKS knows of (`includeAll`: unsupported ones too, for their dates).

@@ -13,6 +13,7 @@ fn good() -> Observed {
         igw_attached: None,
         other_clusters_in_vpc: 0,
         eks_versions: Ok(calendar()),
+        same_named_clusters: vec![("shop".into(), Ok(None))],
     }
 }
 
@@ -187,4 +188,32 @@ fn version_parsing() {
     assert_eq!(parse_version("10.1.3-h1"), Some((10, 1, 3)));
     assert_eq!(parse_version("9.0"), Some((9, 0, 0)));
     assert_eq!(parse_version(""), None);
+}
+
+#[test]
+fn a_same_named_cluster_this_deployment_did_not_make_is_refused() {
+    let ours_by_tag = ExistingCluster { deployment_tag: Some("demo".into()), in_our_stack: false };
+    let ours_by_stack = ExistingCluster { deployment_tag: None, in_our_stack: true };
+    let foreign = ExistingCluster { deployment_tag: None, in_our_stack: false };
+    let other_deployment = ExistingCluster { deployment_tag: Some("prod".into()), in_our_stack: false };
+    for (state, problem) in [
+        (Ok(None), None),
+        (Ok(Some(ours_by_tag)), None),
+        (Ok(Some(ours_by_stack)), None),
+        (Ok(Some(foreign)), Some("it has no pano-eks:deployment tag; stack demo-shop-cluster does not own it")),
+        (Ok(Some(other_deployment)), Some("it belongs to pano-eks deployment `prod`")),
+        (Err("AccessDeniedException: eks:DescribeCluster".to_string()), Some("cannot tell whether an EKS cluster of that name exists")),
+    ] {
+        let mut o = good();
+        o.same_named_clusters = vec![("shop".into(), state.clone())];
+        let p = check(&valid_config(), &o, false).problems;
+        match problem {
+            None => assert!(p.is_empty(), "{state:?}: {p:?}"),
+            Some(want) => {
+                assert_eq!(p.len(), 1, "{state:?}: {p:?}");
+                assert!(p[0].starts_with("clusters.0.name = \"shop\": "), "{p:?}");
+                assert!(p[0].contains(want), "{want:?} in {p:?}");
+            }
+        }
+    }
 }
