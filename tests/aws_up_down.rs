@@ -186,6 +186,45 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
     assert!(stdout(&down2).contains("down: clean"));
 }
 
+async fn asg_size(aws: &pano_eks::aws::Aws) -> (i32, i32, usize) {
+    let r = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names("demo-firewall-PANW-Firewall-ASG").send().await.unwrap();
+    let g = &r.auto_scaling_groups()[0];
+    let in_service = g.instances().iter().filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService")).count();
+    (g.min_size().unwrap(), g.desired_capacity().unwrap(), in_service)
+}
+
+/// Issue 13 item 10: `down` scales the firewall group to 0 outside CloudFormation; interrupted
+/// there, the stack still reads "up to date" and `up` used to leave zero firewalls.
+#[test]
+fn up_after_an_interrupted_down_restores_the_firewall_group() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let cfg = w.config("", "ops");
+    let aws = rt.block_on(w.moto.aws(REGION));
+    assert!(w.run(&cfg, &["up", "--yes"]).status.success(), "up failed");
+    assert_eq!(rt.block_on(asg_size(&aws)), (2, 2, 2));
+    // What `down` does before it deletes the firewall stack, then the interruption.
+    rt.block_on(async {
+        aws.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name("demo-firewall-PANW-Firewall-ASG")
+            .min_size(0)
+            .desired_capacity(0)
+            .send()
+            .await
+            .unwrap();
+    });
+    assert_eq!(rt.block_on(asg_size(&aws)), (0, 0, 0), "moto scales in synchronously");
+    let up = w.run(&cfg, &["up", "--yes"]);
+    assert!(up.status.success(), "up after the interrupted down");
+    assert!(stdout(&up).contains("stack demo-firewall: up to date"), "CloudFormation sees no change");
+    assert!(stderr(&up).contains("demo-firewall-PANW-Firewall-ASG: size restored to 2 (found min 0, max 2, desired 0"), "reported");
+    assert_eq!(rt.block_on(asg_size(&aws)), (2, 2, 2), "two InService firewalls again");
+}
+
 #[test]
 fn preflight_failures_create_nothing() {
     if !moto_available() {

@@ -4,6 +4,7 @@
 //! - `clients`: one SDK config (ring-only TLS, `AWS_ENDPOINT_URL` honoured, S3 path style on
 //!   IP/localhost endpoints) and the service clients built from it;
 //! - `preflight`: everything `up` checks before it creates anything;
+//! - `asg`: the firewall group's size (restored by `up` after an interrupted `down`);
 //! - `bucket`: the bootstrap and lambda buckets and their objects;
 //! - `stacks`: the CloudFormation runner (change sets, events, bounded waits, failure reasons);
 //! - `eks`: DescribeCluster and the in-process bearer token;
@@ -14,6 +15,7 @@
 //! - `edge`: when `up`, `sync` and `down` run the two above.
 
 pub mod alb;
+pub mod asg;
 pub mod bucket;
 pub mod cleanup;
 pub mod clients;

@@ -227,6 +227,19 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
             Failure::failed(format!("{} stack error(s):\n{}\nfix the cause and re-run `pano-eks up`: finished stacks are kept", errs.len(), errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))
         })?;
 
+        // An interrupted `down` scaled the firewall group to zero outside CloudFormation (the
+        // stack still reads "up to date"): put back the size the stack declares.
+        let asg_name = cfg.firewall_asg();
+        let size = crate::aws::asg::observe(&aws, &asg_name).await.map_err(|e| Failure::failed(e.to_string()))?;
+        if let Some(want) = crate::aws::asg::restore(size, cfg.firewalls.count) {
+            crate::aws::asg::apply(&aws, &asg_name, want).await.map_err(|e| Failure::failed(e.to_string()))?;
+            let was = size.expect("restore needs an observed size");
+            progress.line(format!(
+                "   {asg_name}: size restored to {} (found min {}, max {}, desired {}: an interrupted `down`, or changed by hand)",
+                want.desired, was.min, was.max, was.desired
+            ));
+        }
+
         // 4./5. Cluster access, RBAC and the pan-user credential.
         progress.line("4. cluster access");
         let out_dir = opts.out.clone().unwrap_or_else(|| base_dir(&loaded).join(".pano-eks").join(&cfg.name));
