@@ -1,7 +1,8 @@
 //! `up` and `down` end to end against moto (with the harness bridges of tests/moto/),
 //! panorama-sim and kube-sim, all on 127.0.0.1: greenfield up, re-run changes nothing, down
 //! sweeps an injected orphan ENI and reports clean, down twice; brownfield up into a VPC the
-//! test made; pre-flight failures create nothing.
+//! test made; pre-flight failures create nothing (Kubernetes versions, a same-named cluster, account
+//! limits, an unsubscribed Marketplace AMI); `up` after an interrupted `down` restores the firewalls.
 
 mod support;
 
@@ -298,6 +299,54 @@ fn an_unsupported_kubernetes_version_fails_preflight_with_its_dates() {
     assert!(stderr(&up).contains("warning: clusters.0.kubernetes_version = \"1.33\" (cluster shop) is in EKS extended support"));
     let cluster = rt.block_on(pano_eks::aws::eks::describe_cluster(&aws.eks, "shop")).unwrap().unwrap();
     assert_eq!(cluster.version.as_deref(), Some("1.33"));
+}
+
+/// Issue 13 item 4: Elastic IPs (one per NAT gateway; quota from the EC2 account attribute
+/// vpc-max-elastic-ips, 5 in moto as in a new account), VPCs per region and the Marketplace
+/// subscription of the AMI (harness bridge 9) are all reported at once before anything exists.
+#[test]
+fn account_limits_and_an_unsubscribed_ami_fail_preflight_at_once() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let aws = rt.block_on(w.moto.aws(REGION));
+    rt.block_on(async {
+        for _ in 0..4 {
+            aws.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+        }
+        // moto's default VPC + 4 = 5, the default quota: a greenfield `up` needs a sixth.
+        for i in 0..4 {
+            aws.ec2.create_vpc().cidr_block(format!("10.{i}.0.0/16")).send().await.unwrap();
+        }
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        aws.ec2
+            .create_tags()
+            .resources(&w.ami)
+            .tags(tag("moto-pano:product-code", "6njl1pau431dv1qxipg63mvah"))
+            .tags(tag("moto-pano:subscribed", "false"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let cfg = w.config("", "ops");
+    let up = w.run(&cfg, &["up", "--yes"]);
+    assert_eq!(up.status.code(), Some(1));
+    let err = stderr(&up);
+    for want in [
+        "pre-flight found 3 problems; nothing was created",
+        "Elastic IPs: this deployment needs 2 (2 for the NAT gateways of us-west-2a, us-west-2b), 2 of them new, but 4 of the account's 5",
+        "VPCs: 5 exist in us-west-2 and the quota is 5",
+        &format!("AMI {}: this account is not subscribed to its AWS Marketplace product", w.ami),
+        "OptInRequired",
+    ] {
+        assert!(err.contains(want), "missing {want:?}");
+    }
+    rt.block_on(async {
+        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
+        assert!(aws.cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty(), "no stack");
+    });
 }
 
 #[test]

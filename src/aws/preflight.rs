@@ -43,6 +43,33 @@ pub struct ExistingCluster {
     pub in_our_stack: bool,
 }
 
+/// Account limits `up` spends against (each resource: is it this deployment's, by its tag?).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// EC2 account attribute `vpc-max-elastic-ips` (the applied Elastic IP quota).
+    pub eip_quota: Result<u32, String>,
+    /// Per Elastic IP of the region: tagged with this deployment.
+    pub eips: Result<Vec<bool>, String>,
+    /// Per VPC of the region: tagged with this deployment.
+    pub vpcs: Result<Vec<bool>, String>,
+    /// Per live (pending/available) NAT gateway: its AZ, tagged with this deployment.
+    pub nat_gateways: Result<Vec<(String, bool)>, String>,
+}
+
+/// What a dry-run launch of the firewall AMI said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// `DryRunOperation`: the launch would succeed.
+    Allowed,
+    /// `OptInRequired`: the account has not subscribed to the AMI's Marketplace product.
+    NotSubscribed(String),
+    /// Anything else: the dry run could not tell (no default VPC, no permission, …).
+    Unknown(String),
+}
+
+/// The AWS Marketplace page of the VM-Series products (subscribe there, then re-run).
+pub const MARKETPLACE_URL: &str = "https://aws.amazon.com/marketplace/search/results?searchTerms=VM-Series";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ami {
     pub product_codes: Vec<String>,
@@ -81,6 +108,9 @@ pub struct Observed {
     pub eks_versions: Result<Vec<EksVersion>, String>,
     /// Per configured cluster name: the EKS cluster of that name, if one exists.
     pub same_named_clusters: Vec<(String, Result<Option<ExistingCluster>, String>)>,
+    pub limits: Limits,
+    /// A dry-run launch of the AMI (only for an AMI with a Marketplace product code).
+    pub launch: Option<Launch>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -187,10 +217,96 @@ pub fn check_same_named_clusters(cfg: &Config, seen: &[(String, Result<Option<Ex
     }
 }
 
+/// Elastic IPs, VPCs and NAT gateways `up` still has to create against what the account may
+/// have. The design spends one EIP per NAT gateway (one NAT gateway per AZ), one more for
+/// cluster egress with `network.outbound_via_firewall`, and one VPC (greenfield). Resources
+/// tagged with this deployment are already ours (a re-run creates nothing new).
+pub fn check_limits(cfg: &Config, l: &Limits, existing_vpc: bool, r: &mut Report) {
+    let azs = &cfg.network.azs;
+    let region = &cfg.region;
+    let unreadable = |what: &str, e: &str| format!("{what} in {region}: {e}");
+    match (&l.eip_quota, &l.eips) {
+        (Ok(quota), Ok(eips)) => {
+            let ours = eips.iter().filter(|o| **o).count();
+            let others = eips.len() - ours;
+            let egress = usize::from(cfg.network.outbound_via_firewall);
+            let need = (azs.len() + egress).saturating_sub(ours);
+            if others + ours + need > *quota as usize {
+                r.problems.push(format!(
+                    "Elastic IPs: this deployment needs {} ({} for the NAT gateways of {}{}), {need} of them new, but {} of the \
+                     account's {quota} in {region} are in use (EC2 account attribute vpc-max-elastic-ips): release {} unused \
+                     Elastic IP(s), or ask AWS for a higher quota (Service Quotas: Amazon EC2, \"EC2-VPC Elastic IPs\", L-0263D0A3)",
+                    azs.len() + egress,
+                    azs.len(),
+                    azs.join(", "),
+                    if egress == 1 { " + 1 for cluster egress through a firewall (network.outbound_via_firewall)" } else { "" },
+                    others + ours,
+                    others + ours + need - *quota as usize
+                ));
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => r.problems.push(unreadable("Elastic IP quota and use", e)),
+    }
+    match &l.vpcs {
+        Ok(vpcs) if !existing_vpc => {
+            let ours = vpcs.iter().filter(|o| **o).count();
+            let need = 1usize.saturating_sub(ours);
+            let quota = cfg.network.vpcs_quota as usize;
+            if vpcs.len() + need > quota {
+                r.problems.push(format!(
+                    "VPCs: {} exist in {region} and the quota is {quota} (network.vpcs_quota; AWS's default is 5): delete an \
+                     unused VPC, deploy into an existing one (`up --existing-vpc`), or raise the quota (Service Quotas: Amazon \
+                     VPC, \"VPCs per Region\", L-F678F1CE) and set network.vpcs_quota to it",
+                    vpcs.len()
+                ));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => r.problems.push(unreadable("VPCs", e)),
+    }
+    match &l.nat_gateways {
+        Ok(nats) => {
+            let quota = cfg.network.nat_gateways_per_az_quota as usize;
+            for az in azs {
+                let here: Vec<bool> = nats.iter().filter(|(a, _)| a == az).map(|(_, o)| *o).collect();
+                let need = 1usize.saturating_sub(here.iter().filter(|o| **o).count());
+                if here.len() + need > quota {
+                    r.problems.push(format!(
+                        "NAT gateways: {} exist in {az} and the quota is {quota} per AZ (network.nat_gateways_per_az_quota; AWS's \
+                         default is 5); this deployment needs one more there: delete an unused NAT gateway, or raise the quota \
+                         (Service Quotas: Amazon VPC, \"NAT gateways per Availability Zone\", L-FE5A380F) and set \
+                         network.nat_gateways_per_az_quota to it",
+                        here.len()
+                    ));
+                }
+            }
+        }
+        Err(e) => r.problems.push(unreadable("NAT gateways", e)),
+    }
+}
+
+/// The Marketplace subscription of the firewall AMI, from a dry-run launch.
+pub fn check_launch(cfg: &Config, launch: &Option<Launch>, r: &mut Report) {
+    match launch {
+        None | Some(Launch::Allowed) => {}
+        Some(Launch::NotSubscribed(why)) => r.problems.push(format!(
+            "AMI {}: this account is not subscribed to its AWS Marketplace product, so every firewall launch would fail \
+             ({why}): subscribe to the VM-Series listing of this AMI ({MARKETPLACE_URL}; accept the terms, wait for the \
+             subscription to be active), then re-run",
+            cfg.firewalls.ami
+        )),
+        Some(Launch::Unknown(why)) => {
+            r.warnings.push(format!("AMI {}: a dry-run launch could not confirm its Marketplace subscription ({why})", cfg.firewalls.ami))
+        }
+    }
+}
+
 pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
     let mut r = Report::default();
     check_versions(cfg, &o.eks_versions, &mut r);
     check_same_named_clusters(cfg, &o.same_named_clusters, &mut r);
+    check_limits(cfg, &o.limits, existing_vpc, &mut r);
+    check_launch(cfg, &o.launch, &mut r);
     let mut problem = |m: String| r.problems.push(m);
     if let Err(e) = &o.account {
         problem(format!("AWS credentials: {e}"));
@@ -346,6 +462,11 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         other_clusters_in_vpc = count_other_clusters(aws, cfg, &vpc_id).await;
     }
     let eks_versions = eks_versions(aws).await;
+    let limits = limits(aws, &cfg.name).await;
+    let launch = match &ami {
+        Ok(Some(a)) if !a.product_codes.is_empty() => Some(dry_run_launch(aws, cfg).await),
+        _ => None,
+    };
     let mut same_named_clusters = Vec::new();
     for c in &cfg.clusters {
         same_named_clusters.push((c.name.clone(), existing_cluster(aws, cfg, &c.name).await));
@@ -362,6 +483,98 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         other_clusters_in_vpc,
         eks_versions,
         same_named_clusters,
+        limits,
+        launch,
+    }
+}
+
+fn tagged(tags: &[aws_sdk_ec2::types::Tag], deployment: &str) -> bool {
+    tags.iter().any(|t| t.key() == Some(DEPLOYMENT_TAG) && t.value() == Some(deployment))
+}
+
+/// The Elastic IP quota and the EIPs, VPCs and live NAT gateways of the region.
+async fn limits(aws: &Aws, deployment: &str) -> Limits {
+    let ec2 = &aws.ec2;
+    let eip_quota = match ec2.describe_account_attributes().send().await {
+        Ok(r) => r
+            .account_attributes()
+            .iter()
+            .find(|a| a.attribute_name() == Some("vpc-max-elastic-ips"))
+            .and_then(|a| a.attribute_values().first())
+            .and_then(|v| v.attribute_value())
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| "the account attribute vpc-max-elastic-ips is missing".to_string()),
+        Err(e) => Err(sdk_err("ec2:DescribeAccountAttributes", e).message),
+    };
+    let eips = ec2
+        .describe_addresses()
+        .send()
+        .await
+        .map(|r| r.addresses().iter().map(|a| tagged(a.tags(), deployment)).collect())
+        .map_err(|e| sdk_err("ec2:DescribeAddresses", e).message);
+    let vpcs = async {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let r = ec2.describe_vpcs().set_next_token(token.take()).send().await.map_err(|e| sdk_err("ec2:DescribeVpcs", e).message)?;
+            out.extend(r.vpcs().iter().map(|v| tagged(v.tags(), deployment)));
+            match r.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+    .await;
+    let nat_gateways = async {
+        let mut nats = Vec::new();
+        let mut token = None;
+        loop {
+            let r = ec2
+                .describe_nat_gateways()
+                .filter(Filter::builder().name("state").values("pending").values("available").build())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("ec2:DescribeNatGateways", e).message)?;
+            nats.extend(r.nat_gateways().iter().map(|n| (n.subnet_id().unwrap_or_default().to_string(), tagged(n.tags(), deployment))));
+            match r.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        let ids: Vec<String> = nats.iter().map(|(s, _)| s.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let subnets = super::discovery::describe_subnets(aws, &ids).await.map_err(|e| e.message)?;
+        Ok(nats.into_iter().map(|(s, ours)| (subnets.get(&s).map(|x| x.az.clone()).unwrap_or_default(), ours)).collect())
+    }
+    .await;
+    Limits { eip_quota, eips, vpcs, nat_gateways }
+}
+
+/// `RunInstances` with `DryRun`: `DryRunOperation` means the launch would succeed;
+/// `OptInRequired` that the account has not subscribed to the AMI's Marketplace product.
+async fn dry_run_launch(aws: &Aws, cfg: &Config) -> Launch {
+    let r = aws
+        .ec2
+        .run_instances()
+        .dry_run(true)
+        .image_id(&cfg.firewalls.ami)
+        .instance_type(aws_sdk_ec2::types::InstanceType::from(cfg.firewalls.instance_type.as_str()))
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await;
+    match r {
+        Ok(_) => Launch::Allowed, // never happens with DryRun; AWS answers DryRunOperation
+        Err(e) => {
+            let e = sdk_err("ec2:RunInstances (dry run)", e);
+            if e.is_code("DryRunOperation") {
+                Launch::Allowed
+            } else if e.is_code("OptInRequired") {
+                Launch::NotSubscribed(e.message)
+            } else {
+                Launch::Unknown(e.message)
+            }
+        }
     }
 }
 

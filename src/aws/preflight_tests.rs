@@ -14,6 +14,13 @@ fn good() -> Observed {
         other_clusters_in_vpc: 0,
         eks_versions: Ok(calendar()),
         same_named_clusters: vec![("shop".into(), Ok(None))],
+        limits: Limits {
+            eip_quota: Ok(5),
+            eips: Ok(vec![false]),
+            vpcs: Ok(vec![false]),
+            nat_gateways: Ok(vec![("us-west-2a".into(), false)]),
+        },
+        launch: Some(Launch::Allowed),
     }
 }
 
@@ -216,4 +223,76 @@ fn a_same_named_cluster_this_deployment_did_not_make_is_refused() {
             }
         }
     }
+}
+
+#[test]
+fn account_limits_are_checked_before_anything_is_created() {
+    let cfg = valid_config(); // 2 AZs: 2 NAT gateways, 2 EIPs; greenfield: 1 VPC
+    let problems = |l: Limits, cfg: &Config, existing: bool| {
+        let mut o = good();
+        o.limits = l;
+        if existing {
+            o.vpc = vpc("192.168.0.0/16", &[]);
+            o.igw_attached = Some(Ok(true));
+        }
+        check(cfg, &o, existing).problems
+    };
+    let l = |quota: u32, eips: Vec<bool>, vpcs: Vec<bool>, nats: Vec<(&str, bool)>| Limits {
+        eip_quota: Ok(quota),
+        eips: Ok(eips),
+        vpcs: Ok(vpcs),
+        nat_gateways: Ok(nats.into_iter().map(|(a, o)| (a.to_string(), o)).collect()),
+    };
+    // 3 foreign EIPs + 2 needed = 5: fits the default quota exactly.
+    assert!(problems(l(5, vec![false; 3], vec![false], vec![]), &cfg, false).is_empty());
+    // 4 foreign + 2 needed > 5.
+    let p = problems(l(5, vec![false; 4], vec![false], vec![]), &cfg, false);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].contains("Elastic IPs: this deployment needs 2 (2 for the NAT gateways of us-west-2a, us-west-2b), 2 of them new"),
+        "{p:?}"
+    );
+    assert!(p[0].contains("4 of the account's 5 in us-west-2 are in use") && p[0].contains("release 1 unused"), "{p:?}");
+    // Egress through a firewall needs one more.
+    let mut egress = cfg.clone();
+    egress.network.outbound_via_firewall = true;
+    let p = problems(l(5, vec![false; 3], vec![false], vec![]), &egress, false);
+    assert!(p[0].contains("needs 3 (2 for the NAT gateways of us-west-2a, us-west-2b + 1 for cluster egress"), "{p:?}");
+    // A re-run: our own 2 EIPs, VPC and NAT gateways are not needed again.
+    let rerun = l(5, vec![true, true, false, false, false], vec![true, false, false, false, false], vec![("us-west-2a", true)]);
+    assert!(problems(rerun, &cfg, false).is_empty());
+    // VPCs: 5 exist, greenfield needs a 6th; brownfield needs none.
+    let p = problems(l(5, vec![], vec![false; 5], vec![]), &cfg, false);
+    assert!(p[0].starts_with("VPCs: 5 exist in us-west-2 and the quota is 5"), "{p:?}");
+    let mut brown = brownfield_cfg();
+    brown.network.vpcs_quota = 5;
+    assert!(problems(l(5, vec![], vec![false; 5], vec![]), &brown, true).is_empty());
+    // A raised quota, stated in the config.
+    let mut raised = cfg.clone();
+    raised.network.vpcs_quota = 10;
+    assert!(problems(l(5, vec![], vec![false; 5], vec![]), &raised, false).is_empty());
+    // NAT gateways per AZ: 5 foreign in us-west-2b.
+    let p = problems(l(5, vec![], vec![], vec![("us-west-2b", false); 5]), &cfg, false);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("NAT gateways: 5 exist in us-west-2b and the quota is 5 per AZ"), "{p:?}");
+    // Everything at once, and an unreadable observation is a problem too.
+    let all = Limits { eip_quota: Err("UnauthorizedOperation".into()), ..l(5, vec![], vec![false; 5], vec![("us-west-2a", false); 5]) };
+    let p = problems(all, &cfg, false);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(p[0].contains("Elastic IP quota and use in us-west-2: UnauthorizedOperation"), "{p:?}");
+}
+
+#[test]
+fn an_unsubscribed_marketplace_ami_is_refused() {
+    let mut o = good();
+    o.launch = Some(Launch::NotSubscribed(
+        "OptInRequired: In order to use this AWS Marketplace product you need to accept terms and subscribe".into(),
+    ));
+    let r = check(&valid_config(), &o, false);
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+    assert!(r.problems[0].contains("AMI ami-0123456789abcdef0: this account is not subscribed to its AWS Marketplace product"), "{r:?}");
+    assert!(r.problems[0].contains("subscribe to the VM-Series listing"), "{r:?}");
+    o.launch = Some(Launch::Unknown("VPCIdNotSpecified: No default VPC for this user".into()));
+    let r = check(&valid_config(), &o, false);
+    assert!(r.problems.is_empty() && r.warnings[0].contains("could not confirm its Marketplace subscription"), "{r:?}");
 }

@@ -76,7 +76,7 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
     };
     let mut s = vec![
         format!("pano-eks up: deployment {} in {} ({mode}){}", cfg.name, cfg.region, if opts.dry_run { ", dry run" } else { "" }),
-        "  1. pre-flight: credentials, AZs, key pair, AMI, buckets, Panorama version, VPC".to_string(),
+        "  1. pre-flight: credentials, AZs, key pair, AMI and its Marketplace subscription, buckets, Panorama version, Kubernetes versions, same-named clusters, Elastic IP/VPC/NAT gateway limits, VPC".to_string(),
         format!("  2. buckets: {} (bootstrap package), {} (lambda code)", cfg.bootstrap_bucket(), cfg.lambda_bucket()),
         "  3. stacks:".to_string(),
     ];

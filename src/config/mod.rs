@@ -47,6 +47,12 @@ pub struct Network {
     /// Send cluster egress through a firewall (the seed's manual outbound step).
     #[serde(default)]
     pub outbound_via_firewall: bool,
+    /// The account's quota of VPCs per region (AWS default 5; Service Quotas L-F678F1CE).
+    #[serde(default = "defaults::vpcs_quota")]
+    pub vpcs_quota: u32,
+    /// The account's quota of NAT gateways per AZ (AWS default 5; Service Quotas L-FE5A380F).
+    #[serde(default = "defaults::nat_gateways_per_az_quota")]
+    pub nat_gateways_per_az_quota: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -253,6 +259,12 @@ mod defaults {
     /// In EKS standard support until 2027-03-27 (AWS's EKS Kubernetes release calendar, docs/config.md).
     pub fn kubernetes_version() -> String {
         "1.35".into()
+    }
+    pub fn vpcs_quota() -> u32 {
+        5
+    }
+    pub fn nat_gateways_per_az_quota() -> u32 {
+        5
     }
     pub fn support_type() -> super::SupportType {
         super::SupportType::Extended

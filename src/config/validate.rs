@@ -94,6 +94,11 @@ fn network(k: &mut Check, c: &Config, opts: LoadOptions) {
             k.err("network.existing_igw_id", "is not an internet gateway id like `igw-0abc12345def67890`");
         }
     }
+    for (key, v) in [("network.vpcs_quota", n.vpcs_quota), ("network.nat_gateways_per_az_quota", n.nat_gateways_per_az_quota)] {
+        if v == 0 {
+            k.err(key, "an account quota is at least 1");
+        }
+    }
 }
 
 fn roles(c: &Config) -> [(&'static str, &Vec<Ipv4Net>); 4] {
@@ -527,6 +532,8 @@ const KNOWN_KEYS: &[&str] = &[
     "network.existing_vpc_id",
     "network.existing_igw_id",
     "network.outbound_via_firewall",
+    "network.vpcs_quota",
+    "network.nat_gateways_per_az_quota",
     "firewalls.count",
     "firewalls.ami",
     "firewalls.instance_type",

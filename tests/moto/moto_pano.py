@@ -22,6 +22,10 @@ in docs/testing.md; none of this is product code.
 8. eks:DescribeClusterVersions: moto has no such route (404). Here it answers from the Amazon EKS
    Kubernetes release calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html),
    each version's status computed from today's date as EKS does.
+9. AWS Marketplace: moto's AMIs carry no product codes and every launch succeeds. Here an AMI
+   tagged `moto-pano:product-code=CODE` carries that Marketplace product code (DescribeImages),
+   and one also tagged `moto-pano:subscribed=false` stands for a product the account has not
+   subscribed to: RunInstances (with or without DryRun) fails with OptInRequired, as AWS does.
 """
 import datetime
 import sys
@@ -383,6 +387,52 @@ def _describe_cluster_versions(self):
 
 EKSResponse.describe_cluster_versions = _describe_cluster_versions
 eks_urls.url_paths["{0}/cluster-versions$"] = eks_urls.response.dispatch
+
+
+# 9. Marketplace product codes and subscriptions, driven by tags on the AMI.
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
+from moto.ec2.models.tags import TagBackend  # noqa: E402
+from moto.ec2.responses.instances import InstanceResponse  # noqa: E402
+
+_orig_create_tags = TagBackend.create_tags
+
+
+def _create_tags(self, resource_ids, tags):
+    result = _orig_create_tags(self, resource_ids, tags)
+    code = tags.get("moto-pano:product-code")
+    if code:
+        for rid in resource_ids:
+            if rid.startswith("ami-") and rid in self.amis:
+                self.amis[rid].product_codes = [{"ProductCodeId": code, "ProductCodeType": "marketplace"}]
+    return result
+
+
+TagBackend.create_tags = _create_tags
+
+
+class OptInRequired(EC2ClientError):
+    code = "OptInRequired"
+
+    def __init__(self, ami):
+        super().__init__(
+            "OptInRequired",
+            f"In order to use this AWS Marketplace product you need to accept terms and subscribe. "
+            f"To do so please visit https://aws.amazon.com/marketplace/pp?sku={ami}",
+        )
+
+
+_orig_run_instances = InstanceResponse.run_instances
+
+
+def _run_instances(self):
+    image_id = self._get_param("ImageId")
+    tags = self.ec2_backend.tags.get(image_id, {})
+    if tags.get("moto-pano:product-code") and tags.get("moto-pano:subscribed") == "false":
+        raise OptInRequired(image_id)
+    return _orig_run_instances(self)
+
+
+InstanceResponse.run_instances = _run_instances
 
 
 if __name__ == "__main__":
