@@ -226,6 +226,80 @@ fn up_after_an_interrupted_down_restores_the_firewall_group() {
     assert_eq!(rt.block_on(asg_size(&aws)), (2, 2, 2), "two InService firewalls again");
 }
 
+/// Issue 13 item 12: the cluster cannot be reached, so its LoadBalancer Services cannot be
+/// deleted through Kubernetes; `down` finds what Kubernetes made by its AWS tags, deletes the load
+/// balancer, waits for its interface to drain (harness bridge 10), then the security group.
+#[test]
+fn down_with_an_unreachable_cluster_removes_what_kubernetes_made_from_the_aws_side() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let mut w = World::start(&rt);
+    let cfg = w.config("", "ops");
+    let aws = rt.block_on(w.moto.aws(REGION));
+    assert!(w.run(&cfg, &["up", "--yes"]).status.success(), "up failed");
+    let (lb, sg, eni) = rt.block_on(async {
+        use pano_eks::aws::stacks::{AwsCfn, CfnApi};
+        let cl = AwsCfn { client: &aws.cfn }.describe("demo-shop-cluster").await.unwrap().unwrap();
+        let subnets: Vec<String> = cl.outputs["ClusterSubnets"].split(',').map(str::to_string).collect();
+        let vpc = cl.outputs["VpcId"].clone();
+        // What the in-tree cloud provider makes for a Service of type LoadBalancer (NLB).
+        let owned = Tag::builder().key("kubernetes.io/cluster/shop").value("owned").build();
+        let sg = aws
+            .ec2
+            .create_security_group()
+            .group_name("k8s-elb-a1b2c3")
+            .description("Security group for Kubernetes ELB a1b2c3 (shop/frontend)")
+            .vpc_id(&vpc)
+            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::SecurityGroup).tags(owned.clone()).build())
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+        let elb_tag = |k: &str, v: &str| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build();
+        let lb = aws
+            .elbv2
+            .create_load_balancer()
+            .name("a1b2c3")
+            .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+            .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+            .set_subnets(Some(subnets.clone()))
+            .security_groups(&sg)
+            .tags(elb_tag("kubernetes.io/cluster/shop", "owned"))
+            .tags(elb_tag("kubernetes.io/service-name", "shop/frontend"))
+            .send()
+            .await
+            .unwrap();
+        let lb = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+        // Its interface, as ELB describes it.
+        let description = format!("ELB {}", lb.split(":loadbalancer/").nth(1).unwrap());
+        let eni = aws.ec2.create_network_interface().subnet_id(&subnets[0]).groups(&sg).description(description).send().await.unwrap();
+        (lb, sg, eni.network_interface().unwrap().network_interface_id().unwrap().to_string())
+    });
+    w.kube.stop();
+
+    let started = std::time::Instant::now();
+    let down = w.run(&cfg, &["down", "--yes"]);
+    eprintln!("down took {:?}", started.elapsed());
+    let err = stderr(&down);
+    assert!(down.status.success(), "down failed");
+    assert!(err.contains("cluster shop: cannot delete its LoadBalancer Services"), "the cluster was unreachable");
+    assert!(err.contains(&format!("load balancer {lb} of Service shop/frontend deleted (tagged for cluster shop)")), "LB deleted");
+    assert!(err.contains("their network interfaces are gone"), "waited for the ENI");
+    assert!(err.contains(&format!("security group {sg} deleted")), "SG deleted");
+    assert!(stdout(&down).contains("down: clean"), "residue report clean");
+    rt.block_on(async {
+        assert!(aws.elbv2.describe_load_balancers().send().await.unwrap().load_balancers().is_empty(), "no load balancer left");
+        let r = aws.ec2.describe_network_interfaces().network_interface_ids(&eni).send().await;
+        assert!(r.is_err() || r.unwrap().network_interfaces().is_empty(), "the LB's ENI is gone");
+        let r = aws.ec2.describe_security_groups().group_ids(&sg).send().await;
+        assert!(r.is_err() || r.unwrap().security_groups().is_empty(), "the Kubernetes security group is gone");
+    });
+}
+
 #[test]
 fn preflight_failures_create_nothing() {
     if !moto_available() {

@@ -83,9 +83,24 @@ fn tag_filter(deployment: &str) -> Filter {
 }
 
 /// Everything still tagged `pano-eks:deployment=<deployment>` (ENIs, instances, security groups,
-/// subnets, VPCs, Elastic IPs, load balancers, target groups), plus the named stacks and buckets if they exist.
-pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[String]) -> Result<Vec<Leftover>, AwsError> {
+/// subnets, VPCs, Elastic IPs, load balancers, target groups), plus the named stacks and buckets if
+/// they exist, plus what Kubernetes made in AWS for the clusters (`kube_made`: load balancers,
+/// target groups, security groups tagged for the cluster).
+pub async fn residue(
+    aws: &Aws,
+    deployment: &str,
+    stacks: &[String],
+    buckets: &[String],
+    clusters: &[String],
+) -> Result<Vec<Leftover>, AwsError> {
     let mut out = Vec::new();
+    for c in clusters {
+        let found = super::kube_made::find(aws, c).await?;
+        let k = |kind: &str| format!("{kind} (Kubernetes, cluster {c})");
+        out.extend(found.load_balancers.iter().map(|(a, _)| Leftover { kind: k("load-balancer"), id: a.clone() }));
+        out.extend(found.target_groups.iter().map(|a| Leftover { kind: k("target-group"), id: a.clone() }));
+        out.extend(found.security_groups.iter().map(|g| Leftover { kind: k("security-group"), id: g.clone() }));
+    }
     let mut add = |kind: &str, id: &str| out.push(Leftover { kind: kind.into(), id: id.into() });
     let ec2 = &aws.ec2;
     let r = ec2

@@ -10,6 +10,7 @@
 //! - `eks`: DescribeCluster and the in-process bearer token;
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
+//! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
 //! - `edge`: when `up`, `sync` and `down` run the two above.
@@ -22,6 +23,7 @@ pub mod clients;
 pub mod discovery;
 pub mod edge;
 pub mod eks;
+pub mod kube_made;
 pub mod kubeconfig;
 pub mod outbound;
 pub mod preflight;

@@ -26,6 +26,9 @@ in docs/testing.md; none of this is product code.
    tagged `moto-pano:product-code=CODE` carries that Marketplace product code (DescribeImages),
    and one also tagged `moto-pano:subscribed=false` stands for a product the account has not
    subscribed to: RunInstances (with or without DryRun) fails with OptInRequired, as AWS does.
+10. ELB network interfaces: AWS gives a load balancer requester-managed ENIs described
+   `ELB <type>/<name>/<id>` and deletes them (some minutes) after the load balancer. moto creates
+   none; a test injects them, and here DeleteLoadBalancer deletes the ENIs of that description.
 """
 import datetime
 import sys
@@ -433,6 +436,25 @@ def _run_instances(self):
 
 
 InstanceResponse.run_instances = _run_instances
+
+
+# 10. A deleted load balancer's ENIs go with it.
+from moto.elbv2.models import ELBv2Backend  # noqa: E402
+
+_orig_delete_lb = ELBv2Backend.delete_load_balancer
+
+
+def _delete_load_balancer(self, arn):
+    result = _orig_delete_lb(self, arn)
+    if ":loadbalancer/" in arn:
+        description = "ELB " + arn.split(":loadbalancer/", 1)[1]
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        for eni in [e for e in ec2.enis.values() if e.description == description]:
+            ec2.delete_network_interface(eni.id)
+    return result
+
+
+ELBv2Backend.delete_load_balancer = _delete_load_balancer
 
 
 if __name__ == "__main__":

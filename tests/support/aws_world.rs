@@ -140,6 +140,14 @@ impl KubeSim {
     }
 }
 
+impl KubeSim {
+    /// Stops the API server: the cluster can no longer be reached.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for KubeSim {
     fn drop(&mut self) {
         let _ = self.child.kill();
