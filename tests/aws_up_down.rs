@@ -48,6 +48,11 @@ impl World {
 
     /// As `config`, with `extra_cluster` added to the cluster's table.
     fn config_with(&self, extra_network: &str, key: &str, extra_cluster: &str) -> PathBuf {
+        self.config_full(extra_network, key, extra_cluster, "")
+    }
+
+    /// As `config_with`, with `extra_firewalls` added to [firewalls].
+    fn config_full(&self, extra_network: &str, key: &str, extra_cluster: &str, extra_firewalls: &str) -> PathBuf {
         let d = self.dir.path();
         std::fs::copy(self.panorama.ca(), d.join("panorama-ca.pem")).unwrap();
         let clusters = format!(
@@ -63,6 +68,7 @@ impl World {
             ami: &self.ami,
             key_name: key,
             extra_network,
+            extra_firewalls,
             clusters: &clusters,
             ..Default::default()
         }
@@ -298,6 +304,55 @@ fn down_with_an_unreachable_cluster_removes_what_kubernetes_made_from_the_aws_si
         let r = aws.ec2.describe_security_groups().group_ids(&sg).send().await;
         assert!(r.is_err() || r.unwrap().security_groups().is_empty(), "the Kubernetes security group is gone");
     });
+}
+
+/// The vm-auth-key in the bootstrap package, as a secret (never printed).
+async fn bootstrap_key(aws: &pano_eks::aws::Aws) -> String {
+    let text = pano_eks::aws::bucket::get_text(&aws.s3, "demo-panw-bootstrap", "config/init-cfg.txt").await.unwrap().unwrap();
+    text.lines().find_map(|l| l.strip_prefix("vm-auth-key=")).unwrap().trim().to_string()
+}
+
+/// Issue 13 item 11: the key `up` generated expires (a year by default) and firewalls the group
+/// launches after that never register: `sync` warns ahead of expiry and renews it in the
+/// bootstrap package; `status` shows the expiry.
+#[test]
+fn sync_renews_the_bootstrap_vm_auth_key_ahead_of_expiry_and_status_shows_it() {
+    if !moto_available() {
+        return;
+    }
+    let rt = rt();
+    let w = World::start(&rt);
+    let aws = rt.block_on(w.moto.aws(REGION));
+    // `up` with a one-hour key: it expires within the 30 days `sync` renews ahead of.
+    let short = w.config_full("", "ops", "", "vm_auth_key_lifetime_hours = 1");
+    assert!(w.run(&short, &["up", "--yes"]).status.success(), "up failed");
+    let first = rt.block_on(bootstrap_key(&aws));
+    let cfg = w.config("", "ops"); // the default lifetime, a year
+    let sync = w.run(&cfg, &["sync", "--once"]);
+    assert!(sync.status.success(), "sync failed");
+    let err = stderr(&sync);
+    assert!(err.contains("warning: bootstrap vm-auth-key: the vm-auth-key expires at"), "warned ahead of expiry");
+    assert!(
+        err.contains("renewed: a new vm-auth-key (8760 hours) is in s3://demo-panw-bootstrap/config/init-cfg.txt, expires "),
+        "renewed"
+    );
+    let second = rt.block_on(bootstrap_key(&aws));
+    assert_ne!(first, second, "a new key in the package");
+    assert!(!err.contains(&first) && !err.contains(&second), "no key in the output");
+    // Valid for a year now: the next sync changes nothing; status shows the expiry.
+    let again = w.run(&cfg, &["sync", "--once"]);
+    assert!(again.status.success() && !stderr(&again).contains("vm-auth-key"), "nothing to renew");
+    assert_eq!(rt.block_on(bootstrap_key(&aws)), second);
+    let status = w.run(&cfg, &["status"]);
+    assert!(status.status.success(), "status failed");
+    let year = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 31_556_952 + 1970 + 1).to_string();
+    let line = stdout(&status).lines().find(|l| l.starts_with("vm-auth-key (bootstrap package): ")).map(str::to_string);
+    let line = line.expect("status shows the key");
+    assert!(line.starts_with(&format!("vm-auth-key (bootstrap package): valid, expires {year}/")), "{line}");
+    assert!(!stdout(&status).contains(&second), "no key in the status");
+    // `up` keeps the renewed key (no re-roll).
+    assert!(w.run(&cfg, &["up", "--yes"]).status.success());
+    assert_eq!(rt.block_on(bootstrap_key(&aws)), second);
 }
 
 #[test]

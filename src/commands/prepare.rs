@@ -175,8 +175,17 @@ pub(crate) async fn vm_auth_key_problem(
     engine: &Engine,
     key: &crate::secret::Secret,
 ) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
-    let listed =
-        adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
+    Ok(vm_auth_key_check(&engine.client, key, MIN_KEY_LIFETIME_SECS).await.map_err(Failure::failed)?.err())
+}
+
+/// `key` against the keys Panorama lists: its expiry text when it stays valid `min_secs` from
+/// now. The one place the expiry is compared with a clock (`up`'s pre-flight, `sync`, `status`).
+pub(crate) async fn vm_auth_key_check(
+    client: &crate::panorama::client::PanoramaClient,
+    key: &crate::secret::Secret,
+    min_secs: i64,
+) -> Result<Result<String, pano_eks_core::prepare::KeyProblem>, String> {
+    let listed = adapter::vm_auth_keys(client).await.map_err(|e| format!("asking Panorama for its vm-auth-keys: {e}"))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    Ok(pano_eks_core::prepare::check_vm_auth_key(&listed, key.expose(), now, MIN_KEY_LIFETIME_SECS).err())
+    Ok(pano_eks_core::prepare::check_vm_auth_key(&listed, key.expose(), now, min_secs))
 }

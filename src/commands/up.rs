@@ -335,17 +335,7 @@ async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<
             }
         }
     }
-    use crate::panorama::xml::Element;
-    let cmd = Element::new("request").child(
-        Element::new("bootstrap")
-            .child(Element::new("vm-auth-key").child(
-                Element::new("generate").child(Element::new("lifetime").text(cfg.firewalls.vm_auth_key_lifetime_hours.to_string())),
-            )),
-    );
-    let r = engine.client.op(&cmd).await.map_err(|e| Failure::failed(format!("generating a vm-auth-key on Panorama: {e}")))?;
-    let text = r.text_content();
-    let key = text.split_whitespace().skip_while(|w| *w != "key").nth(1).filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()));
-    key.map(|k| Some(Secret::new(k))).ok_or_else(|| Failure::failed("Panorama did not return a vm-auth-key"))
+    super::vm_auth_key::generate(&engine.client, cfg.firewalls.vm_auth_key_lifetime_hours).await.map(Some).map_err(Failure::failed)
 }
 
 /// Endpoint and CA from EKS (or the cluster's `api_server`/`ca_cert` override, which replaces
