@@ -496,6 +496,14 @@ fn brownfield_up_into_an_existing_vpc() {
         (vpc, igw)
     });
     let cfg = w.config(&format!("existing_vpc_id = \"{vpc}\"\nexisting_igw_id = \"{igw}\""), "ops");
+    // A VPC made with the AWS defaults has DNS hostnames off, which EKS cannot work with.
+    let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
+    assert_eq!(up.status.code(), Some(1));
+    assert!(stderr(&up).contains(&format!("VPC {vpc} has enableDnsHostnames off")), "DNS hostnames checked");
+    rt.block_on(async {
+        let on = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
+        aws.ec2.modify_vpc_attribute().vpc_id(&vpc).enable_dns_hostnames(on).send().await.unwrap();
+    });
     let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
     assert!(up.status.success(), "brownfield up failed");
     rt.block_on(async {

@@ -56,6 +56,26 @@ pub struct Limits {
     pub nat_gateways: Result<Vec<(String, bool)>, String>,
 }
 
+/// One entry of a network ACL, as far as pre-flight reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NaclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// `-1` = all protocols.
+    pub protocol: String,
+    pub allow: bool,
+    pub cidr: String,
+}
+
+/// Brownfield: what the subnets `up` adds to the VPC inherit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcSettings {
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    /// The VPC's default network ACL: (id, entries); `None` when it has none.
+    pub default_nacl: Option<(String, Vec<NaclEntry>)>,
+}
+
 /// What a dry-run launch of the firewall AMI said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launch {
@@ -111,6 +131,10 @@ pub struct Observed {
     pub limits: Limits,
     /// A dry-run launch of the AMI (only for an AMI with a Marketplace product code).
     pub launch: Option<Launch>,
+    /// (instance type, AZ) pairs EC2 offers, for the firewall and node types in the AZs used.
+    pub offerings: Result<Vec<(String, String)>, String>,
+    /// Brownfield: the VPC's DNS attributes and default network ACL.
+    pub vpc_settings: Option<Result<VpcSettings, String>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -301,8 +325,85 @@ pub fn check_launch(cfg: &Config, launch: &Option<Launch>, r: &mut Report) {
     }
 }
 
+/// (instance type, AZ, what uses it) that `up` launches: the firewalls in `network.azs`, each
+/// cluster's nodes in its AZs.
+pub fn wanted_offerings(cfg: &Config) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> =
+        cfg.network.azs.iter().map(|az| (cfg.firewalls.instance_type.clone(), az.clone(), "firewalls.instance_type".to_string())).collect();
+    for (i, c) in cfg.clusters.iter().enumerate() {
+        for az in cfg.cluster_azs(c) {
+            out.push((c.nodes.instance_type.clone(), az, format!("clusters.{i}.nodes.instance_type (cluster {})", c.name)));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn check_offerings(cfg: &Config, offered: &Result<Vec<(String, String)>, String>, r: &mut Report) {
+    let offered = match offered {
+        Ok(o) => o,
+        Err(e) => return r.problems.push(format!("instance types offered in {}: {e}", cfg.region)),
+    };
+    for (ty, az, what) in wanted_offerings(cfg) {
+        if !offered.iter().any(|(t, a)| *t == ty && *a == az) {
+            r.problems.push(format!(
+                "{what} = \"{ty}\" is not offered in {az} (ec2:DescribeInstanceTypeOfferings): choose a type offered in every AZ used, or other AZs"
+            ));
+        }
+    }
+}
+
+/// Does this ACL let all traffic through in one direction? The lowest-numbered entry matching
+/// all protocols from/to 0.0.0.0/0 decides (AWS evaluates entries in rule-number order).
+pub fn allows_all(entries: &[NaclEntry], egress: bool) -> bool {
+    let mut e: Vec<&NaclEntry> = entries.iter().filter(|x| x.egress == egress && x.protocol == "-1" && x.cidr == "0.0.0.0/0").collect();
+    e.sort_by_key(|x| x.rule_number);
+    e.first().is_some_and(|x| x.allow)
+}
+
+/// Brownfield: EKS needs DNS resolution and DNS hostnames in the VPC; the new subnets inherit
+/// the VPC's default network ACL, which must not drop the firewalls' and clusters' traffic.
+pub fn check_vpc_settings(cfg: &Config, s: &Option<Result<VpcSettings, String>>, r: &mut Report) {
+    let vpc_id = cfg.network.existing_vpc_id.clone().unwrap_or_default();
+    match s {
+        None => {}
+        Some(Err(e)) => r.problems.push(format!("VPC {vpc_id} attributes: {e}")),
+        Some(Ok(v)) => {
+            for (on, attr) in [(v.dns_support, "enableDnsSupport"), (v.dns_hostnames, "enableDnsHostnames")] {
+                if !on {
+                    r.problems.push(format!(
+                        "VPC {vpc_id} has {attr} off: EKS needs DNS resolution and DNS hostnames in the VPC (nodes, the private \
+                         endpoint): `aws ec2 modify-vpc-attribute --vpc-id {vpc_id} --{} \"{{\\\"Value\\\":true}}\"`",
+                        if attr == "enableDnsSupport" { "enable-dns-support" } else { "enable-dns-hostnames" }
+                    ));
+                }
+            }
+            if let Some((acl, entries)) = &v.default_nacl {
+                let dirs: Vec<&str> = [(false, "inbound"), (true, "outbound")]
+                    .into_iter()
+                    .filter(|(eg, _)| !allows_all(entries, *eg))
+                    .map(|(_, d)| d)
+                    .collect();
+                if !dirs.is_empty() {
+                    r.warnings.push(format!(
+                        "VPC {vpc_id}'s default network ACL {acl} does not allow all {} traffic, and the subnets `up` creates \
+                         inherit it: make sure it admits the load balancer, firewall, EKS and NAT traffic, or associate those \
+                         subnets with a suitable ACL after `up`",
+                        dirs.join(" and ")
+                    ));
+                }
+            }
+        }
+    }
+}
+
 pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
     let mut r = Report::default();
+    check_offerings(cfg, &o.offerings, &mut r);
+    if existing_vpc {
+        check_vpc_settings(cfg, &o.vpc_settings, &mut r);
+    }
     check_versions(cfg, &o.eks_versions, &mut r);
     check_same_named_clusters(cfg, &o.same_named_clusters, &mut r);
     check_limits(cfg, &o.limits, existing_vpc, &mut r);
@@ -463,6 +564,11 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
     }
     let eks_versions = eks_versions(aws).await;
     let limits = limits(aws, &cfg.name).await;
+    let offerings = offerings(aws, cfg).await;
+    let vpc_settings = match (&vpc, existing_vpc) {
+        (Some(Ok(Some(_))), true) => Some(vpc_settings(aws, &cfg.network.existing_vpc_id.clone().unwrap_or_default()).await),
+        _ => None,
+    };
     let launch = match &ami {
         Ok(Some(a)) if !a.product_codes.is_empty() => Some(dry_run_launch(aws, cfg).await),
         _ => None,
@@ -485,7 +591,81 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         same_named_clusters,
         limits,
         launch,
+        offerings,
+        vpc_settings,
     }
+}
+
+async fn offerings(aws: &Aws, cfg: &Config) -> Result<Vec<(String, String)>, String> {
+    let wanted = wanted_offerings(cfg);
+    let mut types: Vec<String> = wanted.iter().map(|(t, _, _)| t.clone()).collect();
+    types.sort();
+    types.dedup();
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = aws
+            .ec2
+            .describe_instance_type_offerings()
+            .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+            .filters(Filter::builder().name("instance-type").set_values(Some(types.clone())).build())
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeInstanceTypeOfferings", e).message)?;
+        out.extend(
+            r.instance_type_offerings().iter().filter_map(|o| Some((o.instance_type()?.as_str().to_string(), o.location()?.to_string()))),
+        );
+        match r.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn vpc_settings(aws: &Aws, vpc_id: &str) -> Result<VpcSettings, String> {
+    use aws_sdk_ec2::types::VpcAttributeName;
+    let attr = |name: VpcAttributeName| async move {
+        let r = aws
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(name.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_err("ec2:DescribeVpcAttribute", e).message)?;
+        let v = match name {
+            VpcAttributeName::EnableDnsSupport => r.enable_dns_support().and_then(|a| a.value()),
+            _ => r.enable_dns_hostnames().and_then(|a| a.value()),
+        };
+        Ok::<bool, String>(v.unwrap_or(false))
+    };
+    let dns_support = attr(VpcAttributeName::EnableDnsSupport).await?;
+    let dns_hostnames = attr(VpcAttributeName::EnableDnsHostnames).await?;
+    let r = aws
+        .ec2
+        .describe_network_acls()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(Filter::builder().name("default").values("true").build())
+        .send()
+        .await
+        .map_err(|e| sdk_err("ec2:DescribeNetworkAcls", e).message)?;
+    let default_nacl = r.network_acls().first().map(|a| {
+        (
+            a.network_acl_id().unwrap_or_default().to_string(),
+            a.entries()
+                .iter()
+                .map(|e| NaclEntry {
+                    rule_number: e.rule_number().unwrap_or_default(),
+                    egress: e.egress().unwrap_or_default(),
+                    protocol: e.protocol().unwrap_or_default().to_string(),
+                    allow: e.rule_action().map(|a| a.as_str() == "allow").unwrap_or(false),
+                    cidr: e.cidr_block().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        )
+    });
+    Ok(VpcSettings { dns_support, dns_hostnames, default_nacl })
 }
 
 fn tagged(tags: &[aws_sdk_ec2::types::Tag], deployment: &str) -> bool {

@@ -21,6 +21,11 @@ fn good() -> Observed {
             nat_gateways: Ok(vec![("us-west-2a".into(), false)]),
         },
         launch: Some(Launch::Allowed),
+        offerings: Ok(["us-west-2a", "us-west-2b", "us-west-2c"]
+            .iter()
+            .flat_map(|az| ["m5.xlarge", "t3.large"].map(|t| (t.to_string(), az.to_string())))
+            .collect()),
+        vpc_settings: None,
     }
 }
 
@@ -162,7 +167,8 @@ fn brownfield_vpc_checks() {
     let mut o = good();
     o.vpc = vpc("192.168.0.0/16", &[("subnet-x", "192.168.200.0/24", false), ("subnet-o", "192.168.0.0/24", true)]);
     o.igw_attached = Some(Ok(true));
-    assert_eq!(check(&cfg, &o, true).problems, Vec::<String>::new());
+    o.vpc_settings = Some(Ok(default_vpc_settings()));
+    assert_eq!(check(&cfg, &o, true), Report::default());
 
     // Wrong CIDR (every new subnet also falls outside), IGW detached.
     let mut o = good();
@@ -295,4 +301,69 @@ fn an_unsubscribed_marketplace_ami_is_refused() {
     o.launch = Some(Launch::Unknown("VPCIdNotSpecified: No default VPC for this user".into()));
     let r = check(&valid_config(), &o, false);
     assert!(r.problems.is_empty() && r.warnings[0].contains("could not confirm its Marketplace subscription"), "{r:?}");
+}
+
+fn allow_all_acl() -> Vec<NaclEntry> {
+    let e =
+        |n: i32, egress: bool, allow: bool| NaclEntry { rule_number: n, egress, protocol: "-1".into(), allow, cidr: "0.0.0.0/0".into() };
+    vec![e(100, false, true), e(32767, false, false), e(100, true, true), e(32767, true, false)]
+}
+
+fn default_vpc_settings() -> VpcSettings {
+    VpcSettings { dns_support: true, dns_hostnames: true, default_nacl: Some(("acl-1".into(), allow_all_acl())) }
+}
+
+#[test]
+fn brownfield_dns_attributes_and_the_default_network_acl() {
+    let cfg = brownfield_cfg();
+    let base = || {
+        let mut o = good();
+        o.vpc = vpc("192.168.0.0/16", &[]);
+        o.igw_attached = Some(Ok(true));
+        o
+    };
+    // DNS hostnames off (the AWS default for a VPC you create): refused with the fix.
+    let mut o = base();
+    o.vpc_settings = Some(Ok(VpcSettings { dns_hostnames: false, ..default_vpc_settings() }));
+    let r = check(&cfg, &o, true);
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+    assert!(r.problems[0].contains("VPC vpc-1 has enableDnsHostnames off") && r.problems[0].contains("--enable-dns-hostnames"), "{r:?}");
+    // A default ACL that denies before it allows (rule order), in one direction: a warning.
+    let mut entries = allow_all_acl();
+    entries.push(NaclEntry { rule_number: 50, egress: false, protocol: "-1".into(), allow: false, cidr: "0.0.0.0/0".into() });
+    let mut o = base();
+    o.vpc_settings = Some(Ok(VpcSettings { default_nacl: Some(("acl-9".into(), entries)), ..default_vpc_settings() }));
+    let r = check(&cfg, &o, true);
+    assert!(r.problems.is_empty(), "{r:?}");
+    assert!(r.warnings[0].contains("default network ACL acl-9 does not allow all inbound traffic"), "{r:?}");
+    // Only a port range allowed outbound: not all traffic.
+    let mut entries = allow_all_acl();
+    entries.retain(|e| !e.egress || !e.allow);
+    entries.push(NaclEntry { rule_number: 100, egress: true, protocol: "6".into(), allow: true, cidr: "0.0.0.0/0".into() });
+    assert!(!allows_all(&entries, true) && allows_all(&entries, false));
+    // Greenfield never looks (the stack makes the VPC).
+    let mut o = good();
+    o.vpc_settings = Some(Ok(VpcSettings { dns_support: false, ..default_vpc_settings() }));
+    assert!(check(&valid_config(), &o, false).problems.is_empty());
+}
+
+#[test]
+fn instance_types_must_be_offered_in_every_az_used() {
+    let mut o = good();
+    o.offerings = Ok(vec![
+        ("m5.xlarge".into(), "us-west-2a".into()),
+        ("t3.large".into(), "us-west-2a".into()),
+        ("t3.large".into(), "us-west-2b".into()),
+    ]);
+    let p = check(&valid_config(), &o, false).problems;
+    assert_eq!(
+        p,
+        vec![
+            "firewalls.instance_type = \"m5.xlarge\" is not offered in us-west-2b (ec2:DescribeInstanceTypeOfferings): choose a type offered in every AZ used, or other AZs"
+        ]
+    );
+    o.offerings = Ok(vec![("m5.xlarge".into(), "us-west-2a".into()), ("m5.xlarge".into(), "us-west-2b".into())]);
+    let p = check(&valid_config(), &o, false).problems;
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("clusters.0.nodes.instance_type (cluster shop) = \"t3.large\" is not offered in us-west-2a"), "{p:?}");
 }
