@@ -21,7 +21,7 @@ in docs/testing.md; none of this is product code.
    they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
 8. eks:DescribeClusterVersions: moto has no such route (404). Here it answers from the Amazon EKS
    Kubernetes release calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html),
-   each version's status computed from today's date as EKS does.
+   each version's status computed from today's date as EKS does (MOTO_PANO_TODAY pins "today").
 9. AWS Marketplace: moto's AMIs carry no product codes and every launch succeeds. Here an AMI
    tagged `moto-pano:product-code=CODE` carries that Marketplace product code (DescribeImages),
    and one also tagged `moto-pano:subscribed=false` stands for a product the account has not
@@ -31,6 +31,7 @@ in docs/testing.md; none of this is product code.
    none; a test injects them, and here DeleteLoadBalancer deletes the ENIs of that description.
 """
 import datetime
+import os
 import sys
 
 from moto.cloudformation import models as cfn_models
@@ -346,6 +347,13 @@ def _day(d):
     return datetime.datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc)
 
 
+def eks_today():
+    """Today for the calendar: MOTO_PANO_TODAY=YYYY-MM-DD pins it (the tests do, so that they do
+    not change verdict as versions age); otherwise the real date, as EKS uses."""
+    pinned = os.environ.get("MOTO_PANO_TODAY")
+    return _day(pinned) if pinned else datetime.datetime.now(datetime.timezone.utc)
+
+
 def eks_cluster_versions(now, include_all=False, only=None):
     out = []
     for version, release, std, ext in EKS_CALENDAR:
@@ -384,8 +392,7 @@ def _describe_cluster_versions(self):
     qs = self.querystring
     include_all = (qs.get("includeAll") or ["false"])[0].lower() == "true"
     only = qs.get("clusterVersions") or None
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return ActionResult({"clusterVersions": eks_cluster_versions(now, include_all, only)})
+    return ActionResult({"clusterVersions": eks_cluster_versions(eks_today(), include_all, only)})
 
 
 EKSResponse.describe_cluster_versions = _describe_cluster_versions
