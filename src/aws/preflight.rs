@@ -570,7 +570,14 @@ pub async fn gather(aws: &Aws, cfg: &Config, existing_vpc: bool) -> Observed {
         _ => None,
     };
     let launch = match &ami {
-        Ok(Some(a)) if !a.product_codes.is_empty() => Some(dry_run_launch(aws, cfg).await),
+        Ok(Some(a)) if !a.product_codes.is_empty() => {
+            // Brownfield: into one of the VPC's subnets (a launch needs a subnet where there is no default VPC).
+            let subnet = match &vpc {
+                Some(Ok(Some(v))) => v.subnets.first().map(|s| s.id.clone()),
+                _ => None,
+            };
+            Some(dry_run_launch(aws, cfg, subnet).await)
+        }
         _ => None,
     };
     let mut same_named_clusters = Vec::new();
@@ -732,11 +739,12 @@ async fn limits(aws: &Aws, deployment: &str) -> Limits {
 
 /// `RunInstances` with `DryRun`: `DryRunOperation` means the launch would succeed;
 /// `OptInRequired` that the account has not subscribed to the AMI's Marketplace product.
-async fn dry_run_launch(aws: &Aws, cfg: &Config) -> Launch {
+async fn dry_run_launch(aws: &Aws, cfg: &Config, subnet: Option<String>) -> Launch {
     let r = aws
         .ec2
         .run_instances()
         .dry_run(true)
+        .set_subnet_id(subnet)
         .image_id(&cfg.firewalls.ami)
         .instance_type(aws_sdk_ec2::types::InstanceType::from(cfg.firewalls.instance_type.as_str()))
         .min_count(1)
