@@ -78,14 +78,35 @@ pub struct Leftover {
     pub id: String,
 }
 
+/// The residue lines of what Kubernetes made in AWS for `cluster` and is still there.
+pub fn kube_leftovers(cluster: &str, found: &super::kube_made::Found) -> Vec<Leftover> {
+    let k = |kind: &str| format!("{kind} (Kubernetes, cluster {cluster})");
+    let mut out = Vec::new();
+    out.extend(found.load_balancers.iter().map(|(a, _)| Leftover { kind: k("load-balancer"), id: a.clone() }));
+    out.extend(found.target_groups.iter().map(|a| Leftover { kind: k("target-group"), id: a.clone() }));
+    out.extend(found.security_groups.iter().map(|g| Leftover { kind: k("security-group"), id: g.clone() }));
+    out
+}
+
 fn tag_filter(deployment: &str) -> Filter {
     Filter::builder().name(format!("tag:{DEPLOYMENT_TAG}")).values(deployment).build()
 }
 
 /// Everything still tagged `pano-eks:deployment=<deployment>` (ENIs, instances, security groups,
-/// subnets, VPCs, Elastic IPs, load balancers, target groups), plus the named stacks and buckets if they exist.
-pub async fn residue(aws: &Aws, deployment: &str, stacks: &[String], buckets: &[String]) -> Result<Vec<Leftover>, AwsError> {
+/// subnets, VPCs, Elastic IPs, load balancers, target groups), plus the named stacks and buckets if
+/// they exist, plus what Kubernetes made in AWS for the clusters (`kube_made`: load balancers,
+/// target groups, security groups tagged for the cluster).
+pub async fn residue(
+    aws: &Aws,
+    deployment: &str,
+    stacks: &[String],
+    buckets: &[String],
+    clusters: &[String],
+) -> Result<Vec<Leftover>, AwsError> {
     let mut out = Vec::new();
+    for c in clusters {
+        out.extend(kube_leftovers(c, &super::kube_made::find(aws, c).await?));
+    }
     let mut add = |kind: &str, id: &str| out.push(Leftover { kind: kind.into(), id: id.into() });
     let ec2 = &aws.ec2;
     let r = ec2
@@ -176,6 +197,26 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             description: String::new(),
         }
+    }
+
+    #[test]
+    fn kubernetes_made_leftovers_are_residue_named_by_cluster() {
+        let found = super::super::kube_made::Found {
+            load_balancers: vec![("arn:lb".into(), Some("shop/frontend".into()))],
+            target_groups: vec!["arn:tg".into()],
+            security_groups: vec!["sg-k8s".into()],
+        };
+        let got = kube_leftovers("shop", &found);
+        let got: Vec<(&str, &str)> = got.iter().map(|l| (l.kind.as_str(), l.id.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("load-balancer (Kubernetes, cluster shop)", "arn:lb"),
+                ("target-group (Kubernetes, cluster shop)", "arn:tg"),
+                ("security-group (Kubernetes, cluster shop)", "sg-k8s"),
+            ]
+        );
+        assert!(kube_leftovers("shop", &Default::default()).is_empty());
     }
 
     #[test]

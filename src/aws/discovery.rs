@@ -77,9 +77,25 @@ pub async fn cluster_subnets(aws: &Aws, cluster: &str) -> Result<Vec<SubnetFacts
     Ok(subnet_facts(&info.subnet_ids, &subnets))
 }
 
-/// The firewalls of an ASG with their trust subnets, and the instances without one yet.
-/// The live (pending or running) EC2 instances of an autoscaling group.
-pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2::types::Instance>, AwsError> {
+/// The only autoscaling lifecycle state in which a firewall carries traffic. `Pending`,
+/// `Pending:Wait` (the launch hook: the lifecycle lambda is still adding its ENIs, the firewall is
+/// still booting), `Terminating`, `Terminating:Wait`, `Standby`, … are not (AWS Auto Scaling,
+/// "Amazon EC2 Auto Scaling instance lifecycle").
+pub const IN_SERVICE: &str = "InService";
+
+/// Splits an ASG's members (instance id, lifecycle state) into those routes and egress may use
+/// (`InService`, sorted) and the rest, named with their state (`i-… (Pending:Wait)`, sorted).
+pub fn in_service(members: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    let mut live: Vec<String> = members.iter().filter(|(_, st)| st == IN_SERVICE).map(|(id, _)| id.clone()).collect();
+    let mut excluded: Vec<String> = members.iter().filter(|(_, st)| st != IN_SERVICE).map(|(id, st)| format!("{id} ({st})")).collect();
+    live.sort();
+    excluded.sort();
+    (live, excluded)
+}
+
+/// The `InService` members of an autoscaling group as EC2 describes them (pending or running),
+/// and the members left out with their lifecycle state.
+pub async fn asg_members(aws: &Aws, asg_name: &str) -> Result<(Vec<aws_sdk_ec2::types::Instance>, Vec<String>), AwsError> {
     let r = aws
         .asg
         .describe_auto_scaling_groups()
@@ -87,10 +103,15 @@ pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2:
         .send()
         .await
         .map_err(|e| sdk_err("autoscaling:DescribeAutoScalingGroups", e))?;
-    let ids: Vec<String> =
-        r.auto_scaling_groups().iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
+    let members: Vec<(String, String)> = r
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .filter_map(|i| Some((i.instance_id()?.to_string(), i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default())))
+        .collect();
+    let (ids, excluded) = in_service(&members);
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), excluded));
     }
     let r = aws
         .ec2
@@ -100,13 +121,21 @@ pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2:
         .send()
         .await
         .map_err(|e| sdk_err("ec2:DescribeInstances", e))?;
-    Ok(r.reservations().iter().flat_map(|r| r.instances()).cloned().collect())
+    Ok((r.reservations().iter().flat_map(|r| r.instances()).cloned().collect(), excluded))
 }
 
+/// The `InService` EC2 instances of an autoscaling group (see `asg_members`).
+pub async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<Vec<aws_sdk_ec2::types::Instance>, AwsError> {
+    Ok(asg_members(aws, asg_name).await?.0)
+}
+
+/// The `InService` firewalls of an ASG with their trust subnets; second, the members not used:
+/// without a trust interface yet (still booting: the lifecycle lambda adds eth2 at launch) or
+/// not `InService` (named with their lifecycle state).
 pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>, Vec<String>), AwsError> {
-    let live = asg_instances(aws, asg_name).await?;
+    let (live, excluded) = asg_members(aws, asg_name).await?;
     if live.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), excluded));
     }
     let instances: Vec<Instance> = live
         .iter()
@@ -127,7 +156,10 @@ pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>,
         .into_iter()
         .collect();
     let subnets = describe_subnets(aws, &subnet_ids).await?;
-    Ok(firewall_facts(&instances, &subnets))
+    let (facts, mut pending) = firewall_facts(&instances, &subnets);
+    pending.extend(excluded);
+    pending.sort();
+    Ok((facts, pending))
 }
 
 #[cfg(test)]
@@ -161,6 +193,36 @@ mod tests {
             ]
         );
         assert_eq!(pending, vec!["i-3"]);
+    }
+
+    #[test]
+    fn only_in_service_members_carry_traffic() {
+        let m = |id: &str, st: &str| (id.to_string(), st.to_string());
+        let members = vec![
+            m("i-5", "InService"),
+            m("i-1", "Pending:Wait"),
+            m("i-2", "Terminating:Wait"),
+            m("i-3", "Pending"),
+            m("i-4", "InService"),
+            m("i-6", "Standby"),
+            m("i-7", "Terminating"),
+            m("i-8", "Pending:Proceed"),
+            m("i-9", ""),
+        ];
+        let (live, excluded) = in_service(&members);
+        assert_eq!(live, vec!["i-4", "i-5"]);
+        assert_eq!(
+            excluded,
+            vec![
+                "i-1 (Pending:Wait)",
+                "i-2 (Terminating:Wait)",
+                "i-3 (Pending)",
+                "i-6 (Standby)",
+                "i-7 (Terminating)",
+                "i-8 (Pending:Proceed)",
+                "i-9 ()"
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct ClusterInfo {
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub vpc_id: Option<String>,
+    /// The Kubernetes minor version (`1.35`).
+    pub version: Option<String>,
+    /// The cluster's tags (a stack's cluster carries `pano-eks:deployment` and `pano-eks:cluster`).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl ClusterInfo {
@@ -62,6 +66,8 @@ pub async fn describe_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<O
         subnet_ids: vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default(),
         security_group_ids: vpc.map(|v| v.security_group_ids().to_vec()).unwrap_or_default(),
         vpc_id: vpc.and_then(|v| v.vpc_id()).map(str::to_string),
+        version: c.version().map(str::to_string),
+        tags: c.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
     }))
 }
 
@@ -245,6 +251,8 @@ mod tests {
             subnet_ids: vec![],
             security_group_ids: vec![],
             vpc_id: None,
+            version: None,
+            tags: BTreeMap::new(),
         };
         c.ca_data = base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\nx\n");
         assert!(c.ca_pem().is_some());

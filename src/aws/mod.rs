@@ -4,22 +4,26 @@
 //! - `clients`: one SDK config (ring-only TLS, `AWS_ENDPOINT_URL` honoured, S3 path style on
 //!   IP/localhost endpoints) and the service clients built from it;
 //! - `preflight`: everything `up` checks before it creates anything;
+//! - `asg`: the firewall group's size (restored by `up` after an interrupted `down`);
 //! - `bucket`: the bootstrap and lambda buckets and their objects;
 //! - `stacks`: the CloudFormation runner (change sets, events, bounded waits, failure reasons);
 //! - `eks`: DescribeCluster and the in-process bearer token;
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
+//! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
 //! - `edge`: when `up`, `sync` and `down` run the two above.
 
 pub mod alb;
+pub mod asg;
 pub mod bucket;
 pub mod cleanup;
 pub mod clients;
 pub mod discovery;
 pub mod edge;
 pub mod eks;
+pub mod kube_made;
 pub mod kubeconfig;
 pub mod outbound;
 pub mod preflight;

@@ -177,7 +177,7 @@ pub struct Context {
     pub igw: Option<String>,
 }
 
-/// The firewall instances (pending/running) of an ASG with their untrust and trust ENIs.
+/// The `InService` firewall instances of an ASG with their untrust and trust ENIs.
 pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<Vec<Firewall>, AwsError> {
     let mut out: Vec<Firewall> = super::discovery::asg_instances(aws, asg_name)
         .await?

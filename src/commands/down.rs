@@ -42,7 +42,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
     eprintln!("pano-eks down: deployment {} in {}", cfg.name, cfg.region);
     eprintln!("  1. Panorama: remove this deployment's NAT rules, objects and routes (commit, push)");
     eprintln!(
-        "  2. delete Services of type LoadBalancer in {}; this deployment's ALB rules and target groups; cluster egress back to the internet gateway, its EIP released",
+        "  2. delete Services of type LoadBalancer in {} (cluster unreachable: the load balancers and security groups Kubernetes tagged for it, from AWS); this deployment's ALB rules and target groups; cluster egress back to the internet gateway, its EIP released",
         cfg.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
     );
     eprintln!("  3. delete stacks {}", stack_names.join(", "));
@@ -109,11 +109,16 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
             Err(e) => errors.push(format!("Panorama clean-up: {e}")),
         }
 
-        // 2. Load balancer Services (their NLBs and ENIs would block the node stack).
+        // 2. Load balancer Services (their NLBs and ENIs would block the node stack). When the
+        // cluster cannot be reached (or is gone), what Kubernetes made for it is found by its AWS
+        // tags instead and deleted from the AWS side.
         progress.line("2. LoadBalancer Services");
         for c in &cfg.clusters {
-            match cluster_access(&aws, &loaded, c).await {
-                Ok(None) => progress.line(format!("   cluster {}: does not exist", c.name)),
+            let through_kubernetes = match cluster_access(&aws, &loaded, c).await {
+                Ok(None) => {
+                    progress.line(format!("   cluster {}: does not exist", c.name));
+                    false
+                }
                 Ok(Some((access, _))) => {
                     let r = async {
                         let client = crate::kube::client(&access).await?;
@@ -121,16 +126,41 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
                     }
                     .await;
                     match r {
-                        Ok(gone) => progress.line(format!(
-                            "   cluster {}: {} Service(s) deleted{}",
-                            c.name,
-                            gone.len(),
-                            if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) }
-                        )),
-                        Err(e) => errors.push(format!("cluster {}: deleting LoadBalancer Services: {e}", c.name)),
+                        Ok(gone) => {
+                            progress.line(format!(
+                                "   cluster {}: {} Service(s) deleted{}",
+                                c.name,
+                                gone.len(),
+                                if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) }
+                            ));
+                            true
+                        }
+                        Err(e) => {
+                            progress.line(format!("   cluster {}: cannot delete its LoadBalancer Services ({e})", c.name));
+                            false
+                        }
                     }
                 }
-                Err(e) => errors.push(format!("cluster {}: {e}", c.name)),
+                Err(e) => {
+                    progress.line(format!("   cluster {}: cannot be reached ({e})", c.name));
+                    false
+                }
+            };
+            if !through_kubernetes {
+                progress.line(format!(
+                    "   cluster {}: looking for what Kubernetes made for it in AWS (load balancers, target groups, security groups by tag)",
+                    c.name
+                ));
+                match crate::aws::kube_made::remove(&aws, &c.name, LB_WAIT, Duration::from_secs(5)).await {
+                    Ok(r) => {
+                        if r.lines.is_empty() && r.errors.is_empty() {
+                            progress.line("   nothing found");
+                        }
+                        r.lines.iter().for_each(|l| progress.line(format!("   {l}")));
+                        errors.extend(r.errors.into_iter().map(|e| format!("cluster {}: {e}", c.name)));
+                    }
+                    Err(e) => errors.push(format!("cluster {}: Kubernetes-made AWS resources: {e}", c.name)),
+                }
             }
         }
 
@@ -193,7 +223,8 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
         // 5. Residue.
         progress.line("5. residue");
         let check_buckets: Vec<String> = if opts.keep_bucket { Vec::new() } else { buckets.to_vec() };
-        let leftovers = cleanup::residue(&aws, &cfg.name, &stack_names, &check_buckets)
+        let cluster_names: Vec<String> = cfg.clusters.iter().map(|c| c.name.clone()).collect();
+        let leftovers = cleanup::residue(&aws, &cfg.name, &stack_names, &check_buckets, &cluster_names)
             .await
             .map_err(|e| Failure::failed(format!("residue report: {e}")))?;
         match cli.output {

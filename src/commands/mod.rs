@@ -9,6 +9,7 @@ pub mod render;
 pub mod token;
 pub mod up;
 pub mod validate;
+pub mod vm_auth_key;
 
 use std::path::Path;
 

@@ -112,6 +112,14 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
                 print_problems(&report.plan);
             }
         }
+        if source.facts.is_none() {
+            // The bootstrap package's vm-auth-key: warned about ahead of expiry, and renewed.
+            let aws = Aws::connect(&loaded.config.region).await;
+            match super::vm_auth_key::renew_if_due(&aws, &loaded.config, &engine.client, true).await {
+                Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+                Err(e) => eprintln!("warning: the bootstrap vm-auth-key was not checked: {e}"),
+            }
+        }
         run_edge(&loaded, source, &report.plan, &facts).await?;
         // Refused writes: everything else went in and was committed; say which Services are not
         // protected and why, and exit 1 (the next run tries them again).
@@ -216,6 +224,21 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         let locs = crate::panorama::locations::Locations::from_settings(&engine.settings);
         let running = observe::read(&engine.client, &locs, Which::Running).await.map_err(|e| Failure::failed(e.to_string()))?;
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
+        // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
+        use super::vm_auth_key::KeyState;
+        let key = if source.facts.is_none() {
+            let aws = Aws::connect(&loaded.config.region).await;
+            super::vm_auth_key::check(&aws, &loaded.config, &engine.client).await
+        } else {
+            Err("not checked (--facts)".to_string())
+        };
+        let (key_state, key_expiry, key_note) = match &key {
+            Ok(Some(KeyState::Valid { expiry })) => ("valid", Some(expiry.clone()), String::new()),
+            Ok(Some(KeyState::Due { expiry, why })) => ("due", expiry.clone(), why.clone()),
+            Ok(Some(KeyState::Unreadable { why })) => ("unreadable", None, why.clone()),
+            Ok(None) => ("none", None, "no vm-auth-key in the bootstrap package".to_string()),
+            Err(e) => ("unknown", None, e.clone()),
+        };
         match cli.output {
             OutputFormat::Json => {
                 let services: Vec<serde_json::Value> = plan
@@ -227,7 +250,12 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                         v
                     })
                     .collect();
-                let out = serde_json::json!({ "services": services, "clusters": plan.clusters, "problems": plan.problems });
+                let out = serde_json::json!({
+                    "services": services,
+                    "clusters": plan.clusters,
+                    "problems": plan.problems,
+                    "vm_auth_key": { "state": key_state, "expiry": key_expiry, "note": key_note },
+                });
                 println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
             }
             OutputFormat::Text => {
@@ -257,6 +285,11 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                         );
                     }
                 }
+                println!(
+                    "\nvm-auth-key (bootstrap package): {key_state}{}{}",
+                    key_expiry.map(|e| format!(", expires {e} (Panorama)")).unwrap_or_default(),
+                    if key_note.is_empty() { String::new() } else { format!(": {key_note}") }
+                );
                 print_problems(&plan);
             }
         }
@@ -320,6 +353,21 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
         None
     };
     let engine = engine(loaded, conn, None).await?;
+    if let Some(aws) = aws.clone() {
+        // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
+        // of expiry (with --leader-elect only by the leader).
+        let (cfg, client, leader) = (cfg.clone(), engine.client.clone(), leader.clone());
+        tokio::spawn(async move {
+            loop {
+                let may_renew = leader.as_ref().is_none_or(|l| *l.borrow());
+                match super::vm_auth_key::renew_if_due(&aws, &cfg, &client, may_renew).await {
+                    Ok(lines) => lines.iter().for_each(|l| tracing::warn!("{l}")),
+                    Err(e) => tracing::warn!("the bootstrap vm-auth-key was not checked: {e}"),
+                }
+                tokio::time::sleep(resync).await;
+            }
+        });
+    }
     let on_converge = spawn_edge(&cfg, aws.clone(), &clusters);
     let setup = WatchSetup {
         engine,

@@ -175,10 +175,18 @@ pub(crate) async fn vm_auth_key_problem(
     engine: &Engine,
     key: &crate::secret::Secret,
 ) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
-    let listed =
-        adapter::vm_auth_keys(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its vm-auth-keys: {e}")))?;
-    // Panorama's clock, not ours: expiry-time is printed in its zone and enforced by its clock.
-    let clock =
-        adapter::panorama_clock(&engine.client).await.map_err(|e| Failure::failed(format!("asking Panorama for its clock: {e}")))?;
-    Ok(pano_eks_core::prepare::check_vm_auth_key_by_panorama_clock(&listed, key.expose(), &clock, MIN_KEY_LIFETIME_SECS).err())
+    Ok(vm_auth_key_check(&engine.client, key, MIN_KEY_LIFETIME_SECS).await.map_err(Failure::failed)?.err())
+}
+
+/// `key` against the keys Panorama lists: its expiry text when it stays valid `min_secs` from
+/// now **by Panorama's own clock** (expiry-time is printed in its zone and enforced by its
+/// clock). The one place the expiry is compared with a clock (`up`'s pre-flight, `sync`, `status`).
+pub(crate) async fn vm_auth_key_check(
+    client: &crate::panorama::client::PanoramaClient,
+    key: &crate::secret::Secret,
+    min_secs: i64,
+) -> Result<Result<String, pano_eks_core::prepare::KeyProblem>, String> {
+    let listed = adapter::vm_auth_keys(client).await.map_err(|e| format!("asking Panorama for its vm-auth-keys: {e}"))?;
+    let clock = adapter::panorama_clock(client).await.map_err(|e| format!("asking Panorama for its clock: {e}"))?;
+    Ok(pano_eks_core::prepare::check_vm_auth_key_by_panorama_clock(&listed, key.expose(), &clock, min_secs))
 }

@@ -76,7 +76,7 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
     };
     let mut s = vec![
         format!("pano-eks up: deployment {} in {} ({mode}){}", cfg.name, cfg.region, if opts.dry_run { ", dry run" } else { "" }),
-        "  1. pre-flight: credentials, AZs, key pair, AMI, buckets, Panorama version, VPC".to_string(),
+        "  1. pre-flight: credentials, AZs, key pair, AMI and its Marketplace subscription, buckets, Panorama version, Kubernetes versions, same-named clusters, Elastic IP/VPC/NAT gateway limits, VPC".to_string(),
         format!("  2. buckets: {} (bootstrap package), {} (lambda code)", cfg.bootstrap_bucket(), cfg.lambda_bucket()),
         "  3. stacks:".to_string(),
     ];
@@ -227,6 +227,19 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
             Failure::failed(format!("{} stack error(s):\n{}\nfix the cause and re-run `pano-eks up`: finished stacks are kept", errs.len(), errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))
         })?;
 
+        // An interrupted `down` scaled the firewall group to zero outside CloudFormation (the
+        // stack still reads "up to date"): put back the size the stack declares.
+        let asg_name = cfg.firewall_asg();
+        let size = crate::aws::asg::observe(&aws, &asg_name).await.map_err(|e| Failure::failed(e.to_string()))?;
+        if let Some(want) = crate::aws::asg::restore(size, cfg.firewalls.count) {
+            crate::aws::asg::apply(&aws, &asg_name, want).await.map_err(|e| Failure::failed(e.to_string()))?;
+            let was = size.expect("restore needs an observed size");
+            progress.line(format!(
+                "   {asg_name}: size restored to {} (found min {}, max {}, desired {}: an interrupted `down`, or changed by hand)",
+                want.desired, was.min, was.max, was.desired
+            ));
+        }
+
         // 4./5. Cluster access, RBAC and the pan-user credential.
         progress.line("4. cluster access");
         let out_dir = opts.out.clone().unwrap_or_else(|| base_dir(&loaded).join(".pano-eks").join(&cfg.name));
@@ -256,7 +269,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         progress.line("6. Panorama sync");
         let (firewalls, pending) = discovery::firewalls(&aws, &cfg.firewall_asg()).await.map_err(|e| Failure::failed(e.to_string()))?;
         if !pending.is_empty() {
-            progress.line(format!("   firewalls without a trust interface yet (still booting): {}", pending.join(", ")));
+            progress.line(format!("   firewalls not used yet (no trust interface: still booting; or not InService): {}", pending.join(", ")));
         }
         facts.firewalls = firewalls;
         let sync = engine.converge(&facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
@@ -322,17 +335,7 @@ async fn vm_auth_key(aws: &Aws, cfg: &Config, engine: &Engine) -> Result<Option<
             }
         }
     }
-    use crate::panorama::xml::Element;
-    let cmd = Element::new("request").child(
-        Element::new("bootstrap")
-            .child(Element::new("vm-auth-key").child(
-                Element::new("generate").child(Element::new("lifetime").text(cfg.firewalls.vm_auth_key_lifetime_hours.to_string())),
-            )),
-    );
-    let r = engine.client.op(&cmd).await.map_err(|e| Failure::failed(format!("generating a vm-auth-key on Panorama: {e}")))?;
-    let text = r.text_content();
-    let key = text.split_whitespace().skip_while(|w| *w != "key").nth(1).filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()));
-    key.map(|k| Some(Secret::new(k))).ok_or_else(|| Failure::failed("Panorama did not return a vm-auth-key"))
+    super::vm_auth_key::generate(&engine.client, cfg.firewalls.vm_auth_key_lifetime_hours).await.map(Some).map_err(Failure::failed)
 }
 
 /// Endpoint and CA from EKS (or the cluster's `api_server`/`ca_cert` override, which replaces

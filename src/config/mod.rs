@@ -47,6 +47,12 @@ pub struct Network {
     /// Send cluster egress through a firewall (the seed's manual outbound step).
     #[serde(default)]
     pub outbound_via_firewall: bool,
+    /// The account's quota of VPCs per region (AWS default 5; Service Quotas L-F678F1CE).
+    #[serde(default = "defaults::vpcs_quota")]
+    pub vpcs_quota: u32,
+    /// The account's quota of NAT gateways per AZ (AWS default 5; Service Quotas L-FE5A380F).
+    #[serde(default = "defaults::nat_gateways_per_az_quota")]
+    pub nat_gateways_per_az_quota: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -121,11 +127,33 @@ pub struct Panorama {
     pub untrust_zone: String,
 }
 
+/// The EKS cluster's `UpgradePolicy.SupportType`: what EKS does at the end of standard support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SupportType {
+    /// EKS upgrades the control plane at the end of standard support; no extended-support charge.
+    Standard,
+    /// The cluster may stay on its version for 12 more months, billed as extended support (AWS's default).
+    Extended,
+}
+
+impl SupportType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportType::Standard => "STANDARD",
+            SupportType::Extended => "EXTENDED",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Cluster {
     pub name: String,
     #[serde(default = "defaults::kubernetes_version")]
     pub kubernetes_version: String,
+    /// `UpgradePolicy.SupportType` of the EKS cluster.
+    #[serde(default = "defaults::support_type")]
+    pub support_type: SupportType,
     pub subnets: Vec<Ipv4Net>,
     /// AZ of each cluster subnet; default: `network.azs` in order, wrapping around.
     pub azs: Option<Vec<String>>,
@@ -228,8 +256,18 @@ mod defaults {
     pub fn untrust_zone() -> String {
         "untrust".into()
     }
+    /// In EKS standard support until 2027-03-27 (AWS's EKS Kubernetes release calendar, docs/config.md).
     pub fn kubernetes_version() -> String {
-        "1.31".into()
+        "1.35".into()
+    }
+    pub fn vpcs_quota() -> u32 {
+        5
+    }
+    pub fn nat_gateways_per_az_quota() -> u32 {
+        5
+    }
+    pub fn support_type() -> super::SupportType {
+        super::SupportType::Extended
     }
     pub fn node_instance_type() -> String {
         "t3.large".into()

@@ -94,6 +94,11 @@ fn network(k: &mut Check, c: &Config, opts: LoadOptions) {
             k.err("network.existing_igw_id", "is not an internet gateway id like `igw-0abc12345def67890`");
         }
     }
+    for (key, v) in [("network.vpcs_quota", n.vpcs_quota), ("network.nat_gateways_per_az_quota", n.nat_gateways_per_az_quota)] {
+        if v == 0 {
+            k.err(key, "an account quota is at least 1");
+        }
+    }
 }
 
 fn roles(c: &Config) -> [(&'static str, &Vec<Ipv4Net>); 4] {
@@ -276,7 +281,7 @@ fn clusters(k: &mut Check, c: &Config, base: &Path) {
             k.err(&at("name"), "is used by another cluster");
         }
         if !is_k8s_version(&cl.kubernetes_version) {
-            k.err(&at("kubernetes_version"), "is not a Kubernetes minor version like `1.31`");
+            k.err(&at("kubernetes_version"), "is not a Kubernetes minor version like `1.35`");
         }
         if !(2..=4).contains(&cl.subnets.len()) {
             k.err(&at("subnets"), format!("an EKS cluster here takes 2 to 4 subnets, not {}", cl.subnets.len()));
@@ -528,6 +533,8 @@ const KNOWN_KEYS: &[&str] = &[
     "network.existing_vpc_id",
     "network.existing_igw_id",
     "network.outbound_via_firewall",
+    "network.vpcs_quota",
+    "network.nat_gateways_per_az_quota",
     "firewalls.count",
     "firewalls.ami",
     "firewalls.instance_type",
@@ -558,6 +565,7 @@ const KNOWN_KEYS: &[&str] = &[
     "panorama.untrust_zone",
     "clusters.name",
     "clusters.kubernetes_version",
+    "clusters.support_type",
     "clusters.subnets",
     "clusters.azs",
     "clusters.nodes",

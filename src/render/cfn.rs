@@ -222,6 +222,7 @@ fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, exis
     p.insert("DeploymentName".into(), value(&cfg.name));
     p.insert("ClusterName".into(), value(&cl.name));
     p.insert("KubernetesVersion".into(), value(&cl.kubernetes_version));
+    p.insert("SupportType".into(), value(cl.support_type.as_str()));
     p.insert("VpcId".into(), vpc);
     p.insert("InternetGatewayId".into(), igw);
     p.insert("SubnetAzs".into(), joined(&cfg.cluster_azs(cl)));
@@ -306,6 +307,7 @@ subnets = ["192.168.110.0/24", "192.168.111.0/24"]
 [[clusters]]
 name = "three"
 kubernetes_version = "1.30"
+support_type = "STANDARD"
 subnets = ["192.168.120.0/24", "192.168.121.0/24", "192.168.122.0/24"]
 nodes = { ami = "ami-0fedcba9876543210", min = 2, max = 5, desired = 3 }
 
@@ -417,6 +419,19 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     }
 
     #[test]
+    fn cluster_version_and_upgrade_policy_come_from_the_config() {
+        let s = stacks(2, 2, "application", false);
+        // Defaults: a version in EKS standard support today, AWS's default support type.
+        assert_eq!(s[1].parameters["KubernetesVersion"], ParamValue::Value("1.35".into()));
+        assert_eq!(s[1].parameters["SupportType"], ParamValue::Value("EXTENDED".into()));
+        assert_eq!(s[3].parameters["KubernetesVersion"], ParamValue::Value("1.30".into()));
+        assert_eq!(s[3].parameters["SupportType"], ParamValue::Value("STANDARD".into()));
+        let body = &s[1].template_body;
+        assert!(body.contains("      UpgradePolicy:\n        SupportType: !Ref SupportType\n"), "{body}");
+        assert!(section_keys(body, "Parameters").contains("SupportType"));
+    }
+
+    #[test]
     fn brownfield_takes_vpc_and_igw_from_the_config() {
         let s = stacks(3, 2, "network", true);
         for p in [&s[0].parameters, &s[1].parameters] {
@@ -471,7 +486,7 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         assert_eq!(p["ServiceCidr"], eks(EksField::ServiceCidr));
         assert_eq!(
             p["NodeImageId"],
-            ParamValue::Value("/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/standard/recommended/image_id".into())
+            ParamValue::Value("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_64/standard/recommended/image_id".into())
         );
         assert!(s[2].template_body.contains("Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"));
         assert_eq!((&p["NodeMinSize"], &p["NodeMaxSize"], &p["NodeDesiredSize"]), (&value(1), &value(3), &value(2)));

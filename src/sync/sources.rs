@@ -103,7 +103,7 @@ pub async fn aws_facts(loaded: &LoadedConfig, aws: &Aws) -> Result<Facts, String
     }
     let (firewalls, pending) = discovery::firewalls(aws, &cfg.firewall_asg()).await.map_err(|e| format!("firewalls: {e}"))?;
     if !pending.is_empty() {
-        tracing::warn!("firewalls without a trust interface yet (still booting): {}", pending.join(", "));
+        tracing::warn!("firewalls not used yet (no trust interface: still booting; or not InService): {}", pending.join(", "));
     }
     facts.firewalls = firewalls;
     Ok(facts)

@@ -47,6 +47,21 @@ def alive(pid):
         return False
 
 
+def diagnose(pid, lines, q):
+    """What a stuck lab/run was doing: its process group (state, wait channel) and signal masks,
+    and its last output."""
+    while not q.empty():
+        line = q.get()
+        if line:
+            lines.append(line)
+    ps = subprocess.run(["ps", "-o", "pid,ppid,pgid,stat,wchan:24,args", "-g", str(pid)], capture_output=True, text=True).stdout
+    try:
+        status = "".join(l for l in Path(f"/proc/{pid}/status").read_text().splitlines(True) if l.startswith(("State", "Sig")))
+    except OSError as e:
+        status = str(e)
+    return f"process group:\n{ps}\nlab/run:\n{status}\nlast output:\n{''.join(lines[-12:])}"
+
+
 def started_pids(run):
     return [int(line.split()[0]) for line in (run / "pids").read_text().splitlines()]
 
@@ -125,7 +140,7 @@ def test_keep_then_ctrl_c_stops_everything(tmp_path):
             proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"lab/run --keep still running {time.monotonic() - sigint:.0f}s after SIGINT; alive: "
-                                 f"{[pid for pid in pids if alive(pid)]}") from None
+                                 f"{[pid for pid in pids if alive(pid)]}\n{diagnose(proc.pid, lines, q)}") from None
         stopped = time.monotonic() - sigint
         assert proc.returncode == 130, proc.returncode
         # lab/run reaps every process it started before it exits, so none may be left now.

@@ -19,7 +19,19 @@ in docs/testing.md; none of this is product code.
 4. DeleteSecurityGroup / DeleteSubnet succeed in moto while a detached ("available") ENI still
    uses the group or subnet; AWS refuses with DependencyViolation (known issue PLUG-2253). Here
    they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
+8. eks:DescribeClusterVersions: moto has no such route (404). Here it answers from the Amazon EKS
+   Kubernetes release calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html),
+   each version's status computed from today's date as EKS does (MOTO_PANO_TODAY pins "today").
+9. AWS Marketplace: moto's AMIs carry no product codes and every launch succeeds. Here an AMI
+   tagged `moto-pano:product-code=CODE` carries that Marketplace product code (DescribeImages),
+   and one also tagged `moto-pano:subscribed=false` stands for a product the account has not
+   subscribed to: RunInstances (with or without DryRun) fails with OptInRequired, as AWS does.
+10. ELB network interfaces: AWS gives a load balancer requester-managed ENIs described
+   `ELB <type>/<name>/<id>` and deletes them (some minutes) after the load balancer. moto creates
+   none; a test injects them, and here DeleteLoadBalancer deletes the ENIs of that description.
 """
+import datetime
+import os
 import sys
 
 from moto.cloudformation import models as cfn_models
@@ -315,6 +327,141 @@ def _rm_getitem(self, key):
 
 
 parsing.ResourceMap.__getitem__ = _rm_getitem
+
+
+# 8. eks:DescribeClusterVersions from the EKS release calendar (dates UTC; the calendar's table,
+# and endoflife.date/amazon-eks for 1.35).
+EKS_CALENDAR = [
+    # version, EKS release, end of standard support, end of extended support
+    ("1.29", "2024-01-23", "2025-03-23", "2026-03-23"),
+    ("1.30", "2024-05-23", "2025-07-23", "2026-07-23"),
+    ("1.31", "2024-09-26", "2025-11-26", "2026-11-26"),
+    ("1.32", "2025-01-23", "2026-03-23", "2027-03-23"),
+    ("1.33", "2025-05-29", "2026-07-29", "2027-07-29"),
+    ("1.34", "2025-10-02", "2026-12-02", "2027-12-02"),
+    ("1.35", "2026-01-27", "2027-03-27", "2028-03-27"),
+]
+
+
+def _day(d):
+    return datetime.datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc)
+
+
+def eks_today():
+    """Today for the calendar: MOTO_PANO_TODAY=YYYY-MM-DD pins it (the tests do, so that they do
+    not change verdict as versions age); otherwise the real date, as EKS uses."""
+    pinned = os.environ.get("MOTO_PANO_TODAY")
+    return _day(pinned) if pinned else datetime.datetime.now(datetime.timezone.utc)
+
+
+def eks_cluster_versions(now, include_all=False, only=None):
+    out = []
+    for version, release, std, ext in EKS_CALENDAR:
+        if now >= _day(ext):
+            status = "UNSUPPORTED"
+        elif now >= _day(std):
+            status = "EXTENDED_SUPPORT"
+        else:
+            status = "STANDARD_SUPPORT"
+        if (only and version not in only) or (status == "UNSUPPORTED" and not include_all):
+            continue
+        out.append({
+            "clusterVersion": version,
+            "clusterType": "eks",
+            "defaultPlatformVersion": "eks.1",
+            "defaultVersion": False,
+            "releaseDate": _day(release),
+            "endOfStandardSupportDate": _day(std),
+            "endOfExtendedSupportDate": _day(ext),
+            "status": status,
+            "versionStatus": status,
+            "kubernetesPatchVersion": version + ".0",
+        })
+    standard = [v for v in out if v["versionStatus"] == "STANDARD_SUPPORT"]
+    if standard:
+        standard[0]["defaultVersion"] = True  # EKS's default: the oldest in standard support
+    return out
+
+
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.eks import urls as eks_urls  # noqa: E402
+from moto.eks.responses import EKSResponse  # noqa: E402
+
+
+def _describe_cluster_versions(self):
+    qs = self.querystring
+    include_all = (qs.get("includeAll") or ["false"])[0].lower() == "true"
+    only = qs.get("clusterVersions") or None
+    return ActionResult({"clusterVersions": eks_cluster_versions(eks_today(), include_all, only)})
+
+
+EKSResponse.describe_cluster_versions = _describe_cluster_versions
+eks_urls.url_paths["{0}/cluster-versions$"] = eks_urls.response.dispatch
+
+
+# 9. Marketplace product codes and subscriptions, driven by tags on the AMI.
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
+from moto.ec2.models.tags import TagBackend  # noqa: E402
+from moto.ec2.responses.instances import InstanceResponse  # noqa: E402
+
+_orig_create_tags = TagBackend.create_tags
+
+
+def _create_tags(self, resource_ids, tags):
+    result = _orig_create_tags(self, resource_ids, tags)
+    code = tags.get("moto-pano:product-code")
+    if code:
+        for rid in resource_ids:
+            if rid.startswith("ami-") and rid in self.amis:
+                self.amis[rid].product_codes = [{"ProductCodeId": code, "ProductCodeType": "marketplace"}]
+    return result
+
+
+TagBackend.create_tags = _create_tags
+
+
+class OptInRequired(EC2ClientError):
+    code = "OptInRequired"
+
+    def __init__(self, ami):
+        super().__init__(
+            "OptInRequired",
+            f"In order to use this AWS Marketplace product you need to accept terms and subscribe. "
+            f"To do so please visit https://aws.amazon.com/marketplace/pp?sku={ami}",
+        )
+
+
+_orig_run_instances = InstanceResponse.run_instances
+
+
+def _run_instances(self):
+    image_id = self._get_param("ImageId")
+    tags = self.ec2_backend.tags.get(image_id, {})
+    if tags.get("moto-pano:product-code") and tags.get("moto-pano:subscribed") == "false":
+        raise OptInRequired(image_id)
+    return _orig_run_instances(self)
+
+
+InstanceResponse.run_instances = _run_instances
+
+
+# 10. A deleted load balancer's ENIs go with it.
+from moto.elbv2.models import ELBv2Backend  # noqa: E402
+
+_orig_delete_lb = ELBv2Backend.delete_load_balancer
+
+
+def _delete_load_balancer(self, arn):
+    result = _orig_delete_lb(self, arn)
+    if ":loadbalancer/" in arn:
+        description = "ELB " + arn.split(":loadbalancer/", 1)[1]
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        for eni in [e for e in ec2.enis.values() if e.description == description]:
+            ec2.delete_network_interface(eni.id)
+    return result
+
+
+ELBv2Backend.delete_load_balancer = _delete_load_balancer
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ pub fn moto_available() -> bool {
     false
 }
 
+/// The date the EKS version bridge answers for (1.31 unsupported, 1.32/1.33 extended, 1.34/1.35 standard).
+pub const MOTO_TODAY: &str = "2026-12-01";
+
 pub struct Moto {
     child: Child,
     pub url: String,
@@ -46,6 +49,8 @@ impl Moto {
         let child = Command::new(venv.join("bin/python"))
             .arg(repo_root().join("tests/moto/moto_pano.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // The EKS calendar bridge's "today": fixed, so version verdicts do not age with the tests.
+            .env("MOTO_PANO_TODAY", MOTO_TODAY)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -143,6 +148,14 @@ impl KubeSim {
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
         assert!(url.starts_with("https://127.0.0.1:"), "ready line: {line}");
         KubeSim { child, url, ca, _dir: dir }
+    }
+}
+
+impl KubeSim {
+    /// Stops the API server: the cluster can no longer be reached.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
