@@ -26,6 +26,13 @@ pub const VSYS: &str = "vsys1";
 pub const LD: &str = "localhost.localdomain";
 /// Name of the optional allow-all pre-rule (the guide's STEP 5.4).
 pub const ALLOW_ALL: &str = "allow-all";
+/// The port the load balancers health-check on each firewall's untrust interface (eth0): HTTPS,
+/// served by the firewall itself once the untrust interface carries [`PROBE_PROFILE`]. The
+/// firewall templates render it (`cfn/_firewall.yaml.tera`) and `sync`'s default target groups use it.
+pub const PROBE_PORT: u16 = 443;
+/// The interface management profile `prepare` puts on the untrust interface: HTTPS only,
+/// permitted only from the UNTRUST subnets (where the load balancers' nodes live).
+pub const PROBE_PROFILE: &str = "pano-eks-lb-probe";
 
 /// One step of a location path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

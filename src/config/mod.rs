@@ -83,6 +83,9 @@ pub struct Firewalls {
     pub elb_type: ElbType,
     #[serde(default = "defaults::lambda_runtime")]
     pub lambda_runtime: String,
+    /// Keep IMDSv1 available on the firewalls (images that cannot bootstrap with IMDSv2 required).
+    #[serde(default)]
+    pub allow_imdsv1: bool,
     /// S3 bucket for the bootstrap package; default `<name>-panw-bootstrap`.
     pub bootstrap_bucket: Option<String>,
     /// S3 bucket for the lambda code; default `<name>-panw-lambda`. It is not the bootstrap bucket

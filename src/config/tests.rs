@@ -42,6 +42,8 @@ fn each_problem_is_reported_with_its_location() {
         ("count = 2", "count = 7", "firewalls.count = 7: must be between 2 and 6"),
         ("count = 2", "cout = 2", "unknown key `firewalls.cout` (did you mean `count`?)"),
         ("ssh_from = \"203.0.113.7/32\"", "ssh_from = \"0.0.0.0/0\"", "allow_ssh_from_anywhere"),
+        // python3.10 can no longer be created on Lambda (issue 13).
+        ("count = 2", "lambda_runtime = \"python3.10\"\ncount = 2", "python3.11, python3.12, python3.13, python3.14"),
         (
             "\"192.168.110.0/24\", \"192.168.111.0/24\"",
             "\"10.9.0.0/24\", \"192.168.111.0/24\"",

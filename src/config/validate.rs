@@ -13,7 +13,10 @@ use super::{Config, LoadOptions};
 
 /// The seed's documented limit of clusters secured in one VPC.
 pub const MAX_CLUSTERS_PER_VPC: usize = 16;
-const LAMBDA_RUNTIMES: &[&str] = &["python3.10", "python3.11", "python3.12", "python3.13"];
+/// Python runtimes Lambda still lets you create functions on (AWS Lambda developer guide,
+/// "Lambda runtimes", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html: python3.10
+/// is deprecated and refused for new functions (issue 13); python3.14 is supported since Nov 2025).
+const LAMBDA_RUNTIMES: &[&str] = &["python3.11", "python3.12", "python3.13", "python3.14"];
 
 struct Check<'a> {
     map: &'a SourceMap,
@@ -536,6 +539,7 @@ const KNOWN_KEYS: &[&str] = &[
     "firewalls.authcodes_file",
     "firewalls.elb_type",
     "firewalls.lambda_runtime",
+    "firewalls.allow_imdsv1",
     "firewalls.bootstrap_bucket",
     "firewalls.lambda_bucket",
     "firewalls.vm_auth_key_env",

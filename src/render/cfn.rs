@@ -163,6 +163,9 @@ fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<St
     let mut ctx = tera::Context::new();
     ctx.insert("azs", &numbered(n.azs.len()));
     ctx.insert("elb_type", f.elb_type.as_str());
+    ctx.insert("outbound", &n.outbound_via_firewall);
+    ctx.insert("imdsv1", &f.allow_imdsv1);
+    ctx.insert("probe_port", &pano_eks_core::prepare::PROBE_PORT);
     let body = render_one(t, &format!("{name}.yaml.tera"), &ctx)?;
 
     let mut p = BTreeMap::new();
@@ -314,9 +317,10 @@ name = "four"
 subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.133.0/24"]
 "#;
 
-    /// A config text for one variant: AZ count, firewall count, ELB type, brownfield ids, and
-    /// three clusters with 2, 3 and 4 subnets (the second with its own node AMI).
-    fn variant(azs: usize, count: u32, elb: &str, existing: bool) -> String {
+    /// A config text for one variant: AZ count, firewall count, ELB type, brownfield ids, cluster
+    /// egress through the firewalls, and three clusters with 2, 3 and 4 subnets (the second with
+    /// its own node AMI).
+    fn variant(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool) -> String {
         let mut t = VALID.to_string();
         if azs == 3 {
             for (from, to) in THREE_AZS {
@@ -332,6 +336,9 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 1,
             );
         }
+        if outbound {
+            t = t.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1);
+        }
         let at = t.find("[[clusters]]").expect("fixture has a cluster");
         t.truncate(at);
         t.push_str(CLUSTERS);
@@ -339,7 +346,13 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     }
 
     fn stacks(azs: usize, count: u32, elb: &str, existing: bool) -> Vec<StackSpec> {
-        render_stacks(&valid_config_from(&variant(azs, count, elb, existing)), existing).expect("renders")
+        stacks_with(azs, count, elb, existing, false)
+    }
+
+    fn stacks_with(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool) -> Vec<StackSpec> {
+        let cfg = valid_config_from(&variant(azs, count, elb, existing, outbound));
+        assert_eq!(cfg.network.outbound_via_firewall, outbound);
+        render_stacks(&cfg, existing).expect("renders")
     }
 
     /// The names declared under a top-level section (`Parameters:`, `Outputs:`, `Resources:`).
@@ -365,8 +378,14 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             for azs in [2, 3] {
                 for count in [2, 6] {
                     for elb in ["application", "network"] {
-                        let name = format!("{}-{azs}az-{count}fw-{elb}", if existing { "existing" } else { "new" });
-                        out.push((name, stacks(azs, count, elb, existing)));
+                        for outbound in [false, true] {
+                            let name = format!(
+                                "{}-{azs}az-{count}fw-{elb}{}",
+                                if existing { "existing" } else { "new" },
+                                if outbound { "-outbound" } else { "" }
+                            );
+                            out.push((name, stacks_with(azs, count, elb, existing, outbound)));
+                        }
                     }
                 }
             }
@@ -450,10 +469,13 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         assert_eq!(v("LambdaRuntime"), "python3.12");
         assert_eq!(v("ElbName"), "demo-exlb");
         let body = &s[0].template_body;
-        assert!(body.contains("      Type: network\n") && !body.contains("ElbSecurityGroup"), "only NLB resources");
+        assert!(body.contains("      Type: network\n") && !body.contains("Protocol: HTTP"), "only NLB resources");
+        assert!(body.contains("      HealthCheckProtocol: TCP\n      HealthCheckPort: \"443\"\n"), "NLB probes the firewall's HTTPS");
         assert!(body.contains("  MgmtSubnet3:") && !body.contains("MgmtSubnet4"), "3 AZs");
         let alb = &stacks(2, 2, "application", false)[0].template_body;
-        assert!(alb.contains("      Type: application\n") && alb.contains("HealthCheckPath: /index.html"));
+        assert!(
+            alb.contains("      Type: application\n") && alb.contains("      HealthCheckProtocol: HTTPS\n      HealthCheckPort: \"443\"\n")
+        );
         assert!(!alb.contains("MgmtSubnet3"), "2 AZs");
     }
 
@@ -547,6 +569,25 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     }
 
     #[test]
+    fn the_lint_rules_probe_port_is_the_cores() {
+        let rules = include_str!("../../tests/cfn-rules/pano_eks_rules.py");
+        let want = format!("\nPROBE_PORT = {}\n", pano_eks_core::prepare::PROBE_PORT);
+        assert!(rules.contains(&want), "tests/cfn-rules/pano_eks_rules.py lacks {want:?}");
+    }
+
+    #[test]
+    fn imdsv1_only_on_request_and_outbound_opens_the_s3_endpoint() {
+        let fw = |text: &str| render_stacks(&valid_config_from(text), false).unwrap().remove(0).template_body;
+        let default = fw(VALID);
+        assert!(default.contains("          HttpTokens: required\n") && !default.contains("pano-eks/imdsv1"));
+        assert!(default.contains("prod-${AWS::Region}-starport-layer-bucket/*") && !default.contains("ClusterEgressThroughTheFirewalls"));
+        let old = fw(&VALID.replacen("count = 2", "count = 2\nallow_imdsv1 = true", 1));
+        assert!(old.contains("          HttpTokens: optional\n") && old.contains("    Metadata:\n      pano-eks/imdsv1: "));
+        let out = fw(&VALID.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1));
+        assert!(out.contains("Sid: ClusterEgressThroughTheFirewalls"));
+    }
+
+    #[test]
     fn same_config_same_bytes() {
         let a = stacks(3, 6, "application", true);
         let b = stacks(3, 6, "application", true);
@@ -604,8 +645,23 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         let canary = dir.path().join("canary-broken.yaml");
         std::fs::write(&canary, "Resources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlok: 10.0.0.0/16\n").unwrap();
         files.push(canary);
+        // pano-eks's own rules (tests/cfn-rules): each has a canary that must trip exactly it.
+        let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cfn-rules");
+        let mut rule_canaries: BTreeMap<String, String> = BTreeMap::new();
+        for e in std::fs::read_dir(rules.join("canaries")).unwrap() {
+            let p = e.unwrap().path();
+            let id = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let name = format!("rule-canary-{id}.yaml");
+            std::fs::copy(&p, dir.path().join(&name)).unwrap();
+            files.push(dir.path().join(&name));
+            rule_canaries.insert(name, id);
+        }
+        assert!(rule_canaries.len() >= 7, "{rule_canaries:?}");
+        let mut canary_hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let out = std::process::Command::new(&lint)
-            .args(["-f", "json", "--regions", "us-west-2", "--"])
+            .args(["-f", "json", "--regions", "us-west-2", "--append-rules"])
+            .arg(&rules)
+            .arg("--")
             .args(&files)
             .output()
             .expect("running cfn-lint");
@@ -615,7 +671,7 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         });
         let mut per_file: BTreeMap<String, (usize, usize)> = files
             .iter()
-            .filter(|f| !f.ends_with("canary-broken.yaml"))
+            .filter(|f| !f.ends_with("canary-broken.yaml") && !f.file_name().unwrap().to_string_lossy().starts_with("rule-canary-"))
             .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), (0, 0)))
             .collect();
         let mut errors = Vec::new();
@@ -630,6 +686,10 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 f["Rule"]["Id"].as_str().unwrap_or_default(),
                 f["Message"].as_str().unwrap_or_default()
             );
+            if rule_canaries.contains_key(&file) {
+                canary_hits.entry(file).or_default().insert(f["Rule"]["Id"].as_str().unwrap_or_default().to_string());
+                continue;
+            }
             if file == "canary-broken.yaml" {
                 canary_errors += usize::from(f["Level"] == "Error");
                 continue;
@@ -647,6 +707,12 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             eprintln!("cfn-lint {file}: {e} errors, {w} warnings");
         }
         assert!(canary_errors > 0, "cfn-lint reported nothing for the broken canary: {stdout}");
+        for (file, id) in &rule_canaries {
+            let hits = canary_hits.get(file).cloned().unwrap_or_default();
+            assert!(hits.contains(id), "rule {id} did not fire on its canary {file}: {hits:?}");
+            let ours: Vec<&String> = hits.iter().filter(|h| h.starts_with("E9")).collect();
+            assert_eq!(ours, vec![id], "canary {file} trips other pano-eks rules too");
+        }
         assert!(errors.is_empty(), "cfn-lint errors:\n{}", errors.join("\n"));
     }
 }
