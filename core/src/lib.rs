@@ -9,6 +9,7 @@
 //! * [`model`]: the five entry kinds, [`Operation`], [`Observed`].
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
+//! * [`front`]: the public NLB's listener and target group per protected Service port.
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -29,6 +30,7 @@
 
 mod desired;
 pub mod facts;
+pub mod front;
 mod fxhash;
 pub mod model;
 pub mod naming;
