@@ -10,6 +10,7 @@
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
+//! - `nlb`: with an NLB front, one listener and target group per protected Service port;
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
 //! - `edge`: when `up`, `sync` and `down` run the two above.
 
@@ -21,6 +22,7 @@ pub mod discovery;
 pub mod edge;
 pub mod eks;
 pub mod kubeconfig;
+pub mod nlb;
 pub mod outbound;
 pub mod preflight;
 pub mod progress;
