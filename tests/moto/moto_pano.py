@@ -19,6 +19,10 @@ in docs/testing.md; none of this is product code.
 4. DeleteSecurityGroup / DeleteSubnet succeed in moto while a detached ("available") ENI still
    uses the group or subnet; AWS refuses with DependencyViolation (known issue PLUG-2253). Here
    they refuse too (ENIs of terminated instances, which moto leaks as in-use, are not counted).
+8. Bucket policies (docs/testing.md row 8): moto applies a statement without evaluating its Condition, so the TLS-only
+   statement (Deny s3:* when aws:SecureTransport is false) denies everything. Here a statement
+   whose only condition is aws:SecureTransport is evaluated as over TLS (the SDK talks HTTPS to
+   AWS; the harness is plain HTTP only because it is local): it does not apply.
 """
 import sys
 
@@ -315,6 +319,45 @@ def _rm_getitem(self, key):
 
 
 parsing.ResourceMap.__getitem__ = _rm_getitem
+
+
+# 8. Bucket policy statements conditioned on aws:SecureTransport, evaluated as over TLS.
+import json  # noqa: E402
+
+from moto.s3 import models as s3_models  # noqa: E402
+
+_orig_get_permission = s3_models.FakeBucket.get_permission
+
+
+def _tls_only(statement):
+    cond = statement.get("Condition") or {}
+    return list(cond) == ["Bool"] and list(cond["Bool"]) == ["aws:SecureTransport"]
+
+
+def _get_permission(self, action, resource):
+    if self.policy is None:
+        return _orig_get_permission(self, action, resource)
+    doc = json.loads(self.policy.decode())
+    statements = doc.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = []
+    for st in statements:
+        if _tls_only(st):
+            value = str(st["Condition"]["Bool"]["aws:SecureTransport"]).lower()
+            if value != "true":
+                continue  # the request is over TLS: a "SecureTransport false" statement does not apply
+            st = {k: v for k, v in st.items() if k != "Condition"}
+        kept.append(st)
+    saved = self.policy
+    self.policy = json.dumps(dict(doc, Statement=kept)).encode() if kept else None
+    try:
+        return _orig_get_permission(self, action, resource)
+    finally:
+        self.policy = saved
+
+
+s3_models.FakeBucket.get_permission = _get_permission
 
 
 if __name__ == "__main__":
