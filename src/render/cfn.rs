@@ -205,6 +205,9 @@ fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<St
 fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, existing_vpc: bool) -> Result<StackSpec, CfnError> {
     let mut ctx = tera::Context::new();
     ctx.insert("subnets", &numbered(cl.subnets.len()));
+    ctx.insert("public_ip", &cfg.node_public_ip(cl));
+    // Names from a closed set (validated against config::validate::CONTROL_PLANE_LOGS).
+    ctx.insert("logs", &cl.control_plane_logs);
     let body = render_one(t, "eks-cluster.yaml.tera", &ctx)?;
 
     let fw = cfg.firewall_stack();
@@ -229,6 +232,7 @@ fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, exis
     p.insert("InternetGatewayId".into(), igw);
     p.insert("SubnetAzs".into(), joined(&cfg.cluster_azs(cl)));
     p.insert("SubnetCidrs".into(), joined(&cl.subnets));
+    p.insert("PublicAccessCidrs".into(), joined(&cfg.endpoint_public_cidrs(cl)));
     Ok(StackSpec {
         role: StackRole::Cluster,
         cluster: Some(cl.name.clone()),
@@ -585,6 +589,38 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         assert!(old.contains("          HttpTokens: optional\n") && old.contains("    Metadata:\n      pano-eks/imdsv1: "));
         let out = fw(&VALID.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1));
         assert!(out.contains("Sid: ClusterEgressThroughTheFirewalls"));
+    }
+
+    #[test]
+    fn eks_endpoint_logging_and_node_addresses_follow_the_config() {
+        let cluster = |text: &str| render_stacks(&valid_config_from(text), false).unwrap().remove(1);
+        // Defaults: the public endpoint for the operator's admin network only, no logging, and
+        // public node addresses only because the internet gateway is the nodes' way out.
+        let c = cluster(VALID);
+        assert_eq!(c.parameters["PublicAccessCidrs"], value("203.0.113.7/32"));
+        assert!(c.template_body.contains("        PublicAccessCidrs: !Ref PublicAccessCidrs\n"));
+        assert!(!c.template_body.contains("Logging:"));
+        assert!(c.template_body.contains("      MapPublicIpOnLaunch: true\n"));
+        // With cluster egress through the firewalls: no public node addresses.
+        let out = cluster(&VALID.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1));
+        assert!(
+            out.template_body.contains("      MapPublicIpOnLaunch: false\n") && !out.template_body.contains("MapPublicIpOnLaunch: true")
+        );
+        // Explicit CIDRs and opt-in logs.
+        let at = VALID.find("[[clusters]]").unwrap();
+        let next = VALID[at..].find("\nsubnets").unwrap() + at;
+        let mut text = VALID.to_string();
+        text.insert_str(
+            next,
+            "\nendpoint_public_cidrs = [\"198.51.100.0/24\", \"203.0.113.7/32\"]\ncontrol_plane_logs = [\"api\", \"audit\"]",
+        );
+        let c = cluster(&text);
+        assert_eq!(c.parameters["PublicAccessCidrs"], value("198.51.100.0/24,203.0.113.7/32"));
+        assert!(
+            c.template_body.contains("          EnabledTypes:\n            - Type: api\n            - Type: audit\n"),
+            "{}",
+            c.template_body
+        );
     }
 
     #[test]

@@ -296,3 +296,26 @@ class CreateTagsOnlyAtCreation(CloudFormationLintRule):
                         out.append(RuleMatch(["Resources", name, "Properties", "Policies", pi, "PolicyDocument", "Statement", si],
                                              f"{name}: ec2:CreateTags without an ec2:CreateAction condition"))
         return out
+
+
+class EksPublicEndpointScoped(CloudFormationLintRule):
+    id = "E9008"
+    shortdesc = "EKS public endpoint limited to listed CIDRs"
+    description = (
+        "An EKS cluster with a public endpoint sets PublicAccessCidrs (default 0.0.0.0/0 is the whole "
+        "internet); pano-eks fills it from clusters[].endpoint_public_cidrs or firewalls.ssh_from."
+    )
+    source_url = "https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html"
+    tags = ["pano-eks", "eks"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        out = []
+        for name, c in _resources(cfn, "AWS::EKS::Cluster"):
+            vpc = _props(c).get("ResourcesVpcConfig") or {}
+            if vpc.get("EndpointPublicAccess", True) is False or str(vpc.get("EndpointPublicAccess")).lower() == "false":
+                continue
+            cidrs = vpc.get("PublicAccessCidrs")
+            if cidrs is None or cidrs == ["0.0.0.0/0"]:
+                out.append(RuleMatch(["Resources", name, "Properties", "ResourcesVpcConfig"],
+                                     f"{name} has a public endpoint open to the whole internet (no PublicAccessCidrs)"))
+        return out
