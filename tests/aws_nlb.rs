@@ -92,7 +92,17 @@ async fn fixture(aws: &Aws) -> nlb::Context {
         .send()
         .await
         .unwrap();
-    nlb::Context { deployment: DEPLOYMENT.into(), vpc_id: vpc, lb_arn, listener_arn, public_tg_arn: public_tg, asg_name: ASG.into() }
+    let sg = ec2.create_security_group().group_name("demo-elb").description("NLB").vpc_id(&vpc).send().await.unwrap();
+    let security_group = sg.group_id().unwrap().to_string();
+    nlb::Context {
+        deployment: DEPLOYMENT.into(),
+        vpc_id: vpc,
+        lb_arn,
+        listener_arn,
+        public_tg_arn: public_tg,
+        asg_name: ASG.into(),
+        security_group,
+    }
 }
 
 fn wanted(ctx: &nlb::Context, services: &[(&str, u16)]) -> Vec<pano_eks_core::front::NlbWanted> {
@@ -129,6 +139,14 @@ async fn listeners(aws: &Aws, ctx: &nlb::Context) -> BTreeMap<i32, (String, Stri
     out
 }
 
+/// The tcp ports opened on the NLB's group, sorted.
+async fn ingress_ports(aws: &Aws, ctx: &nlb::Context) -> Vec<i32> {
+    let g = aws.ec2.describe_security_groups().group_ids(&ctx.security_group).send().await.unwrap();
+    let mut ports: Vec<i32> = g.security_groups()[0].ip_permissions().iter().filter_map(|p| p.from_port()).collect();
+    ports.sort();
+    ports
+}
+
 #[test]
 fn each_protected_service_port_gets_a_listener_and_target_group_and_down_removes_them() {
     if !moto_available() {
@@ -156,6 +174,7 @@ fn each_protected_service_port_gets_a_listener_and_target_group_and_down_removes
             // Probed through the Service's own path: its port on the firewall, its NAT rule.
             assert_eq!((hc_proto.as_str(), hc_port.as_str()), ("TCP", "traffic-port"), "{tg}");
         }
+        assert_eq!(ingress_ports(&aws, &ctx).await, [443, 8443], "the NLB's group opens the Service listeners' ports");
         let attached = aws.asg.describe_load_balancer_target_groups().auto_scaling_group_name(ASG).send().await.unwrap();
         assert_eq!(attached.load_balancer_target_groups().len(), 4, "the stack's group and three");
 
@@ -167,6 +186,7 @@ fn each_protected_service_port_gets_a_listener_and_target_group_and_down_removes
         let gone = nlb::reconcile(&aws, &ctx, &[]).await.unwrap();
         eprintln!("nlb: {:#?}", gone.done);
         assert_eq!(listeners(&aws, &ctx).await, before);
+        assert!(ingress_ports(&aws, &ctx).await.is_empty(), "their ports are closed again");
         let tgs = aws.elbv2.describe_target_groups().send().await.unwrap();
         assert_eq!(tgs.target_groups().len(), 1, "only the stack's group is left");
     });

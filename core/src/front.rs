@@ -8,6 +8,10 @@
 //! already decided from the ownership tags) and what is wanted → ordered actions and one outcome
 //! per Service. The adapter (`src/aws/nlb.rs`) observes and applies, deciding nothing.
 //!
+//! The NLB's own security group admits the internet on the stack's listener port only; each
+//! Service listener's port is authorized on it alongside the listener and revoked with it, so
+//! the group never admits a port no listener serves.
+//!
 //! Limit: 50 listeners per Network Load Balancer, not adjustable (Elastic Load Balancing,
 //! "Quotas for your Network Load Balancers"), the stack's own and anyone else's included. A
 //! Service that would need a 51st is a conflict, reported, never half-created.
@@ -53,6 +57,8 @@ pub struct NlbObserved {
     pub listeners: Vec<NlbListener>,
     /// Target group ARNs attached to the firewall autoscaling group.
     pub asg_target_groups: BTreeSet<String>,
+    /// Ports our ingress rules open on the NLB's security group (rule ids by port).
+    pub ingress: BTreeMap<u16, String>,
 }
 
 /// The firewall stack's side: its listener (TCP `default_port`) and target group.
@@ -75,6 +81,11 @@ pub enum NlbAction {
     Attach {
         name: String,
     },
+    /// TCP `port` from anywhere on the NLB's security group (before its listener exists).
+    AuthorizeIngress {
+        service: String,
+        port: u16,
+    },
     CreateListener {
         service: String,
         port: u16,
@@ -94,6 +105,11 @@ pub enum NlbAction {
         service: String,
         arn: String,
         port: u16,
+    },
+    /// After the listener is gone.
+    RevokeIngress {
+        port: u16,
+        rule: String,
     },
     Detach {
         name: String,
@@ -157,6 +173,8 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
     let mut keep_listeners: BTreeSet<String> = BTreeSet::new();
     let mut ports: BTreeMap<u16, String> = BTreeMap::new();
     let mut ours_after = 0usize;
+    let mut ingress_ops = Vec::new();
+    let mut keep_ingress: BTreeSet<u16> = BTreeSet::new();
 
     for w in &wanted {
         let mut out =
@@ -242,6 +260,10 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
             }
             Some(Some(l)) => {
                 keep_listeners.insert(l.arn.clone());
+                keep_ingress.insert(w.port);
+                if !seen.ingress.contains_key(&w.port) {
+                    ingress_ops.push(NlbAction::AuthorizeIngress { service: w.service.clone(), port: w.port });
+                }
                 ours_after += 1;
                 if !forwards_here(&l.forward) {
                     listener_ops.push(NlbAction::ModifyListener {
@@ -255,6 +277,10 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
             }
             Some(None) => {
                 ours_after += 1;
+                keep_ingress.insert(w.port);
+                if !seen.ingress.contains_key(&w.port) {
+                    ingress_ops.push(NlbAction::AuthorizeIngress { service: w.service.clone(), port: w.port });
+                }
                 listener_ops.push(NlbAction::CreateListener { service: w.service.clone(), port: w.port, target: w.target_group.clone() });
                 out.state = NlbState::Listening;
             }
@@ -277,6 +303,12 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
             deletes.push(NlbAction::DeleteListener { service: l.owner.clone().unwrap_or_default(), arn: l.arn.clone(), port: l.port });
         }
     }
+    let revokes: Vec<NlbAction> = seen
+        .ingress
+        .iter()
+        .filter(|(port, _)| !keep_ingress.contains(port))
+        .map(|(port, rule)| NlbAction::RevokeIngress { port: *port, rule: rule.clone() })
+        .collect();
     let (mut detaches, mut tg_deletes) = (Vec::new(), Vec::new());
     let mut ours_tgs: Vec<&NlbTargetGroup> = seen.target_groups.iter().filter(|t| t.owner.is_some()).collect();
     ours_tgs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -292,9 +324,11 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
 
     let mut actions = creates;
     actions.extend(attaches);
+    actions.extend(ingress_ops);
     actions.extend(listener_ops);
     actions.extend(default_op);
     actions.extend(deletes);
+    actions.extend(revokes);
     actions.extend(detaches);
     actions.extend(tg_deletes);
     outcomes.sort_by(|a, b| (&a.service, a.port).cmp(&(&b.service, b.port)));
@@ -319,6 +353,7 @@ mod tests {
             target_groups: vec![NlbTargetGroup { arn: "tg-public".into(), name: "demo-fw-public".into(), port: 81, owner: None }],
             listeners: vec![NlbListener { arn: "lst-80".into(), port: 80, forward: vec!["tg-public".into()], owner: None }],
             asg_target_groups: BTreeSet::from(["tg-public".to_string()]),
+            ingress: BTreeMap::new(),
         }
     }
 
@@ -333,6 +368,12 @@ mod tests {
                 }
                 NlbAction::Attach { name } => {
                     s.asg_target_groups.insert(arn(name));
+                }
+                NlbAction::AuthorizeIngress { port, .. } => {
+                    s.ingress.insert(*port, format!("sgr-{port}"));
+                }
+                NlbAction::RevokeIngress { port, .. } => {
+                    s.ingress.remove(port);
                 }
                 NlbAction::CreateListener { service, port, target } => s.listeners.push(NlbListener {
                     arn: format!("lst-{port}"),
@@ -363,6 +404,8 @@ mod tests {
             .map(|a| match a {
                 NlbAction::CreateTargetGroup { .. } => "create-tg",
                 NlbAction::Attach { .. } => "attach",
+                NlbAction::AuthorizeIngress { .. } => "authorize",
+                NlbAction::RevokeIngress { .. } => "revoke",
                 NlbAction::CreateListener { .. } => "create-listener",
                 NlbAction::ModifyListener { .. } => "modify-listener",
                 NlbAction::SetDefault { target: Some(_) } => "default-to-service",
@@ -391,6 +434,8 @@ mod tests {
                 "attach",
                 "attach",
                 "attach",
+                "authorize",
+                "authorize",
                 "create-listener",
                 "create-listener",
                 "default-to-service"
@@ -401,6 +446,10 @@ mod tests {
             [("api".into(), 8443, NlbState::Listening), ("shop".into(), 443, NlbState::Listening), ("web".into(), 80, NlbState::Default)]
         );
         assert_eq!(p.listeners_after, 3, "the stack's listener + two");
+        // The NLB's group opens exactly the Service listeners' ports (80 is the stack's own).
+        let opened: Vec<u16> =
+            p.actions.iter().filter_map(|a| if let NlbAction::AuthorizeIngress { port, .. } = a { Some(*port) } else { None }).collect();
+        assert_eq!(opened, [8443, 443]);
         let after = applied(&base(), &p);
         let again = plan_nlb(&ctx(), &wanted, &after);
         assert!(again.actions.is_empty(), "{:?}", again.actions);
@@ -409,7 +458,19 @@ mod tests {
         let gone = plan_nlb(&ctx(), &[], &after);
         assert_eq!(
             kinds(&gone),
-            ["default-to-stack", "delete-listener", "delete-listener", "detach", "detach", "detach", "delete-tg", "delete-tg", "delete-tg"]
+            [
+                "default-to-stack",
+                "delete-listener",
+                "delete-listener",
+                "revoke",
+                "revoke",
+                "detach",
+                "detach",
+                "detach",
+                "delete-tg",
+                "delete-tg",
+                "delete-tg"
+            ]
         );
         assert_eq!(applied(&after, &gone), base());
     }
@@ -478,7 +539,7 @@ mod tests {
         let p = plan_nlb(&ctx(), &[want("new", 443)], &first);
         assert_eq!(p.services[0].state, NlbState::Conflict);
         assert!(p.services[0].reason.contains("taken at the next sync"), "{}", p.services[0].reason);
-        assert_eq!(kinds(&p), ["delete-listener", "detach", "delete-tg"]);
+        assert_eq!(kinds(&p), ["delete-listener", "revoke", "detach", "delete-tg"]);
         let second = applied(&first, &p);
         let p2 = plan_nlb(&ctx(), &[want("new", 443)], &second);
         assert_eq!(states(&p2), [("new".into(), 443, NlbState::Listening)]);

@@ -3,7 +3,9 @@
 //! [`pano_eks_core::front::plan_nlb`]; this adapter reads what exists (ownership from the same
 //! tags as the ALB's: `pano-eks:deployment` + `pano-eks:service`), and applies the actions.
 //! Target groups are named like the ALB's ([`alb::tg_name`]) and probed with TCP on their
-//! traffic port, i.e. through the Service's NAT rule on the firewall.
+//! traffic port, i.e. through the Service's NAT rule on the firewall. The NLB's own security
+//! group gets each listener's port (tcp from anywhere, described `pano-eks:<deployment> <service>`)
+//! with the listener, and loses it with the listener.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +25,9 @@ pub struct Context {
     pub listener_arn: String,
     pub public_tg_arn: String,
     pub asg_name: String,
+    /// The NLB's own security group (stack output `ElbSecurityGroup`): each listener's port is
+    /// authorized on it with the listener.
+    pub security_group: String,
 }
 
 /// The stack's own listener port (`PublicListener`, TCP 80).
@@ -159,7 +164,27 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<NlbObserved, AwsError> 
         .filter(|s| !matches!(s.state(), Some("Removing") | Some("Removed")))
         .filter_map(|s| s.load_balancer_target_group_arn().map(str::to_string))
         .collect();
-    Ok(NlbObserved { target_groups, listeners, asg_target_groups })
+    // Our ingress rules on the NLB's group: tcp, one port, described "pano-eks:<deployment> …".
+    let mine = format!("pano-eks:{} ", ctx.deployment);
+    let mut ingress = std::collections::BTreeMap::new();
+    let rules = aws
+        .ec2
+        .describe_security_group_rules()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&ctx.security_group).build())
+        .send()
+        .await
+        .map_err(|e| sdk_err(&format!("ec2:DescribeSecurityGroupRules {}", ctx.security_group), e))?;
+    for r in rules.security_group_rules() {
+        let ours = r.is_egress() == Some(false) && r.description().is_some_and(|d| d.starts_with(&mine));
+        if let (true, Some(from), Some(to), Some(id)) = (ours, r.from_port(), r.to_port(), r.security_group_rule_id()) {
+            if from == to {
+                if let Ok(port) = u16::try_from(from) {
+                    ingress.insert(port, id.to_string());
+                }
+            }
+        }
+    }
+    Ok(NlbObserved { target_groups, listeners, asg_target_groups, ingress })
 }
 
 fn tag(k: &str, v: &str) -> elb::Tag {
@@ -209,6 +234,48 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &NlbObserved, plan: &NlbPlan)
                     .await
                     .map_err(|e| sdk_err(&format!("autoscaling:AttachLoadBalancerTargetGroups {name} to {}", ctx.asg_name), e))?;
                 done.push(format!("attached {name} to {}", ctx.asg_name));
+            }
+            NlbAction::AuthorizeIngress { service, port } => {
+                let range = aws_sdk_ec2::types::IpRange::builder()
+                    .cidr_ip("0.0.0.0/0")
+                    .description(format!("pano-eks:{} {service}", ctx.deployment))
+                    .build();
+                let perm = aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(i32::from(*port))
+                    .to_port(i32::from(*port))
+                    .ip_ranges(range)
+                    .build();
+                match aws
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .group_id(&ctx.security_group)
+                    .ip_permissions(perm)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("ec2:AuthorizeSecurityGroupIngress {} tcp {port}", ctx.security_group), e))
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_code("InvalidPermission.Duplicate") => {}
+                    Err(e) => return Err(e),
+                }
+                done.push(format!("security group {}: tcp {port} from anywhere for {service}", ctx.security_group));
+            }
+            NlbAction::RevokeIngress { port, rule } => {
+                match aws
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(&ctx.security_group)
+                    .security_group_rule_ids(rule)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("ec2:RevokeSecurityGroupIngress {} {rule}", ctx.security_group), e))
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_code("InvalidPermission.NotFound") || e.is_code("InvalidSecurityGroupRuleId.NotFound") => {}
+                    Err(e) => return Err(e),
+                }
+                done.push(format!("security group {}: tcp {port} revoked", ctx.security_group));
             }
             NlbAction::CreateListener { service, port, target } => {
                 let arn = arn_of(&arns, target)?;
@@ -328,5 +395,6 @@ pub async fn context(aws: &Aws, deployment: &str, firewall_stack: &str) -> Resul
         listener_arn: get("PublicListenerArn")?,
         public_tg_arn: get("PublicTargetGroupArn")?,
         asg_name: get("FirewallAsgName")?,
+        security_group: get("ElbSecurityGroup")?,
     }))
 }

@@ -662,8 +662,6 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         ("CKV_AWS_2", "AWS::ElasticLoadBalancingV2::Listener.PublicListener"),
         ("CKV_AWS_103", "AWS::ElasticLoadBalancingV2::Listener.PublicListener"),
         ("CKV_AWS_260", "AWS::EC2::SecurityGroup.ElbSecurityGroup"),
-        ("CKV_AWS_24", "AWS::EC2::SecurityGroup.ElbSecurityGroup"),
-        ("CKV_AWS_25", "AWS::EC2::SecurityGroup.ElbSecurityGroup"),
         ("CKV_AWS_91", "AWS::ElasticLoadBalancingV2::LoadBalancer.PublicLoadBalancer"),
         ("CKV_AWS_115", "AWS::Lambda::Function.LifecycleFunction"),
         ("CKV_AWS_116", "AWS::Lambda::Function.LifecycleFunction"),
