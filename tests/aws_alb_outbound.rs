@@ -99,9 +99,11 @@ async fn fixture(aws: &Aws) -> Fixture {
         .port(81)
         .vpc_id(&vpc)
         .target_type(elb::TargetTypeEnum::Instance)
-        .health_check_protocol(elb::ProtocolEnum::Http)
-        .health_check_port("81")
-        .health_check_path("/index.html")
+        // As the firewall template makes it: probed on the firewall's own HTTPS (the port
+        // `panorama prepare` opens on the untrust interface).
+        .health_check_protocol(elb::ProtocolEnum::Https)
+        .health_check_port(pano_eks_core::prepare::PROBE_PORT.to_string())
+        .health_check_path("/")
         .tags(elb_tag.clone())
         .send()
         .await
@@ -305,7 +307,8 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
         let path: &[(&str, &str)] = &[(alb::PATH_ANNOTATION, "/api/*")];
 
         // Two protected Services: each gets a target group (HTTP, its port, the VPC, health
-        // check on the firewall's port 81), attached to the firewall ASG, and a rule.
+        // check on its own traffic port, i.e. through its NAT rule, not a copy of the stack's
+        // group), attached to the firewall ASG, and a rule.
         let r = reconcile(&aws, &f, &[("frontend", 82, host), ("api", 83, path)]).await;
         assert!(r.plan.services.iter().all(|s| s.state == AlbState::Routed), "{:?}", r.plan.services);
         let fe_key = ServiceKey { cluster: "shop".into(), namespace: "default".into(), name: "frontend".into() };
@@ -313,7 +316,11 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
         let tg = aws.elbv2.describe_target_groups().names(&fe_name).send().await.unwrap().target_groups()[0].clone();
         assert_eq!(
             (tg.port(), tg.vpc_id(), tg.protocol(), tg.health_check_port()),
-            (Some(82), Some(f.alb.vpc_id.as_str()), Some(&elb::ProtocolEnum::Http), Some("81"))
+            (Some(82), Some(f.alb.vpc_id.as_str()), Some(&elb::ProtocolEnum::Http), Some("traffic-port"))
+        );
+        assert_eq!(
+            (tg.health_check_protocol(), tg.health_check_path(), tg.matcher().and_then(|m| m.http_code())),
+            (Some(&elb::ProtocolEnum::Http), Some("/"), Some("200-499"))
         );
         assert_eq!(tg.target_type(), Some(&elb::TargetTypeEnum::Instance));
         let fe_arn = tg.target_group_arn().unwrap().to_string();

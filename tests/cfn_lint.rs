@@ -110,7 +110,15 @@ fn rendered_templates_pass_cfn_lint() {
     assert_eq!(names(&brown), with("firewall-existing-vpc.yaml"));
 
     let files: Vec<&PathBuf> = green.iter().chain(&brown).collect();
-    let out = Command::new(&lint).args(["-f", "json", "--regions", "us-west-2", "--"]).args(&files).output().expect("running cfn-lint");
+    // With pano-eks's own rules (tests/cfn-rules: DependsOn, health checks, security groups, IMDS…).
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cfn-rules");
+    let out = Command::new(&lint)
+        .args(["-f", "json", "--regions", "us-west-2", "--append-rules"])
+        .arg(&rules)
+        .arg("--")
+        .args(&files)
+        .output()
+        .expect("running cfn-lint");
     let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("cfn-lint output is not JSON ({e}); status {}; stderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr))
     });

@@ -80,7 +80,7 @@ fn a_fresh_panorama_becomes_ready_and_a_second_prepare_changes_nothing() {
     let sim = Sim::start_fresh(&["--job-step-ms", "0"]);
     let first = run(&sim, &["panorama", "prepare"]);
     assert!(first.status.success());
-    assert!(stdout(&first).contains("17 created, 0 already there, 0 difference(s) left alone; committed (job"), "{}", stdout(&first));
+    assert!(stdout(&first).contains("19 created, 0 already there, 0 difference(s) left alone; committed (job"), "{}", stdout(&first));
     assert_eq!(stat(&sim, "write_calls"), 1, "one multi-config call");
     assert_eq!(stat(&sim, "commits"), 1, "one partial commit");
 
@@ -90,7 +90,10 @@ fn a_fresh_panorama_becomes_ready_and_a_second_prepare_changes_nothing() {
         "<template-stack><entry name=\"eks-stack\"><description>created by pano-eks (demo)</description><templates><member>eks-template</member></templates></entry></template-stack>",
         "<device-group><entry name=\"eks-dg\"><description>created by pano-eks (demo)</description></entry></device-group>",
         "<dns-setting><servers><primary>169.254.169.253</primary></servers></dns-setting>",
-        "<entry name=\"ethernet1/1\"><layer3><dhcp-client><enable>yes</enable><create-default-route>yes</create-default-route></dhcp-client></layer3></entry>",
+        // The load balancers' probe path: eth0 (ethernet1/1) answers HTTPS (the templates'
+        // health-check port) to the UNTRUST subnets only.
+        "<entry name=\"ethernet1/1\"><layer3><dhcp-client><enable>yes</enable><create-default-route>yes</create-default-route></dhcp-client><interface-management-profile>pano-eks-lb-probe</interface-management-profile></layer3></entry>",
+        "<interface-management-profile><entry name=\"pano-eks-lb-probe\"><https>yes</https><permitted-ip><entry name=\"192.168.1.0/24\"/><entry name=\"192.168.11.0/24\"/></permitted-ip></entry></interface-management-profile>",
         "<entry name=\"ethernet1/2\"><layer3><dhcp-client><enable>yes</enable><create-default-route>no</create-default-route></dhcp-client></layer3></entry>",
         "<entry name=\"untrust\"><network><layer3><member>ethernet1/1</member></layer3></network></entry>",
         "<entry name=\"trust\"><network><layer3><member>ethernet1/2</member></layer3></network></entry>",
@@ -106,7 +109,7 @@ fn a_fresh_panorama_becomes_ready_and_a_second_prepare_changes_nothing() {
     let calls = stat(&sim, "write_calls");
     let second = run(&sim, &["panorama", "prepare"]);
     assert!(second.status.success());
-    assert!(stdout(&second).contains("0 created, 17 already there, 0 difference(s) left alone; nothing to commit"), "{}", stdout(&second));
+    assert!(stdout(&second).contains("0 created, 19 already there, 0 difference(s) left alone; nothing to commit"), "{}", stdout(&second));
     assert_eq!(stat(&sim, "write_calls"), calls);
     assert_eq!(stat(&sim, "commits"), 1);
 
@@ -117,7 +120,7 @@ fn a_fresh_panorama_becomes_ready_and_a_second_prepare_changes_nothing() {
     let all = run(&sim, &["panorama", "prepare", "--allow-all"]);
     assert!(all.status.success());
     assert!(String::from_utf8_lossy(&all.stderr).contains("warning: --allow-all"));
-    assert!(stdout(&all).contains("1 created, 17 already there"), "{}", stdout(&all));
+    assert!(stdout(&all).contains("1 created, 19 already there"), "{}", stdout(&all));
     let running = flat(&sim.config_xml("running"));
     assert!(running.contains("<entry name=\"allow-all\"><from><member>any</member></from><to><member>any</member></to>"), "{running}");
     assert!(running.contains("<action>allow</action>"));
@@ -144,7 +147,9 @@ fn an_existing_differing_interface_is_reported_and_untouched_until_adopt() {
     assert!(o.contains("DIFFERS  ethernet1/1: layer 3, DHCP client with default route: ethernet1/1 has static IP addresses, not a DHCP client (left alone; --adopt changes it)"), "{o}");
     assert!(o.contains("DIFFERS  ethernet1/1 in zone untrust: ethernet1/1 is in zone dmz, not untrust"), "{o}");
     assert!(o.contains("create   ethernet1/2: layer 3"), "the rest is still prepared: {o}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Panorama is not fully prepared: 2 existing setting(s) differ"));
+    // Left alone, the interface gets no probe profile either (and the report says what that costs).
+    assert!(o.contains("DIFFERS  ethernet1/1 with interface management profile pano-eks-lb-probe: ethernet1/1 is left alone, so it gets no probe profile: health checks fail"), "{o}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Panorama is not fully prepared: 3 existing setting(s) differ"));
     let cand = flat(&sim.config_xml("candidate"));
     assert!(cand.contains(&format!("<ethernet>{static_if}")), "interface untouched:\n{cand}");
     assert!(
@@ -391,7 +396,7 @@ fn up_prepares_panorama_and_the_vm_auth_key_reaches_init_cfg_only() {
     let out = run_up(&cfg, &["up", "--yes"], &[]);
     assert!(out.status.success(), "up failed");
     let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(e.contains("Panorama prerequisites: 17 created"), "{e}");
+    assert!(e.contains("Panorama prerequisites: 19 created"), "{e}");
     assert!(e.find("Panorama prerequisites").unwrap() < e.rfind("2. buckets").unwrap(), "prepared before the bootstrap package");
     let init = rt.block_on(pano_eks::aws::bucket::get_text(&aws.s3, "demo-panw-bootstrap", "config/init-cfg.txt")).unwrap().unwrap();
     let key = init.lines().find_map(|l| l.strip_prefix("vm-auth-key=")).unwrap().trim().to_string();

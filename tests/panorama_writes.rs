@@ -105,10 +105,28 @@ fn assert_full_xpaths(writes: &[Value], who: &str) {
                     }
                 }
                 None => {
-                    // A leaf (prepare: DNS primary, ECMP enable): its own xpath, same element name.
+                    // A leaf (prepare: DNS primary, ECMP enable, the interface's management
+                    // profile): its own xpath, same element name, and not a container of entries.
                     let last = last_step(xpath);
                     assert_eq!(root, Some(last), "{who}: a leaf edit names the leaf: {w}");
-                    assert!(["primary", "enable"].contains(&last), "{who}: edit of a container: {w}");
+                    assert!(names.is_empty(), "{who}: a leaf holds no entries: {w}");
+                    const CONTAINERS: [&str; 14] = [
+                        "address",
+                        "service",
+                        "tag",
+                        "rules",
+                        "static-route",
+                        "zone",
+                        "virtual-router",
+                        "ethernet",
+                        "template",
+                        "device-group",
+                        "template-stack",
+                        "vsys",
+                        "config",
+                        "interface-management-profile-list",
+                    ];
+                    assert!(!CONTAINERS.contains(&last), "{who}: edit of a container: {w}");
                 }
             },
             "delete" => {

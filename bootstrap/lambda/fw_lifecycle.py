@@ -4,8 +4,13 @@ The firewall launch template gives each instance only eth0 (untrust). This funct
 instance that ``<stack>-PANW-Firewall-ASG`` launches its two other interfaces, and removes them
 again when the instance terminates:
 
-* launch    -> mgmt ENI at device index 1 (eth1) and trust ENI at device index 2 (eth2), both in
-               the instance's AZ, source/dest check off, deleted with the instance; then CONTINUE.
+* launch    -> wait (bounded) until the instance is ``running`` (the action arrives while it is
+               still ``pending``, and EC2 refuses to attach interfaces to it then); then mgmt ENI
+               at device index 1 (eth1) and trust ENI at device index 2 (eth2), both in the
+               instance's AZ, source/dest check off, deleted with the instance; then CONTINUE.
+               Still pending when the wait is used up: the invocation fails (NotRunningYet), so
+               Lambda's asynchronous retry runs it again; the hooks' heartbeat (1200 s) outlives
+               all three attempts of the 120 s function. An instance that will never run: ABANDON.
                Any failure removes what this invocation created and completes ABANDON, so Auto
                Scaling replaces the instance instead of running a firewall without interfaces.
 * terminate -> detach and delete the ENIs tagged for the instance (the v1.0 lambda leaked them,
@@ -60,6 +65,8 @@ _SG_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 # Every wait is bounded twice: by attempt count and by the invocation's deadline (remaining
 # Lambda time minus COMPLETION_RESERVE_S, kept back so the lifecycle action can still be completed).
+RUNNING_ATTEMPTS = 20
+RUNNING_DELAY_S = 3.0
 ENI_AVAILABLE_ATTEMPTS = 20
 ENI_AVAILABLE_DELAY_S = 1.0
 DETACH_ATTEMPTS = 30
@@ -108,6 +115,14 @@ class ConfigError(Exception):
 
 class LaunchError(Exception):
     """A launch precondition does not hold (wrong AZ, index taken, ...); the message says which."""
+
+
+class NotRunningYet(Exception):
+    """The instance is still pending after this invocation's bounded wait.
+
+    Raised out of the handler on purpose, like CompletionError: nothing was created yet, and
+    Lambda's asynchronous retry (about a minute later) finds the instance running.
+    """
 
 
 class CompletionError(Exception):
@@ -361,6 +376,29 @@ def _describe_instance(inv: Invocation, instance_id: str) -> dict[str, Any]:
     raise LaunchError(f"instance {instance_id} not found")
 
 
+# States from which an instance never becomes running (EC2 instance lifecycle).
+_NEVER_RUNNING = frozenset({"shutting-down", "terminated", "stopping", "stopped"})
+
+
+def _wait_running(inv: Invocation, instance_id: str) -> dict[str, Any]:
+    """The instance once it is running; NotRunningYet if still pending at the bound."""
+    seen: dict[str, Any] = {}
+
+    def running() -> bool:
+        instance = _describe_instance(inv, instance_id)
+        seen["instance"] = instance
+        state = (instance.get("State") or {}).get("Name")
+        if state in _NEVER_RUNNING:
+            raise LaunchError(f"instance {instance_id} is {state}; it will not run")
+        return state == "running"
+
+    if inv.poll(running, RUNNING_ATTEMPTS, RUNNING_DELAY_S):
+        return seen["instance"]
+    state = (seen["instance"].get("State") or {}).get("Name")
+    log("instance.wait", level="WARNING", instance=instance_id, state=state, result="not running yet")
+    raise NotRunningYet(f"instance {instance_id} is still {state}; Lambda retries this event")
+
+
 def _pick_subnets(inv: Invocation, settings: Settings, az: str, vpc_id: str | None) -> dict[str, str]:
     """Map role name -> the one configured subnet of that role in the instance's AZ."""
     wanted = sorted(set(settings.mgmt_subnets) | set(settings.trust_subnets))
@@ -515,11 +553,14 @@ def _prepare_eni(inv: Invocation, settings: Settings, event: LifecycleEvent, rol
                  Attachment={"AttachmentId": att["AttachmentId"], "DeleteOnTermination": True})
         log("eni.delete_on_termination", instance=instance_id, eni=eni_id, value=True, result="ok")
 
+    # Tags are set only by CreateNetworkInterface (TagSpecifications): the function's IAM policy
+    # allows ec2:CreateTags only with ec2:CreateAction = CreateNetworkInterface, so it can never
+    # mark an existing ENI as the deployment's. A reused ENI was found by those very tags.
     wanted = {t["Key"]: t["Value"] for t in _eni_tags(settings, event, role)}
-    if any(_tags(eni).get(k) != v for k, v in wanted.items()):
-        inv.call("eni.tag", inv.ec2.create_tags, Resources=[eni_id],
-                 Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])
-        log("eni.tag", instance=instance_id, eni=eni_id, result="ok")
+    differ = sorted(k for k, v in wanted.items() if _tags(eni).get(k) != v)
+    if differ:
+        log("eni.tag", level="WARNING", instance=instance_id, eni=eni_id, differ=differ,
+            result="left as is (tags are only set at creation)")
     return eni_id
 
 
@@ -608,7 +649,8 @@ def on_launch(inv: Invocation, event: LifecycleEvent, environ: Mapping[str, str]
     enis: dict[str, str] = {}
     try:
         settings = load_settings(environ)
-        instance = _describe_instance(inv, event.instance_id)
+        instance = _wait_running(inv, event.instance_id)
+        log("instance.running", instance=event.instance_id)
         az = (instance.get("Placement") or {}).get("AvailabilityZone")
         if not az:
             raise LaunchError(f"instance {event.instance_id} has no availability zone")
@@ -621,6 +663,8 @@ def on_launch(inv: Invocation, event: LifecycleEvent, environ: Mapping[str, str]
         }
         for role in ROLES:
             enis[role.name] = _prepare_eni(inv, settings, event, role, subnets[role.name], index_owner, created)
+    except NotRunningYet:
+        raise  # nothing created yet: let Lambda retry the event (see NotRunningYet)
     except Exception as exc:  # noqa: BLE001 - any failure must end in cleanup + ABANDON
         reason = str(exc) if isinstance(exc, (ConfigError, LaunchError)) else _reason(exc)
         log("launch.failed", level="ERROR", instance=event.instance_id, reason=reason, created=created)

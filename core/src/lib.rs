@@ -10,6 +10,7 @@
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
 //! * [`refusals`]: what a write Panorama refused means for the plan's Services.
+//! * [`front`]: the public NLB's listener and target group per protected Service port.
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -30,6 +31,7 @@
 
 mod desired;
 pub mod facts;
+pub mod front;
 mod fxhash;
 pub mod locks;
 pub mod model;

@@ -1,8 +1,10 @@
 //! Panorama prerequisites (`pano-eks panorama prepare`, also run by `up`): the template, the
 //! template stack holding it, the device group, and in the template the AWS DNS server, the
 //! untrust/trust DHCP interfaces with their zones, the ECMP virtual router and the vsys1 imports
-//! (the guide's "Set Up Your Panorama Configuration", steps 1–6). Optionally the seed's
-//! `allow-all` security pre-rule.
+//! (the guide's "Set Up Your Panorama Configuration", steps 1–6), and the interface management
+//! profile that lets the load balancers health-check the firewalls ([`PROBE_PROFILE`] on the
+//! untrust interface: HTTPS from the UNTRUST subnets only). Optionally the seed's `allow-all`
+//! security pre-rule.
 //!
 //! Pure: [`plan_prepare`] compares what Panorama holds (a [`Node`] tree of the template, stack and
 //! device group, as the adapter read it) with what is wanted and returns the writes that create
@@ -26,6 +28,13 @@ pub const VSYS: &str = "vsys1";
 pub const LD: &str = "localhost.localdomain";
 /// Name of the optional allow-all pre-rule (the guide's STEP 5.4).
 pub const ALLOW_ALL: &str = "allow-all";
+/// The port the load balancers health-check on each firewall's untrust interface (eth0): HTTPS,
+/// served by the firewall itself once the untrust interface carries [`PROBE_PROFILE`]. The
+/// firewall templates render it (`cfn/_firewall.yaml.tera`) and `sync`'s default target groups use it.
+pub const PROBE_PORT: u16 = 443;
+/// The interface management profile `prepare` puts on the untrust interface: HTTPS only,
+/// permitted only from the UNTRUST subnets (where the load balancers' nodes live).
+pub const PROBE_PROFILE: &str = "pano-eks-lb-probe";
 
 /// One step of a location path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -174,6 +183,9 @@ pub struct PrepareSettings {
     pub untrust_zone: String,
     pub trust_zone: String,
     pub dns_primary: String,
+    /// The UNTRUST subnet CIDRs (`network.untrust_subnets`): where the load balancers' nodes,
+    /// and so their health checks, come from. The probe profile permits only these.
+    pub untrust_subnets: Vec<String>,
     /// Also create the seed's allow-all security pre-rule (first connectivity tests only).
     pub allow_all: bool,
     /// Turn differences into updates instead of reporting them.
@@ -245,6 +257,19 @@ pub enum Item {
         template: String,
         router: String,
     },
+    /// The interface management profile the load balancers' health checks reach: HTTPS, and
+    /// only from `permitted` (the UNTRUST subnets), so nothing else gets the web UI on eth0.
+    ProbeProfile {
+        template: String,
+        name: String,
+        permitted: Vec<String>,
+    },
+    /// The probe profile set on the untrust interface (a leaf inside the interface).
+    ProbeProfileOnInterface {
+        template: String,
+        interface: String,
+        profile: String,
+    },
     /// The seed's allow-all security pre-rule.
     AllowAll {
         device_group: String,
@@ -283,6 +308,10 @@ impl Item {
             }
             Item::ImportInterface { template, .. } => join(vsys(template), &[t("import"), t("network"), t("interface")]),
             Item::ImportRouter { template, .. } => join(vsys(template), &[t("import"), t("network"), t("virtual-router")]),
+            Item::ProbeProfile { template, .. } => join(tpl(template), &[t("network"), t("profiles"), t("interface-management-profile")]),
+            Item::ProbeProfileOnInterface { template, interface, .. } => {
+                join(tpl(template), &[t("network"), t("interface"), t("ethernet"), e(interface), t("layer3")])
+            }
             Item::AllowAll { device_group, .. } => vec![t("device-group"), e(device_group), t("pre-rulebase"), t("security"), t("rules")],
         }
     }
@@ -311,6 +340,14 @@ impl Item {
             }
             Item::VirtualRouter { name, .. } => Node::entry(name).with(Node::new("ecmp").with(Node::leaf("enable", "yes"))),
             Item::ImportRouter { router, .. } => Node::member(router),
+            Item::ProbeProfile { name, permitted, .. } => {
+                let mut ips = Node::new("permitted-ip");
+                for cidr in permitted {
+                    ips = ips.with(Node::entry(cidr));
+                }
+                Node::entry(name).with(Node::leaf("https", "yes")).with(ips)
+            }
+            Item::ProbeProfileOnInterface { profile, .. } => Node::leaf("interface-management-profile", profile),
             Item::AllowAll { description, .. } => {
                 let any = |tag: &str| Node::new(tag).with(Node::member("any"));
                 Node::entry(ALLOW_ALL)
@@ -343,12 +380,12 @@ impl Item {
     fn delete_rank(&self) -> u8 {
         match self {
             Item::AllowAll { .. } => 0,
-            Item::ImportInterface { .. } | Item::ImportRouter { .. } => 1,
+            Item::ImportInterface { .. } | Item::ImportRouter { .. } | Item::ProbeProfileOnInterface { .. } => 1,
             Item::RouterInterface { .. } => 2,
             Item::VirtualRouter { .. } => 3,
             Item::ZoneMember { .. } => 4,
             Item::Zone { .. } => 5,
-            Item::Interface { .. } => 6,
+            Item::Interface { .. } | Item::ProbeProfile { .. } => 6,
             Item::DnsPrimary { .. } => 7,
             Item::StackMember { .. } => 8,
             Item::TemplateStack { .. } => 9,
@@ -374,6 +411,10 @@ impl Item {
             Item::RouterInterface { router, interface, .. } => format!("{interface} in virtual router {router}"),
             Item::ImportInterface { interface, .. } => format!("{interface} imported into {VSYS}"),
             Item::ImportRouter { router, .. } => format!("virtual router {router} imported into {VSYS}"),
+            Item::ProbeProfile { name, permitted, .. } => {
+                format!("interface management profile {name} (HTTPS for load balancer health checks, from {})", permitted.join(", "))
+            }
+            Item::ProbeProfileOnInterface { interface, profile, .. } => format!("{interface} with interface management profile {profile}"),
             Item::AllowAll { device_group, .. } => format!("security pre-rule {ALLOW_ALL} in device group {device_group}"),
         }
     }
@@ -624,6 +665,46 @@ impl Planner<'_> {
         }
         self.presence(Item::ImportRouter { template: tname.clone(), router: s.virtual_router.clone() });
 
+        // What the load balancers' health checks reach on eth0 (PROBE_PORT): the firewall's own
+        // HTTPS, permitted only from the UNTRUST subnets.
+        let mut permitted = s.untrust_subnets.clone();
+        permitted.sort();
+        permitted.dedup();
+        let profile = Item::ProbeProfile { template: tname.clone(), name: PROBE_PROFILE.into(), permitted: permitted.clone() };
+        match self.root.get(&profile.path()) {
+            None => self.push(profile.clone(), Status::Create, vec![Write::set(&profile)]),
+            Some(n) => match probe_profile_difference(n, &permitted) {
+                None => self.push(profile, Status::Exists, vec![]),
+                Some(reason) => {
+                    let w = vec![Write::Edit { path: profile.path(), element: profile.element() }];
+                    self.differs(profile, format!("profile {PROBE_PROFILE} {reason}"), w)
+                }
+            },
+        }
+        let on_if = Item::ProbeProfileOnInterface {
+            template: tname.clone(),
+            interface: s.untrust_interface.clone(),
+            profile: PROBE_PROFILE.into(),
+        };
+        let leaf = join(on_if.parent(), &[t("interface-management-profile")]);
+        // An untrust interface left alone (someone else's, differing) is not touched at all.
+        let untrust_left_alone = self.plan.checks.iter().any(|c| {
+            matches!(&c.item, Item::Interface { name, .. } if *name == s.untrust_interface) && matches!(c.status, Status::Differs(_))
+        });
+        match self.root.text_at(&leaf) {
+            Some(v) if v == PROBE_PROFILE => self.push(on_if, Status::Exists, vec![]),
+            _ if untrust_left_alone => {
+                let why = format!("{} is left alone, so it gets no probe profile: health checks fail", s.untrust_interface);
+                self.push(on_if, Status::Differs(why), vec![])
+            }
+            None => self.push(on_if.clone(), Status::Create, vec![Write::set(&on_if)]),
+            Some(v) => {
+                let w = vec![Write::set(&on_if)];
+                let why = format!("{} has interface management profile {v}, not {PROBE_PROFILE}", s.untrust_interface);
+                self.differs(on_if, why, w)
+            }
+        }
+
         // The optional allow-all pre-rule.
         if s.allow_all {
             let item = Item::AllowAll { device_group: s.device_group.clone(), description: mark.clone() };
@@ -694,6 +775,39 @@ fn interface_difference(n: &Node, default_route: bool) -> Option<String> {
         } else {
             "creates a default route from DHCP".into()
         });
+    }
+    None
+}
+
+/// The other services an interface management profile can open (PAN-OS `interface-management-profile`).
+const PROFILE_SERVICES: &[&str] = &[
+    "http",
+    "http-ocsp",
+    "ssh",
+    "telnet",
+    "snmp",
+    "response-pages",
+    "userid-service",
+    "userid-syslog-listener-ssl",
+    "userid-syslog-listener-udp",
+];
+
+/// Why an existing probe profile does not let exactly the load balancers' HTTPS probes in.
+fn probe_profile_difference(n: &Node, permitted: &[String]) -> Option<String> {
+    if n.text_at(&[t("https")]).as_deref() != Some("yes") {
+        return Some("does not allow HTTPS".into());
+    }
+    let more: Vec<&str> = PROFILE_SERVICES.iter().copied().filter(|svc| n.text_at(&[t(svc)]).as_deref() == Some("yes")).collect();
+    if !more.is_empty() {
+        return Some(format!("also allows {} on the untrust interface", more.join(", ")));
+    }
+    let mut have = n.entry_names(&[t("permitted-ip")]);
+    have.sort();
+    if have.is_empty() {
+        return Some("permits every source, not only the UNTRUST subnets".into());
+    }
+    if have != permitted {
+        return Some(format!("permits {}, not the UNTRUST subnets {}", have.join(", "), permitted.join(", ")));
     }
     None
 }
@@ -884,6 +998,7 @@ mod tests {
             untrust_zone: "untrust".into(),
             trust_zone: "trust".into(),
             dns_primary: AWS_DNS.into(),
+            untrust_subnets: vec!["192.168.11.0/24".into(), "192.168.1.0/24".into()],
             allow_all: false,
             adopt: false,
         }
@@ -945,7 +1060,7 @@ mod tests {
         let mut root = Node::new("devices");
         let p = plan_prepare(&s, &root);
         assert!(p.checks.iter().all(|c| c.status == Status::Create), "{:#?}", statuses(&p));
-        assert_eq!(p.checks.len(), 4 + 1 + 2 + 4 + 3 + 3);
+        assert_eq!(p.checks.len(), 4 + 1 + 2 + 4 + 3 + 3 + 2);
         apply(&mut root, &p.writes);
         let again = plan_prepare(&s, &root);
         assert!(again.writes.is_empty(), "{:#?}", again.writes);
@@ -1081,7 +1196,8 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        assert_eq!(diffs.len(), 4, "{diffs:#?}");
+        assert_eq!(diffs.len(), 5, "{diffs:#?}");
+        assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 is left alone, so it gets no probe profile")));
         assert!(diffs.iter().any(|d| d.starts_with("primary DNS server is 8.8.8.8")));
         assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 has static IP addresses")));
         assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 is in zone dmz, not untrust")));
@@ -1109,6 +1225,81 @@ mod tests {
         let after = plan_prepare(&s, &root);
         assert!(after.checks.iter().all(|c| c.status == Status::Exists), "{:#?}", statuses(&after));
         assert!(root.members(&join(vsys("T"), &[t("zone"), e("dmz"), t("network"), t("layer3")])).is_empty());
+    }
+
+    /// The load balancers' probe path on the firewall: the untrust interface carries a profile
+    /// that opens HTTPS (PROBE_PORT) to the UNTRUST subnets only.
+    #[test]
+    fn the_untrust_interface_answers_probes_from_the_untrust_subnets_only() {
+        let s = settings();
+        let mut root = Node::new("devices");
+        let p = plan_prepare(&s, &root);
+        apply(&mut root, &p.writes);
+        let base = tpl("T");
+        let eth1 = join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/1"), t("layer3")]);
+        assert_eq!(root.text_at(&join(eth1.clone(), &[t("interface-management-profile")])).as_deref(), Some(PROBE_PROFILE));
+        let eth2 = join(base.clone(), &[t("network"), t("interface"), t("ethernet"), e("ethernet1/2"), t("layer3")]);
+        assert_eq!(root.text_at(&join(eth2, &[t("interface-management-profile")])), None, "trust gets no profile");
+        let prof = join(base.clone(), &[t("network"), t("profiles"), t("interface-management-profile"), e(PROBE_PROFILE)]);
+        assert_eq!(root.text_at(&join(prof.clone(), &[t("https")])).as_deref(), Some("yes"));
+        assert_eq!(root.entry_names(&join(prof.clone(), &[t("permitted-ip")])), ["192.168.1.0/24", "192.168.11.0/24"], "sorted");
+        let n = root.get(&prof).unwrap();
+        assert!(PROFILE_SERVICES.iter().all(|svc| n.get(&[t(svc)]).is_none()), "HTTPS only: {n:?}");
+        // The DHCP interface itself is unchanged by the binding (it is a separate item).
+        assert_eq!(interface_difference(root.get(&eth1[..eth1.len() - 1]).unwrap(), true), None);
+
+        // Another profile on the interface, or wider permitted IPs: reported, adopted on request.
+        apply(&mut root, &[Write::Set { parent: eth1.clone(), element: Node::leaf("interface-management-profile", "theirs") }]);
+        apply(&mut root, &[Write::Set { parent: join(prof.clone(), &[t("permitted-ip")]), element: Node::entry("0.0.0.0/0") }]);
+        let p = plan_prepare(&s, &root);
+        let diffs: Vec<String> =
+            p.differences().iter().map(|c| if let Status::Differs(r) = &c.status { r.clone() } else { unreachable!() }).collect();
+        assert_eq!(diffs.len(), 2, "{diffs:#?}");
+        assert!(diffs.iter().any(|d| d.starts_with("ethernet1/1 has interface management profile theirs, not pano-eks-lb-probe")));
+        assert!(diffs.iter().any(|d| d.starts_with("profile pano-eks-lb-probe permits 0.0.0.0/0, 192.168.1.0/24, 192.168.11.0/24")));
+        let adopt = PrepareSettings { adopt: true, ..s.clone() };
+        let p = plan_prepare(&adopt, &root);
+        apply(&mut root, &p.writes);
+        assert!(plan_prepare(&s, &root).checks.iter().all(|c| c.status == Status::Exists));
+        assert_eq!(root.entry_names(&join(prof.clone(), &[t("permitted-ip")])), ["192.168.1.0/24", "192.168.11.0/24"]);
+
+        // Unprepare removes the binding before the profile, and both.
+        let record = Record::default().merged("demo", &plan_prepare(&s, &Node::new("devices")).created());
+        let u = plan_unprepare(&record, &root);
+        let pos = |pred: &dyn Fn(&Item) -> bool| u.items.iter().position(|(i, _)| pred(i)).unwrap();
+        assert!(pos(&|i| matches!(i, Item::ProbeProfileOnInterface { .. })) < pos(&|i| matches!(i, Item::ProbeProfile { .. })));
+        apply(&mut root, &u.writes);
+        assert!(root.get(&prof).is_none());
+    }
+
+    #[test]
+    fn probe_profile_differences() {
+        let want = ["10.0.1.0/24".to_string(), "10.0.2.0/24".to_string()];
+        let ips = |cidrs: &[&str]| cidrs.iter().fold(Node::new("permitted-ip"), |n, c| n.with(Node::entry(c)));
+        let cases = [
+            (Node::entry("p").with(Node::leaf("https", "yes")).with(ips(&["10.0.2.0/24", "10.0.1.0/24"])), None),
+            (Node::entry("p").with(ips(&["10.0.1.0/24", "10.0.2.0/24"])), Some("does not allow HTTPS")),
+            (Node::entry("p").with(Node::leaf("https", "no")).with(ips(&["10.0.1.0/24", "10.0.2.0/24"])), Some("does not allow HTTPS")),
+            (Node::entry("p").with(Node::leaf("https", "yes")), Some("permits every source, not only the UNTRUST subnets")),
+            (
+                Node::entry("p").with(Node::leaf("https", "yes")).with(ips(&["10.0.1.0/24"])),
+                Some("permits 10.0.1.0/24, not the UNTRUST subnets 10.0.1.0/24, 10.0.2.0/24"),
+            ),
+            (
+                Node::entry("p").with(Node::leaf("https", "yes")).with(Node::leaf("ssh", "yes")).with(ips(&["10.0.1.0/24", "10.0.2.0/24"])),
+                Some("also allows ssh on the untrust interface"),
+            ),
+            (
+                Node::entry("p")
+                    .with(Node::leaf("https", "yes"))
+                    .with(Node::leaf("ping", "yes"))
+                    .with(ips(&["10.0.1.0/24", "10.0.2.0/24"])),
+                None,
+            ),
+        ];
+        for (n, want_reason) in cases {
+            assert_eq!(probe_profile_difference(&n, &want).as_deref(), want_reason, "{n:?}");
+        }
     }
 
     #[test]

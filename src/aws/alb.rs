@@ -129,6 +129,27 @@ fn assign_priority(key: &ServiceKey, taken: &BTreeSet<u32>) -> Option<u32> {
     (0..PRIORITY_SPAN).map(|i| PRIORITY_BASE + (home + i) % PRIORITY_SPAN).find(|p| !taken.contains(p))
 }
 
+/// A target group's health check, as ELBv2 takes and describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    /// `HTTP`, `HTTPS` or `TCP`.
+    pub protocol: String,
+    /// A port number or `traffic-port`.
+    pub port: String,
+    pub path: Option<String>,
+    /// HTTP codes, e.g. `200-499`.
+    pub matcher: Option<String>,
+}
+
+/// How a Service's target group is probed: on its own traffic port, so the probe takes the same
+/// path as the traffic (load balancer → firewall eth0 → the Service's NAT rule → the Service).
+/// Any HTTP answer counts (`200-499`): it proves that path, whatever the application serves at
+/// `/`. (Copying the firewall stack's group probed port 81, which nothing answers: every target
+/// was unhealthy and the load balancer failed open.)
+pub fn service_health_check() -> HealthCheck {
+    HealthCheck { protocol: "HTTP".into(), port: "traffic-port".into(), path: Some("/".into()), matcher: Some("200-499".into()) }
+}
+
 /// A target group as ELBv2 describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetGroup {
@@ -137,6 +158,8 @@ pub struct TargetGroup {
     pub port: u16,
     pub vpc_id: String,
     pub tags: BTreeMap<String, String>,
+    /// `None`: not read (only our own groups' health checks matter).
+    pub health: Option<HealthCheck>,
 }
 
 /// A non-default listener rule: its conditions and the target groups it forwards to.
@@ -166,7 +189,8 @@ pub struct Context {
     pub deployment: String,
     pub vpc_id: String,
     pub listener_arn: String,
-    /// The stack's own target group (port 81): the listener's default when no Service has it.
+    /// The stack's own target group (traffic 81, probed on the firewall's HTTPS): the listener's
+    /// default when no Service has it.
     pub public_tg_arn: String,
     pub asg_name: String,
 }
@@ -178,6 +202,14 @@ pub enum Action {
         service: ServiceKey,
         name: String,
         port: u16,
+        health: HealthCheck,
+    },
+    /// One of our groups probes something else than [`service_health_check`] (made by an
+    /// earlier version): point its health check at the traffic port.
+    ModifyHealthCheck {
+        service: ServiceKey,
+        name: String,
+        health: HealthCheck,
     },
     /// Attach to the firewall ASG (which registers its instances, now and when replaced).
     Attach {
@@ -315,7 +347,11 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
             continue;
         }
         match tg_by_name.get(name.as_str()) {
-            Some(t) if owner(ctx, &t.tags).as_ref() == Some(&w.key) => {}
+            Some(t) if owner(ctx, &t.tags).as_ref() == Some(&w.key) => {
+                if t.health.as_ref().is_some_and(|h| *h != service_health_check()) {
+                    creates.push(Action::ModifyHealthCheck { service: w.key.clone(), name: name.clone(), health: service_health_check() });
+                }
+            }
             Some(t) => {
                 out.reason = format!("target group name {name} is taken by {} (not owned by this Service)", t.arn);
                 outcomes.push(out);
@@ -331,7 +367,12 @@ pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
                     outcomes.push(out);
                     continue;
                 }
-                creates.push(Action::CreateTargetGroup { service: w.key.clone(), name: name.clone(), port: w.port });
+                creates.push(Action::CreateTargetGroup {
+                    service: w.key.clone(),
+                    name: name.clone(),
+                    port: w.port,
+                    health: service_health_check(),
+                });
             }
         }
         ports.insert(w.port, w.key.clone());
@@ -547,6 +588,12 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
                     port: t.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
                     vpc_id: ctx.vpc_id.clone(),
                     tags: BTreeMap::new(),
+                    health: Some(HealthCheck {
+                        protocol: t.health_check_protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                        port: t.health_check_port().unwrap_or_default().to_string(),
+                        path: t.health_check_path().map(str::to_string),
+                        matcher: t.matcher().and_then(|m| m.http_code()).map(str::to_string),
+                    }),
                 });
             }
         }
@@ -655,29 +702,16 @@ fn forward(arn: &str) -> Result<elb::Action, AwsError> {
     Ok(elb::Action::builder().r#type(elb::ActionTypeEnum::Forward).target_group_arn(arn).build())
 }
 
-/// Executes the plan's actions in order; returns one line per action done. Health checks of new
-/// target groups copy the stack's target group (the firewalls answer on their own port, 81).
+/// Executes the plan's actions in order; returns one line per action done.
 pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) -> Result<Vec<String>, AwsError> {
     let mut arns: BTreeMap<String, String> = seen.target_groups.iter().map(|t| (t.name.clone(), t.arn.clone())).collect();
     let arn_of = |arns: &BTreeMap<String, String>, name: &str| {
         arns.get(name).cloned().ok_or_else(|| AwsError::new("elbv2", format!("target group {name} not found")))
     };
     let mut done = Vec::new();
-    let mut health = None;
     for a in &plan.actions {
         match a {
-            Action::CreateTargetGroup { service, name, port } => {
-                if health.is_none() {
-                    let r = aws
-                        .elbv2
-                        .describe_target_groups()
-                        .target_group_arns(&ctx.public_tg_arn)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_err(&format!("elbv2:DescribeTargetGroups {}", ctx.public_tg_arn), e))?;
-                    health = r.target_groups().first().cloned();
-                }
-                let h = health.as_ref();
+            Action::CreateTargetGroup { service, name, port, health } => {
                 let r = aws
                     .elbv2
                     .create_target_group()
@@ -686,10 +720,10 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                     .port(i32::from(*port))
                     .vpc_id(&ctx.vpc_id)
                     .target_type(elb::TargetTypeEnum::Instance)
-                    .health_check_protocol(h.and_then(|h| h.health_check_protocol().cloned()).unwrap_or(elb::ProtocolEnum::Http))
-                    .health_check_port(h.and_then(|h| h.health_check_port()).unwrap_or("81"))
-                    .health_check_path(h.and_then(|h| h.health_check_path()).unwrap_or("/index.html"))
-                    .set_matcher(h.and_then(|h| h.matcher().cloned()))
+                    .health_check_protocol(elb::ProtocolEnum::from(health.protocol.as_str()))
+                    .health_check_port(&health.port)
+                    .set_health_check_path(health.path.clone())
+                    .set_matcher(health.matcher.as_ref().map(|m| elb::Matcher::builder().http_code(m).build()))
                     .tags(tag(DEPLOYMENT_TAG, &ctx.deployment)?)
                     .tags(tag(SERVICE_TAG, &service.to_string())?)
                     .send()
@@ -697,7 +731,24 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                     .map_err(|e| sdk_err(&format!("elbv2:CreateTargetGroup {name} ({service})"), e))?;
                 let arn = r.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
                 arns.insert(name.clone(), arn);
-                done.push(format!("created target group {name} (port {port}) for {service}"));
+                done.push(format!(
+                    "created target group {name} (port {port}, health check {} {}) for {service}",
+                    health.protocol, health.port
+                ));
+            }
+            Action::ModifyHealthCheck { service, name, health } => {
+                let arn = arn_of(&arns, name)?;
+                aws.elbv2
+                    .modify_target_group()
+                    .target_group_arn(&arn)
+                    .health_check_protocol(elb::ProtocolEnum::from(health.protocol.as_str()))
+                    .health_check_port(&health.port)
+                    .set_health_check_path(health.path.clone())
+                    .set_matcher(health.matcher.as_ref().map(|m| elb::Matcher::builder().http_code(m).build()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&format!("elbv2:ModifyTargetGroup {name} ({service})"), e))?;
+                done.push(format!("target group {name} of {service}: health check {} {}", health.protocol, health.port));
             }
             Action::Attach { name } => {
                 let arn = arn_of(&arns, name)?;

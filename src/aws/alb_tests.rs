@@ -33,6 +33,7 @@ fn base() -> Observed {
             port: 81,
             vpc_id: "vpc-1".into(),
             tags: BTreeMap::from([(DEPLOYMENT_TAG.into(), "demo".into())]),
+            health: None,
         }],
         rules: vec![],
         default_forward: vec!["tg-public".into()],
@@ -43,7 +44,7 @@ fn base() -> Observed {
 fn our_tg(n: &str, port: u16) -> TargetGroup {
     let k = key(n);
     let name = tg_name("demo", &k, port);
-    TargetGroup { arn: format!("arn-{name}"), name, port, vpc_id: "vpc-1".into(), tags: ours(&k) }
+    TargetGroup { arn: format!("arn-{name}"), name, port, vpc_id: "vpc-1".into(), tags: ours(&k), health: Some(service_health_check()) }
 }
 
 /// The observed state after applying a plan (what AWS would show), for convergence tests.
@@ -52,13 +53,17 @@ fn applied(seen: &Observed, p: &AlbPlan) -> Observed {
     let arn = |name: &str| format!("arn-{name}");
     for a in &p.actions {
         match a {
-            Action::CreateTargetGroup { service, name, port } => s.target_groups.push(TargetGroup {
+            Action::CreateTargetGroup { service, name, port, health } => s.target_groups.push(TargetGroup {
                 arn: arn(name),
                 name: name.clone(),
                 port: *port,
                 vpc_id: "vpc-1".into(),
                 tags: ours(service),
+                health: Some(health.clone()),
             }),
+            Action::ModifyHealthCheck { name, health, .. } => {
+                s.target_groups.iter_mut().find(|t| &t.name == name).unwrap().health = Some(health.clone());
+            }
             Action::Attach { name } => {
                 s.asg_target_groups.insert(arn(name));
             }
@@ -209,13 +214,14 @@ fn a_port_served_by_a_foreign_target_group_is_a_conflict_not_overwritten() {
         port: 82,
         vpc_id: "vpc-1".into(),
         tags: BTreeMap::new(),
+        health: None,
     });
     seen.asg_target_groups.insert("tg-manual".into());
     let p = plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &seen);
     assert!(p.actions.is_empty(), "{:?}", p.actions);
     assert_eq!(p.services[0].state, AlbState::Conflict);
     assert!(p.services[0].reason.contains("tg-manual"), "{}", p.services[0].reason);
-    // The firewalls' own health-check port (the stack's TG on 81) is taken too.
+    // The firewall stack's own target group (traffic on 81) serves port 81 too.
     let p = plan(&ctx(), &[w("frontend", 81, Some("a.example.com"), None)], &base());
     assert_eq!(p.services[0].state, AlbState::Conflict);
     // A foreign TG on the port that does NOT serve the firewalls is not in the way.
@@ -226,12 +232,13 @@ fn a_port_served_by_a_foreign_target_group_is_a_conflict_not_overwritten() {
         port: 82,
         vpc_id: "vpc-1".into(),
         tags: BTreeMap::new(),
+        health: None,
     });
     assert_eq!(plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &seen).services[0].state, AlbState::Routed);
     // Our name held by a target group not ours.
     let mut seen = base();
     let name = tg_name("demo", &key("frontend"), 82);
-    seen.target_groups.push(TargetGroup { arn: "tg-squat".into(), name, port: 82, vpc_id: "vpc-1".into(), tags: BTreeMap::new() });
+    seen.target_groups.push(TargetGroup { arn: "tg-squat".into(), name, port: 82, vpc_id: "vpc-1".into(), ..Default::default() });
     let p = plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &seen);
     assert_eq!(p.services[0].state, AlbState::Conflict);
     assert!(p.actions.is_empty());
@@ -387,4 +394,38 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
     };
     let got = wanted(&plan, &facts);
     assert_eq!(got, vec![w("a", 82, Some("shop.example.com"), None), w("b", 83, None, None)]);
+}
+
+/// Issue 13: a Service's target group probes its own traffic port (through its NAT rule on the
+/// firewall), never a copy of the firewall stack's group; groups an older version made with the
+/// copied check (port 81, `/index.html`) are repointed.
+#[test]
+fn service_target_groups_probe_their_traffic_port() {
+    let p = plan(&ctx(), &[w("frontend", 82, Some("a.example.com"), None)], &base());
+    let health = p.actions.iter().find_map(|a| if let Action::CreateTargetGroup { health, .. } = a { Some(health.clone()) } else { None });
+    let h = health.expect("a target group is created");
+    assert_eq!((h.protocol.as_str(), h.port.as_str()), ("HTTP", "traffic-port"));
+    assert_eq!((h.path.as_deref(), h.matcher.as_deref()), (Some("/"), Some("200-499")));
+
+    let cases: &[(Option<HealthCheck>, bool)] = &[
+        (Some(service_health_check()), false),
+        (
+            Some(HealthCheck { protocol: "HTTP".into(), port: "81".into(), path: Some("/index.html".into()), matcher: Some("200".into()) }),
+            true,
+        ),
+        (Some(HealthCheck { port: "82".into(), ..service_health_check() }), true),
+        (None, false),
+    ];
+    for (current, modify) in cases {
+        let mut seen = base();
+        let mut tg = our_tg("frontend", 82);
+        tg.health = current.clone();
+        seen.asg_target_groups.insert(tg.arn.clone());
+        seen.target_groups.push(tg);
+        let p = plan(&ctx(), &[w("frontend", 82, None, None)], &seen);
+        let mods: Vec<&Action> = p.actions.iter().filter(|a| matches!(a, Action::ModifyHealthCheck { .. })).collect();
+        assert_eq!(!mods.is_empty(), *modify, "{current:?}: {:?}", p.actions);
+        let after = applied(&seen, &p);
+        assert!(plan(&ctx(), &[w("frontend", 82, None, None)], &after).actions.is_empty(), "converges for {current:?}");
+    }
 }

@@ -1,7 +1,9 @@
 //! The S3 buckets `up` fills: the bootstrap package (PAN-OS allows only its own folders there)
 //! and the lambda code plus the stack templates (in their own bucket). Created when missing with
-//! the region's location constraint, public access blocked, default encryption on; objects are
-//! uploaded only when their content differs (sha256 kept in object metadata), then listed back.
+//! the region's location constraint, public access blocked, default encryption on, object
+//! ownership `BucketOwnerEnforced` (ACLs off) and a policy statement denying any request not made
+//! over TLS (merged into a policy the user's own bucket already has, never replacing it); objects
+//! are uploaded only when their content differs (sha256 kept in object metadata), then listed back.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,57 @@ pub async fn probe(s3: &aws_sdk_s3::Client, bucket: &str, deployment: &str) -> R
         }
     }
     Ok(BucketState::Ours)
+}
+
+/// Sid of the statement pano-eks adds to a bucket policy.
+pub const TLS_ONLY_SID: &str = "PanoEksDenyInsecureTransport";
+
+/// The AWS partition of a region (`arn:<partition>:s3:::…`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The statement denying every request to the bucket and its objects that is not over TLS
+/// (Amazon S3 user guide, "Security best practices": enforce encryption in transit with
+/// `aws:SecureTransport`).
+pub fn tls_only_statement(bucket: &str, partition: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": TLS_ONLY_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [format!("arn:{partition}:s3:::{bucket}"), format!("arn:{partition}:s3:::{bucket}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })
+}
+
+/// The bucket policy to put so that it holds our TLS-only statement: `Ok(None)` when `existing`
+/// already has it as wanted; otherwise `existing` with ours added (or replaced, by Sid), every
+/// other statement kept as it was.
+pub fn policy_with_tls_only(existing: Option<&str>, bucket: &str, partition: &str) -> Result<Option<String>, String> {
+    let want = tls_only_statement(bucket, partition);
+    let mut doc: serde_json::Value = match existing.map(str::trim).filter(|s| !s.is_empty()) {
+        None => serde_json::json!({"Version": "2012-10-17", "Statement": []}),
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("the bucket policy of {bucket} is not JSON: {e}"))?,
+    };
+    let obj = doc.as_object_mut().ok_or_else(|| format!("the bucket policy of {bucket} is not a JSON object"))?;
+    let statements = obj.entry("Statement").or_insert_with(|| serde_json::json!([]));
+    if statements.is_object() {
+        *statements = serde_json::Value::Array(vec![statements.take()]);
+    }
+    let list = statements.as_array_mut().ok_or_else(|| format!("the bucket policy of {bucket} has a Statement that is not a list"))?;
+    match list.iter_mut().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(TLS_ONLY_SID)) {
+        Some(s) if *s == want => return Ok(None),
+        Some(s) => *s = want,
+        None => list.push(want),
+    }
+    Ok(Some(doc.to_string()))
 }
 
 /// Creates the bucket if missing and (re)applies its settings. Returns whether it was created.
@@ -123,6 +176,37 @@ pub async fn ensure(s3: &aws_sdk_s3::Client, bucket: &str, region: &str, deploym
         .map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
     let tagging = s3t::Tagging::builder().tag_set(tag).build().map_err(|e| AwsError::new("s3:PutBucketTagging", e.to_string()))?;
     s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.map_err(|e| sdk_err("s3:PutBucketTagging", e))?;
+    // ACLs off: every object belongs to the bucket owner, whoever wrote it.
+    let ownership = s3t::OwnershipControls::builder()
+        .rules(
+            s3t::OwnershipControlsRule::builder()
+                .object_ownership(s3t::ObjectOwnership::BucketOwnerEnforced)
+                .build()
+                .map_err(|e| AwsError::new("s3:PutBucketOwnershipControls", e.to_string()))?,
+        )
+        .build()
+        .map_err(|e| AwsError::new("s3:PutBucketOwnershipControls", e.to_string()))?;
+    s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(ownership)
+        .send()
+        .await
+        .map_err(|e| sdk_err("s3:PutBucketOwnershipControls", e))?;
+    let existing = match s3.get_bucket_policy().bucket(bucket).send().await {
+        Ok(r) => r.policy().map(str::to_string),
+        Err(e) => {
+            let err = sdk_err("s3:GetBucketPolicy", e);
+            if !err.is_code("NoSuchBucketPolicy") {
+                return Err(err);
+            }
+            None
+        }
+    };
+    if let Some(policy) =
+        policy_with_tls_only(existing.as_deref(), bucket, partition(region)).map_err(|e| AwsError::new("s3:GetBucketPolicy", e))?
+    {
+        s3.put_bucket_policy().bucket(bucket).policy(policy).send().await.map_err(|e| sdk_err("s3:PutBucketPolicy", e))?;
+    }
     Ok(created)
 }
 
@@ -206,24 +290,46 @@ pub async fn get_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Resul
     }
 }
 
-/// Empties and deletes a bucket; `false` when it did not exist.
+/// Empties and deletes a bucket; `false` when it did not exist. Every object version and delete
+/// marker goes, so a versioned bucket (one the user brought) is emptied too: deleting only the
+/// current keys leaves versions behind and DeleteBucket fails with BucketNotEmpty.
 pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, AwsError> {
     let keys = match list_keys(s3, bucket).await {
         Ok(k) => k,
         Err(e) if e.is_code("NoSuchBucket") => return Ok(false),
         Err(e) => return Err(e),
     };
-    for chunk in keys.chunks(1000) {
-        let ids: Vec<s3t::ObjectIdentifier> = chunk.iter().filter_map(|k| s3t::ObjectIdentifier::builder().key(k).build().ok()).collect();
+    delete_ids(s3, bucket, keys.iter().filter_map(|k| s3t::ObjectIdentifier::builder().key(k).build().ok()).collect()).await?;
+    // Then whatever versions and delete markers are left (none in an unversioned bucket).
+    loop {
+        let r = s3.list_object_versions().bucket(bucket).send().await.map_err(|e| sdk_err("s3:ListObjectVersions", e))?;
+        let mut ids: Vec<s3t::ObjectIdentifier> = Vec::new();
+        for (key, version) in
+            r.versions().iter().map(|v| (v.key(), v.version_id())).chain(r.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+        {
+            if let Some(key) = key {
+                ids.extend(s3t::ObjectIdentifier::builder().key(key).set_version_id(version.map(str::to_string)).build().ok());
+            }
+        }
+        if ids.is_empty() {
+            break;
+        }
+        delete_ids(s3, bucket, ids).await?;
+    }
+    s3.delete_bucket().bucket(bucket).send().await.map_err(|e| sdk_err("s3:DeleteBucket", e))?;
+    Ok(true)
+}
+
+async fn delete_ids(s3: &aws_sdk_s3::Client, bucket: &str, ids: Vec<s3t::ObjectIdentifier>) -> Result<(), AwsError> {
+    for chunk in ids.chunks(1000) {
         let del = s3t::Delete::builder()
-            .set_objects(Some(ids))
+            .set_objects(Some(chunk.to_vec()))
             .quiet(true)
             .build()
             .map_err(|e| AwsError::new("s3:DeleteObjects", e.to_string()))?;
         s3.delete_objects().bucket(bucket).delete(del).send().await.map_err(|e| sdk_err("s3:DeleteObjects", e))?;
     }
-    s3.delete_bucket().bucket(bucket).send().await.map_err(|e| sdk_err("s3:DeleteBucket", e))?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,5 +356,27 @@ mod tests {
     #[test]
     fn sha_is_hex_of_the_body() {
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn the_tls_only_statement_is_added_kept_or_repaired_never_replacing_the_users() {
+        let ours = tls_only_statement("b", "aws");
+        let fresh: serde_json::Value = serde_json::from_str(&policy_with_tls_only(None, "b", "aws").unwrap().unwrap()).unwrap();
+        assert_eq!(fresh["Statement"], serde_json::json!([ours.clone()]));
+        assert_eq!(ours["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(ours["Resource"], serde_json::json!(["arn:aws:s3:::b", "arn:aws:s3:::b/*"]));
+        // Already there: nothing to put.
+        assert_eq!(policy_with_tls_only(Some(&fresh.to_string()), "b", "aws").unwrap(), None);
+        // The user's own statement (one object, not a list) stays; ours is added.
+        let theirs = r#"{"Version":"2012-10-17","Statement":{"Sid":"Theirs","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
+        let merged: serde_json::Value = serde_json::from_str(&policy_with_tls_only(Some(theirs), "b", "aws").unwrap().unwrap()).unwrap();
+        let sids: Vec<&str> = merged["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+        assert_eq!(sids, ["Theirs", TLS_ONLY_SID]);
+        // A stale copy of ours (another partition) is repaired in place.
+        let stale = policy_with_tls_only(None, "b", "aws-cn").unwrap().unwrap();
+        let fixed: serde_json::Value = serde_json::from_str(&policy_with_tls_only(Some(&stale), "b", "aws").unwrap().unwrap()).unwrap();
+        assert_eq!(fixed["Statement"], serde_json::json!([ours]));
+        assert!(policy_with_tls_only(Some("not json"), "b", "aws").is_err());
+        assert_eq!((partition("us-west-2"), partition("cn-north-1"), partition("us-gov-west-1")), ("aws", "aws-cn", "aws-us-gov"));
     }
 }

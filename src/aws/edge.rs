@@ -1,18 +1,21 @@
 //! When the AWS edge steps run: after every successful Panorama converge (`sync --once`,
-//! `sync --watch`), the ALB reconcile (`sync.manage_alb`) and the outbound check
+//! `sync --watch`), the load balancer reconcile (`sync.manage_alb`: ALB rules, or with
+//! `elb_type = "network"` one NLB listener per Service port) and the outbound check
 //! (`network.outbound_via_firewall`); `up` sets outbound up; `down` removes both before the
-//! stacks go. Sequencing only: the decisions are in `alb` and `outbound`.
+//! stacks go. Sequencing only: the decisions are in `alb`, `pano_eks_core::front` and `outbound`.
 
 use pano_eks_core::{Facts, Plan};
 use serde::Serialize;
 
-use super::{Aws, alb, outbound};
+use super::{Aws, alb, nlb, outbound};
 use crate::config::{Config, ElbType};
 
 /// What the edge steps did after one converge (each is `None` when not enabled).
 #[derive(Debug, Default, Serialize)]
 pub struct EdgeReport {
     pub alb: Option<alb::AlbReport>,
+    /// With an NLB front (`firewalls.elb_type = "network"`).
+    pub nlb: Option<nlb::NlbReport>,
     pub outbound: Option<outbound::OutboundReport>,
     /// Conflicts and waits (the step did what it could), each naming its step.
     pub problems: Vec<String>,
@@ -31,6 +34,9 @@ impl EdgeReport {
         let mut out = Vec::new();
         if let Some(a) = &self.alb {
             out.extend(a.done.iter().map(|d| format!("alb: {d}")));
+        }
+        if let Some(n) = &self.nlb {
+            out.extend(n.done.iter().map(|d| format!("nlb: {d}")));
         }
         if let Some(o) = &self.outbound {
             out.extend(o.done.iter().map(|d| format!("outbound: {d}")));
@@ -58,10 +64,18 @@ pub async fn outbound_context(aws: &Aws, cfg: &Config) -> Result<outbound::Conte
     .map_err(|e| e.to_string())
 }
 
+/// The NLB part after a converge (one listener per protected Service port); `Ok(None)` when
+/// the firewall stack does not exist.
+pub async fn nlb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<nlb::NlbReport>, String> {
+    let Some(ctx) = nlb::context(aws, &cfg.name, &cfg.firewall_stack()).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let wanted = nlb::wanted(&ctx, &alb::wanted(plan, facts));
+    nlb::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
+}
+
 /// The ALB part after a converge; `Ok(None)` when the firewall stack does not exist.
 pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<alb::AlbReport>, String> {
     if cfg.firewalls.elb_type != ElbType::Application {
-        return Err("sync.manage_alb needs firewalls.elb_type = \"application\" (listener rules need an ALB)".into());
+        return Err("listener rules need an ALB (firewalls.elb_type = \"application\")".into());
     }
     let Some(ctx) = alb::context(aws, &cfg.name, &cfg.firewall_stack()).await.map_err(|e| e.to_string())? else { return Ok(None) };
     let wanted = alb::wanted(plan, facts);
@@ -73,7 +87,18 @@ pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts)
 /// and retries at the next converge).
 pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> EdgeReport {
     let mut report = EdgeReport::default();
-    if cfg.sync.manage_alb {
+    if cfg.sync.manage_alb && cfg.firewalls.elb_type == ElbType::Network {
+        match nlb_after_sync(aws, cfg, plan, facts).await {
+            Ok(Some(r)) => {
+                for s in r.plan.conflicts() {
+                    report.problems.push(format!("nlb: Service {} (port {}): {:?}: {}", s.service, s.port, s.state, s.reason));
+                }
+                report.nlb = Some(r);
+            }
+            Ok(None) => report.errors.push(format!("nlb: firewall stack {} does not exist", cfg.firewall_stack())),
+            Err(e) => report.errors.push(format!("nlb: {e}")),
+        }
+    } else if cfg.sync.manage_alb {
         match alb_after_sync(aws, cfg, plan, facts).await {
             Ok(Some(r)) => {
                 for s in r.plan.conflicts() {
@@ -107,7 +132,21 @@ pub async fn ensure_outbound(aws: &Aws, cfg: &Config) -> Result<outbound::Outbou
 /// turned off since `up` must not leave resources behind. Returns the lines done.
 pub async fn remove_all(aws: &Aws, cfg: &Config) -> Result<Vec<String>, Vec<String>> {
     let (mut done, mut errors) = (Vec::new(), Vec::new());
-    match alb::context(aws, &cfg.name, &cfg.firewall_stack()).await {
+    // An NLB front's listeners go first: a listener still forwarding keeps its target group.
+    if cfg.firewalls.elb_type == ElbType::Network {
+        match nlb::context(aws, &cfg.name, &cfg.firewall_stack()).await {
+            Ok(Some(ctx)) => match nlb::reconcile(aws, &ctx, &[]).await {
+                Ok(r) => done.extend(r.done.into_iter().map(|d| format!("nlb: {d}"))),
+                Err(e) => errors.push(format!("nlb: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => done.push(format!("nlb: skipped: {e}")),
+        }
+    }
+    // (An NLB listener has no rules: the ALB reconcile is for an ALB front only.)
+    let alb_ctx =
+        if cfg.firewalls.elb_type == ElbType::Application { alb::context(aws, &cfg.name, &cfg.firewall_stack()).await } else { Ok(None) };
+    match alb_ctx {
         Ok(Some(ctx)) => match alb::reconcile(aws, &ctx, &[]).await {
             Ok(r) => done.extend(r.done.into_iter().map(|d| format!("alb: {d}"))),
             Err(e) => errors.push(format!("alb: {e}")),

@@ -12,6 +12,7 @@
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
+//! - `nlb`: with an NLB front, one listener and target group per protected Service port;
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
 //! - `edge`: when `up`, `sync` and `down` run the two above.
 
@@ -25,6 +26,7 @@ pub mod edge;
 pub mod eks;
 pub mod kube_made;
 pub mod kubeconfig;
+pub mod nlb;
 pub mod outbound;
 pub mod preflight;
 pub mod progress;

@@ -89,6 +89,9 @@ pub struct Firewalls {
     pub elb_type: ElbType,
     #[serde(default = "defaults::lambda_runtime")]
     pub lambda_runtime: String,
+    /// Keep IMDSv1 available on the firewalls (images that cannot bootstrap with IMDSv2 required).
+    #[serde(default)]
+    pub allow_imdsv1: bool,
     /// S3 bucket for the bootstrap package; default `<name>-panw-bootstrap`.
     pub bootstrap_bucket: Option<String>,
     /// S3 bucket for the lambda code; default `<name>-panw-lambda`. It is not the bootstrap bucket
@@ -168,6 +171,12 @@ pub struct Cluster {
     /// This is the cluster `sync` runs inside (in-cluster mode): use the pod's service account.
     #[serde(default)]
     pub in_cluster: bool,
+    /// Who may reach the cluster's public API endpoint; default: `firewalls.ssh_from` (the
+    /// operator's admin network), never the whole internet unless listed.
+    pub endpoint_public_cidrs: Option<Vec<Ipv4Net>>,
+    /// EKS control-plane log types sent to CloudWatch Logs (opt-in; billed per GB).
+    #[serde(default)]
+    pub control_plane_logs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +191,9 @@ pub struct Nodes {
     pub desired: u32,
     /// EKS-optimised AMI; default: the SSM public parameter for the cluster's Kubernetes version.
     pub ami: Option<String>,
+    /// Public IPv4 addresses on the nodes (the cluster subnets map them). Default: only when
+    /// they are the nodes' way out, i.e. without `network.outbound_via_firewall`.
+    pub public_ip: Option<bool>,
 }
 
 impl Default for Nodes {
@@ -192,6 +204,7 @@ impl Default for Nodes {
             max: defaults::nodes_max(),
             desired: defaults::nodes_desired(),
             ami: None,
+            public_ip: None,
         }
     }
 }
@@ -397,6 +410,17 @@ impl Config {
             host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port).to_string()
         };
         (!host.is_empty()).then_some(host)
+    }
+
+    /// The CIDRs allowed on a cluster's public API endpoint (explicit, or `firewalls.ssh_from`).
+    pub fn endpoint_public_cidrs(&self, cluster: &Cluster) -> Vec<Ipv4Net> {
+        cluster.endpoint_public_cidrs.clone().unwrap_or_else(|| vec![self.firewalls.ssh_from])
+    }
+
+    /// Whether a cluster's nodes get public IPv4 addresses (explicit, or only when the internet
+    /// gateway is their way out).
+    pub fn node_public_ip(&self, cluster: &Cluster) -> bool {
+        cluster.nodes.public_ip.unwrap_or(!self.network.outbound_via_firewall)
     }
 
     /// The AZ of each subnet of a cluster (explicit, or `network.azs` round-robin).

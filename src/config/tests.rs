@@ -42,6 +42,13 @@ fn each_problem_is_reported_with_its_location() {
         ("count = 2", "count = 7", "firewalls.count = 7: must be between 2 and 6"),
         ("count = 2", "cout = 2", "unknown key `firewalls.cout` (did you mean `count`?)"),
         ("ssh_from = \"203.0.113.7/32\"", "ssh_from = \"0.0.0.0/0\"", "allow_ssh_from_anywhere"),
+        // Nodes without public IPs have no way out unless egress goes through the firewalls.
+        ("name = \"shop\"", "nodes = { public_ip = false }\nname = \"shop\"", "set `network.outbound_via_firewall = true`"),
+        ("name = \"shop\"", "control_plane_logs = [\"api\", \"kubelet\"]\nname = \"shop\"", "is not an EKS log type"),
+        ("name = \"shop\"", "endpoint_public_cidrs = [\"198.51.100.1/24\"]\nname = \"shop\"", "has host bits set"),
+        ("name = \"shop\"", "endpoint_public_cidrs = []\nname = \"shop\"", "list who may reach the public API endpoint"),
+        // python3.10 can no longer be created on Lambda (issue 13).
+        ("count = 2", "lambda_runtime = \"python3.10\"\ncount = 2", "python3.11, python3.12, python3.13, python3.14"),
         (
             "\"192.168.110.0/24\", \"192.168.111.0/24\"",
             "\"10.9.0.0/24\", \"192.168.111.0/24\"",

@@ -13,7 +13,13 @@ use super::{Config, LoadOptions};
 
 /// The seed's documented limit of clusters secured in one VPC.
 pub const MAX_CLUSTERS_PER_VPC: usize = 16;
-const LAMBDA_RUNTIMES: &[&str] = &["python3.10", "python3.11", "python3.12", "python3.13"];
+/// EKS control-plane log types (Amazon EKS user guide, "Send control plane logs to CloudWatch Logs").
+pub const CONTROL_PLANE_LOGS: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
+
+/// Python runtimes Lambda still lets you create functions on (AWS Lambda developer guide,
+/// "Lambda runtimes", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html: python3.10
+/// is deprecated and refused for new functions (issue 13); python3.14 is supported since Nov 2025).
+const LAMBDA_RUNTIMES: &[&str] = &["python3.11", "python3.12", "python3.13", "python3.14"];
 
 struct Check<'a> {
     map: &'a SourceMap,
@@ -326,6 +332,37 @@ fn clusters(k: &mut Check, c: &Config, base: &Path) {
                 k.err(&at("api_server"), "must be an https:// URL");
             }
         }
+        if let Some(cidrs) = &cl.endpoint_public_cidrs {
+            if cidrs.is_empty() {
+                k.err(
+                    &at("endpoint_public_cidrs"),
+                    "is empty: list who may reach the public API endpoint (`up` and `sync` run from there)",
+                );
+            }
+            // EKS takes at most 40 public access CIDRs (Amazon EKS user guide, "Cluster API server endpoint").
+            if cidrs.len() > 40 {
+                k.err(&at("endpoint_public_cidrs"), format!("has {} entries; EKS allows at most 40", cidrs.len()));
+            }
+            for (j, n) in cidrs.iter().enumerate() {
+                host_bits(k, &format!("clusters.{i}.endpoint_public_cidrs.{j}"), *n);
+            }
+        }
+        for (j, t) in cl.control_plane_logs.iter().enumerate() {
+            if !CONTROL_PLANE_LOGS.contains(&t.as_str()) {
+                k.err(
+                    &format!("clusters.{i}.control_plane_logs.{j}"),
+                    format!("is not an EKS log type: {}", CONTROL_PLANE_LOGS.join(", ")),
+                );
+            } else if cl.control_plane_logs[..j].contains(t) {
+                k.err(&format!("clusters.{i}.control_plane_logs.{j}"), "is listed twice");
+            }
+        }
+        if cl.nodes.public_ip == Some(false) && !c.network.outbound_via_firewall {
+            k.err(
+                &at("nodes.public_ip"),
+                "nodes without public IPs have no way out (the cluster subnets route 0.0.0.0/0 to the internet gateway): set `network.outbound_via_firewall = true`, or leave `public_ip` unset",
+            );
+        }
         if cl.in_cluster && (cl.api_server.is_some() || cl.kubeconfig.is_some()) {
             k.err(&at("in_cluster"), "excludes `api_server` and `kubeconfig`: in-cluster mode uses the pod's own service account");
         }
@@ -544,6 +581,7 @@ const KNOWN_KEYS: &[&str] = &[
     "firewalls.authcodes_file",
     "firewalls.elb_type",
     "firewalls.lambda_runtime",
+    "firewalls.allow_imdsv1",
     "firewalls.bootstrap_bucket",
     "firewalls.lambda_bucket",
     "firewalls.vm_auth_key_env",
@@ -580,6 +618,9 @@ const KNOWN_KEYS: &[&str] = &[
     "clusters.nodes.max",
     "clusters.nodes.desired",
     "clusters.nodes.ami",
+    "clusters.nodes.public_ip",
+    "clusters.endpoint_public_cidrs",
+    "clusters.control_plane_logs",
     "sync.label",
     "sync.debounce",
     "sync.resync",

@@ -36,6 +36,7 @@ pub fn settings(cfg: &Config, allow_all: bool, adopt: bool) -> PrepareSettings {
         untrust_zone: p.untrust_zone.clone(),
         trust_zone: p.trust_zone.clone(),
         dns_primary: prepare::AWS_DNS.to_string(),
+        untrust_subnets: cfg.network.untrust_subnets.iter().map(ToString::to_string).collect(),
         allow_all,
         adopt,
     }
@@ -254,7 +255,9 @@ pub async fn unprepare(w: &Writer<'_>, record_file: &Path) -> Result<UnprepareRe
             | Item::VirtualRouter { template, .. }
             | Item::RouterInterface { template, .. }
             | Item::ImportInterface { template, .. }
-            | Item::ImportRouter { template, .. } => (&mut templates, template),
+            | Item::ImportRouter { template, .. }
+            | Item::ProbeProfile { template, .. }
+            | Item::ProbeProfileOnInterface { template, .. } => (&mut templates, template),
         };
         if !list.contains(name) {
             list.push(name.clone());

@@ -163,6 +163,9 @@ fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<St
     let mut ctx = tera::Context::new();
     ctx.insert("azs", &numbered(n.azs.len()));
     ctx.insert("elb_type", f.elb_type.as_str());
+    ctx.insert("outbound", &n.outbound_via_firewall);
+    ctx.insert("imdsv1", &f.allow_imdsv1);
+    ctx.insert("probe_port", &pano_eks_core::prepare::PROBE_PORT);
     let body = render_one(t, &format!("{name}.yaml.tera"), &ctx)?;
 
     let mut p = BTreeMap::new();
@@ -202,6 +205,9 @@ fn firewall_stack(t: &tera::Tera, cfg: &Config, existing_vpc: bool) -> Result<St
 fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, existing_vpc: bool) -> Result<StackSpec, CfnError> {
     let mut ctx = tera::Context::new();
     ctx.insert("subnets", &numbered(cl.subnets.len()));
+    ctx.insert("public_ip", &cfg.node_public_ip(cl));
+    // Names from a closed set (validated against config::validate::CONTROL_PLANE_LOGS).
+    ctx.insert("logs", &cl.control_plane_logs);
     let body = render_one(t, "eks-cluster.yaml.tera", &ctx)?;
 
     let fw = cfg.firewall_stack();
@@ -227,6 +233,7 @@ fn cluster_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster, exis
     p.insert("InternetGatewayId".into(), igw);
     p.insert("SubnetAzs".into(), joined(&cfg.cluster_azs(cl)));
     p.insert("SubnetCidrs".into(), joined(&cl.subnets));
+    p.insert("PublicAccessCidrs".into(), joined(&cfg.endpoint_public_cidrs(cl)));
     Ok(StackSpec {
         role: StackRole::Cluster,
         cluster: Some(cl.name.clone()),
@@ -316,9 +323,10 @@ name = "four"
 subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.133.0/24"]
 "#;
 
-    /// A config text for one variant: AZ count, firewall count, ELB type, brownfield ids, and
-    /// three clusters with 2, 3 and 4 subnets (the second with its own node AMI).
-    fn variant(azs: usize, count: u32, elb: &str, existing: bool) -> String {
+    /// A config text for one variant: AZ count, firewall count, ELB type, brownfield ids, cluster
+    /// egress through the firewalls, and three clusters with 2, 3 and 4 subnets (the second with
+    /// its own node AMI).
+    fn variant(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool) -> String {
         let mut t = VALID.to_string();
         if azs == 3 {
             for (from, to) in THREE_AZS {
@@ -334,6 +342,9 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 1,
             );
         }
+        if outbound {
+            t = t.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1);
+        }
         let at = t.find("[[clusters]]").expect("fixture has a cluster");
         t.truncate(at);
         t.push_str(CLUSTERS);
@@ -341,7 +352,13 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     }
 
     fn stacks(azs: usize, count: u32, elb: &str, existing: bool) -> Vec<StackSpec> {
-        render_stacks(&valid_config_from(&variant(azs, count, elb, existing)), existing).expect("renders")
+        stacks_with(azs, count, elb, existing, false)
+    }
+
+    fn stacks_with(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool) -> Vec<StackSpec> {
+        let cfg = valid_config_from(&variant(azs, count, elb, existing, outbound));
+        assert_eq!(cfg.network.outbound_via_firewall, outbound);
+        render_stacks(&cfg, existing).expect("renders")
     }
 
     /// The names declared under a top-level section (`Parameters:`, `Outputs:`, `Resources:`).
@@ -367,8 +384,14 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             for azs in [2, 3] {
                 for count in [2, 6] {
                     for elb in ["application", "network"] {
-                        let name = format!("{}-{azs}az-{count}fw-{elb}", if existing { "existing" } else { "new" });
-                        out.push((name, stacks(azs, count, elb, existing)));
+                        for outbound in [false, true] {
+                            let name = format!(
+                                "{}-{azs}az-{count}fw-{elb}{}",
+                                if existing { "existing" } else { "new" },
+                                if outbound { "-outbound" } else { "" }
+                            );
+                            out.push((name, stacks_with(azs, count, elb, existing, outbound)));
+                        }
                     }
                 }
             }
@@ -465,10 +488,13 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         assert_eq!(v("LambdaRuntime"), "python3.12");
         assert_eq!(v("ElbName"), "demo-exlb");
         let body = &s[0].template_body;
-        assert!(body.contains("      Type: network\n") && !body.contains("ElbSecurityGroup"), "only NLB resources");
+        assert!(body.contains("      Type: network\n") && !body.contains("Protocol: HTTP"), "only NLB resources");
+        assert!(body.contains("      HealthCheckProtocol: TCP\n      HealthCheckPort: \"443\"\n"), "NLB probes the firewall's HTTPS");
         assert!(body.contains("  MgmtSubnet3:") && !body.contains("MgmtSubnet4"), "3 AZs");
         let alb = &stacks(2, 2, "application", false)[0].template_body;
-        assert!(alb.contains("      Type: application\n") && alb.contains("HealthCheckPath: /index.html"));
+        assert!(
+            alb.contains("      Type: application\n") && alb.contains("      HealthCheckProtocol: HTTPS\n      HealthCheckPort: \"443\"\n")
+        );
         assert!(!alb.contains("MgmtSubnet3"), "2 AZs");
     }
 
@@ -562,6 +588,57 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     }
 
     #[test]
+    fn the_lint_rules_probe_port_is_the_cores() {
+        let rules = include_str!("../../tests/cfn-rules/pano_eks_rules.py");
+        let want = format!("\nPROBE_PORT = {}\n", pano_eks_core::prepare::PROBE_PORT);
+        assert!(rules.contains(&want), "tests/cfn-rules/pano_eks_rules.py lacks {want:?}");
+    }
+
+    #[test]
+    fn imdsv1_only_on_request_and_outbound_opens_the_s3_endpoint() {
+        let fw = |text: &str| render_stacks(&valid_config_from(text), false).unwrap().remove(0).template_body;
+        let default = fw(VALID);
+        assert!(default.contains("          HttpTokens: required\n") && !default.contains("pano-eks/imdsv1"));
+        assert!(default.contains("prod-${AWS::Region}-starport-layer-bucket/*") && !default.contains("ClusterEgressThroughTheFirewalls"));
+        let old = fw(&VALID.replacen("count = 2", "count = 2\nallow_imdsv1 = true", 1));
+        assert!(old.contains("          HttpTokens: optional\n") && old.contains("    Metadata:\n      pano-eks/imdsv1: "));
+        let out = fw(&VALID.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1));
+        assert!(out.contains("Sid: ClusterEgressThroughTheFirewalls"));
+    }
+
+    #[test]
+    fn eks_endpoint_logging_and_node_addresses_follow_the_config() {
+        let cluster = |text: &str| render_stacks(&valid_config_from(text), false).unwrap().remove(1);
+        // Defaults: the public endpoint for the operator's admin network only, no logging, and
+        // public node addresses only because the internet gateway is the nodes' way out.
+        let c = cluster(VALID);
+        assert_eq!(c.parameters["PublicAccessCidrs"], value("203.0.113.7/32"));
+        assert!(c.template_body.contains("        PublicAccessCidrs: !Ref PublicAccessCidrs\n"));
+        assert!(!c.template_body.contains("Logging:"));
+        assert!(c.template_body.contains("      MapPublicIpOnLaunch: true\n"));
+        // With cluster egress through the firewalls: no public node addresses.
+        let out = cluster(&VALID.replacen("natgw_subnets", "outbound_via_firewall = true\nnatgw_subnets", 1));
+        assert!(
+            out.template_body.contains("      MapPublicIpOnLaunch: false\n") && !out.template_body.contains("MapPublicIpOnLaunch: true")
+        );
+        // Explicit CIDRs and opt-in logs.
+        let at = VALID.find("[[clusters]]").unwrap();
+        let next = VALID[at..].find("\nsubnets").unwrap() + at;
+        let mut text = VALID.to_string();
+        text.insert_str(
+            next,
+            "\nendpoint_public_cidrs = [\"198.51.100.0/24\", \"203.0.113.7/32\"]\ncontrol_plane_logs = [\"api\", \"audit\"]",
+        );
+        let c = cluster(&text);
+        assert_eq!(c.parameters["PublicAccessCidrs"], value("198.51.100.0/24,203.0.113.7/32"));
+        assert!(
+            c.template_body.contains("          EnabledTypes:\n            - Type: api\n            - Type: audit\n"),
+            "{}",
+            c.template_body
+        );
+    }
+
+    #[test]
     fn same_config_same_bytes() {
         let a = stacks(3, 6, "application", true);
         let b = stacks(3, 6, "application", true);
@@ -595,6 +672,77 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         None
     }
 
+    /// checkov findings that are explained (docs/cfn-lint.md, "checkov"): (check, resource).
+    const CHECKOV_EXPLAINED: &[(&str, &str)] = &[
+        ("CKV_AWS_2", "AWS::ElasticLoadBalancingV2::Listener.PublicListener"),
+        ("CKV_AWS_103", "AWS::ElasticLoadBalancingV2::Listener.PublicListener"),
+        ("CKV_AWS_260", "AWS::EC2::SecurityGroup.ElbSecurityGroup"),
+        ("CKV_AWS_91", "AWS::ElasticLoadBalancingV2::LoadBalancer.PublicLoadBalancer"),
+        ("CKV_AWS_115", "AWS::Lambda::Function.LifecycleFunction"),
+        ("CKV_AWS_116", "AWS::Lambda::Function.LifecycleFunction"),
+        ("CKV_AWS_117", "AWS::Lambda::Function.LifecycleFunction"),
+        ("CKV_AWS_173", "AWS::Lambda::Function.LifecycleFunction"),
+        ("CKV_AWS_158", "AWS::Logs::LogGroup.LifecycleLogGroup"),
+        ("CKV_AWS_58", "AWS::EKS::Cluster.Cluster"),
+    ];
+
+    /// checkov (`$PANO_EKS_VENV/bin/checkov`) over every distinct rendered body: every failed
+    /// check is one of [`CHECKOV_EXPLAINED`], and each of those is explained in docs/cfn-lint.md.
+    #[test]
+    fn checkov_sweep() {
+        let Some(lint) = cfn_lint() else { return };
+        let checkov = lint.with_file_name("checkov");
+        if !checkov.is_file() {
+            if std::env::var("PANO_EKS_REQUIRE_TOOLS").as_deref() == Ok("1") {
+                panic!("checkov not found at {} and PANO_EKS_REQUIRE_TOOLS=1 (run scripts/setup-env)", checkov.display());
+            }
+            eprintln!("SKIPPED: checkov not found at {}", checkov.display());
+            return;
+        }
+        let docs = include_str!("../../docs/cfn-lint.md");
+        for (id, resource) in CHECKOV_EXPLAINED {
+            let logical = resource.rsplit('.').next().unwrap();
+            let row = docs.lines().find(|l| l.starts_with("| CKV_") && l.contains(&format!("{id} ")) || l.contains(&format!("{id},")));
+            assert!(row.is_some_and(|r| r.contains(logical)), "{id} on {resource} is not explained in docs/cfn-lint.md");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut unique: BTreeMap<String, String> = BTreeMap::new();
+        for (variant, stacks) in all_variants() {
+            for s in stacks {
+                unique.entry(s.template_body).or_insert_with(|| format!("{variant}--{}", s.template_file));
+            }
+        }
+        for (body, name) in &unique {
+            std::fs::write(dir.path().join(name), body).unwrap();
+        }
+        let out = std::process::Command::new(&checkov)
+            .args(["--framework", "cloudformation", "-o", "json", "--quiet", "--skip-download", "-d"])
+            .arg(dir.path())
+            .output()
+            .expect("running checkov");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let parsed: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+        let reports = if parsed.is_array() { parsed.as_array().unwrap().clone() } else { vec![parsed] };
+        let (mut passed, mut explained, mut unexplained) = (0u64, BTreeSet::new(), Vec::new());
+        for r in &reports {
+            passed += r["summary"]["passed"].as_u64().unwrap_or(0);
+            for f in r["results"]["failed_checks"].as_array().into_iter().flatten() {
+                let id = f["check_id"].as_str().unwrap_or_default().to_string();
+                let resource = f["resource"].as_str().unwrap_or_default().to_string();
+                if CHECKOV_EXPLAINED.iter().any(|(i, res)| *i == id && *res == resource) {
+                    explained.insert((id, resource));
+                } else {
+                    let file = f["file_path"].as_str().unwrap_or_default().to_string();
+                    unexplained.push(format!("{id} {resource} ({file}): {}", f["check_name"].as_str().unwrap_or_default()));
+                }
+            }
+        }
+        eprintln!("checkov: {} files, {passed} passed, {} explained failure kinds", unique.len(), explained.len());
+        assert!(passed > 100, "checkov checked almost nothing: {stdout}");
+        assert!(unexplained.is_empty(), "checkov failures not explained in docs/cfn-lint.md:\n{}", unexplained.join("\n"));
+    }
+
     /// Every rendered variant (new/existing VPC × 2/3 AZs × 2/6 firewalls × ALB/NLB, clusters
     /// with 2/3/4 subnets, SSM or fixed node AMI) linted in one cfn-lint run: 0 errors.
     #[test]
@@ -619,8 +767,23 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         let canary = dir.path().join("canary-broken.yaml");
         std::fs::write(&canary, "Resources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlok: 10.0.0.0/16\n").unwrap();
         files.push(canary);
+        // pano-eks's own rules (tests/cfn-rules): each has a canary that must trip exactly it.
+        let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cfn-rules");
+        let mut rule_canaries: BTreeMap<String, String> = BTreeMap::new();
+        for e in std::fs::read_dir(rules.join("canaries")).unwrap() {
+            let p = e.unwrap().path();
+            let id = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let name = format!("rule-canary-{id}.yaml");
+            std::fs::copy(&p, dir.path().join(&name)).unwrap();
+            files.push(dir.path().join(&name));
+            rule_canaries.insert(name, id);
+        }
+        assert!(rule_canaries.len() >= 7, "{rule_canaries:?}");
+        let mut canary_hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let out = std::process::Command::new(&lint)
-            .args(["-f", "json", "--regions", "us-west-2", "--"])
+            .args(["-f", "json", "--regions", "us-west-2", "--append-rules"])
+            .arg(&rules)
+            .arg("--")
             .args(&files)
             .output()
             .expect("running cfn-lint");
@@ -630,7 +793,7 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         });
         let mut per_file: BTreeMap<String, (usize, usize)> = files
             .iter()
-            .filter(|f| !f.ends_with("canary-broken.yaml"))
+            .filter(|f| !f.ends_with("canary-broken.yaml") && !f.file_name().unwrap().to_string_lossy().starts_with("rule-canary-"))
             .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), (0, 0)))
             .collect();
         let mut errors = Vec::new();
@@ -645,6 +808,10 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 f["Rule"]["Id"].as_str().unwrap_or_default(),
                 f["Message"].as_str().unwrap_or_default()
             );
+            if rule_canaries.contains_key(&file) {
+                canary_hits.entry(file).or_default().insert(f["Rule"]["Id"].as_str().unwrap_or_default().to_string());
+                continue;
+            }
             if file == "canary-broken.yaml" {
                 canary_errors += usize::from(f["Level"] == "Error");
                 continue;
@@ -662,6 +829,12 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             eprintln!("cfn-lint {file}: {e} errors, {w} warnings");
         }
         assert!(canary_errors > 0, "cfn-lint reported nothing for the broken canary: {stdout}");
+        for (file, id) in &rule_canaries {
+            let hits = canary_hits.get(file).cloned().unwrap_or_default();
+            assert!(hits.contains(id), "rule {id} did not fire on its canary {file}: {hits:?}");
+            let ours: Vec<&String> = hits.iter().filter(|h| h.starts_with("E9")).collect();
+            assert_eq!(ours, vec![id], "canary {file} trips other pano-eks rules too");
+        }
         assert!(errors.is_empty(), "cfn-lint errors:\n{}", errors.join("\n"));
     }
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import ssl
 import stat
 import subprocess
@@ -156,6 +157,29 @@ def check_aws_up():
     print(f"ok: stacks {sorted(STACKS)} CREATE_COMPLETE, bootstrap package, pan-user credential 0600, {len(ids)} firewalls with eth2")
 
 
+def check_probe_path():
+    """The load balancers' health-check path to the firewalls, as configured end to end (issue 13):
+    the firewall stack's target group probes HTTPS 443 on eth0, eth0's security group admits that
+    only from the load balancer's group, and in Panorama's running config the untrust interface
+    carries the HTTPS-only profile permitted from the UNTRUST subnets."""
+    cfn, elb, ec2 = lab.aws("cloudformation"), lab.aws("elbv2"), lab.aws("ec2")
+    out = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="demo-firewall")["Stacks"][0]["Outputs"]}
+    tg = elb.describe_target_groups(TargetGroupArns=[out["PublicTargetGroupArn"]])["TargetGroups"][0]
+    assert (tg["HealthCheckProtocol"], tg["HealthCheckPort"]) == ("HTTPS", "443"), tg
+    perms = ec2.describe_security_groups(GroupIds=[out["UntrustSecurityGroup"]])["SecurityGroups"][0]["IpPermissions"]
+    assert any(p.get("FromPort", 0) <= 443 <= p.get("ToPort", 65535)
+               and any(g["GroupId"] == out["ElbSecurityGroup"] for g in p.get("UserIdGroupPairs", [])) for p in perms), perms
+    assert not any(p.get("IpRanges") for p in perms), f"eth0 admits addresses directly: {perms}"
+    ctx = ssl.create_default_context(cafile=os.environ["LAB_PANORAMA_CA"])
+    with urllib.request.urlopen(os.environ["LAB_PANORAMA_URL"] + "/_sim/config?which=running", context=ctx, timeout=10) as r:
+        xml = "".join(line.strip() for line in r.read().decode().splitlines())
+    xml = re.sub(r' (admin|dirtyId|time|uuid)="[^"]*"', "", xml)
+    for want in ("<interface-management-profile>pano-eks-lb-probe</interface-management-profile>",
+                 "<https>yes</https><permitted-ip><entry name=\"192.168.1.0/24\"/><entry name=\"192.168.11.0/24\"/></permitted-ip>"):
+        assert want in xml, f"running config lacks {want}"
+    print("ok: probe path: target group HTTPS 443 -> eth0 (from the LB's group only) -> profile pano-eks-lb-probe (UNTRUST subnets)")
+
+
 def check_down():
     for running in (False, True):
         got = lab.read_back(running=running)
@@ -204,6 +228,7 @@ def main(checkpoint, env_file):
     if checkpoint == "up":
         wait_settled("after up", watch=False)
         check_aws_up()
+        check_probe_path()
         check_panorama([], running=False, routes_expected=False)
         check_panorama([], running=True, routes_expected=False)
     elif checkpoint == "protected":

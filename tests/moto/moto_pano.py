@@ -29,6 +29,10 @@ in docs/testing.md; none of this is product code.
 10. ELB network interfaces: AWS gives a load balancer requester-managed ENIs described
    `ELB <type>/<name>/<id>` and deletes them (some minutes) after the load balancer. moto creates
    none; a test injects them, and here DeleteLoadBalancer deletes the ENIs of that description.
+11. Bucket policies (docs/testing.md row 11): moto applies a statement without evaluating its Condition, so the TLS-only
+   statement (Deny s3:* when aws:SecureTransport is false) denies everything. Here a statement
+   whose only condition is aws:SecureTransport is evaluated as over TLS (the SDK talks HTTPS to
+   AWS; the harness is plain HTTP only because it is local): it does not apply.
 """
 import datetime
 import os
@@ -462,6 +466,43 @@ def _delete_load_balancer(self, arn):
 
 
 ELBv2Backend.delete_load_balancer = _delete_load_balancer
+# 11. Bucket policy statements conditioned on aws:SecureTransport, evaluated as over TLS.
+import json  # noqa: E402
+
+from moto.s3 import models as s3_models  # noqa: E402
+
+_orig_get_permission = s3_models.FakeBucket.get_permission
+
+
+def _tls_only(statement):
+    cond = statement.get("Condition") or {}
+    return list(cond) == ["Bool"] and list(cond["Bool"]) == ["aws:SecureTransport"]
+
+
+def _get_permission(self, action, resource):
+    if self.policy is None:
+        return _orig_get_permission(self, action, resource)
+    doc = json.loads(self.policy.decode())
+    statements = doc.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = []
+    for st in statements:
+        if _tls_only(st):
+            value = str(st["Condition"]["Bool"]["aws:SecureTransport"]).lower()
+            if value != "true":
+                continue  # the request is over TLS: a "SecureTransport false" statement does not apply
+            st = {k: v for k, v in st.items() if k != "Condition"}
+        kept.append(st)
+    saved = self.policy
+    self.policy = json.dumps(dict(doc, Statement=kept)).encode() if kept else None
+    try:
+        return _orig_get_permission(self, action, resource)
+    finally:
+        self.policy = saved
+
+
+s3_models.FakeBucket.get_permission = _get_permission
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ class StrictEc2:
     * moto ENIs are "available" at once and detach instantly. AWS returns "pending" from create and
       takes a while to detach; `create_lag`/`detach_lag` make the next N describes of that ENI show
       pending / in-use+detaching, so the handler's bounded waits are really exercised.
+    * moto instances are "running" at once. On AWS the launch lifecycle action arrives while the
+      instance is still "pending", and AttachNetworkInterface on it fails with
+      IncorrectInstanceState. `instance_lag[id] = n` makes the next n DescribeInstances show it
+      pending (and attaching refused meanwhile); `instance_state[id]` forces a state for good.
 
     `fail[name]` may hold a callable(kwargs) run before the real call; it raises to inject a failure.
     """
@@ -63,6 +67,8 @@ class StrictEc2:
         self.delete_on_termination: dict[str, bool] = {}  # attachment id -> flag
         self._pending: dict[str, int] = {}
         self._detaching: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.instance_lag: dict[str, int] = {}
+        self.instance_state: dict[str, str] = {}
 
     # -- plumbing
     def __getattr__(self, name: str) -> Any:
@@ -119,6 +125,26 @@ class StrictEc2:
                     del self._detaching[eni_id]
         return resp
 
+    def _instance_state(self, instance_id: str, consume: bool) -> str | None:
+        if instance_id in self.instance_state:
+            return self.instance_state[instance_id]
+        if self.instance_lag.get(instance_id):
+            if consume:
+                self.instance_lag[instance_id] -= 1
+            return "pending"
+        return None
+
+    def describe_instances(self, **kwargs: Any) -> dict[str, Any]:
+        self._record("describe_instances", kwargs)
+        resp = self._real.describe_instances(**kwargs)
+        for reservation in resp.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                state = self._instance_state(instance["InstanceId"], consume=True)
+                if state:
+                    instance["State"] = {"Code": {"pending": 0, "shutting-down": 32, "terminated": 48,
+                                                  "stopping": 64, "stopped": 80}.get(state, 16), "Name": state}
+        return resp
+
     def show_delete_on_termination(self, eni: dict[str, Any]) -> dict[str, Any]:
         att = eni.get("Attachment")
         if att and att.get("AttachmentId") in self.delete_on_termination:
@@ -134,6 +160,10 @@ class StrictEc2:
         if eni.get("Attachment") or self._pending.get(eni_id) or eni_id in self._detaching:
             raise client_error("AttachNetworkInterface", "InvalidNetworkInterface.InUse",
                                f"Interface {eni_id} is not available")
+        state = self._instance_state(instance_id, consume=False)
+        if state and state != "running":
+            raise client_error("AttachNetworkInterface", "IncorrectInstanceState",
+                               f"The instance '{instance_id}' is not in a valid state for this operation.")
         instance = self._real.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         for ni in instance.get("NetworkInterfaces", []):
             if ni["Attachment"]["DeviceIndex"] == index:

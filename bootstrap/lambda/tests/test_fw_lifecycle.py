@@ -87,6 +87,81 @@ def test_launch_creates_and_attaches_mgmt_and_trust(world, az):
     assert world.clock.sleeps
 
 
+def test_launch_waits_for_a_pending_instance(world):
+    # The launch action arrives while the instance is still pending (as on AWS): attaching then
+    # fails with IncorrectInstanceState, so the handler waits (bounded) for "running" first.
+    iid = world.launch_instance()
+    world.ec2.instance_lag[iid] = 5
+
+    out = world.run(world.eventbridge(iid))
+
+    assert out["result"] == "CONTINUE" and out["completed"] is True, out
+    assert sorted(world.instance_enis(iid)) == [0, 1, 2]
+    assert world.clock.sleeps.count(fw_lifecycle.RUNNING_DELAY_S) >= 4
+    # Nothing was created before the instance was running.
+    names = world.ec2.names()
+    last_describe = max(i for i, n in enumerate(names) if n == "describe_instances")
+    assert names.index("create_network_interface") > last_describe
+    assert world.asg.completions == [completion(iid, LAUNCH_HOOK, "CONTINUE")]
+
+
+def test_launch_still_pending_is_retried_not_abandoned(world):
+    # Still pending when this invocation's wait is used up: the handler fails the invocation so
+    # Lambda's asynchronous retry runs it again later (the hook's heartbeat outlives the retries);
+    # it neither abandons a healthy, slow instance nor creates anything yet.
+    iid = world.launch_instance()
+    world.ec2.instance_lag[iid] = 10_000
+    start = world.clock.now
+
+    with pytest.raises(fw_lifecycle.NotRunningYet):
+        world.run(world.eventbridge(iid))
+
+    waited = world.clock.now - start
+    assert 0 < waited <= fw_lifecycle.RUNNING_ATTEMPTS * fw_lifecycle.RUNNING_DELAY_S
+    assert waited <= 120.0 - fw_lifecycle.COMPLETION_RESERVE_S
+    assert world.asg.attempts == [] and world.tagged_enis(iid) == []
+    assert "create_network_interface" not in world.ec2.names()
+    # The retry, once the instance runs, completes the launch.
+    world.ec2.instance_lag[iid] = 0
+    assert world.run(world.eventbridge(iid))["result"] == "CONTINUE"
+
+
+def test_launch_waits_only_within_the_deadline(world):
+    iid = world.launch_instance()
+    world.ec2.instance_lag[iid] = 10_000
+    start = world.clock.now
+    with pytest.raises(fw_lifecycle.NotRunningYet):
+        world.run(world.eventbridge(iid), remaining_ms=20_000)
+    assert world.clock.now - start <= 20.0 - fw_lifecycle.COMPLETION_RESERVE_S
+
+
+@pytest.mark.parametrize("state", ["shutting-down", "terminated", "stopping", "stopped"])
+def test_launch_of_an_instance_that_will_never_run_abandons(world, state):
+    iid = world.launch_instance()
+    world.ec2.instance_state[iid] = state
+
+    out = world.run(world.eventbridge(iid))
+
+    assert out["result"] == "ABANDON" and state in out["reason"]
+    assert world.tagged_enis(iid) == []
+    assert world.asg.completions == [completion(iid, LAUNCH_HOOK, "ABANDON")]
+
+
+def test_a_reused_eni_is_never_retagged(world):
+    # The lambda's IAM policy allows CreateTags only as part of CreateNetworkInterface
+    # (ec2:CreateAction), so an existing ENI whose Name tag differs is left as it is.
+    iid = world.launch_instance()
+    world.run(world.eventbridge(iid))
+    eni = world.tagged_enis(iid)[0]["NetworkInterfaceId"]
+    world.raw_ec2.create_tags(Resources=[eni], Tags=[{"Key": "Name", "Value": "renamed"}])
+    n = len(world.ec2.calls)
+
+    out = world.run(world.eventbridge(iid))
+
+    assert out["result"] == "CONTINUE"
+    assert "create_tags" not in world.ec2.names()[n:]
+
+
 def test_launch_twice_reuses_the_enis(world):
     iid = world.launch_instance()
     event = world.eventbridge(iid)
@@ -127,7 +202,8 @@ def test_launch_resumes_after_a_partial_earlier_run(world):
     assert enis["mgmt"]["NetworkInterfaceId"] == leftover
     assert enis["mgmt"]["Attachment"]["DeviceIndex"] == 1
     assert enis["mgmt"]["SourceDestCheck"] is False
-    assert tags(enis["mgmt"])["Name"] == f"{ASG}-eth1"  # missing tag filled in
+    # Not retagged: CreateTags is allowed only at creation (the lambda's IAM condition).
+    assert "Name" not in tags(enis["mgmt"])
     assert len(calls(world, "create_network_interface")) == 1  # only trust
 
 
