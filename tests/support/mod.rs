@@ -63,6 +63,9 @@ impl Sim {
             .args(["--listen", "127.0.0.1:0", "--tls-cert-out"])
             .arg(&ca)
             .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other", "--devices", "2"])
+            // As PAN-OS does (9.1 API guide, "Get Your API Key"): a keygen ends the admin's
+            // previous key, so every test also proves the product survives another keygen.
+            .args(["--keygen-rotates", "true"])
             .args(membership)
             .args(extra)
             .stdout(Stdio::piped())
