@@ -302,19 +302,38 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    // Prepare first makes the device group and template (nothing of B's yet), then B adds a
-    // zone next to the zones prepare manages and prepare runs again with --allow-all: B's zone
-    // stays pending.
+    // Prepare first makes the device group and template (nothing of B's yet). Then the untrust
+    // zone drifts (B takes ethernet1/1 out of it and commits), and B leaves two changes pending: a
+    // new zone beside the ones prepare manages, and a log setting inside the untrust zone itself.
+    // prepare runs again: it puts ethernet1/1 back (one member on the zone's own layer3 list) and
+    // adds the allow-all rule, and commits; both of B's pending changes stay pending.
     prepare(&[]);
     let zones = format!("{TPL}/vsys/entry[@name='vsys1']/zone");
+    b(&[("type", "config"), ("action", "delete"), ("xpath", &format!("{zones}/entry[@name='untrust']/network/layer3/member[text()='ethernet1/1']"))]);
+    b(&[("type", "commit"), ("cmd", "<commit><partial><admin><member>other-admin</member></admin></partial></commit>")]);
+    let committed = std::time::Instant::now();
+    while sim.jobs().iter().any(|j| j["status"] != "FIN") {
+        assert!(committed.elapsed() < Duration::from_secs(60), "admin B's commit did not finish within {:?}", committed.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!sim.config_xml("running").contains("<member>ethernet1/1</member></layer3>"), "the drift is committed");
     b(&[
         ("type", "config"),
         ("action", "edit"),
         ("xpath", &format!("{zones}/entry[@name='b-dmz']")),
         ("element", "<entry name=\"b-dmz\"><network><layer3/></network></entry>"),
     ]);
+    b(&[
+        ("type", "config"),
+        ("action", "edit"),
+        ("xpath", &format!("{zones}/entry[@name='untrust']/network/log-setting")),
+        ("element", "<log-setting>b-zone-logs</log-setting>"),
+    ]);
     prepare(&["--allow-all"]);
+    let running = sim.config_xml("running");
+    assert!(running.contains("<member>ethernet1/1</member>"), "prepare's member is committed");
     assert!(pending(&sim, "candidate", "b-dmz") && !pending(&sim, "running", "b-dmz"), "prepare committed admin B's zone");
+    assert!(sim.config_xml("candidate").contains("b-zone-logs") && !running.contains("b-zone-logs"), "prepare committed B's change inside the zone it wrote");
     assert!(pending(&sim, "running", "allow-all"), "prepare's own change is committed");
 
     // B: an address, a NAT rule and a route in the containers sync writes, all pending.
