@@ -309,7 +309,11 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
     // adds the allow-all rule, and commits; both of B's pending changes stay pending.
     prepare(&[]);
     let zones = format!("{TPL}/vsys/entry[@name='vsys1']/zone");
-    b(&[("type", "config"), ("action", "delete"), ("xpath", &format!("{zones}/entry[@name='untrust']/network/layer3/member[text()='ethernet1/1']"))]);
+    b(&[
+        ("type", "config"),
+        ("action", "delete"),
+        ("xpath", &format!("{zones}/entry[@name='untrust']/network/layer3/member[text()='ethernet1/1']")),
+    ]);
     b(&[("type", "commit"), ("cmd", "<commit><partial><admin><member>other-admin</member></admin></partial></commit>")]);
     let committed = std::time::Instant::now();
     while sim.jobs().iter().any(|j| j["status"] != "FIN") {
@@ -333,7 +337,10 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
     let running = sim.config_xml("running");
     assert!(running.contains("<member>ethernet1/1</member>"), "prepare's member is committed");
     assert!(pending(&sim, "candidate", "b-dmz") && !pending(&sim, "running", "b-dmz"), "prepare committed admin B's zone");
-    assert!(sim.config_xml("candidate").contains("b-zone-logs") && !running.contains("b-zone-logs"), "prepare committed B's change inside the zone it wrote");
+    assert!(
+        sim.config_xml("candidate").contains("b-zone-logs") && !running.contains("b-zone-logs"),
+        "prepare committed B's change inside the zone it wrote"
+    );
     assert!(pending(&sim, "running", "allow-all"), "prepare's own change is committed");
 
     // B: an address, a NAT rule and a route in the containers sync writes, all pending.

@@ -535,14 +535,17 @@ fn a_rotated_key_is_regenerated_once_per_403_and_a_second_rotation_mid_run_too()
     rt.block_on(e.converge(&f)).unwrap();
     assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (2, 2), "one new key after the rotation");
 
-    // Mid-run: rotate again as soon as the engine has re-keyed after the first rotation.
+    // Mid-run: rotate again once the engine has re-keyed after the first rotation *and used the
+    // new key* (its write went in). Rotating between a re-keygen and the retry it guards would
+    // refuse a fresh key, which the engine rightly reports instead of looping.
     rotate_keys(&sim);
     let started = std::time::Instant::now();
+    let writes_before = stat(&sim, "write_calls");
     let f = facts(3, "");
     let r = std::thread::scope(|s| {
         s.spawn(|| {
-            while requests(&sim, "keygen") < 3 {
-                assert!(started.elapsed() < Duration::from_secs(60), "no re-keygen after {:?}", started.elapsed());
+            while requests(&sim, "keygen") < 3 || stat(&sim, "write_calls") <= writes_before {
+                assert!(started.elapsed() < Duration::from_secs(60), "no re-keygen and write after {:?}", started.elapsed());
                 std::thread::yield_now();
             }
             rotate_keys(&sim);

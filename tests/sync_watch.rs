@@ -327,3 +327,60 @@ async fn a_held_address_is_told_on_its_service_as_a_kubernetes_event() {
     let _ = stop.send(());
     let _ = run.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_converge_is_tried_again_without_waiting_for_a_change() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let seen = outcomes.clone();
+    let mut s = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    s.on_converge = Some(Box::new(move |r: &Result<Report, String>| seen.lock().unwrap().push(r.is_ok())));
+    // Every commit fails until the fault is lifted.
+    let faults = |v: serde_json::Value| {
+        let sim_url = sim.url.clone();
+        let ca = sim.ca();
+        async move {
+            let http = reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap()])
+                .build()
+                .unwrap();
+            assert!(http.post(format!("{sim_url}/_sim/faults")).json(&v).send().await.unwrap().status().is_success());
+        }
+    };
+    faults(serde_json::json!({"fail_commit": "injected: commit refused"})).await;
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe-1.elb.us-west-2.amazonaws.com").await;
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    let start = Instant::now();
+    while !outcomes.lock().unwrap().contains(&false) {
+        assert!(start.elapsed() < WAIT, "no failed converge within {:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The fault goes; nothing changes in Kubernetes, and the resync is an hour away: the retry
+    // (2 s after the failure) commits the Service.
+    faults(serde_json::json!({"fail_commit": null})).await;
+    let e = engine(&sim).await;
+    let lifted = Instant::now();
+    loop {
+        let running = observe::read(&e.client, &Locations::from_settings(&e.settings), Which::Running).await.unwrap();
+        if has_rule(&running, "frontend") {
+            break;
+        }
+        assert!(
+            lifted.elapsed() < WAIT,
+            "the failed converge was not tried again within {:?}: {:?}",
+            lifted.elapsed(),
+            outcomes.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("retried and committed {:?} after the fault was lifted", lifted.elapsed());
+    let _ = stop.send(());
+    let _ = run.await;
+}

@@ -7,7 +7,8 @@
 //! runs every `resync`, repairing drift on Panorama. Watch loss is handled by the watcher (re-list
 //! with backoff); a cluster that has never been listed is *frozen* (its Service objects held as
 //! they are) because "unknown" must not read as "no Services", while the others keep converging.
-//! On shutdown the in-flight converge finishes; none is started.
+//! A converge that failed or had writes refused is tried again with backoff (2 s doubling, at
+//! most 5 min). On shutdown the in-flight converge finishes; none is started.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
-use pano_eks_core::{ClusterFacts, Facts, ServiceState};
+use pano_eks_core::{ClusterFacts, Facts, ProblemKind, ServiceState};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use super::metrics::Metrics;
@@ -104,8 +105,10 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
     let mut resync = tokio::time::interval(setup.resync);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut retry = Retry::new(setup.resync);
     loop {
-        tokio::select! {
+        let retry_due = retry.due();
+        let done = tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = rx.recv() => {
                 // Debounce: wait for a quiet window, at most 5 windows in total.
@@ -117,21 +120,76 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
                     }
                 }
                 while rx.try_recv().is_ok() {}
-                converge_once(&setup, &watches, &mut last_states).await;
+                converge_once(&setup, &watches, &mut last_states).await
             }
             _ = resync.tick() => converge_once(&setup, &watches, &mut last_states).await,
-        }
+            _ = retry_due => converge_once(&setup, &watches, &mut last_states).await,
+        };
+        retry.after(done);
     }
     tracing::info!("sync --watch stopped");
 }
 
-async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut BTreeMap<(String, String, String), ServiceState>) {
+/// A converge that failed, or in which Panorama refused writes, is tried again without waiting
+/// for a change or the resync: after 2 s, then doubling, at most 5 minutes (or the resync
+/// period). A failure is usually transient (Panorama busy or restarting, a key another process
+/// rotated at the wrong moment); a refusal may be (a reference that is about to appear).
+struct Retry {
+    next: Option<tokio::time::Instant>,
+    wait: Duration,
+    cap: Duration,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_secs(2);
+
+    fn new(resync: Duration) -> Retry {
+        Retry { next: None, wait: Self::FIRST, cap: resync.min(Duration::from_secs(300)).max(Self::FIRST) }
+    }
+
+    /// Resolves when a retry is due (never, when none is).
+    fn due(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let next = self.next;
+        async move {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn after(&mut self, done: Outcome) {
+        match done {
+            Outcome::Done => (self.next, self.wait) = (None, Self::FIRST),
+            Outcome::Retry => {
+                tracing::info!(in_secs = self.wait.as_secs(), "trying the converge again");
+                self.next = Some(tokio::time::Instant::now() + self.wait);
+                self.wait = (self.wait * 2).min(self.cap);
+            }
+        }
+    }
+}
+
+/// What a converge attempt asks of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Converged (or not ours to do: a follower).
+    Done,
+    /// Failed, or Panorama refused some writes: try again soon.
+    Retry,
+}
+
+async fn converge_once(
+    setup: &WatchSetup,
+    watches: &[ClusterWatch],
+    last: &mut BTreeMap<(String, String, String), ServiceState>,
+) -> Outcome {
     if let Some(l) = &setup.leader {
         let leading = *l.borrow();
         setup.metrics.set_leader(leading);
         if !leading {
             tracing::debug!("not the leader: not writing");
-            return;
+            return Outcome::Done;
         }
     }
     let base = setup.base_facts.borrow().clone();
@@ -158,13 +216,20 @@ async fn converge_once(setup: &WatchSetup, watches: &[ClusterWatch], last: &mut 
         }
         Err(e) => {
             setup.metrics.reconciled(secs, None);
-            tracing::error!(error = %e, "converge failed; retrying at the next change or resync");
+            tracing::error!(error = %e, "converge failed; retrying soon, and at the next change or resync");
         }
     }
     drop(converging);
+    let outcome = match &result {
+        Ok(r) if r.plan.refused_services().next().is_none() && !r.plan.problems.iter().any(|p| p.kind == ProblemKind::Refused) => {
+            Outcome::Done
+        }
+        _ => Outcome::Retry,
+    };
     if let Some(cb) = &setup.on_converge {
         cb(&result);
     }
+    outcome
 }
 
 /// The facts of this instant: AWS-side facts plus every watched cluster's Services.
