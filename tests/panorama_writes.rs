@@ -18,7 +18,7 @@ use pano_eks::secret::Secret;
 use pano_eks::sync::{Credentials, Engine, EngineOptions};
 use pano_eks_core::{Facts, Observed, ProblemKind, ServiceState};
 use serde_json::Value;
-use support::{PASSWORD, Sim, facts_json, facts_range};
+use support::{PASSWORD, Sim, canonical, facts_json, facts_range, without_uuids};
 
 const DG: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
 const TPL: &str = "/config/devices/entry[@name='localhost.localdomain']/template/entry[@name='eks-template']/config/devices/entry[@name='localhost.localdomain']";
@@ -55,11 +55,7 @@ fn sorted(mut o: Observed) -> Observed {
     // Referrers are read for planning only; a rule's uuid is PAN-OS's identity, new per create.
     o.referrers.clear();
     o.nat_rules.iter_mut().for_each(|r| r.uuid = None);
-    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
-    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
-    o.services.sort_by(|a, b| a.name.cmp(&b.name));
-    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
-    o
+    canonical(o)
 }
 
 /// Panorama holds exactly what `f` asks for, committed.
@@ -193,19 +189,6 @@ fn sync_and_prepare_send_only_full_entry_xpaths() {
     }));
 }
 
-/// Operations with NAT rule uuids cleared (a re-created rule gets a new one).
-fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
-    let mut ops = ops.to_vec();
-    for op in &mut ops {
-        if let pano_eks_core::Operation::Update { object: pano_eks_core::Object::NatRule(r) }
-        | pano_eks_core::Operation::Create { object: pano_eks_core::Object::NatRule(r) } = op
-        {
-            r.uuid = None;
-        }
-    }
-    ops
-}
-
 /// One profile: a first converge, a no-op resync, an update/delete, and crash-point reruns.
 fn converge_on(profile: &str, sim_args: &[&str], enable_multi_config: bool) -> (usize, usize) {
     let mut args = vec!["--job-step-ms", "0"];
@@ -309,7 +292,11 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
     // adds the allow-all rule, and commits; both of B's pending changes stay pending.
     prepare(&[]);
     let zones = format!("{TPL}/vsys/entry[@name='vsys1']/zone");
-    b(&[("type", "config"), ("action", "delete"), ("xpath", &format!("{zones}/entry[@name='untrust']/network/layer3/member[text()='ethernet1/1']"))]);
+    b(&[
+        ("type", "config"),
+        ("action", "delete"),
+        ("xpath", &format!("{zones}/entry[@name='untrust']/network/layer3/member[text()='ethernet1/1']")),
+    ]);
     b(&[("type", "commit"), ("cmd", "<commit><partial><admin><member>other-admin</member></admin></partial></commit>")]);
     let committed = std::time::Instant::now();
     while sim.jobs().iter().any(|j| j["status"] != "FIN") {
@@ -333,7 +320,10 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
     let running = sim.config_xml("running");
     assert!(running.contains("<member>ethernet1/1</member>"), "prepare's member is committed");
     assert!(pending(&sim, "candidate", "b-dmz") && !pending(&sim, "running", "b-dmz"), "prepare committed admin B's zone");
-    assert!(sim.config_xml("candidate").contains("b-zone-logs") && !running.contains("b-zone-logs"), "prepare committed B's change inside the zone it wrote");
+    assert!(
+        sim.config_xml("candidate").contains("b-zone-logs") && !running.contains("b-zone-logs"),
+        "prepare committed B's change inside the zone it wrote"
+    );
     assert!(pending(&sim, "running", "allow-all"), "prepare's own change is committed");
 
     // B: an address, a NAT rule and a route in the containers sync writes, all pending.

@@ -13,7 +13,7 @@ use pano_eks::panorama::observe::{self, Which};
 use pano_eks::secret::Secret;
 use pano_eks::sync::{Credentials, Engine, EngineOptions};
 use pano_eks_core::{Facts, Observed};
-use support::{PASSWORD, Sim, facts_json, facts_range};
+use support::{PASSWORD, Sim, canonical, facts_json, facts_range, without_uuids};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -56,28 +56,6 @@ fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
     candidate.referrers.clear(); // read for planning only
     let running = read(rt, e, Which::Running);
     assert_eq!(canonical(candidate), canonical(running), "candidate and running differ: uncommitted work left");
-}
-
-/// Objects in name order; rules keep theirs (only rule order means something to PAN-OS, and
-/// one-per-call writes create objects several at a time, in no fixed order).
-fn canonical(mut o: Observed) -> Observed {
-    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
-    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
-    o.services.sort_by(|a, b| a.name.cmp(&b.name));
-    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
-    o
-}
-
-/// Operations with NAT rule uuids (PAN-OS's identity of a rule, new for each create) cleared.
-fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
-    use pano_eks_core::{Object, Operation};
-    let mut ops = ops.to_vec();
-    for op in &mut ops {
-        if let Operation::Create { object: Object::NatRule(r) } | Operation::Update { object: Object::NatRule(r) } = op {
-            r.uuid = None;
-        }
-    }
-    ops
 }
 
 /// Equal but for NAT rule uuids.
