@@ -15,15 +15,11 @@ use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks::aws::alb::{self, AlbState, ServiceKey};
 use pano_eks::aws::{Aws, DEPLOYMENT_TAG, outbound};
 use pano_eks_core::{ClusterFacts, Facts, Plan, ServiceFacts, ServiceState, ServiceStatus};
-use support::aws_world::{Moto, moto_available};
+use support::aws_world::{MotoWorld, moto_world};
 
 const REGION: &str = "us-west-2";
 const DEPLOYMENT: &str = "demo";
 const ASG: &str = "demo-firewall-PANW-Firewall-ASG";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 struct Fixture {
     alb: alb::Context,
@@ -293,13 +289,8 @@ async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str
 
 #[test]
 fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_they_go() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let moto = Moto::start();
+    let Some(MotoWorld { rt, moto: _moto, aws }) = moto_world(REGION) else { return };
     rt.block_on(async {
-        let aws = moto.aws(REGION).await;
         let f = fixture(&aws).await;
         let firewall = asg_instances(&aws).await;
         assert_eq!(firewall.len(), 1);
@@ -411,13 +402,8 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
 
 #[test]
 fn the_default_route_follows_a_replaced_firewall_and_undo_restores_the_igw() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let moto = Moto::start();
+    let Some(MotoWorld { rt, moto: _moto, aws }) = moto_world(REGION) else { return };
     rt.block_on(async {
-        let aws = moto.aws(REGION).await;
         let f = fixture(&aws).await;
         let first = asg_instances(&aws).await.remove(0);
 

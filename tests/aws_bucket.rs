@@ -6,13 +6,9 @@ mod support;
 
 use aws_sdk_s3::types as s3t;
 use pano_eks::aws::bucket;
-use support::aws_world::{Moto, moto_available};
+use support::aws_world::{MotoWorld, moto_world};
 
 const REGION: &str = "us-west-2";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 async fn policy(s3: &aws_sdk_s3::Client, b: &str) -> serde_json::Value {
     let p = s3.get_bucket_policy().bucket(b).send().await.unwrap();
@@ -25,13 +21,8 @@ fn sids(p: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn buckets_are_tls_only_owner_enforced_and_versioned_ones_are_deleted() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let moto = Moto::start();
+    let Some(MotoWorld { rt, moto: _moto, aws }) = moto_world(REGION) else { return };
     rt.block_on(async {
-        let aws = moto.aws(REGION).await;
         let s3 = &aws.s3;
 
         // Made by `up`.

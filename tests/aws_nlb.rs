@@ -14,15 +14,11 @@ use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks::aws::alb::{ServiceKey, Wanted};
 use pano_eks::aws::{Aws, DEPLOYMENT_TAG, nlb};
 use pano_eks_core::front::NlbState;
-use support::aws_world::{Moto, moto_available};
+use support::aws_world::{MotoWorld, moto_world};
 
 const REGION: &str = "us-west-2";
 const DEPLOYMENT: &str = "demo";
 const ASG: &str = "demo-firewall-PANW-Firewall-ASG";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 async fn fixture(aws: &Aws) -> nlb::Context {
     let ec2 = &aws.ec2;
@@ -149,13 +145,8 @@ async fn ingress_ports(aws: &Aws, ctx: &nlb::Context) -> Vec<i32> {
 
 #[test]
 fn each_protected_service_port_gets_a_listener_and_target_group_and_down_removes_them() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let moto = Moto::start();
+    let Some(MotoWorld { rt, moto: _moto, aws }) = moto_world(REGION) else { return };
     rt.block_on(async {
-        let aws = moto.aws(REGION).await;
         let ctx = fixture(&aws).await;
         let before = listeners(&aws, &ctx).await;
         let services = [("shop", 443), ("api", 8443), ("web", 80)];

@@ -10,14 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use support::aws_world::{KubeSim, Moto, moto_available};
+use support::aws_world::{KubeSim, Moto, MotoWorld, moto_world};
 use support::{PASSWORD, Sim};
 
 const REGION: &str = "us-west-2";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
 
 struct World {
     moto: Moto,
@@ -27,18 +23,19 @@ struct World {
     ami: String,
 }
 
+/// The deployment's three stacks.
+const STACKS: [&str; 3] = ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"];
+
 impl World {
-    fn start(rt: &tokio::runtime::Runtime) -> World {
-        let moto = Moto::start();
+    /// moto (with key pair `ops`), panorama-sim and kube-sim, with the runtime and an SDK client
+    /// for moto; `None` (the test is skipped) when moto is not installed.
+    fn start() -> Option<(tokio::runtime::Runtime, pano_eks::aws::Aws, World)> {
+        let m = moto_world(REGION)?;
         let panorama = Sim::start(&["--job-step-ms", "0"]);
         let kube = KubeSim::start("shop");
-        let aws = rt.block_on(moto.aws(REGION));
-        let ami = rt.block_on(async {
-            aws.ec2.create_key_pair().key_name("ops").send().await.unwrap();
-            let images = aws.ec2.describe_images().send().await.unwrap();
-            images.images().iter().find_map(|i| i.image_id().map(str::to_string)).expect("moto has AMIs")
-        });
-        World { moto, panorama, kube, dir: tempfile::tempdir().unwrap(), ami }
+        let ami = m.key_pair_and_ami("ops");
+        let MotoWorld { rt, moto, aws } = m;
+        Some((rt, aws, World { moto, panorama, kube, dir: tempfile::tempdir().unwrap(), ami }))
     }
 
     /// Writes the config; `extra_network` goes into [network], `key` names the key pair.
@@ -111,13 +108,8 @@ async fn stack_status(aws: &pano_eks::aws::Aws, name: &str) -> Option<String> {
 
 #[test]
 fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
+    let Some((rt, aws, w)) = World::start() else { return };
     let cfg = w.config("", "ops");
-    let aws = rt.block_on(w.moto.aws(REGION));
 
     let up = w.run(&cfg, &["up", "--yes"]);
     assert!(up.status.success(), "up failed");
@@ -126,7 +118,7 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
         err.find("1. pre-flight").unwrap() < err.find("demo-shop-nodes [").unwrap_or(usize::MAX) || err.contains("demo-shop-nodes ["),
         "step list first"
     );
-    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+    for s in STACKS {
         assert_eq!(rt.block_on(stack_status(&aws, s)).as_deref(), Some("CREATE_COMPLETE"), "{s}");
         assert!(stdout(&up).contains(&format!("stack {s}: created")), "{s}");
     }
@@ -150,7 +142,7 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
     // Re-running changes nothing.
     let again = w.run(&cfg, &["up", "--yes"]);
     assert!(again.status.success(), "second up failed");
-    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+    for s in STACKS {
         assert!(stdout(&again).contains(&format!("stack {s}: up to date")), "{s} changed on re-run");
     }
     assert!(stderr(&again).contains("0 uploaded"), "objects re-uploaded");
@@ -185,7 +177,7 @@ fn greenfield_up_rerun_then_down_sweeps_an_orphan_eni_and_down_twice() {
     assert!(down.status.success(), "down failed:\n{}", stderr(&down));
     assert!(stderr(&down).contains(&orphan), "the orphan ENI was swept:\n{}", stderr(&down));
     assert!(stdout(&down).contains("down: clean"), "residue report clean");
-    for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+    for s in STACKS {
         assert_eq!(rt.block_on(stack_status(&aws, s)), None, "{s}");
     }
     let down2 = w.run(&cfg, &["down", "--yes"]);
@@ -204,13 +196,8 @@ async fn asg_size(aws: &pano_eks::aws::Aws) -> (i32, i32, usize) {
 /// there, the stack still reads "up to date" and `up` used to leave zero firewalls.
 #[test]
 fn up_after_an_interrupted_down_restores_the_firewall_group() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
+    let Some((rt, aws, w)) = World::start() else { return };
     let cfg = w.config("", "ops");
-    let aws = rt.block_on(w.moto.aws(REGION));
     assert!(w.run(&cfg, &["up", "--yes"]).status.success(), "up failed");
     assert_eq!(rt.block_on(asg_size(&aws)), (2, 2, 2));
     // What `down` does before it deletes the firewall stack, then the interruption.
@@ -237,13 +224,8 @@ fn up_after_an_interrupted_down_restores_the_firewall_group() {
 /// balancer, waits for its interface to drain (harness bridge 10), then the security group.
 #[test]
 fn down_with_an_unreachable_cluster_removes_what_kubernetes_made_from_the_aws_side() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let mut w = World::start(&rt);
+    let Some((rt, aws, mut w)) = World::start() else { return };
     let cfg = w.config("", "ops");
-    let aws = rt.block_on(w.moto.aws(REGION));
     assert!(w.run(&cfg, &["up", "--yes"]).status.success(), "up failed");
     let (lb, sg, eni) = rt.block_on(async {
         use pano_eks::aws::stacks::{AwsCfn, CfnApi};
@@ -317,12 +299,7 @@ async fn bootstrap_key(aws: &pano_eks::aws::Aws) -> String {
 /// bootstrap package; `status` shows the expiry.
 #[test]
 fn sync_renews_the_bootstrap_vm_auth_key_ahead_of_expiry_and_status_shows_it() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
-    let aws = rt.block_on(w.moto.aws(REGION));
+    let Some((rt, aws, w)) = World::start() else { return };
     // `up` with a one-hour key: it expires within the 30 days `sync` renews ahead of.
     let short = w.config_full("", "ops", "", "vm_auth_key_lifetime_hours = 1");
     assert!(w.run(&short, &["up", "--yes"]).status.success(), "up failed");
@@ -357,42 +334,46 @@ fn sync_renews_the_bootstrap_vm_auth_key_ahead_of_expiry_and_status_shows_it() {
 
 #[test]
 fn preflight_failures_create_nothing() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
+    let Some((rt, aws, w)) = World::start() else { return };
     let cfg = w.config("existing_vpc_id = \"vpc-00000000000000000\"\nexisting_igw_id = \"igw-00000000000000000\"", "no-such-key");
-    let aws = rt.block_on(w.moto.aws(REGION));
     // Someone else's EKS cluster under our cluster's name (issue 13 item 2).
     rt.block_on(async {
         let vpc = aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-00000000").build();
         aws.eks.create_cluster().name("shop").role_arn("arn:aws:iam::123456789012:role/x").resources_vpc_config(vpc).send().await.unwrap();
     });
     let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
+    assert_preflight_failed(
+        &up,
+        &[
+            "key pair `no-such-key` does not exist",
+            "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist",
+            "not attached",
+            "clusters.0.name = \"shop\": an EKS cluster of that name already exists in us-west-2 and this deployment did not make it",
+            "nothing was created",
+        ],
+    );
+    assert_no_bucket_or_stack(&rt, &aws);
+}
+
+/// `up` stopped at pre-flight (exit 1), saying each of `wants`.
+fn assert_preflight_failed(up: &Output, wants: &[&str]) {
     assert_eq!(up.status.code(), Some(1));
-    let err = stderr(&up);
-    for want in [
-        "key pair `no-such-key` does not exist",
-        "VPC vpc-00000000000000000 (network.existing_vpc_id) does not exist",
-        "not attached",
-        "clusters.0.name = \"shop\": an EKS cluster of that name already exists in us-west-2 and this deployment did not make it",
-        "nothing was created",
-    ] {
+    let err = stderr(up);
+    for want in wants {
         assert!(err.contains(want), "missing {want:?}");
     }
+}
+
+fn assert_no_bucket_or_stack(rt: &tokio::runtime::Runtime, aws: &pano_eks::aws::Aws) {
     rt.block_on(async {
         assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
-        let stacks = aws.cfn.list_stacks().send().await.unwrap();
-        assert!(stacks.stack_summaries().is_empty(), "no stack");
+        assert!(aws.cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty(), "no stack");
     });
 }
 
 fn assert_nothing_created(rt: &tokio::runtime::Runtime, aws: &pano_eks::aws::Aws) {
+    assert_no_bucket_or_stack(rt, aws);
     rt.block_on(async {
-        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
-        let stacks = aws.cfn.list_stacks().send().await.unwrap();
-        assert!(stacks.stack_summaries().is_empty(), "no stack");
         assert!(aws.eks.list_clusters().send().await.unwrap().clusters().is_empty(), "no cluster");
     });
 }
@@ -401,24 +382,18 @@ fn assert_nothing_created(rt: &tokio::runtime::Runtime, aws: &pano_eks::aws::Aws
 /// answering eks:DescribeClusterVersions from the release calendar) refuses it.
 #[test]
 fn an_unsupported_kubernetes_version_fails_preflight_with_its_dates() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
-    let aws = rt.block_on(w.moto.aws(REGION));
+    let Some((rt, aws, w)) = World::start() else { return };
     let cfg = w.config_with("", "ops", "kubernetes_version = \"1.31\"");
     let up = w.run(&cfg, &["up", "--yes"]);
-    assert_eq!(up.status.code(), Some(1));
-    let err = stderr(&up);
-    for want in [
-        "clusters.0.kubernetes_version = \"1.31\" (cluster shop): EKS no longer supports this version",
-        "standard support ended 2025-11-26, extended support ended 2026-11-26",
-        "set kubernetes_version = \"1.35\"",
-        "nothing was created",
-    ] {
-        assert!(err.contains(want), "missing {want:?}");
-    }
+    assert_preflight_failed(
+        &up,
+        &[
+            "clusters.0.kubernetes_version = \"1.31\" (cluster shop): EKS no longer supports this version",
+            "standard support ended 2025-11-26, extended support ended 2026-11-26",
+            "set kubernetes_version = \"1.35\"",
+            "nothing was created",
+        ],
+    );
     assert_nothing_created(&rt, &aws);
 
     // Extended support: a warning with its cost, and the deployment goes ahead on that version.
@@ -435,12 +410,7 @@ fn an_unsupported_kubernetes_version_fails_preflight_with_its_dates() {
 /// subscription of the AMI (harness bridge 9) are all reported at once before anything exists.
 #[test]
 fn account_limits_and_an_unsubscribed_ami_fail_preflight_at_once() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
-    let aws = rt.block_on(w.moto.aws(REGION));
+    let Some((rt, aws, w)) = World::start() else { return };
     rt.block_on(async {
         for _ in 0..4 {
             aws.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
@@ -461,31 +431,22 @@ fn account_limits_and_an_unsubscribed_ami_fail_preflight_at_once() {
     });
     let cfg = w.config("", "ops");
     let up = w.run(&cfg, &["up", "--yes"]);
-    assert_eq!(up.status.code(), Some(1));
-    let err = stderr(&up);
-    for want in [
-        "pre-flight found 3 problems; nothing was created",
-        "Elastic IPs: this deployment needs 2 (2 for the NAT gateways of us-west-2a, us-west-2b), 2 of them new, but 4 of the account's 5",
-        "VPCs: 5 exist in us-west-2 and the quota is 5",
-        &format!("AMI {}: this account is not subscribed to its AWS Marketplace product", w.ami),
-        "OptInRequired",
-    ] {
-        assert!(err.contains(want), "missing {want:?}");
-    }
-    rt.block_on(async {
-        assert!(aws.s3.list_buckets().send().await.unwrap().buckets().is_empty(), "no bucket");
-        assert!(aws.cfn.list_stacks().send().await.unwrap().stack_summaries().is_empty(), "no stack");
-    });
+    assert_preflight_failed(
+        &up,
+        &[
+            "pre-flight found 3 problems; nothing was created",
+            "Elastic IPs: this deployment needs 2 (2 for the NAT gateways of us-west-2a, us-west-2b), 2 of them new, but 4 of the account's 5",
+            "VPCs: 5 exist in us-west-2 and the quota is 5",
+            &format!("AMI {}: this account is not subscribed to its AWS Marketplace product", w.ami),
+            "OptInRequired",
+        ],
+    );
+    assert_no_bucket_or_stack(&rt, &aws);
 }
 
 #[test]
 fn brownfield_up_into_an_existing_vpc() {
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let w = World::start(&rt);
-    let aws = rt.block_on(w.moto.aws(REGION));
+    let Some((rt, aws, w)) = World::start() else { return };
     let (vpc, igw) = rt.block_on(async {
         let vpc = aws.ec2.create_vpc().cidr_block("192.168.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
         let igw =
@@ -507,7 +468,7 @@ fn brownfield_up_into_an_existing_vpc() {
     let up = w.run(&cfg, &["up", "--yes", "--existing-vpc"]);
     assert!(up.status.success(), "brownfield up failed");
     rt.block_on(async {
-        for s in ["demo-firewall", "demo-shop-cluster", "demo-shop-nodes"] {
+        for s in STACKS {
             assert_eq!(stack_status(&aws, s).await.as_deref(), Some("CREATE_COMPLETE"), "{s}");
         }
         let subnets = aws

@@ -332,19 +332,12 @@ fn vm_auth_key_expiry_follows_panoramas_zone_and_clock() {
 /// prepare created.
 #[test]
 fn up_prepares_panorama_and_the_vm_auth_key_reaches_init_cfg_only() {
-    use support::aws_world::{KubeSim, Moto, moto_available};
-    if !moto_available() {
-        return;
-    }
-    let rt = rt();
-    let moto = Moto::start();
+    use support::aws_world::{KubeSim, MotoWorld, moto_world};
+    let Some(world) = moto_world("us-west-2") else { return };
     let sim = Sim::start_fresh(&["--job-step-ms", "0"]);
     let kube = KubeSim::start("shop");
-    let aws = rt.block_on(moto.aws("us-west-2"));
-    let ami = rt.block_on(async {
-        aws.ec2.create_key_pair().key_name("ops").send().await.unwrap();
-        aws.ec2.describe_images().send().await.unwrap().images().iter().find_map(|i| i.image_id().map(str::to_string)).unwrap()
-    });
+    let ami = world.key_pair_and_ami("ops");
+    let MotoWorld { rt, moto, aws } = world;
     let d = sim.dir.path();
     let clusters = format!(
         "[[clusters]]\nname = \"shop\"\nsubnets = [\"192.168.110.0/24\", \"192.168.111.0/24\"]\n\

@@ -18,7 +18,7 @@ use pano_eks::secret::Secret;
 use pano_eks::sync::{Credentials, Engine, EngineOptions};
 use pano_eks_core::{Facts, Observed, ProblemKind, ServiceState};
 use serde_json::Value;
-use support::{PASSWORD, Sim, facts_json, facts_range};
+use support::{PASSWORD, Sim, canonical, facts_json, facts_range, without_uuids};
 
 const DG: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
 const TPL: &str = "/config/devices/entry[@name='localhost.localdomain']/template/entry[@name='eks-template']/config/devices/entry[@name='localhost.localdomain']";
@@ -55,11 +55,7 @@ fn sorted(mut o: Observed) -> Observed {
     // Referrers are read for planning only; a rule's uuid is PAN-OS's identity, new per create.
     o.referrers.clear();
     o.nat_rules.iter_mut().for_each(|r| r.uuid = None);
-    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
-    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
-    o.services.sort_by(|a, b| a.name.cmp(&b.name));
-    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
-    o
+    canonical(o)
 }
 
 /// Panorama holds exactly what `f` asks for, committed.
@@ -191,19 +187,6 @@ fn sync_and_prepare_send_only_full_entry_xpaths() {
             .unwrap()
             .starts_with(&format!("{TPL}/network/virtual-router/entry[@name='vr-default']/routing-table/ip/static-route/entry[@name='pke-"))
     }));
-}
-
-/// Operations with NAT rule uuids cleared (a re-created rule gets a new one).
-fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
-    let mut ops = ops.to_vec();
-    for op in &mut ops {
-        if let pano_eks_core::Operation::Update { object: pano_eks_core::Object::NatRule(r) }
-        | pano_eks_core::Operation::Create { object: pano_eks_core::Object::NatRule(r) } = op
-        {
-            r.uuid = None;
-        }
-    }
-    ops
 }
 
 /// One profile: a first converge, a no-op resync, an update/delete, and crash-point reruns.

@@ -13,7 +13,7 @@ use pano_eks::panorama::observe::{self, Which};
 use pano_eks::secret::Secret;
 use pano_eks::sync::{Credentials, Engine, EngineOptions};
 use pano_eks_core::{Facts, Observed};
-use support::{PASSWORD, Sim, facts_json, facts_range};
+use support::{PASSWORD, Sim, canonical, facts_json, facts_range, without_uuids};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -22,6 +22,29 @@ fn rt() -> tokio::runtime::Runtime {
 fn engine(rt: &tokio::runtime::Runtime, sim: &Sim, opts: EngineOptions) -> Engine {
     let cfg = sim.config("");
     rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), opts, Credentials::Password(Secret::new(PASSWORD)))).unwrap()
+}
+
+/// A panorama-sim started with `sim_args` and an engine connected to it with `opts`.
+fn started(sim_args: &[&str], opts: EngineOptions) -> (Sim, tokio::runtime::Runtime, Engine) {
+    let sim = Sim::start(sim_args);
+    let rt = rt();
+    let e = engine(&rt, &sim, opts);
+    (sim, rt, e)
+}
+
+/// As `started` (jobs done at once), with `other-admin` holding the lock the sim fault `lock`
+/// names (`config_lock_by`, `commit_lock_by`) and an engine that waits for it at most `bound`.
+fn locked_by_another_admin(lock: &str, bound: Duration) -> (Sim, tokio::runtime::Runtime, Engine) {
+    let mut opts = fast();
+    opts.lock_wait = LockWait { bound };
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], opts);
+    sim.faults(serde_json::json!({ lock: "other-admin" }));
+    (sim, rt, e)
+}
+
+/// `pano-eks ARGS` as a user runs it, with the test password.
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks")).args(args).env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD).output().unwrap()
 }
 
 fn fast() -> EngineOptions {
@@ -58,28 +81,6 @@ fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
     assert_eq!(canonical(candidate), canonical(running), "candidate and running differ: uncommitted work left");
 }
 
-/// Objects in name order; rules keep theirs (only rule order means something to PAN-OS, and
-/// one-per-call writes create objects several at a time, in no fixed order).
-fn canonical(mut o: Observed) -> Observed {
-    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
-    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
-    o.services.sort_by(|a, b| a.name.cmp(&b.name));
-    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
-    o
-}
-
-/// Operations with NAT rule uuids (PAN-OS's identity of a rule, new for each create) cleared.
-fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
-    use pano_eks_core::{Object, Operation};
-    let mut ops = ops.to_vec();
-    for op in &mut ops {
-        if let Operation::Create { object: Object::NatRule(r) } | Operation::Update { object: Object::NatRule(r) } = op {
-            r.uuid = None;
-        }
-    }
-    ops
-}
-
 /// Equal but for NAT rule uuids.
 fn same_content(a: &Observed, b: &Observed) -> bool {
     let strip = |o: &Observed| {
@@ -92,9 +93,7 @@ fn same_content(a: &Observed, b: &Observed) -> bool {
 
 #[test]
 fn first_converge_writes_exactly_the_desired_objects_then_nothing() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], fast());
     let f = facts(3, "");
     let report = rt.block_on(e.converge(&f)).unwrap();
     // 2 tags, 3 × (address, service, NAT rule), 2 outbound rules, 2 subnets × 2 next hops.
@@ -131,9 +130,7 @@ fn first_converge_writes_exactly_the_desired_objects_then_nothing() {
 
 #[test]
 fn a_removed_service_loses_its_objects_and_a_new_hostname_updates_in_place() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], fast());
     rt.block_on(e.converge(&facts(3, ""))).unwrap();
 
     let ops_before = stat(&sim, "write_ops");
@@ -198,9 +195,7 @@ fn foreign_objects_are_never_touched_even_with_look_alike_names() {
 
 #[test]
 fn killed_after_any_number_of_writes_a_rerun_converges_exactly() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], fast());
     // From svc-0..29 (old hostnames) to svc-10..39: deletes, in-place updates and creates.
     let start = Facts::from_json(&facts_range(0, 30, "-old")).unwrap();
     let target = Facts::from_json(&facts_range(10, 40, "")).unwrap();
@@ -233,9 +228,7 @@ fn killed_after_any_number_of_writes_a_rerun_converges_exactly() {
 
 #[test]
 fn converges_through_injected_server_errors_and_dropped_connections() {
-    let sim = Sim::start(&["--job-step-ms", "0", "--seed", "7"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "0", "--seed", "7"], fast());
     sim.faults(serde_json::json!({"http_error_rate": 0.1, "drop_rate": 0.1}));
     let f = facts(30, "");
     let r = rt.block_on(e.converge(&f)).unwrap();
@@ -247,12 +240,7 @@ fn converges_through_injected_server_errors_and_dropped_connections() {
 
 #[test]
 fn a_lock_held_by_another_admin_is_waited_for_then_reported_and_left_alone() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let mut opts = fast();
-    opts.lock_wait = LockWait { bound: Duration::from_millis(1500) };
-    let e = engine(&rt, &sim, opts);
-    sim.faults(serde_json::json!({"config_lock_by": "other-admin"}));
+    let (sim, rt, e) = locked_by_another_admin("config_lock_by", Duration::from_millis(1500));
     let started = std::time::Instant::now();
     let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
     assert!(started.elapsed() >= Duration::from_millis(1000), "it waited: {err}");
@@ -267,11 +255,7 @@ fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
     let cfg = sim.write_config("");
     let facts_path = sim.dir.path().join("facts.json");
     std::fs::write(&facts_path, facts_json(1, "")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
-        .args(["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)])
-        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let out = cli(&["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("007900000002") && stderr.contains("did not succeed"), "{stderr}");
@@ -282,9 +266,7 @@ fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
 fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
     use pano_eks::panorama::codec;
     use pano_eks_core::{Object, Operation};
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (_sim, rt, e) = started(&["--job-step-ms", "0"], fast());
     rt.block_on(e.converge(&facts(1, ""))).unwrap();
     let name = "demo.in.shop.default.svc-0";
     let rule_in = |which| read(&rt, &e, which).nat_rules.into_iter().find(|r| r.name == name).expect("the inbound rule");
@@ -316,12 +298,7 @@ fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
 
 #[test]
 fn a_commit_lock_of_another_admin_is_waited_for_from_show_commit_locks_then_reported_by_owner() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let mut opts = fast();
-    opts.lock_wait = LockWait { bound: Duration::from_millis(1500) };
-    let e = engine(&rt, &sim, opts);
-    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let (sim, rt, e) = locked_by_another_admin("commit_lock_by", Duration::from_millis(1500));
     let f = facts(1, "");
     let started = std::time::Instant::now();
     let err = rt.block_on(e.converge(&f)).unwrap_err().to_string();
@@ -341,12 +318,7 @@ fn a_commit_lock_of_another_admin_is_waited_for_from_show_commit_locks_then_repo
 
 #[test]
 fn a_commit_lock_released_while_waiting_lets_the_commit_through() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let mut opts = fast();
-    opts.lock_wait = LockWait { bound: Duration::from_secs(120) };
-    let e = engine(&rt, &sim, opts);
-    sim.faults(serde_json::json!({"commit_lock_by": "other-admin"}));
+    let (sim, rt, e) = locked_by_another_admin("commit_lock_by", Duration::from_secs(120));
     let f = facts(1, "");
     let started = std::time::Instant::now();
     let report = std::thread::scope(|s| {
@@ -392,9 +364,7 @@ fn a_commit_lock_of_our_own_admin_does_not_block_our_commit() {
 #[test]
 fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes() {
     use pano_eks_core::ProblemKind;
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], fast());
     rt.block_on(e.converge(&facts(3, ""))).unwrap();
     let ld = "/config/devices/entry[@name='localhost.localdomain']";
     let dg = format!("{ld}/device-group/entry[@name='eks-dg']");
@@ -439,11 +409,7 @@ fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes(
     let facts_path = sim.dir.path().join("facts.json");
     std::fs::write(&facts_path, serde_json::to_string(&f).unwrap()).unwrap();
     let cfg = sim.write_config("");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
-        .args(["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)])
-        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let out = cli(&["--config", &support::path_str(&cfg), "sync", "--once", "--facts", &support::path_str(&facts_path)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "held objects are a warning, not a failure: {stderr}");
     for want in [
@@ -462,11 +428,7 @@ fn objects_a_foreign_rule_or_group_references_are_held_until_the_reference_goes(
     }
 
     // `status --output json` carries the holds as problems of kind in-use, by Service.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks"))
-        .args(["--config", &support::path_str(&cfg), "--output", "json", "status", "--facts", &support::path_str(&facts_path)])
-        .env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let out = cli(&["--config", &support::path_str(&cfg), "--output", "json", "status", "--facts", &support::path_str(&facts_path)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let held: Vec<(&str, &str)> = status["problems"]
@@ -523,9 +485,7 @@ fn rotate_keys(sim: &Sim) {
 /// one more keygen, never a loop.
 #[test]
 fn a_rotated_key_is_regenerated_once_per_403_and_a_second_rotation_mid_run_too() {
-    let sim = Sim::start(&["--job-step-ms", "50"]);
-    let rt = rt();
-    let e = engine(&rt, &sim, fast());
+    let (sim, rt, e) = started(&["--job-step-ms", "50"], fast());
     assert_eq!((e.client.keygens(), requests(&sim, "keygen")), (1, 1), "one key per process");
     rt.block_on(e.converge(&facts(1, ""))).unwrap();
     assert_eq!(requests(&sim, "keygen"), 1, "a converge reuses the key");

@@ -67,29 +67,60 @@ impl Default for LockWait {
 
 /// Runs `f`, waiting with backoff while Panorama reports a lock held by someone else or a commit
 /// in progress, up to `wait.bound`; then fails naming what blocked. Never touches the lock.
-pub async fn with_lock_wait<T, F, Fut>(wait: LockWait, what: &str, mut f: F) -> Result<T, PanosError>
+pub async fn with_lock_wait<T, F, Fut>(wait: LockWait, what: &str, f: F) -> Result<T, PanosError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PanosError>>,
 {
+    let judge = |e: PanosError| async move {
+        match e {
+            PanosError::Locked(_) | PanosError::CommitInProgress(_) => Ok(Blocked { error: e, by: "Panorama".to_owned() }),
+            other => Err(other),
+        }
+    };
+    wait_out(wait, what, f, judge, |secs, b| {
+        format!("{what}: gave up after {secs:.1}s: {} (pano-eks never removes another admin's lock)", b.error)
+    })
+    .await
+}
+
+/// A refusal worth waiting out: Panorama's error and what it waits for (`by`, for the log).
+pub(crate) struct Blocked {
+    pub error: PanosError,
+    pub by: String,
+}
+
+/// The bounded wait with backoff behind every lock wait (writes here, commits and pushes in
+/// `commit`): runs `f` until it succeeds; `judge` turns each failure into an error that ends the
+/// wait or a [`Blocked`] to wait out, with pauses from 250 ms doubling to 10 s, for at most
+/// `wait.bound`; then fails with `PanosError::Locked(gave_up(seconds waited, what blocked))`.
+pub(crate) async fn wait_out<T, F, Fut, J, JFut>(
+    wait: LockWait,
+    what: &str,
+    mut f: F,
+    mut judge: J,
+    gave_up: impl FnOnce(f64, Blocked) -> String,
+) -> Result<T, PanosError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PanosError>>,
+    J: FnMut(PanosError) -> JFut,
+    JFut: std::future::Future<Output = Result<Blocked, PanosError>>,
+{
     let start = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(250);
     loop {
-        match f().await {
-            Err(e @ (PanosError::Locked(_) | PanosError::CommitInProgress(_))) => {
-                let left = wait.bound.saturating_sub(start.elapsed());
-                if left.is_zero() {
-                    return Err(PanosError::Locked(format!(
-                        "{what}: gave up after {:.1}s: {e} (pano-eks never removes another admin's lock)",
-                        start.elapsed().as_secs_f64()
-                    )));
-                }
-                tracing::info!(error = %e, "{what}: waiting for Panorama");
-                tokio::time::sleep(pause.min(left)).await;
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
+        let blocked = match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => judge(e).await?,
+        };
+        let left = wait.bound.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(PanosError::Locked(gave_up(start.elapsed().as_secs_f64(), blocked)));
         }
+        tracing::info!(error = %blocked.error, "{what}: waiting for {}", blocked.by);
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -377,6 +408,26 @@ mod tests {
         let rule = |n: &str| Operation::Delete { kind: Kind::NatRule, name: n.into() };
         let ops = vec![addr(1), addr(2), rule("r1"), rule("r2"), Operation::Delete { kind: Kind::Address, name: "x".into() }];
         assert_eq!(runs(&ops), [(0..2, IN_FLIGHT), (2..4, IN_FLIGHT), (4..5, IN_FLIGHT)]);
+    }
+
+    #[tokio::test]
+    async fn a_lock_is_waited_out_another_error_ends_the_wait_and_the_bound_gives_up() {
+        let calls = std::cell::Cell::new(0);
+        let locked_once = || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n == 1 { Err(PanosError::Locked("config lock held by alice".into())) } else { Ok(n) } }
+        };
+        let r = with_lock_wait(LockWait { bound: Duration::from_secs(60) }, "writing", locked_once).await;
+        assert_eq!((r.unwrap(), calls.get()), (2, 2), "waited once, then written");
+
+        let api = || async { Err::<(), _>(PanosError::Api { code: Some(12), msg: "refused".into() }) };
+        let r = with_lock_wait(LockWait { bound: Duration::from_secs(60) }, "writing", api).await;
+        assert!(matches!(r, Err(PanosError::Api { code: Some(12), .. })), "not a lock: {r:?}");
+
+        let held = || async { Err::<(), _>(PanosError::CommitInProgress("a commit is in progress".into())) };
+        let err = with_lock_wait(LockWait { bound: Duration::ZERO }, "writing", held).await.unwrap_err().to_string();
+        assert!(err.starts_with("writing: gave up after 0.") && err.contains(": a commit is in progress (pano-eks never removes"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pano_eks_core::locks::{CommitRefusal, judge_commit_refusal};
 
-use super::apply::LockWait;
+use super::apply::{Blocked, LockWait, wait_out};
 use super::client::{PanoramaClient, PanosError};
 use super::jobs::{self, Job};
 use super::xml::Element;
@@ -105,29 +105,19 @@ pub async fn push(
 /// commit-locks`, then `show config-locks`) and lets the planning core decide
 /// ([`judge_commit_refusal`]): wait, bounded by `wait`, for another admin's lock or a running
 /// commit, else fail with Panorama's own message. Never matches lock texts; never removes a lock.
-async fn with_commit_lock_wait<T, F, Fut>(
-    client: &PanoramaClient,
-    admin: &str,
-    wait: LockWait,
-    what: &str,
-    mut f: F,
-) -> Result<T, PanosError>
+async fn with_commit_lock_wait<T, F, Fut>(client: &PanoramaClient, admin: &str, wait: LockWait, what: &str, f: F) -> Result<T, PanosError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PanosError>>,
 {
-    let start = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let e = match f().await {
-            Ok(v) => return Ok(v),
-            Err(e @ (PanosError::Locked(_) | PanosError::CommitInProgress(_) | PanosError::Api { .. })) => e,
-            Err(e) => return Err(e),
-        };
+    let judge = move |e: PanosError| async move {
+        if !matches!(e, PanosError::Locked(_) | PanosError::CommitInProgress(_) | PanosError::Api { .. }) {
+            return Err(e);
+        }
         let in_progress = matches!(e, PanosError::CommitInProgress(_));
         let commit_owners = lock_owners(client, "commit-locks").await?;
         let config_owners = if commit_owners.iter().any(|o| o != admin) { Vec::new() } else { lock_owners(client, "config-locks").await? };
-        let why = match judge_commit_refusal(&commit_owners, &config_owners, admin, in_progress) {
+        let by = match judge_commit_refusal(&commit_owners, &config_owners, admin, in_progress) {
             CommitRefusal::Fail { own_lock: false } => return Err(e),
             CommitRefusal::Fail { own_lock: true } => {
                 return Err(PanosError::Locked(format!(
@@ -138,17 +128,15 @@ where
             CommitRefusal::WaitForLock { lock, owners } => format!("the {lock} held by {}", owners.join(", ")),
             CommitRefusal::WaitForCommit => "the commit in progress".to_owned(),
         };
-        let left = wait.bound.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(PanosError::Locked(format!(
-                "{what}: gave up after {:.1}s waiting for {why} (Panorama: {e}); pano-eks never removes another admin's lock",
-                start.elapsed().as_secs_f64()
-            )));
-        }
-        tracing::info!(error = %e, "{what}: waiting for {why}");
-        tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 2).min(Duration::from_secs(10));
-    }
+        Ok(Blocked { error: e, by })
+    };
+    wait_out(wait, what, f, judge, |secs, b| {
+        format!(
+            "{what}: gave up after {secs:.1}s waiting for {} (Panorama: {}); pano-eks never removes another admin's lock",
+            b.by, b.error
+        )
+    })
+    .await
 }
 
 /// The owners Panorama lists for `<show><commit-locks/></show>` or `<show><config-locks/></show>`

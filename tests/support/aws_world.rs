@@ -106,6 +106,37 @@ impl Drop for Moto {
     }
 }
 
+/// What a moto test runs on: a current-thread runtime, moto, and an SDK client for one region.
+pub struct MotoWorld {
+    pub rt: tokio::runtime::Runtime,
+    pub moto: Moto,
+    pub aws: pano_eks::aws::Aws,
+}
+
+/// A fresh moto and a client for it in `region`; `None` (the test is skipped) when moto is not
+/// installed, unless PANO_EKS_REQUIRE_TOOLS=1 (see `moto_available`).
+pub fn moto_world(region: &str) -> Option<MotoWorld> {
+    if !moto_available() {
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let moto = Moto::start();
+    let aws = rt.block_on(moto.aws(region));
+    Some(MotoWorld { rt, moto, aws })
+}
+
+impl MotoWorld {
+    /// Makes key pair `key_name` and returns an AMI moto has: what `[firewalls]` and a cluster's
+    /// nodes name.
+    pub fn key_pair_and_ami(&self, key_name: &str) -> String {
+        self.rt.block_on(async {
+            self.aws.ec2.create_key_pair().key_name(key_name).send().await.unwrap();
+            let images = self.aws.ec2.describe_images().send().await.unwrap();
+            images.images().iter().find_map(|i| i.image_id().map(str::to_string)).expect("moto has AMIs")
+        })
+    }
+}
+
 /// The kube-sim binary: `KUBE_SIM_BIN`, else built on demand.
 pub fn kube_sim_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("KUBE_SIM_BIN") {

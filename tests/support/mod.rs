@@ -275,3 +275,25 @@ pub fn facts_range(start: usize, end: usize, hostname_suffix: &str) -> String {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Objects in name order; rules keep theirs (only rule order means something to PAN-OS, and
+/// one-per-call writes create objects several at a time, in no fixed order).
+pub fn canonical(mut o: pano_eks_core::Observed) -> pano_eks_core::Observed {
+    o.tags.sort_by(|a, b| a.name.cmp(&b.name));
+    o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
+    o.services.sort_by(|a, b| a.name.cmp(&b.name));
+    o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
+    o
+}
+
+/// Operations with NAT rule uuids (PAN-OS's identity of a rule, new for each create) cleared.
+pub fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Operation> {
+    use pano_eks_core::{Object, Operation};
+    let mut ops = ops.to_vec();
+    for op in &mut ops {
+        if let Operation::Create { object: Object::NatRule(r) } | Operation::Update { object: Object::NatRule(r) } = op {
+            r.uuid = None;
+        }
+    }
+    ops
+}
