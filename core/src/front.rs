@@ -4,9 +4,10 @@
 //! apart; the firewall stack's own listener (TCP 80) goes to a Service on port 80 the way the
 //! ALB's default action does, and back to the stack's target group when none is.
 //!
-//! PURE: what exists (listeners and target groups as the adapter read them, with their owner
-//! already decided from the ownership tags) and what is wanted → ordered actions and one outcome
-//! per Service. The adapter (`src/aws/nlb.rs`) observes and applies, deciding nothing.
+//! PURE: what exists (listeners and target groups as the adapter read them, each with its owner
+//! from the ownership tags by the ALB's rule, [`alb::owner`]) and what is wanted ([`nlb_wanted`])
+//! → ordered actions and one outcome per Service. The adapter (`src/aws/nlb.rs`) observes and
+//! applies, deciding nothing.
 //!
 //! The NLB's own security group admits the internet on the stack's listener port only; each
 //! Service listener's port is authorized on it alongside the listener and revoked with it, so
@@ -19,6 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use crate::alb;
 
 /// Listeners per Network Load Balancer (ELB quotas; not adjustable).
 pub const NLB_LISTENER_LIMIT: usize = 50;
@@ -151,6 +154,15 @@ impl NlbPlan {
     pub fn conflicts(&self) -> impl Iterator<Item = &NlbService> {
         self.services.iter().filter(|s| s.state == NlbState::Conflict)
     }
+}
+
+/// The ALB's wanted Services as the NLB planner takes them: one per Service and port, its
+/// target group named as the ALB's ([`alb::tg_name`]).
+pub fn nlb_wanted(deployment: &str, wanted: &[alb::Wanted]) -> Vec<NlbWanted> {
+    wanted
+        .iter()
+        .map(|w| NlbWanted { service: w.key.to_string(), port: w.port, target_group: alb::tg_name(deployment, &w.key, w.port) })
+        .collect()
 }
 
 /// Desired vs existing → actions in a safe order (target groups, attaches, listeners, default,

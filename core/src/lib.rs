@@ -10,6 +10,7 @@
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
 //! * [`refusals`]: what a write Panorama refused means for the plan's Services.
+//! * [`alb`]: the public ALB's target group and listener rule per protected Service.
 //! * [`front`]: the public NLB's listener and target group per protected Service port.
 //!
 //! # What is desired
@@ -29,6 +30,7 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod alb;
 mod desired;
 pub mod facts;
 pub mod front;

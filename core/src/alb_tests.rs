@@ -1,15 +1,10 @@
 //! Table tests of the ALB planner: names, stable priorities, conflicts, the default action.
+//! (Moved from `src/aws/alb_tests.rs` with their assertions unchanged.)
 
 use super::*;
 
-fn ctx() -> Context {
-    Context {
-        deployment: "demo".into(),
-        vpc_id: "vpc-1".into(),
-        listener_arn: "lst".into(),
-        public_tg_arn: "tg-public".into(),
-        asg_name: "demo-firewall-PANW-Firewall-ASG".into(),
-    }
+fn ctx() -> AlbContext {
+    AlbContext { deployment: "demo".into(), vpc_id: "vpc-1".into(), public_tg_arn: "tg-public".into() }
 }
 
 fn key(n: &str) -> ServiceKey {
@@ -357,7 +352,7 @@ fn other_deployments_and_untagged_resources_are_never_touched() {
 
 #[test]
 fn wanted_reads_protected_and_planned_services_with_their_annotations() {
-    use pano_eks_core::{ClusterFacts, ServiceFacts, ServiceStatus};
+    use crate::{ClusterFacts, ServiceFacts, ServiceStatus};
     let status = |n: &str, st: ServiceState, port: Option<u16>| ServiceStatus {
         cluster: "shop".into(),
         namespace: "default".into(),
