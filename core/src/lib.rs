@@ -12,6 +12,7 @@
 //! * [`refusals`]: what a write Panorama refused means for the plan's Services.
 //! * [`alb`]: the public ALB's target group and listener rule per protected Service.
 //! * [`front`]: the public NLB's listener and target group per protected Service port.
+//! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -32,6 +33,7 @@
 
 pub mod alb;
 mod desired;
+pub mod egress;
 pub mod facts;
 pub mod front;
 mod fxhash;

@@ -2,7 +2,7 @@
 //! `sync --watch`), the load balancer reconcile (`sync.manage_alb`: ALB rules, or with
 //! `elb_type = "network"` one NLB listener per Service port) and the outbound check
 //! (`network.outbound_via_firewall`); `up` sets outbound up; `down` removes both before the
-//! stacks go. Sequencing only: the decisions are in `alb`, `pano_eks_core::front` and `outbound`.
+//! stacks go. Sequencing only: the decisions are in `pano_eks_core::{alb, front, egress}`.
 
 use pano_eks_core::{Facts, Plan};
 use serde::Serialize;

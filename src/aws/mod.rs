@@ -16,7 +16,8 @@
 //! - `nlb`: with an NLB front, one listener and target group per protected Service port
 //!   (`pano_eks_core::front` decides);
 //! - `elbv2`: the ELBv2 and autoscaling calls both fronts make;
-//! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
+//! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`;
+//!   `pano_eks_core::egress` decides);
 //! - `edge`: when `up`, `sync` and `down` run the two above.
 
 pub mod alb;
