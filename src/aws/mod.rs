@@ -18,7 +18,8 @@
 //! - `elbv2`: the ELBv2 and autoscaling calls both fronts make;
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`;
 //!   `pano_eks_core::egress` decides);
-//! - `edge`: when `up`, `sync` and `down` run the two above.
+//! - `front_and_egress`: the AWS side of a converge: when `up`, `sync` and `down` run the front
+//!   and egress steps.
 
 pub mod alb;
 pub mod asg;
@@ -26,9 +27,9 @@ pub mod bucket;
 pub mod cleanup;
 pub mod clients;
 pub mod discovery;
-pub mod edge;
 pub mod eks;
 mod elbv2;
+pub mod front_and_egress;
 pub mod kube_made;
 pub mod kubeconfig;
 pub mod nlb;
