@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks_core::alb::{SERVICE_TAG, Wanted};
-use pano_eks_core::front::{NlbAction, NlbContext, NlbListener, NlbObserved, NlbPlan, NlbTargetGroup, NlbWanted, plan_nlb};
+use pano_eks_core::front::{
+    NlbAction, NlbContext, NlbListener, NlbObserved, NlbPlan, NlbTargetGroup, NlbWanted, ingress_description, our_ingress_port, plan_nlb,
+};
 use serde::Serialize;
 
 use super::elbv2::{self, StackOutputs, TargetGroupArns, forward, forwards, read_tags, tag};
@@ -106,8 +108,7 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<NlbObserved, AwsError> 
         .collect();
 
     let asg_target_groups = elbv2::asg_target_groups(aws, &ctx.asg_name).await?;
-    // Our ingress rules on the NLB's group: tcp, one port, described "pano-eks:<deployment> …".
-    let mine = format!("pano-eks:{} ", ctx.deployment);
+    // Our ingress rules on the NLB's group (which ones are ours is the core's `our_ingress_port`).
     let mut ingress = std::collections::BTreeMap::new();
     let rules = aws
         .ec2
@@ -117,13 +118,9 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<NlbObserved, AwsError> 
         .await
         .map_err(|e| sdk_err(&format!("ec2:DescribeSecurityGroupRules {}", ctx.security_group), e))?;
     for r in rules.security_group_rules() {
-        let ours = r.is_egress() == Some(false) && r.description().is_some_and(|d| d.starts_with(&mine));
-        if let (true, Some(from), Some(to), Some(id)) = (ours, r.from_port(), r.to_port(), r.security_group_rule_id()) {
-            if from == to {
-                if let Ok(port) = u16::try_from(from) {
-                    ingress.insert(port, id.to_string());
-                }
-            }
+        let port = our_ingress_port(&ctx.deployment, r.is_egress() == Some(false), r.description(), r.from_port(), r.to_port());
+        if let (Some(port), Some(id)) = (port, r.security_group_rule_id()) {
+            ingress.insert(port, id.to_string());
         }
     }
     Ok(NlbObserved { target_groups, listeners, asg_target_groups, ingress })
@@ -158,7 +155,7 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &NlbObserved, plan: &NlbPlan)
             NlbAction::AuthorizeIngress { service, port } => {
                 let range = aws_sdk_ec2::types::IpRange::builder()
                     .cidr_ip("0.0.0.0/0")
-                    .description(format!("pano-eks:{} {service}", ctx.deployment))
+                    .description(ingress_description(&ctx.deployment, service))
                     .build();
                 let perm = aws_sdk_ec2::types::IpPermission::builder()
                     .ip_protocol("tcp")
