@@ -424,3 +424,21 @@ fn service_target_groups_probe_their_traffic_port() {
         assert!(plan(&ctx(), &[w("frontend", 82, None, None)], &after).actions.is_empty(), "converges for {current:?}");
     }
 }
+
+/// Table: a resource is a Service's only with this deployment's tag and a well-formed Service tag.
+#[test]
+fn ownership_needs_this_deployments_tag_and_a_whole_service_key() {
+    let tags = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    let cases: &[(&[(&str, &str)], Option<ServiceKey>)] = &[
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default/frontend")], Some(key("frontend"))),
+        (&[(DEPLOYMENT_TAG, "other"), (SERVICE_TAG, "shop/default/frontend")], None),
+        (&[(SERVICE_TAG, "shop/default/frontend")], None),
+        (&[(DEPLOYMENT_TAG, "demo")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop//frontend")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default/a/b")], Some(key("a/b"))),
+    ];
+    for (t, want) in cases {
+        assert_eq!(owner("demo", &tags(t)), *want, "{t:?}");
+    }
+}
