@@ -4,9 +4,10 @@
 //! apart; the firewall stack's own listener (TCP 80) goes to a Service on port 80 the way the
 //! ALB's default action does, and back to the stack's target group when none is.
 //!
-//! PURE: what exists (listeners and target groups as the adapter read them, with their owner
-//! already decided from the ownership tags) and what is wanted → ordered actions and one outcome
-//! per Service. The adapter (`src/aws/nlb.rs`) observes and applies, deciding nothing.
+//! PURE: what exists (listeners and target groups as the adapter read them, each with its owner
+//! from the ownership tags by the ALB's rule, [`alb::owner`]) and what is wanted ([`nlb_wanted`])
+//! → ordered actions and one outcome per Service. The adapter (`src/aws/nlb.rs`) observes and
+//! applies, deciding nothing.
 //!
 //! The NLB's own security group admits the internet on the stack's listener port only; each
 //! Service listener's port is authorized on it alongside the listener and revoked with it, so
@@ -19,6 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use crate::alb;
 
 /// Listeners per Network Load Balancer (ELB quotas; not adjustable).
 pub const NLB_LISTENER_LIMIT: usize = 50;
@@ -150,6 +153,32 @@ pub struct NlbPlan {
 impl NlbPlan {
     pub fn conflicts(&self) -> impl Iterator<Item = &NlbService> {
         self.services.iter().filter(|s| s.state == NlbState::Conflict)
+    }
+}
+
+/// The ALB's wanted Services as the NLB planner takes them: one per Service and port, its
+/// target group named as the ALB's ([`alb::tg_name`]).
+pub fn nlb_wanted(deployment: &str, wanted: &[alb::Wanted]) -> Vec<NlbWanted> {
+    wanted
+        .iter()
+        .map(|w| NlbWanted { service: w.key.to_string(), port: w.port, target_group: alb::tg_name(deployment, &w.key, w.port) })
+        .collect()
+}
+
+/// How our ingress rules on the NLB's security group are described (their ownership mark):
+/// `pano-eks:<deployment> <service>`.
+pub fn ingress_description(deployment: &str, service: &str) -> String {
+    format!("pano-eks:{deployment} {service}")
+}
+
+/// The port an ingress rule of the NLB's security group opens for us: inbound, one port, and
+/// described with this deployment's mark ([`ingress_description`]). `None`: not ours.
+pub fn our_ingress_port(deployment: &str, inbound: bool, description: Option<&str>, from: Option<i32>, to: Option<i32>) -> Option<u16> {
+    let mine = format!("pano-eks:{deployment} ");
+    let ours = inbound && description.is_some_and(|d| d.starts_with(&mine));
+    match (ours, from, to) {
+        (true, Some(from), Some(to)) if from == to => u16::try_from(from).ok(),
+        _ => None,
     }
 }
 
@@ -544,6 +573,27 @@ mod tests {
         let p2 = plan_nlb(&ctx(), &[want("new", 443)], &second);
         assert_eq!(states(&p2), [("new".into(), 443, NlbState::Listening)]);
         assert!(plan_nlb(&ctx(), &[want("new", 443)], &applied(&second, &p2)).actions.is_empty());
+    }
+
+    /// Table: which ingress rules of the NLB's security group are ours, and the port they open.
+    #[test]
+    fn ingress_rules_are_ours_by_description_direction_and_a_single_port() {
+        let mark = ingress_description("demo", "shop/default/web");
+        assert_eq!(mark, "pano-eks:demo shop/default/web");
+        let cases: &[(bool, Option<&str>, Option<i32>, Option<i32>, Option<u16>)] = &[
+            (true, Some(&mark), Some(443), Some(443), Some(443)),
+            (false, Some(&mark), Some(443), Some(443), None),
+            (true, Some("pano-eks:other shop/default/web"), Some(443), Some(443), None),
+            (true, Some("pano-eks:demo-2 shop/default/web"), Some(443), Some(443), None),
+            (true, Some("opened by hand"), Some(443), Some(443), None),
+            (true, None, Some(443), Some(443), None),
+            (true, Some(&mark), Some(8000), Some(8100), None),
+            (true, Some(&mark), Some(-1), Some(-1), None),
+            (true, Some(&mark), None, None, None),
+        ];
+        for (inbound, description, from, to, want) in cases {
+            assert_eq!(our_ingress_port("demo", *inbound, *description, *from, *to), *want, "{inbound} {description:?} {from:?} {to:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
 //! * [`plan()`]: the planner and the status it reports.
 //! * [`refusals`]: what a write Panorama refused means for the plan's Services.
+//! * [`alb`]: the public ALB's target group and listener rule per protected Service.
 //! * [`front`]: the public NLB's listener and target group per protected Service port.
+//! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -29,7 +31,9 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod alb;
 mod desired;
+pub mod egress;
 pub mod facts;
 pub mod front;
 mod fxhash;

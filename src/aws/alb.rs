@@ -1,187 +1,21 @@
-//! The public ALB, one target group and listener rule per protected Service (`sync.manage_alb`),
-//! the seed's "Configure the ALB" done by `sync`, shaped like the AWS Load Balancer Controller:
-//! a PURE planner (`plan`: desired model vs what exists *by ownership tag* → ordered actions and
-//! a per-Service outcome) and a thin adapter (`observe`, `apply`) that decides nothing.
-//!
-//! Ownership: a target group or listener rule is ours when it carries
-//! `pano-eks:deployment=<deployment>` **and** `pano-eks:service=<cluster>/<namespace>/<name>`.
-//! Anything else is foreign: a foreign target group serving the firewalls on a Service's port, a
-//! foreign rule with the same host/path, or a foreign default action is a *conflict*: reported,
-//! never overwritten.
-//!
-//! Names: `pk-<service tail>-<port>-<8 hex of sha256(deployment/cluster/ns/name)>`, ≤ 32 chars
-//! (ELBv2's limit), deterministic. The port is in the name because a target group's port cannot
-//! change: a new label port makes a new group, the rule moves to it, the old one goes.
-//!
-//! Priorities: `10000 + sha256(cluster/ns/name) mod 40000`, probing upwards (wrapping) past
-//! every priority already taken on the listener; new rules are placed in key order, so the same
-//! world always yields the same priorities, and an existing rule is never moved.
+//! ADAPTER: the public ALB (`sync.manage_alb`), one target group and listener rule per protected
+//! Service. The decision is [`pano_eks_core::alb::plan`] (which target group and rule each
+//! Service gets, priorities, conflicts, what to delete); this module reads what exists into the
+//! core's [`Observed`] (`observe`) and executes its actions (`apply`), deciding nothing. The calls
+//! it shares with the NLB front are in [`super::elbv2`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use pano_eks_core::{Facts, Plan, ServiceState};
+use aws_sdk_elasticloadbalancingv2::types as elb;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+pub use pano_eks_core::alb::{
+    Action, AlbContext, AlbPlan, AlbState, HOST_ANNOTATION, HealthCheck, Observed, PATH_ANNOTATION, PRIORITY_BASE, PRIORITY_SPAN, Rule,
+    SERVICE_TAG, ServiceAlb, ServiceKey, TG_NAME_MAX, TargetGroup, Wanted, home_priority, plan, service_health_check, tg_name, wanted,
+};
+
+use super::elbv2::{self, StackOutputs, TargetGroupArns, forward, forwards, read_tags, tag};
 use super::{Aws, AwsError, DEPLOYMENT_TAG, sdk_err};
-
-/// The ownership tag naming the Service a target group or rule belongs to.
-pub const SERVICE_TAG: &str = "pano-eks:service";
-/// Service annotations choosing the listener rule's conditions.
-pub const HOST_ANNOTATION: &str = "pano-eks/alb-host";
-pub const PATH_ANNOTATION: &str = "pano-eks/alb-path";
-/// Rule priorities we pick from: [BASE, BASE + SPAN). Below BASE is left to people.
-pub const PRIORITY_BASE: u32 = 10_000;
-pub const PRIORITY_SPAN: u32 = 40_000;
-/// ELBv2's target group name limit.
-pub const TG_NAME_MAX: usize = 32;
-
-/// `cluster/namespace/name`, the value of the `pano-eks:service` tag.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ServiceKey {
-    pub cluster: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.cluster, self.namespace, self.name)
-    }
-}
-
-impl ServiceKey {
-    pub fn parse(tag: &str) -> Option<ServiceKey> {
-        let mut it = tag.splitn(3, '/');
-        let (c, n, s) = (it.next()?, it.next()?, it.next()?);
-        (!c.is_empty() && !n.is_empty() && !s.is_empty()).then(|| ServiceKey { cluster: c.into(), namespace: n.into(), name: s.into() })
-    }
-}
-
-/// A protected Service that wants a target group (and, with host/path, a rule).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Wanted {
-    pub key: ServiceKey,
-    pub port: u16,
-    pub host: Option<String>,
-    pub path: Option<String>,
-}
-
-/// The Services the ALB serves: Protected or Planned in the core's plan, with their port, and
-/// the host/path annotations from the facts. Sorted by key.
-pub fn wanted(plan: &Plan, facts: &Facts) -> Vec<Wanted> {
-    let mut out: Vec<Wanted> = plan
-        .services
-        .iter()
-        .filter(|s| matches!(s.state, ServiceState::Protected | ServiceState::Planned))
-        .filter_map(|s| {
-            let port = s.port?;
-            let ann = facts
-                .clusters
-                .iter()
-                .find(|c| c.name == s.cluster)
-                .and_then(|c| c.services.iter().find(|f| f.namespace == s.namespace && f.name == s.name))
-                .map(|f| &f.annotations);
-            let get = |k: &str| ann.and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-            Some(Wanted {
-                key: ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() },
-                port,
-                host: get(HOST_ANNOTATION),
-                path: get(PATH_ANNOTATION),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    out
-}
-
-fn digest(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
-/// The target group name of a Service on a port: readable tail, port, hash; ≤ 32 characters.
-pub fn tg_name(deployment: &str, key: &ServiceKey, port: u16) -> String {
-    let d = digest(&format!("{deployment}/{key}"));
-    let hash: String = d[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let suffix = format!("-{port}-{hash}");
-    let mut tail = String::new();
-    for ch in key.name.chars() {
-        let c = if ch.is_ascii_alphanumeric() { ch.to_ascii_lowercase() } else { '-' };
-        if !(c == '-' && (tail.is_empty() || tail.ends_with('-'))) {
-            tail.push(c);
-        }
-    }
-    let room = TG_NAME_MAX - "pk-".len() - suffix.len();
-    tail.truncate(room);
-    let tail = tail.trim_end_matches('-');
-    if tail.is_empty() { format!("pk{suffix}") } else { format!("pk-{tail}{suffix}") }
-}
-
-/// Where a Service's rule would land if nothing else were there.
-pub fn home_priority(key: &ServiceKey) -> u32 {
-    let d = digest(&key.to_string());
-    PRIORITY_BASE + u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % PRIORITY_SPAN
-}
-
-/// The first free priority at or after the Service's home slot (wrapping in the range).
-fn assign_priority(key: &ServiceKey, taken: &BTreeSet<u32>) -> Option<u32> {
-    let home = home_priority(key) - PRIORITY_BASE;
-    (0..PRIORITY_SPAN).map(|i| PRIORITY_BASE + (home + i) % PRIORITY_SPAN).find(|p| !taken.contains(p))
-}
-
-/// A target group's health check, as ELBv2 takes and describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct HealthCheck {
-    /// `HTTP`, `HTTPS` or `TCP`.
-    pub protocol: String,
-    /// A port number or `traffic-port`.
-    pub port: String,
-    pub path: Option<String>,
-    /// HTTP codes, e.g. `200-499`.
-    pub matcher: Option<String>,
-}
-
-/// How a Service's target group is probed: on its own traffic port, so the probe takes the same
-/// path as the traffic (load balancer → firewall eth0 → the Service's NAT rule → the Service).
-/// Any HTTP answer counts (`200-499`): it proves that path, whatever the application serves at
-/// `/`. (Copying the firewall stack's group probed port 81, which nothing answers: every target
-/// was unhealthy and the load balancer failed open.)
-pub fn service_health_check() -> HealthCheck {
-    HealthCheck { protocol: "HTTP".into(), port: "traffic-port".into(), path: Some("/".into()), matcher: Some("200-499".into()) }
-}
-
-/// A target group as ELBv2 describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TargetGroup {
-    pub arn: String,
-    pub name: String,
-    pub port: u16,
-    pub vpc_id: String,
-    pub tags: BTreeMap<String, String>,
-    /// `None`: not read (only our own groups' health checks matter).
-    pub health: Option<HealthCheck>,
-}
-
-/// A non-default listener rule: its conditions and the target groups it forwards to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Rule {
-    pub arn: String,
-    pub priority: u32,
-    pub hosts: Vec<String>,
-    pub paths: Vec<String>,
-    pub forward: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// What exists: target groups of the VPC, the listener's rules and default action, the target
-/// groups attached to the firewall autoscaling group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Observed {
-    pub target_groups: Vec<TargetGroup>,
-    pub rules: Vec<Rule>,
-    pub default_forward: Vec<String>,
-    pub asg_target_groups: BTreeSet<String>,
-}
 
 /// The firewall stack's side of the sandwich (its outputs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,413 +29,30 @@ pub struct Context {
     pub asg_name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum Action {
-    CreateTargetGroup {
-        service: ServiceKey,
-        name: String,
-        port: u16,
-        health: HealthCheck,
-    },
-    /// One of our groups probes something else than [`service_health_check`] (made by an
-    /// earlier version): point its health check at the traffic port.
-    ModifyHealthCheck {
-        service: ServiceKey,
-        name: String,
-        health: HealthCheck,
-    },
-    /// Attach to the firewall ASG (which registers its instances, now and when replaced).
-    Attach {
-        name: String,
-    },
-    CreateRule {
-        service: ServiceKey,
-        priority: u32,
-        hosts: Vec<String>,
-        paths: Vec<String>,
-        target: String,
-    },
-    ModifyRule {
-        service: ServiceKey,
-        arn: String,
-        priority: u32,
-        hosts: Vec<String>,
-        paths: Vec<String>,
-        target: String,
-    },
-    /// Point the listener's default action at a target group (by name); `None`: back to the
-    /// firewall stack's own target group.
-    SetDefault {
-        target: Option<String>,
-    },
-    DeleteRule {
-        service: ServiceKey,
-        arn: String,
-        priority: u32,
-    },
-    Detach {
-        name: String,
-    },
-    DeleteTargetGroup {
-        service: ServiceKey,
-        name: String,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlbState {
-    /// A listener rule with the Service's host/path forwards to its target group.
-    Routed,
-    /// The listener's default action forwards to its target group (the only Service).
-    Default,
-    /// Target group only: no host/path and other Services share the listener.
-    NoRule,
-    Conflict,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ServiceAlb {
-    pub service: ServiceKey,
-    pub port: u16,
-    pub target_group: Option<String>,
-    pub priority: Option<u32>,
-    pub state: AlbState,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AlbPlan {
-    pub actions: Vec<Action>,
-    pub services: Vec<ServiceAlb>,
-}
-
-impl AlbPlan {
-    pub fn conflicts(&self) -> impl Iterator<Item = &ServiceAlb> {
-        self.services.iter().filter(|s| s.state != AlbState::Routed && s.state != AlbState::Default)
-    }
-}
-
-fn owner(ctx: &Context, tags: &BTreeMap<String, String>) -> Option<ServiceKey> {
-    if tags.get(DEPLOYMENT_TAG).map(String::as_str) != Some(ctx.deployment.as_str()) {
-        return None;
-    }
-    tags.get(SERVICE_TAG).and_then(|v| ServiceKey::parse(v))
-}
-
-fn sorted(v: &[String]) -> Vec<String> {
-    let mut v = v.to_vec();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// Desired model vs what exists → actions in a safe order (creates, attaches, rules, default,
-/// rule deletes, detaches, target group deletes) and one outcome per wanted Service.
-pub fn plan(ctx: &Context, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
-    let mut wanted = wanted.to_vec();
-    wanted.sort_by(|a, b| a.key.cmp(&b.key));
-    let tg_by_arn: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect();
-    let tg_by_name: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.name.as_str(), t)).collect();
-    let is_ours = |t: &TargetGroup| owner(ctx, &t.tags).is_some();
-    let our_rules: BTreeMap<ServiceKey, &Rule> = seen.rules.iter().filter_map(|r| Some((owner(ctx, &r.tags)?, r))).collect();
-    let foreign_rules: Vec<&Rule> = seen.rules.iter().filter(|r| owner(ctx, &r.tags).is_none()).collect();
-    // Target groups that already serve the firewalls: attached to their ASG or forwarded to.
-    let serving: BTreeSet<&str> = seen
-        .asg_target_groups
-        .iter()
-        .map(String::as_str)
-        .chain(seen.rules.iter().flat_map(|r| r.forward.iter().map(String::as_str)))
-        .chain(seen.default_forward.iter().map(String::as_str))
-        .chain(std::iter::once(ctx.public_tg_arn.as_str()))
-        .collect();
-
-    let mut creates = Vec::new();
-    let mut attaches = Vec::new();
-    let mut rule_ops = Vec::new();
-    let mut default_op = None;
-    let mut outcomes = Vec::new();
-    let mut keep_tgs: BTreeSet<String> = BTreeSet::new();
-    let mut keep_rules: BTreeSet<ServiceKey> = BTreeSet::new();
-    let mut ports: BTreeMap<u16, ServiceKey> = BTreeMap::new();
-    let mut conditions_taken: BTreeMap<(Vec<String>, Vec<String>), ServiceKey> = BTreeMap::new();
-    let mut new_rules: Vec<(ServiceKey, Vec<String>, Vec<String>, String)> = Vec::new();
-    let mut default_for: Option<String> = None;
-
-    // Only Services that get a target group count towards "the only one".
-    let mut with_tg = Vec::new();
-    for w in &wanted {
-        let name = tg_name(&ctx.deployment, &w.key, w.port);
-        let mut out = ServiceAlb {
-            service: w.key.clone(),
-            port: w.port,
-            target_group: None,
-            priority: None,
-            state: AlbState::Conflict,
-            reason: String::new(),
-        };
-        if let Some(other) = ports.get(&w.port) {
-            out.reason = format!("port {} already has the target group of Service {other}", w.port);
-            outcomes.push(out);
-            continue;
-        }
-        match tg_by_name.get(name.as_str()) {
-            Some(t) if owner(ctx, &t.tags).as_ref() == Some(&w.key) => {
-                if t.health.as_ref().is_some_and(|h| *h != service_health_check()) {
-                    creates.push(Action::ModifyHealthCheck { service: w.key.clone(), name: name.clone(), health: service_health_check() });
-                }
-            }
-            Some(t) => {
-                out.reason = format!("target group name {name} is taken by {} (not owned by this Service)", t.arn);
-                outcomes.push(out);
-                continue;
-            }
-            None => {
-                let clash = seen
-                    .target_groups
-                    .iter()
-                    .find(|t| !is_ours(t) && t.port == w.port && t.vpc_id == ctx.vpc_id && serving.contains(t.arn.as_str()));
-                if let Some(t) = clash {
-                    out.reason = format!("firewall port {} is already served by target group {} ({}), not ours", w.port, t.name, t.arn);
-                    outcomes.push(out);
-                    continue;
-                }
-                creates.push(Action::CreateTargetGroup {
-                    service: w.key.clone(),
-                    name: name.clone(),
-                    port: w.port,
-                    health: service_health_check(),
-                });
-            }
-        }
-        ports.insert(w.port, w.key.clone());
-        keep_tgs.insert(name.clone());
-        let attached = tg_by_name.get(name.as_str()).is_some_and(|t| seen.asg_target_groups.contains(&t.arn));
-        if !attached {
-            attaches.push(Action::Attach { name: name.clone() });
-        }
-        out.target_group = Some(name.clone());
-        with_tg.push((w, name, out));
-    }
-
-    let sole = with_tg.len() == 1;
-    for (w, name, mut out) in with_tg {
-        let hosts: Vec<String> = w.host.iter().cloned().collect();
-        let paths: Vec<String> = w.path.iter().cloned().collect();
-        if hosts.is_empty() && paths.is_empty() {
-            if !sole {
-                out.state = AlbState::NoRule;
-                out.reason = format!(
-                    "no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action"
-                );
-                outcomes.push(out);
-                continue;
-            }
-            let current = sorted(&seen.default_forward);
-            let foreign_default = current.iter().any(|a| a != &ctx.public_tg_arn && !tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
-            if foreign_default {
-                out.reason = format!("the listener's default action forwards to {} (not ours): not overwritten", current.join(", "));
-                outcomes.push(out);
-                continue;
-            }
-            let ours_now = current.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == current[0]);
-            if !ours_now {
-                default_op = Some(Action::SetDefault { target: Some(name.clone()) });
-            }
-            default_for = Some(name.clone());
-            out.state = AlbState::Default;
-            outcomes.push(out);
-            continue;
-        }
-        let cond = (sorted(&hosts), sorted(&paths));
-        let describe = || {
-            let mut parts = Vec::new();
-            if !hosts.is_empty() {
-                parts.push(format!("host {}", hosts.join(",")));
-            }
-            if !paths.is_empty() {
-                parts.push(format!("path {}", paths.join(",")));
-            }
-            parts.join(" ")
-        };
-        if let Some(r) = foreign_rules.iter().find(|r| (sorted(&r.hosts), sorted(&r.paths)) == cond) {
-            out.reason = format!("a rule not ours ({}, priority {}) already matches {}", r.arn, r.priority, describe());
-            if our_rules.contains_key(&w.key) {
-                keep_rules.insert(w.key.clone());
-            }
-            outcomes.push(out);
-            continue;
-        }
-        if let Some(other) = conditions_taken.get(&cond) {
-            out.reason = format!("Service {other} already has a rule for {}", describe());
-            if our_rules.contains_key(&w.key) {
-                keep_rules.insert(w.key.clone());
-            }
-            outcomes.push(out);
-            continue;
-        }
-        conditions_taken.insert(cond.clone(), w.key.clone());
-        match our_rules.get(&w.key) {
-            Some(r) => {
-                keep_rules.insert(w.key.clone());
-                let target_ok = r.forward.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == r.forward[0]);
-                if (sorted(&r.hosts), sorted(&r.paths)) != cond || !target_ok {
-                    rule_ops.push(Action::ModifyRule {
-                        service: w.key.clone(),
-                        arn: r.arn.clone(),
-                        priority: r.priority,
-                        hosts: hosts.clone(),
-                        paths: paths.clone(),
-                        target: name.clone(),
-                    });
-                }
-                out.priority = Some(r.priority);
-            }
-            None => new_rules.push((w.key.clone(), hosts.clone(), paths.clone(), name.clone())),
-        }
-        out.state = AlbState::Routed;
-        outcomes.push(out);
-    }
-
-    // New rules: priorities from the hash, in key order, past every priority in use.
-    let mut taken: BTreeSet<u32> = seen.rules.iter().map(|r| r.priority).collect();
-    for (key, hosts, paths, target) in new_rules {
-        let o = outcomes.iter_mut().find(|o| o.service == key).expect("outcome recorded");
-        match assign_priority(&key, &taken) {
-            Some(p) => {
-                taken.insert(p);
-                o.priority = Some(p);
-                rule_ops.push(Action::CreateRule { service: key, priority: p, hosts, paths, target });
-            }
-            None => {
-                o.state = AlbState::Conflict;
-                o.reason = format!("no free rule priority in {PRIORITY_BASE}..{}", PRIORITY_BASE + PRIORITY_SPAN);
-            }
-        }
-    }
-
-    // The default action goes back to the stack's target group when no Service holds it.
-    let default_is_ours = seen.default_forward.iter().any(|a| tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
-    if default_for.is_none() && default_is_ours {
-        default_op = Some(Action::SetDefault { target: None });
-    }
-
-    let mut deletes = Vec::new();
-    for (key, r) in &our_rules {
-        if !keep_rules.contains(key) {
-            deletes.push(Action::DeleteRule { service: key.clone(), arn: r.arn.clone(), priority: r.priority });
-        }
-    }
-    // A rule kept as it is (a conflicting Service's) keeps the target group it forwards to.
-    let modified: BTreeSet<&ServiceKey> =
-        rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
-    let untouched_targets: BTreeSet<&str> = keep_rules
-        .iter()
-        .filter(|k| !modified.contains(k))
-        .filter_map(|k| our_rules.get(k))
-        .flat_map(|r| r.forward.iter().map(String::as_str))
-        .collect();
-    let mut detaches = Vec::new();
-    let mut tg_deletes = Vec::new();
-    let mut ours: Vec<(&TargetGroup, ServiceKey)> = seen.target_groups.iter().filter_map(|t| Some((t, owner(ctx, &t.tags)?))).collect();
-    ours.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    for (t, key) in ours {
-        if keep_tgs.contains(&t.name) {
-            continue;
-        }
-        if untouched_targets.contains(t.arn.as_str()) {
-            continue;
-        }
-        if seen.asg_target_groups.contains(&t.arn) {
-            detaches.push(Action::Detach { name: t.name.clone() });
-        }
-        tg_deletes.push(Action::DeleteTargetGroup { service: key, name: t.name.clone() });
-    }
-
-    let mut actions = creates;
-    actions.extend(attaches);
-    actions.extend(rule_ops);
-    actions.extend(default_op);
-    actions.extend(deletes);
-    actions.extend(detaches);
-    actions.extend(tg_deletes);
-    outcomes.sort_by(|a, b| a.service.cmp(&b.service));
-    AlbPlan { actions, services: outcomes }
-}
-
-// ------------------------------------------------------------------------------------ adapter
-
-use aws_sdk_elasticloadbalancingv2::types as elb;
-
-fn tag(k: &str, v: &str) -> Result<elb::Tag, AwsError> {
-    Ok(elb::Tag::builder().key(k).value(v).build())
-}
-
-async fn read_tags(aws: &Aws, arns: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
-    let mut out = BTreeMap::new();
-    for chunk in arns.chunks(20) {
-        let r =
-            aws.elbv2.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(|e| sdk_err("elbv2:DescribeTags", e))?;
-        for d in r.tag_descriptions() {
-            let tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect();
-            out.insert(d.resource_arn().unwrap_or_default().to_string(), tags);
-        }
-    }
-    Ok(out)
-}
-
-fn forwards(actions: &[elb::Action]) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in actions {
-        if a.r#type() != Some(&elb::ActionTypeEnum::Forward) {
-            continue;
-        }
-        if let Some(t) = a.target_group_arn() {
-            out.push(t.to_string());
-        } else if let Some(fc) = a.forward_config() {
-            out.extend(fc.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)));
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
+/// What the planner takes of the context.
+fn core_ctx(ctx: &Context) -> AlbContext {
+    AlbContext { deployment: ctx.deployment.clone(), vpc_id: ctx.vpc_id.clone(), public_tg_arn: ctx.public_tg_arn.clone() }
 }
 
 /// Reads the VPC's target groups (with tags), the listener's rules and the ASG's attachments.
 pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
-    let mut tgs = Vec::new();
-    let mut marker = None;
-    loop {
-        let r = aws
-            .elbv2
-            .describe_target_groups()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| sdk_err("elbv2:DescribeTargetGroups", e))?;
-        for t in r.target_groups() {
-            if t.vpc_id() == Some(ctx.vpc_id.as_str()) {
-                tgs.push(TargetGroup {
-                    arn: t.target_group_arn().unwrap_or_default().to_string(),
-                    name: t.target_group_name().unwrap_or_default().to_string(),
-                    port: t.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
-                    vpc_id: ctx.vpc_id.clone(),
-                    tags: BTreeMap::new(),
-                    health: Some(HealthCheck {
-                        protocol: t.health_check_protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
-                        port: t.health_check_port().unwrap_or_default().to_string(),
-                        path: t.health_check_path().map(str::to_string),
-                        matcher: t.matcher().and_then(|m| m.http_code()).map(str::to_string),
-                    }),
-                });
-            }
-        }
-        match r.next_marker() {
-            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
-            _ => break,
-        }
-    }
+    let mut tgs: Vec<TargetGroup> = elbv2::vpc_target_groups(aws, &ctx.vpc_id)
+        .await?
+        .iter()
+        .map(|t| TargetGroup {
+            arn: t.target_group_arn().unwrap_or_default().to_string(),
+            name: t.target_group_name().unwrap_or_default().to_string(),
+            port: elbv2::port(t.port()),
+            vpc_id: ctx.vpc_id.clone(),
+            tags: BTreeMap::new(),
+            health: Some(HealthCheck {
+                protocol: t.health_check_protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                port: t.health_check_port().unwrap_or_default().to_string(),
+                path: t.health_check_path().map(str::to_string),
+                matcher: t.matcher().and_then(|m| m.http_code()).map(str::to_string),
+            }),
+        })
+        .collect();
     let tags = read_tags(aws, &tgs.iter().map(|t| t.arn.clone()).collect::<Vec<_>>()).await?;
     for t in &mut tgs {
         t.tags = tags.get(&t.arn).cloned().unwrap_or_default();
@@ -657,23 +108,7 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
         r.tags = tags.get(&r.arn).cloned().unwrap_or_default();
     }
 
-    let attached = match aws
-        .asg
-        .describe_load_balancer_target_groups()
-        .auto_scaling_group_name(&ctx.asg_name)
-        .send()
-        .await
-        .map_err(|e| sdk_err(&format!("autoscaling:DescribeLoadBalancerTargetGroups {}", ctx.asg_name), e))
-    {
-        Ok(r) => r.load_balancer_target_groups().to_vec(),
-        Err(e) if e.is_code("ValidationError") && e.message.to_ascii_lowercase().contains("not found") => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let asg_target_groups = attached
-        .iter()
-        .filter(|s| !matches!(s.state(), Some("Removing") | Some("Removed")))
-        .filter_map(|s| s.load_balancer_target_group_arn().map(str::to_string))
-        .collect();
+    let asg_target_groups = elbv2::asg_target_groups(aws, &ctx.asg_name).await?;
     Ok(Observed { target_groups: tgs, rules, default_forward, asg_target_groups })
 }
 
@@ -698,16 +133,9 @@ fn conditions(hosts: &[String], paths: &[String]) -> Vec<elb::RuleCondition> {
     out
 }
 
-fn forward(arn: &str) -> Result<elb::Action, AwsError> {
-    Ok(elb::Action::builder().r#type(elb::ActionTypeEnum::Forward).target_group_arn(arn).build())
-}
-
 /// Executes the plan's actions in order; returns one line per action done.
 pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) -> Result<Vec<String>, AwsError> {
-    let mut arns: BTreeMap<String, String> = seen.target_groups.iter().map(|t| (t.name.clone(), t.arn.clone())).collect();
-    let arn_of = |arns: &BTreeMap<String, String>, name: &str| {
-        arns.get(name).cloned().ok_or_else(|| AwsError::new("elbv2", format!("target group {name} not found")))
-    };
+    let mut arns = TargetGroupArns::new(seen.target_groups.iter().map(|t| (t.name.clone(), t.arn.clone())));
     let mut done = Vec::new();
     for a in &plan.actions {
         match a {
@@ -724,20 +152,19 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                     .health_check_port(&health.port)
                     .set_health_check_path(health.path.clone())
                     .set_matcher(health.matcher.as_ref().map(|m| elb::Matcher::builder().http_code(m).build()))
-                    .tags(tag(DEPLOYMENT_TAG, &ctx.deployment)?)
-                    .tags(tag(SERVICE_TAG, &service.to_string())?)
+                    .tags(tag(DEPLOYMENT_TAG, &ctx.deployment))
+                    .tags(tag(SERVICE_TAG, &service.to_string()))
                     .send()
                     .await
                     .map_err(|e| sdk_err(&format!("elbv2:CreateTargetGroup {name} ({service})"), e))?;
-                let arn = r.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
-                arns.insert(name.clone(), arn);
+                arns.insert(name, elbv2::created_arn(&r));
                 done.push(format!(
                     "created target group {name} (port {port}, health check {} {}) for {service}",
                     health.protocol, health.port
                 ));
             }
             Action::ModifyHealthCheck { service, name, health } => {
-                let arn = arn_of(&arns, name)?;
+                let arn = arns.get(name)?;
                 aws.elbv2
                     .modify_target_group()
                     .target_group_arn(&arn)
@@ -750,39 +177,29 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                     .map_err(|e| sdk_err(&format!("elbv2:ModifyTargetGroup {name} ({service})"), e))?;
                 done.push(format!("target group {name} of {service}: health check {} {}", health.protocol, health.port));
             }
-            Action::Attach { name } => {
-                let arn = arn_of(&arns, name)?;
-                aws.asg
-                    .attach_load_balancer_target_groups()
-                    .auto_scaling_group_name(&ctx.asg_name)
-                    .target_group_arns(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("autoscaling:AttachLoadBalancerTargetGroups {name} to {}", ctx.asg_name), e))?;
-                done.push(format!("attached {name} to {}", ctx.asg_name));
-            }
+            Action::Attach { name } => done.push(elbv2::attach(aws, &ctx.asg_name, name, &arns.get(name)?).await?),
             Action::CreateRule { service, priority, hosts, paths, target } => {
-                let arn = arn_of(&arns, target)?;
+                let arn = arns.get(target)?;
                 aws.elbv2
                     .create_rule()
                     .listener_arn(&ctx.listener_arn)
                     .priority(*priority as i32)
                     .set_conditions(Some(conditions(hosts, paths)))
-                    .actions(forward(&arn)?)
-                    .tags(tag(DEPLOYMENT_TAG, &ctx.deployment)?)
-                    .tags(tag(SERVICE_TAG, &service.to_string())?)
+                    .actions(forward(&arn))
+                    .tags(tag(DEPLOYMENT_TAG, &ctx.deployment))
+                    .tags(tag(SERVICE_TAG, &service.to_string()))
                     .send()
                     .await
                     .map_err(|e| sdk_err(&format!("elbv2:CreateRule priority {priority} for {service}"), e))?;
                 done.push(format!("created rule {priority} for {service} → {target}"));
             }
             Action::ModifyRule { service, arn, priority, hosts, paths, target } => {
-                let tg = arn_of(&arns, target)?;
+                let tg = arns.get(target)?;
                 aws.elbv2
                     .modify_rule()
                     .rule_arn(arn)
                     .set_conditions(Some(conditions(hosts, paths)))
-                    .actions(forward(&tg)?)
+                    .actions(forward(&tg))
                     .send()
                     .await
                     .map_err(|e| sdk_err(&format!("elbv2:ModifyRule {arn} ({service})"), e))?;
@@ -790,59 +207,20 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
             }
             Action::SetDefault { target } => {
                 let (arn, what) = match target {
-                    Some(t) => (arn_of(&arns, t)?, t.clone()),
+                    Some(t) => (arns.get(t)?, t.clone()),
                     None => (ctx.public_tg_arn.clone(), "the firewall stack's target group".to_string()),
                 };
-                aws.elbv2
-                    .modify_listener()
-                    .listener_arn(&ctx.listener_arn)
-                    .default_actions(forward(&arn)?)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("elbv2:ModifyListener {}", ctx.listener_arn), e))?;
+                elbv2::set_default_action(aws, &ctx.listener_arn, &arn, &ctx.listener_arn).await?;
                 done.push(format!("listener default action → {what}"));
             }
             Action::DeleteRule { service, arn, priority } => {
-                match aws
-                    .elbv2
-                    .delete_rule()
-                    .rule_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("elbv2:DeleteRule {arn} ({service})"), e))
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_code("RuleNotFound") => {}
-                    Err(e) => return Err(e),
-                }
+                let r = aws.elbv2.delete_rule().rule_arn(arn).send().await;
+                super::already_done(r.map_err(|e| sdk_err(&format!("elbv2:DeleteRule {arn} ({service})"), e)), &["RuleNotFound"])?;
                 done.push(format!("deleted rule {priority} of {service}"));
             }
-            Action::Detach { name } => {
-                let arn = arn_of(&arns, name)?;
-                aws.asg
-                    .detach_load_balancer_target_groups()
-                    .auto_scaling_group_name(&ctx.asg_name)
-                    .target_group_arns(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("autoscaling:DetachLoadBalancerTargetGroups {name} from {}", ctx.asg_name), e))?;
-                done.push(format!("detached {name} from {}", ctx.asg_name));
-            }
+            Action::Detach { name } => done.push(elbv2::detach(aws, &ctx.asg_name, name, &arns.get(name)?).await?),
             Action::DeleteTargetGroup { service, name } => {
-                let arn = arn_of(&arns, name)?;
-                match aws
-                    .elbv2
-                    .delete_target_group()
-                    .target_group_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_err(&format!("elbv2:DeleteTargetGroup {name} ({service})"), e))
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_code("TargetGroupNotFound") => {}
-                    Err(e) => return Err(e),
-                }
-                done.push(format!("deleted target group {name} of {service}"));
+                done.push(elbv2::delete_target_group(aws, &service.to_string(), name, &arns.get(name)?).await?)
             }
         }
     }
@@ -859,29 +237,19 @@ pub struct AlbReport {
 /// Observe → plan → apply. `wanted` empty removes everything we own (used by `down`).
 pub async fn reconcile(aws: &Aws, ctx: &Context, wanted: &[Wanted]) -> Result<AlbReport, AwsError> {
     let seen = observe(aws, ctx).await?;
-    let plan = plan(ctx, wanted, &seen);
+    let plan = plan(&core_ctx(ctx), wanted, &seen);
     let done = apply(aws, ctx, &seen, &plan).await?;
     Ok(AlbReport { plan, done })
 }
 
 /// The context from the firewall stack's outputs; `None` when the stack does not exist.
 pub async fn context(aws: &Aws, deployment: &str, firewall_stack: &str) -> Result<Option<Context>, AwsError> {
-    let cfn = super::stacks::AwsCfn { client: &aws.cfn };
-    let Some(st) = super::stacks::CfnApi::describe(&cfn, firewall_stack).await? else { return Ok(None) };
-    let get = |k: &str| {
-        st.outputs.get(k).cloned().ok_or_else(|| {
-            AwsError::new("cloudformation:DescribeStacks", format!("stack {firewall_stack} ({}) has no output {k}", st.status))
-        })
-    };
+    let Some(out) = StackOutputs::read(aws, firewall_stack).await? else { return Ok(None) };
     Ok(Some(Context {
         deployment: deployment.to_string(),
-        vpc_id: get("VpcId")?,
-        listener_arn: get("PublicListenerArn")?,
-        public_tg_arn: get("PublicTargetGroupArn")?,
-        asg_name: get("FirewallAsgName")?,
+        vpc_id: out.get("VpcId")?,
+        listener_arn: out.get("PublicListenerArn")?,
+        public_tg_arn: out.get("PublicTargetGroupArn")?,
+        asg_name: out.get("FirewallAsgName")?,
     }))
 }
-
-#[cfg(test)]
-#[path = "alb_tests.rs"]
-mod tests;

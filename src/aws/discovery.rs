@@ -9,8 +9,9 @@ use pano_eks_core::{FirewallFacts, SubnetFacts};
 
 use super::{Aws, AwsError, sdk_err};
 
-/// The trust interface of a VM-Series is eth2 (eth0 untrust after the interface swap, eth1 mgmt).
-pub const TRUST_DEVICE_INDEX: i32 = 2;
+/// The trust interface of a VM-Series is eth2 (eth0 untrust after the interface swap, eth1 mgmt);
+/// declared with the egress decision that relies on it.
+pub use pano_eks_core::egress::TRUST_DEVICE_INDEX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subnet {

@@ -11,10 +11,15 @@
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
-//! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`);
-//! - `nlb`: with an NLB front, one listener and target group per protected Service port;
-//! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`);
-//! - `edge`: when `up`, `sync` and `down` run the two above.
+//! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`;
+//!   `pano_eks_core::alb` decides);
+//! - `nlb`: with an NLB front, one listener and target group per protected Service port
+//!   (`pano_eks_core::front` decides);
+//! - `elbv2`: the ELBv2 and autoscaling calls both fronts make;
+//! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`;
+//!   `pano_eks_core::egress` decides);
+//! - `front_and_egress`: the AWS side of a converge: when `up`, `sync` and `down` run the front
+//!   and egress steps.
 
 pub mod alb;
 pub mod asg;
@@ -22,8 +27,9 @@ pub mod bucket;
 pub mod cleanup;
 pub mod clients;
 pub mod discovery;
-pub mod edge;
 pub mod eks;
+mod elbv2;
+pub mod front_and_egress;
 pub mod kube_made;
 pub mod kubeconfig;
 pub mod nlb;
@@ -71,5 +77,14 @@ where
     AwsError { op: op.to_string(), code, message }
 }
 
-/// The tag every resource of a deployment carries (stacks propagate it).
-pub const DEPLOYMENT_TAG: &str = "pano-eks:deployment";
+/// The tag every resource of a deployment carries (stacks propagate it). Declared in the core,
+/// whose planners decide ownership by it.
+pub use pano_eks_core::alb::DEPLOYMENT_TAG;
+
+/// Idempotent steps: an error with one of `codes` (already gone, already there) counts as done.
+pub(crate) fn already_done<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {
+    match r {
+        Err(e) if !codes.iter().any(|c| e.is_code(c)) => Err(e),
+        _ => Ok(()),
+    }
+}

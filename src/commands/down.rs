@@ -168,7 +168,7 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
         // says now): our rules and target groups (the listener's default restored), the cluster
         // default routes back on the internet gateway, our EIP released (a mapped EIP would
         // keep the IGW from detaching).
-        match crate::aws::edge::remove_all(&aws, cfg).await {
+        match crate::aws::front_and_egress::remove_all(&aws, cfg).await {
             Ok(done) => {
                 for d in done {
                     progress.line(format!("   {d}"));

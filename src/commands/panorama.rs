@@ -120,7 +120,7 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
                 Err(e) => eprintln!("warning: the bootstrap vm-auth-key was not checked: {e}"),
             }
         }
-        run_edge(&loaded, source, &report.plan, &facts).await?;
+        run_front_and_egress(&loaded, source, &report.plan, &facts).await?;
         // Refused writes: everything else went in and was committed; say which Services are not
         // protected and why, and exit 1 (the next run tries them again).
         let refused: Vec<String> = report
@@ -150,9 +150,9 @@ pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mo
 
 /// After a converge: the ALB per Service and the outbound check, when enabled (AWS only: with
 /// `--facts` there is no AWS to act on). Conflicts are warnings; a failed AWS call fails the run.
-async fn run_edge(loaded: &LoadedConfig, source: &FactsSource, plan: &Plan, facts: &Facts) -> CmdResult {
+async fn run_front_and_egress(loaded: &LoadedConfig, source: &FactsSource, plan: &Plan, facts: &Facts) -> CmdResult {
     let cfg = &loaded.config;
-    if !crate::aws::edge::enabled(cfg) {
+    if !crate::aws::front_and_egress::enabled(cfg) {
         return Ok(());
     }
     if source.facts.is_some() {
@@ -160,20 +160,24 @@ async fn run_edge(loaded: &LoadedConfig, source: &FactsSource, plan: &Plan, fact
         return Ok(());
     }
     let aws = Aws::connect(&cfg.region).await;
-    let edge = crate::aws::edge::after_sync(&aws, cfg, plan, facts).await;
-    for l in edge.lines() {
+    let steps = crate::aws::front_and_egress::after_sync(&aws, cfg, plan, facts).await;
+    for l in steps.lines() {
         eprintln!("{l}");
     }
-    if edge.errors.is_empty() { Ok(()) } else { Err(Failure::failed(format!("sync: AWS edge step(s) failed: {}", edge.errors.join("; ")))) }
+    if steps.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!("sync: AWS edge step(s) failed: {}", steps.errors.join("; "))))
+    }
 }
 
-/// `--watch`: runs the edge steps after each converge, on a task of its own so the loop never
-/// waits on AWS. Converges that finish while one runs collapse into the latest; annotations are
-/// read fresh from each cluster (the plan carries statuses, not annotations).
+/// `--watch`: runs the front and egress steps after each converge, on a task of its own so the
+/// loop never waits on AWS. Converges that finish while one runs collapse into the latest;
+/// annotations are read fresh from each cluster (the plan carries statuses, not annotations).
 type OnConverge = Box<dyn Fn(&Result<crate::sync::Report, String>) + Send + Sync>;
 
-fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[WatchedCluster]) -> Option<OnConverge> {
-    if !crate::aws::edge::enabled(cfg) {
+fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[WatchedCluster]) -> Option<OnConverge> {
+    if !crate::aws::front_and_egress::enabled(cfg) {
         return None;
     }
     let Some(aws) = aws else {
@@ -195,8 +199,8 @@ fn spawn_edge(cfg: &crate::config::Config, aws: Option<Aws>, clusters: &[Watched
                     }
                 }
             }
-            let edge = crate::aws::edge::after_sync(&aws, &cfg, &plan, &facts).await;
-            for l in edge.lines() {
+            let steps = crate::aws::front_and_egress::after_sync(&aws, &cfg, &plan, &facts).await;
+            for l in steps.lines() {
                 if l.starts_with("error:") {
                     tracing::error!("{l}");
                 } else if l.starts_with("warning:") {
@@ -368,7 +372,7 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
             }
         });
     }
-    let on_converge = spawn_edge(&cfg, aws.clone(), &clusters);
+    let on_converge = spawn_front_and_egress(&cfg, aws.clone(), &clusters);
     let setup = WatchSetup {
         engine,
         clusters,

@@ -276,15 +276,15 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
         let (c, u, d) = sync.plan.counts();
         progress.line(format!("   {c} created, {u} updated, {d} deleted; {}", sync.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into())));
 
-        // 7. The AWS edge (opt-in): egress through a firewall, the ALB per protected Service.
-        if crate::aws::edge::enabled(cfg) {
+        // 7. The AWS side of the converge (opt-in): egress through a firewall, the front per protected Service.
+        if crate::aws::front_and_egress::enabled(cfg) {
             progress.line("7. ALB and outbound");
-            let edge = crate::aws::edge::after_sync(&aws, cfg, &sync.plan, &facts).await;
-            for l in edge.lines() {
+            let steps = crate::aws::front_and_egress::after_sync(&aws, cfg, &sync.plan, &facts).await;
+            for l in steps.lines() {
                 progress.line(format!("   {l}"));
             }
-            if !edge.errors.is_empty() {
-                return Err(Failure::failed(format!("up: {}\nfix the cause and re-run `pano-eks up`", edge.errors.join("; "))));
+            if !steps.errors.is_empty() {
+                return Err(Failure::failed(format!("up: {}\nfix the cause and re-run `pano-eks up`", steps.errors.join("; "))));
             }
         }
 

@@ -1,8 +1,10 @@
-//! When the AWS edge steps run: after every successful Panorama converge (`sync --once`,
-//! `sync --watch`), the load balancer reconcile (`sync.manage_alb`: ALB rules, or with
-//! `elb_type = "network"` one NLB listener per Service port) and the outbound check
-//! (`network.outbound_via_firewall`); `up` sets outbound up; `down` removes both before the
-//! stacks go. Sequencing only: the decisions are in `alb`, `pano_eks_core::front` and `outbound`.
+//! The AWS side of a converge: the front load balancer and cluster egress, and when they run.
+//! After every successful Panorama converge (`sync --once`, `sync --watch`, `up`): the load
+//! balancer reconcile (`sync.manage_alb`: ALB rules, or with `elb_type = "network"` one NLB
+//! listener per Service port) and the egress check (`network.outbound_via_firewall`); `down`
+//! removes both before the stacks go. Sequencing only: the decisions are in
+//! `pano_eks_core::alb`, `pano_eks_core::front` and `pano_eks_core::egress`, the I/O in the
+//! adapters `alb`, `nlb` and `outbound`.
 
 use pano_eks_core::{Facts, Plan};
 use serde::Serialize;
@@ -10,9 +12,9 @@ use serde::Serialize;
 use super::{Aws, alb, nlb, outbound};
 use crate::config::{Config, ElbType};
 
-/// What the edge steps did after one converge (each is `None` when not enabled).
+/// What the front and egress steps did after one converge (each is `None` when not enabled).
 #[derive(Debug, Default, Serialize)]
-pub struct EdgeReport {
+pub struct FrontAndEgressReport {
     pub alb: Option<alb::AlbReport>,
     /// With an NLB front (`firewalls.elb_type = "network"`).
     pub nlb: Option<nlb::NlbReport>,
@@ -23,12 +25,12 @@ pub struct EdgeReport {
     pub errors: Vec<String>,
 }
 
-/// Whether any edge step is enabled.
+/// Whether the front or the egress step is enabled.
 pub fn enabled(cfg: &Config) -> bool {
     cfg.sync.manage_alb || cfg.network.outbound_via_firewall
 }
 
-impl EdgeReport {
+impl FrontAndEgressReport {
     /// Human lines: what changed, then every problem (conflicts included).
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -82,11 +84,11 @@ pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts)
     alb::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
 }
 
-/// Runs the enabled edge steps after a successful converge. Returns what happened rather than
+/// Runs the enabled front and egress steps after a successful converge. Returns what happened rather than
 /// failing: the caller decides (`sync --once` and `up` exit non-zero on errors, `--watch` logs
 /// and retries at the next converge).
-pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> EdgeReport {
-    let mut report = EdgeReport::default();
+pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> FrontAndEgressReport {
+    let mut report = FrontAndEgressReport::default();
     if cfg.sync.manage_alb && cfg.firewalls.elb_type == ElbType::Network {
         match nlb_after_sync(aws, cfg, plan, facts).await {
             Ok(Some(r)) => {

@@ -1,15 +1,10 @@
 //! Table tests of the ALB planner: names, stable priorities, conflicts, the default action.
+//! (Moved from `src/aws/alb_tests.rs` with their assertions unchanged.)
 
 use super::*;
 
-fn ctx() -> Context {
-    Context {
-        deployment: "demo".into(),
-        vpc_id: "vpc-1".into(),
-        listener_arn: "lst".into(),
-        public_tg_arn: "tg-public".into(),
-        asg_name: "demo-firewall-PANW-Firewall-ASG".into(),
-    }
+fn ctx() -> AlbContext {
+    AlbContext { deployment: "demo".into(), vpc_id: "vpc-1".into(), public_tg_arn: "tg-public".into() }
 }
 
 fn key(n: &str) -> ServiceKey {
@@ -357,7 +352,7 @@ fn other_deployments_and_untagged_resources_are_never_touched() {
 
 #[test]
 fn wanted_reads_protected_and_planned_services_with_their_annotations() {
-    use pano_eks_core::{ClusterFacts, ServiceFacts, ServiceStatus};
+    use crate::{ClusterFacts, ServiceFacts, ServiceStatus};
     let status = |n: &str, st: ServiceState, port: Option<u16>| ServiceStatus {
         cluster: "shop".into(),
         namespace: "default".into(),
@@ -427,5 +422,23 @@ fn service_target_groups_probe_their_traffic_port() {
         assert_eq!(!mods.is_empty(), *modify, "{current:?}: {:?}", p.actions);
         let after = applied(&seen, &p);
         assert!(plan(&ctx(), &[w("frontend", 82, None, None)], &after).actions.is_empty(), "converges for {current:?}");
+    }
+}
+
+/// Table: a resource is a Service's only with this deployment's tag and a well-formed Service tag.
+#[test]
+fn ownership_needs_this_deployments_tag_and_a_whole_service_key() {
+    let tags = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    let cases: &[(&[(&str, &str)], Option<ServiceKey>)] = &[
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default/frontend")], Some(key("frontend"))),
+        (&[(DEPLOYMENT_TAG, "other"), (SERVICE_TAG, "shop/default/frontend")], None),
+        (&[(SERVICE_TAG, "shop/default/frontend")], None),
+        (&[(DEPLOYMENT_TAG, "demo")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop//frontend")], None),
+        (&[(DEPLOYMENT_TAG, "demo"), (SERVICE_TAG, "shop/default/a/b")], Some(key("a/b"))),
+    ];
+    for (t, want) in cases {
+        assert_eq!(owner("demo", &tags(t)), *want, "{t:?}");
     }
 }

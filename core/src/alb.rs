@@ -1,0 +1,542 @@
+//! The public ALB's decision (`sync.manage_alb`): which target group and listener rule each
+//! protected Service gets, the rule priorities, conflicts with what is not ours, and what to
+//! delete, shaped like the AWS Load Balancer Controller's model: inputs ([`wanted`]: the
+//! Services the Panorama plan protects, with their annotations) → desired (a target group per
+//! Service and port, a rule per host/path) → diff against [`Observed`] *by ownership tag* →
+//! ordered [`Action`]s and one [`ServiceAlb`] outcome per Service ([`plan`]).
+//!
+//! PURE. The adapter (`src/aws/alb.rs`) reads what exists into [`Observed`] and applies the
+//! actions; it decides nothing.
+//!
+//! Ownership: a target group or listener rule is ours when it carries
+//! `pano-eks:deployment=<deployment>` **and** `pano-eks:service=<cluster>/<namespace>/<name>`
+//! ([`owner`]; the NLB front, [`crate::front`], uses the same marks). Anything else is foreign: a
+//! foreign target group serving the firewalls on a Service's port, a foreign rule with the same
+//! host/path, or a foreign default action is a *conflict*: reported, never overwritten.
+//!
+//! Names: `pk-<service tail>-<port>-<8 hex of sha256(deployment/cluster/ns/name)>`, ≤ 32 chars
+//! (ELBv2's limit), deterministic. The port is in the name because a target group's port cannot
+//! change: a new label port makes a new group, the rule moves to it, the old one goes.
+//!
+//! Priorities: `10000 + sha256(cluster/ns/name) mod 40000`, probing upwards (wrapping) past
+//! every priority already taken on the listener; new rules are placed in key order, so the same
+//! world always yields the same priorities, and an existing rule is never moved.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{Facts, Plan, ServiceState};
+
+/// The tag every AWS resource of a deployment carries (stacks propagate it): `<deployment>`.
+pub const DEPLOYMENT_TAG: &str = "pano-eks:deployment";
+
+/// The ownership tag naming the Service a target group or rule belongs to.
+pub const SERVICE_TAG: &str = "pano-eks:service";
+/// Service annotations choosing the listener rule's conditions.
+pub const HOST_ANNOTATION: &str = "pano-eks/alb-host";
+pub const PATH_ANNOTATION: &str = "pano-eks/alb-path";
+/// Rule priorities we pick from: [BASE, BASE + SPAN). Below BASE is left to people.
+pub const PRIORITY_BASE: u32 = 10_000;
+pub const PRIORITY_SPAN: u32 = 40_000;
+/// ELBv2's target group name limit.
+pub const TG_NAME_MAX: usize = 32;
+
+/// `cluster/namespace/name`, the value of the `pano-eks:service` tag.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceKey {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.cluster, self.namespace, self.name)
+    }
+}
+
+impl ServiceKey {
+    pub fn parse(tag: &str) -> Option<ServiceKey> {
+        let mut it = tag.splitn(3, '/');
+        let (c, n, s) = (it.next()?, it.next()?, it.next()?);
+        (!c.is_empty() && !n.is_empty() && !s.is_empty()).then(|| ServiceKey { cluster: c.into(), namespace: n.into(), name: s.into() })
+    }
+}
+
+/// A protected Service that wants a target group (and, with host/path, a rule).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub key: ServiceKey,
+    pub port: u16,
+    pub host: Option<String>,
+    pub path: Option<String>,
+}
+
+/// The Services the ALB serves: Protected or Planned in the core's plan, with their port, and
+/// the host/path annotations from the facts. Sorted by key.
+pub fn wanted(plan: &Plan, facts: &Facts) -> Vec<Wanted> {
+    let mut out: Vec<Wanted> = plan
+        .services
+        .iter()
+        .filter(|s| matches!(s.state, ServiceState::Protected | ServiceState::Planned))
+        .filter_map(|s| {
+            let port = s.port?;
+            let ann = facts
+                .clusters
+                .iter()
+                .find(|c| c.name == s.cluster)
+                .and_then(|c| c.services.iter().find(|f| f.namespace == s.namespace && f.name == s.name))
+                .map(|f| &f.annotations);
+            let get = |k: &str| ann.and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            Some(Wanted {
+                key: ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() },
+                port,
+                host: get(HOST_ANNOTATION),
+                path: get(PATH_ANNOTATION),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The target group name of a Service on a port: readable tail, port, hash; ≤ 32 characters.
+pub fn tg_name(deployment: &str, key: &ServiceKey, port: u16) -> String {
+    let d = digest(&format!("{deployment}/{key}"));
+    let hash: String = d[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = format!("-{port}-{hash}");
+    let mut tail = String::new();
+    for ch in key.name.chars() {
+        let c = if ch.is_ascii_alphanumeric() { ch.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && (tail.is_empty() || tail.ends_with('-'))) {
+            tail.push(c);
+        }
+    }
+    let room = TG_NAME_MAX - "pk-".len() - suffix.len();
+    tail.truncate(room);
+    let tail = tail.trim_end_matches('-');
+    if tail.is_empty() { format!("pk{suffix}") } else { format!("pk-{tail}{suffix}") }
+}
+
+/// Where a Service's rule would land if nothing else were there.
+pub fn home_priority(key: &ServiceKey) -> u32 {
+    let d = digest(&key.to_string());
+    PRIORITY_BASE + u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % PRIORITY_SPAN
+}
+
+/// The first free priority at or after the Service's home slot (wrapping in the range).
+fn assign_priority(key: &ServiceKey, taken: &BTreeSet<u32>) -> Option<u32> {
+    let home = home_priority(key) - PRIORITY_BASE;
+    (0..PRIORITY_SPAN).map(|i| PRIORITY_BASE + (home + i) % PRIORITY_SPAN).find(|p| !taken.contains(p))
+}
+
+/// A target group's health check, as ELBv2 takes and describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    /// `HTTP`, `HTTPS` or `TCP`.
+    pub protocol: String,
+    /// A port number or `traffic-port`.
+    pub port: String,
+    pub path: Option<String>,
+    /// HTTP codes, e.g. `200-499`.
+    pub matcher: Option<String>,
+}
+
+/// How a Service's target group is probed: on its own traffic port, so the probe takes the same
+/// path as the traffic (load balancer → firewall eth0 → the Service's NAT rule → the Service).
+/// Any HTTP answer counts (`200-499`): it proves that path, whatever the application serves at
+/// `/`. (Copying the firewall stack's group probed port 81, which nothing answers: every target
+/// was unhealthy and the load balancer failed open.)
+pub fn service_health_check() -> HealthCheck {
+    HealthCheck { protocol: "HTTP".into(), port: "traffic-port".into(), path: Some("/".into()), matcher: Some("200-499".into()) }
+}
+
+/// A target group as ELBv2 describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub vpc_id: String,
+    pub tags: BTreeMap<String, String>,
+    /// `None`: not read (only our own groups' health checks matter).
+    pub health: Option<HealthCheck>,
+}
+
+/// A non-default listener rule: its conditions and the target groups it forwards to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    pub arn: String,
+    pub priority: u32,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    pub forward: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What exists: target groups of the VPC, the listener's rules and default action, the target
+/// groups attached to the firewall autoscaling group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub target_groups: Vec<TargetGroup>,
+    pub rules: Vec<Rule>,
+    pub default_forward: Vec<String>,
+    pub asg_target_groups: BTreeSet<String>,
+}
+
+/// What the planner needs of the firewall stack's side of the sandwich (its outputs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlbContext {
+    pub deployment: String,
+    pub vpc_id: String,
+    /// The stack's own target group (traffic 81, probed on the firewall's HTTPS): the listener's
+    /// default when no Service has it.
+    pub public_tg_arn: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    CreateTargetGroup {
+        service: ServiceKey,
+        name: String,
+        port: u16,
+        health: HealthCheck,
+    },
+    /// One of our groups probes something else than [`service_health_check`] (made by an
+    /// earlier version): point its health check at the traffic port.
+    ModifyHealthCheck {
+        service: ServiceKey,
+        name: String,
+        health: HealthCheck,
+    },
+    /// Attach to the firewall ASG (which registers its instances, now and when replaced).
+    Attach {
+        name: String,
+    },
+    CreateRule {
+        service: ServiceKey,
+        priority: u32,
+        hosts: Vec<String>,
+        paths: Vec<String>,
+        target: String,
+    },
+    ModifyRule {
+        service: ServiceKey,
+        arn: String,
+        priority: u32,
+        hosts: Vec<String>,
+        paths: Vec<String>,
+        target: String,
+    },
+    /// Point the listener's default action at a target group (by name); `None`: back to the
+    /// firewall stack's own target group.
+    SetDefault {
+        target: Option<String>,
+    },
+    DeleteRule {
+        service: ServiceKey,
+        arn: String,
+        priority: u32,
+    },
+    Detach {
+        name: String,
+    },
+    DeleteTargetGroup {
+        service: ServiceKey,
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlbState {
+    /// A listener rule with the Service's host/path forwards to its target group.
+    Routed,
+    /// The listener's default action forwards to its target group (the only Service).
+    Default,
+    /// Target group only: no host/path and other Services share the listener.
+    NoRule,
+    Conflict,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceAlb {
+    pub service: ServiceKey,
+    pub port: u16,
+    pub target_group: Option<String>,
+    pub priority: Option<u32>,
+    pub state: AlbState,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AlbPlan {
+    pub actions: Vec<Action>,
+    pub services: Vec<ServiceAlb>,
+}
+
+impl AlbPlan {
+    pub fn conflicts(&self) -> impl Iterator<Item = &ServiceAlb> {
+        self.services.iter().filter(|s| s.state != AlbState::Routed && s.state != AlbState::Default)
+    }
+}
+
+/// The Service a resource of this deployment belongs to, from its ownership tags; `None`: not ours.
+pub fn owner(deployment: &str, tags: &BTreeMap<String, String>) -> Option<ServiceKey> {
+    if tags.get(DEPLOYMENT_TAG).map(String::as_str) != Some(deployment) {
+        return None;
+    }
+    tags.get(SERVICE_TAG).and_then(|v| ServiceKey::parse(v))
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Desired model vs what exists → actions in a safe order (creates, attaches, rules, default,
+/// rule deletes, detaches, target group deletes) and one outcome per wanted Service.
+pub fn plan(ctx: &AlbContext, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
+    let mut wanted = wanted.to_vec();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    let tg_by_arn: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect();
+    let tg_by_name: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.name.as_str(), t)).collect();
+    let is_ours = |t: &TargetGroup| owner(&ctx.deployment, &t.tags).is_some();
+    let our_rules: BTreeMap<ServiceKey, &Rule> = seen.rules.iter().filter_map(|r| Some((owner(&ctx.deployment, &r.tags)?, r))).collect();
+    let foreign_rules: Vec<&Rule> = seen.rules.iter().filter(|r| owner(&ctx.deployment, &r.tags).is_none()).collect();
+    // Target groups that already serve the firewalls: attached to their ASG or forwarded to.
+    let serving: BTreeSet<&str> = seen
+        .asg_target_groups
+        .iter()
+        .map(String::as_str)
+        .chain(seen.rules.iter().flat_map(|r| r.forward.iter().map(String::as_str)))
+        .chain(seen.default_forward.iter().map(String::as_str))
+        .chain(std::iter::once(ctx.public_tg_arn.as_str()))
+        .collect();
+
+    let mut creates = Vec::new();
+    let mut attaches = Vec::new();
+    let mut rule_ops = Vec::new();
+    let mut default_op = None;
+    let mut outcomes = Vec::new();
+    let mut keep_tgs: BTreeSet<String> = BTreeSet::new();
+    let mut keep_rules: BTreeSet<ServiceKey> = BTreeSet::new();
+    let mut ports: BTreeMap<u16, ServiceKey> = BTreeMap::new();
+    let mut conditions_taken: BTreeMap<(Vec<String>, Vec<String>), ServiceKey> = BTreeMap::new();
+    let mut new_rules: Vec<(ServiceKey, Vec<String>, Vec<String>, String)> = Vec::new();
+    let mut default_for: Option<String> = None;
+
+    // Only Services that get a target group count towards "the only one".
+    let mut with_tg = Vec::new();
+    for w in &wanted {
+        let name = tg_name(&ctx.deployment, &w.key, w.port);
+        let mut out = ServiceAlb {
+            service: w.key.clone(),
+            port: w.port,
+            target_group: None,
+            priority: None,
+            state: AlbState::Conflict,
+            reason: String::new(),
+        };
+        if let Some(other) = ports.get(&w.port) {
+            out.reason = format!("port {} already has the target group of Service {other}", w.port);
+            outcomes.push(out);
+            continue;
+        }
+        match tg_by_name.get(name.as_str()) {
+            Some(t) if owner(&ctx.deployment, &t.tags).as_ref() == Some(&w.key) => {
+                if t.health.as_ref().is_some_and(|h| *h != service_health_check()) {
+                    creates.push(Action::ModifyHealthCheck { service: w.key.clone(), name: name.clone(), health: service_health_check() });
+                }
+            }
+            Some(t) => {
+                out.reason = format!("target group name {name} is taken by {} (not owned by this Service)", t.arn);
+                outcomes.push(out);
+                continue;
+            }
+            None => {
+                let clash = seen
+                    .target_groups
+                    .iter()
+                    .find(|t| !is_ours(t) && t.port == w.port && t.vpc_id == ctx.vpc_id && serving.contains(t.arn.as_str()));
+                if let Some(t) = clash {
+                    out.reason = format!("firewall port {} is already served by target group {} ({}), not ours", w.port, t.name, t.arn);
+                    outcomes.push(out);
+                    continue;
+                }
+                creates.push(Action::CreateTargetGroup {
+                    service: w.key.clone(),
+                    name: name.clone(),
+                    port: w.port,
+                    health: service_health_check(),
+                });
+            }
+        }
+        ports.insert(w.port, w.key.clone());
+        keep_tgs.insert(name.clone());
+        let attached = tg_by_name.get(name.as_str()).is_some_and(|t| seen.asg_target_groups.contains(&t.arn));
+        if !attached {
+            attaches.push(Action::Attach { name: name.clone() });
+        }
+        out.target_group = Some(name.clone());
+        with_tg.push((w, name, out));
+    }
+
+    let sole = with_tg.len() == 1;
+    for (w, name, mut out) in with_tg {
+        let hosts: Vec<String> = w.host.iter().cloned().collect();
+        let paths: Vec<String> = w.path.iter().cloned().collect();
+        if hosts.is_empty() && paths.is_empty() {
+            if !sole {
+                out.state = AlbState::NoRule;
+                out.reason = format!(
+                    "no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action"
+                );
+                outcomes.push(out);
+                continue;
+            }
+            let current = sorted(&seen.default_forward);
+            let foreign_default = current.iter().any(|a| a != &ctx.public_tg_arn && !tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
+            if foreign_default {
+                out.reason = format!("the listener's default action forwards to {} (not ours): not overwritten", current.join(", "));
+                outcomes.push(out);
+                continue;
+            }
+            let ours_now = current.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == current[0]);
+            if !ours_now {
+                default_op = Some(Action::SetDefault { target: Some(name.clone()) });
+            }
+            default_for = Some(name.clone());
+            out.state = AlbState::Default;
+            outcomes.push(out);
+            continue;
+        }
+        let cond = (sorted(&hosts), sorted(&paths));
+        let describe = || {
+            let mut parts = Vec::new();
+            if !hosts.is_empty() {
+                parts.push(format!("host {}", hosts.join(",")));
+            }
+            if !paths.is_empty() {
+                parts.push(format!("path {}", paths.join(",")));
+            }
+            parts.join(" ")
+        };
+        if let Some(r) = foreign_rules.iter().find(|r| (sorted(&r.hosts), sorted(&r.paths)) == cond) {
+            out.reason = format!("a rule not ours ({}, priority {}) already matches {}", r.arn, r.priority, describe());
+            if our_rules.contains_key(&w.key) {
+                keep_rules.insert(w.key.clone());
+            }
+            outcomes.push(out);
+            continue;
+        }
+        if let Some(other) = conditions_taken.get(&cond) {
+            out.reason = format!("Service {other} already has a rule for {}", describe());
+            if our_rules.contains_key(&w.key) {
+                keep_rules.insert(w.key.clone());
+            }
+            outcomes.push(out);
+            continue;
+        }
+        conditions_taken.insert(cond.clone(), w.key.clone());
+        match our_rules.get(&w.key) {
+            Some(r) => {
+                keep_rules.insert(w.key.clone());
+                let target_ok = r.forward.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == r.forward[0]);
+                if (sorted(&r.hosts), sorted(&r.paths)) != cond || !target_ok {
+                    rule_ops.push(Action::ModifyRule {
+                        service: w.key.clone(),
+                        arn: r.arn.clone(),
+                        priority: r.priority,
+                        hosts: hosts.clone(),
+                        paths: paths.clone(),
+                        target: name.clone(),
+                    });
+                }
+                out.priority = Some(r.priority);
+            }
+            None => new_rules.push((w.key.clone(), hosts.clone(), paths.clone(), name.clone())),
+        }
+        out.state = AlbState::Routed;
+        outcomes.push(out);
+    }
+
+    // New rules: priorities from the hash, in key order, past every priority in use.
+    let mut taken: BTreeSet<u32> = seen.rules.iter().map(|r| r.priority).collect();
+    for (key, hosts, paths, target) in new_rules {
+        let o = outcomes.iter_mut().find(|o| o.service == key).expect("outcome recorded");
+        match assign_priority(&key, &taken) {
+            Some(p) => {
+                taken.insert(p);
+                o.priority = Some(p);
+                rule_ops.push(Action::CreateRule { service: key, priority: p, hosts, paths, target });
+            }
+            None => {
+                o.state = AlbState::Conflict;
+                o.reason = format!("no free rule priority in {PRIORITY_BASE}..{}", PRIORITY_BASE + PRIORITY_SPAN);
+            }
+        }
+    }
+
+    // The default action goes back to the stack's target group when no Service holds it.
+    let default_is_ours = seen.default_forward.iter().any(|a| tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
+    if default_for.is_none() && default_is_ours {
+        default_op = Some(Action::SetDefault { target: None });
+    }
+
+    let mut deletes = Vec::new();
+    for (key, r) in &our_rules {
+        if !keep_rules.contains(key) {
+            deletes.push(Action::DeleteRule { service: key.clone(), arn: r.arn.clone(), priority: r.priority });
+        }
+    }
+    // A rule kept as it is (a conflicting Service's) keeps the target group it forwards to.
+    let modified: BTreeSet<&ServiceKey> =
+        rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
+    let untouched_targets: BTreeSet<&str> = keep_rules
+        .iter()
+        .filter(|k| !modified.contains(k))
+        .filter_map(|k| our_rules.get(k))
+        .flat_map(|r| r.forward.iter().map(String::as_str))
+        .collect();
+    let mut detaches = Vec::new();
+    let mut tg_deletes = Vec::new();
+    let mut ours: Vec<(&TargetGroup, ServiceKey)> =
+        seen.target_groups.iter().filter_map(|t| Some((t, owner(&ctx.deployment, &t.tags)?))).collect();
+    ours.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for (t, key) in ours {
+        if keep_tgs.contains(&t.name) {
+            continue;
+        }
+        if untouched_targets.contains(t.arn.as_str()) {
+            continue;
+        }
+        if seen.asg_target_groups.contains(&t.arn) {
+            detaches.push(Action::Detach { name: t.name.clone() });
+        }
+        tg_deletes.push(Action::DeleteTargetGroup { service: key, name: t.name.clone() });
+    }
+
+    let mut actions = creates;
+    actions.extend(attaches);
+    actions.extend(rule_ops);
+    actions.extend(default_op);
+    actions.extend(deletes);
+    actions.extend(detaches);
+    actions.extend(tg_deletes);
+    outcomes.sort_by(|a, b| a.service.cmp(&b.service));
+    AlbPlan { actions, services: outcomes }
+}
+
+#[cfg(test)]
+#[path = "alb_tests.rs"]
+mod tests;
