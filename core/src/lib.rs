@@ -8,7 +8,7 @@
 //! * [`facts`]: input JSON (`pano-eks sync --facts FILE`).
 //! * [`model`]: the five entry kinds, [`Operation`], [`Observed`].
 //! * [`naming`]: names within PAN-OS limits and the ownership marks.
-//! * [`plan()`]: the planner and the status it reports.
+//! * [`plan()`]: the planner; `status`: what it reports (Service, cluster, subnet states, problems).
 //! * [`refusals`]: what a write Panorama refused means for the plan's Services.
 //! * [`alb`]: the public ALB's target group and listener rule per protected Service.
 //! * [`front`]: the public NLB's listener and target group per protected Service port.
@@ -45,6 +45,7 @@ pub mod prepare;
 pub mod refusals;
 pub mod settings;
 mod spec;
+mod status;
 pub mod time;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Kind, Operation};
-use crate::plan::{Plan, Problem, ProblemKind, ServiceState};
+use crate::plan::Plan;
+use crate::status::{Problem, ProblemKind, ServiceState, ServiceStatus};
 
 /// One operation Panorama refused: its index in [`Plan::operations`] and PAN-OS's message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +87,7 @@ impl Plan {
     }
 
     /// Services whose writes Panorama refused.
-    pub fn refused_services(&self) -> impl Iterator<Item = &crate::plan::ServiceStatus> {
+    pub fn refused_services(&self) -> impl Iterator<Item = &ServiceStatus> {
         self.services.iter().filter(|s| s.state == ServiceState::Refused)
     }
 }
@@ -95,7 +96,6 @@ impl Plan {
 mod tests {
     use super::*;
     use crate::model::{Address, AddressValue, Object};
-    use crate::plan::ServiceStatus;
 
     fn status(name: &str, state: ServiceState) -> ServiceStatus {
         ServiceStatus {
