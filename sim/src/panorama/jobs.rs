@@ -170,21 +170,26 @@ impl Job {
 
 /// `YYYY/MM/DD HH:MM:SS` (UTC), PAN-OS's job time format.
 pub fn fmt_time(t: SystemTime) -> String {
+    let (y, m, d, _, h, mi, s) = civil(t);
+    format!("{y:04}/{m:02}/{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// Broken-down UTC fields (civil-from-days, Howard Hinnant's algorithm) of `t`: (year, month 1-12, day, weekday 0=Sunday, h, m, s).
+pub(crate) fn civil(t: SystemTime) -> (i64, usize, i64, usize, i64, i64, i64) {
     let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
-    // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719468;
     let era = z.div_euclid(146097);
     let doe = z - era * 146097;
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    (y, m as usize, d, wd, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! (pan-os-php splits on a leading `shared -> `).
 
 use super::response::ApiError;
-use super::schema::{Kind, LD, Loc, classify};
+use super::schema::{Kind, LD, Loc, classify, parent_dg};
 use super::xml_tree::{Key, Node};
 use std::collections::HashMap;
 
@@ -66,16 +66,6 @@ pub struct RefIndex {
 
 fn dg_node<'a>(root: &'a Node, dg: &str) -> Option<&'a Node> {
     root.child("devices")?.entry_child(LD)?.child("device-group")?.entry_child(dg)
-}
-
-fn parent_dg(root: &Node, dg: &str) -> Option<String> {
-    root.descend(&["readonly", "devices"])?
-        .entry_child(LD)?
-        .child("device-group")?
-        .entry_child(dg)?
-        .child("parent-dg")
-        .map(|p| p.text.clone())
-        .filter(|t| !t.is_empty())
 }
 
 /// The DG, its ancestors, then shared.

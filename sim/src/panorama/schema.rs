@@ -194,7 +194,7 @@ fn valid_ports(s: &str) -> bool {
 
 /// Device-group parent from `/config/readonly/devices/LD/device-group/entry[@name=dg]/parent-dg`
 /// (where Panorama keeps the hierarchy).
-fn parent_dg(root: &Node, dg: &str) -> Option<String> {
+pub(crate) fn parent_dg(root: &Node, dg: &str) -> Option<String> {
     root.descend(&["readonly", "devices"])?
         .entry_child(LD)?
         .child("device-group")?

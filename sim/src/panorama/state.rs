@@ -3,7 +3,7 @@
 
 use super::config::{self, Txn, WriteOp};
 use super::faults::{Faults, Rng};
-use super::jobs::{Effect, Job, JobDevice, JobKind, Phase, Shells, fmt_time};
+use super::jobs::{Effect, Job, JobDevice, JobKind, Phase, Shells, civil, fmt_time};
 use super::locks::Locks;
 use super::response::ApiError;
 use super::schema::LD;
@@ -1263,24 +1263,6 @@ impl State {
         self.dirty.clear();
         Ok(())
     }
-}
-
-/// Broken-down UTC fields of `t`: (year, month 1-12, day, weekday 0=Sunday, h, m, s).
-fn civil(t: SystemTime) -> (i64, usize, i64, usize, i64, i64, i64) {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
-    (y, m as usize, d, wd, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 const WDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
