@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use futures::StreamExt;
-use pano_eks_core::{Kind, Object, Operation, Refusal};
+use pano_eks_core::{Kind, Operation, Refusal};
 
 use super::client::{MultiAction, MultiOp, PanoramaClient, PanosError};
 use super::codec;
@@ -340,14 +340,6 @@ fn pack(subs: &[MultiOp], batch: usize) -> Vec<Range<usize>> {
         out.push(start..subs.len());
     }
     out
-}
-
-/// The object an operation writes (`None` for a delete).
-pub fn object(op: &Operation) -> Option<&Object> {
-    match op {
-        Operation::Create { object } | Operation::Update { object } => Some(object),
-        Operation::Delete { .. } => None,
-    }
 }
 
 #[cfg(test)]

@@ -221,9 +221,8 @@ async fn converge_once(
     }
     drop(converging);
     let outcome = match &result {
-        Ok(r) if r.plan.refused_services().next().is_none() && !r.plan.problems.iter().any(|p| p.kind == ProblemKind::Refused) => {
-            Outcome::Done
-        }
+        // Every refused write is a `refused` problem (core::refusals), with or without a Service.
+        Ok(r) if !r.plan.problems.iter().any(|p| p.kind == ProblemKind::Refused) => Outcome::Done,
         _ => Outcome::Retry,
     };
     if let Some(cb) = &setup.on_converge {
