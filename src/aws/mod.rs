@@ -12,9 +12,9 @@
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`;
-//!   `pano_eks_core::alb` decides);
+//!   `pano_eks_core::front::alb` decides);
 //! - `nlb`: with an NLB front, one listener and target group per protected Service port
-//!   (`pano_eks_core::front` decides);
+//!   (`pano_eks_core::front::nlb` decides);
 //! - `elbv2`: the ELBv2 and autoscaling calls both fronts make;
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`;
 //!   `pano_eks_core::egress` decides);
@@ -79,7 +79,7 @@ where
 
 /// The tag every resource of a deployment carries (stacks propagate it). Declared in the core,
 /// whose planners decide ownership by it.
-pub use pano_eks_core::alb::DEPLOYMENT_TAG;
+pub use pano_eks_core::front::alb::DEPLOYMENT_TAG;
 
 /// Idempotent steps: an error with one of `codes` (already gone, already there) counts as done.
 pub(crate) fn already_done<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {

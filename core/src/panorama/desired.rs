@@ -7,11 +7,11 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::facts::{ClusterFacts, Facts, ServiceFacts};
-use crate::model::{MARKER_TAG, NatRule, NextHop, SourceTranslation, StaticRoute};
-use crate::naming::{NAME_MAX, NameRequest, Names, ROUTE_NAME_MAX, TAG_NAME_MAX, assign_unique, is_safe_name};
+use crate::panorama::model::{MARKER_TAG, NatRule, NextHop, SourceTranslation, StaticRoute};
+use crate::panorama::naming::{NAME_MAX, NameRequest, Names, ROUTE_NAME_MAX, TAG_NAME_MAX, assign_unique, is_safe_name};
+use crate::panorama::spec::{AddressSpec, Ctx, InboundRuleSpec, Owner, ServiceSpec};
+use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus};
 use crate::settings::PlanSettings;
-use crate::spec::{AddressSpec, Ctx, InboundRuleSpec, Owner, ServiceSpec};
-use crate::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus};
 use crate::time::Timestamp;
 
 /// EKS allows 100; longer would crowd every name into a hash.

@@ -19,7 +19,7 @@ pub enum ServiceState {
     /// Bad label, wrong type, no TCP port, bad hostname, or its cluster is not managed.
     Invalid,
     /// Panorama refused a write this Service needs (PAN-OS's message is the reason); not
-    /// protected, and tried again by the next converge. See [`crate::refusals`].
+    /// protected, and tried again by the next converge. See [`crate::panorama::refusals`].
     Refused,
 }
 

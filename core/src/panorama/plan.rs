@@ -8,17 +8,17 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::desired;
 use crate::facts::Facts;
 use crate::fxhash::{FxMap, FxSet, map_with_capacity, set_with_capacity};
-use crate::model::{
+use crate::panorama::desired;
+use crate::panorama::model::{
     Address, DestinationTranslation, Kind, MARKER_TAG, NatRule, Object, Observed, Operation, Referrer, Scope, ServiceObject, StaticRoute,
     Tag,
 };
-use crate::naming::{MANAGED_BY, Names};
+use crate::panorama::naming::{MANAGED_BY, Names};
+use crate::panorama::spec::{Ctx, RuleSpec, Spec};
+use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
 use crate::settings::{PlanSettings, SettingsError};
-use crate::spec::{Ctx, RuleSpec, Spec};
-pub use crate::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus};
 
 /// Everything one planning pass decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 //!
 //! Ownership: a target group or listener rule is ours when it carries
 //! `pano-eks:deployment=<deployment>` **and** `pano-eks:service=<cluster>/<namespace>/<name>`
-//! ([`owner`]; the NLB front, [`crate::front`], uses the same marks). Anything else is foreign: a
+//! ([`owner`]; the NLB front, [`crate::front::nlb`], uses the same marks). Anything else is foreign: a
 //! foreign target group serving the firewalls on a Service's port, a foreign rule with the same
 //! host/path, or a foreign default action is a *conflict*: reported, never overwritten.
 //!

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::alb;
+use crate::front::alb;
 
 /// Listeners per Network Load Balancer (ELB quotas; not adjustable).
 pub const NLB_LISTENER_LIMIT: usize = 50;
