@@ -16,7 +16,7 @@ use crate::panorama::model::{
     Tag,
 };
 use crate::panorama::naming::{MANAGED_BY, Names};
-use crate::panorama::spec::{Ctx, RuleSpec, Spec};
+use crate::panorama::spec::{AddressSpec, Ctx, RuleSpec, ServiceSpec, Spec};
 use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
 use crate::settings::{PlanSettings, SettingsError};
 
@@ -213,6 +213,74 @@ fn service_of(description: &Option<String>) -> Option<String> {
     (who.split('/').count() == 3 && !who.contains(' ')).then(|| who.to_owned())
 }
 
+/// Name accessor of one observed kind (a plain fn, so the index can name its type).
+type NameOf<T> = fn(&T) -> &str;
+
+/// The observed entries of every kind, indexed, with ownership (and frozen holds) evaluated once.
+struct Index<'a> {
+    addresses: Seen<'a, Address, NameOf<Address>>,
+    services: Seen<'a, ServiceObject, NameOf<ServiceObject>>,
+    rules: Seen<'a, NatRule, NameOf<NatRule>>,
+    routes: Seen<'a, StaticRoute, NameOf<StaticRoute>>,
+    tags: Seen<'a, Tag, NameOf<Tag>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(names: &Names, facts: &Facts, observed: &'a Observed) -> Self {
+        let owned_tagged = |tags: &[String]| names.owns_tagged(tags);
+        // A frozen cluster's Services are unknown (its API could not be listed): its per-Service
+        // entries stay exactly as they are instead of reading as "no Services, delete them all".
+        let frozen: Vec<String> = facts.frozen_clusters.iter().map(|c| names.cluster_tag(c)).collect();
+        let is_frozen = |tags: &[String]| !frozen.is_empty() && tags.iter().any(|t| frozen.contains(t));
+        Index {
+            addresses: Seen::new(&observed.addresses, (|o: &Address| o.name.as_str()) as NameOf<Address>, |o| owned_tagged(&o.tags))
+                .hold(|o| is_frozen(&o.tags)),
+            services: Seen::new(&observed.services, (|o: &ServiceObject| o.name.as_str()) as NameOf<ServiceObject>, |o| {
+                owned_tagged(&o.tags)
+            })
+            .hold(|o| is_frozen(&o.tags)),
+            rules: Seen::new(&observed.nat_rules, (|o: &NatRule| o.name.as_str()) as NameOf<NatRule>, |o| owned_tagged(&o.tags))
+                .hold(|o| is_frozen(&o.tags)),
+            routes: Seen::new(&observed.static_routes, (|o: &StaticRoute| o.name.as_str()) as NameOf<StaticRoute>, |o| {
+                names.owns_route(&o.name)
+            }),
+            tags: Seen::new(&observed.tags, (|o: &Tag| o.name.as_str()) as NameOf<Tag>, |o| names.owns_tag_object(o)),
+        }
+    }
+}
+
+/// What the planner writes and reports as it goes.
+struct Outcome<'s> {
+    settings: &'s PlanSettings,
+    services: Vec<ServiceStatus>,
+    clusters: Vec<ClusterStatus>,
+    problems: Vec<Problem>,
+}
+
+impl Outcome<'_> {
+    fn foreign(&self, what: &str, name: &str) -> String {
+        format!(
+            "{what} {name:?} already exists in device group {} and is not owned by deployment {}",
+            self.settings.device_group, self.settings.deployment
+        )
+    }
+}
+
+/// The desired entries that may be written (no name held by a foreign entry), each with where
+/// its name was located, and what conflicts hold of ours.
+struct Admitted<'a, 'f> {
+    /// Per cluster: some desired object carries its tag.
+    used_clusters: Vec<bool>,
+    /// Owned entries of a Service in a name conflict, and their tags: kept as they are.
+    held: FxSet<&'a str>,
+    held_tags: FxSet<&'a str>,
+    /// Per admitted Service (same order as `addresses`/`svc_objects`): its status index.
+    status_of: Vec<usize>,
+    addresses: Vec<(AddressSpec<'f>, Option<usize>)>,
+    svc_objects: Vec<(ServiceSpec<'f>, Option<usize>)>,
+    rules: Vec<(RuleSpec<'f>, Option<usize>)>,
+}
+
 /// Plans the writes that make Panorama hold exactly what protects the labelled Services.
 ///
 /// Pure and deterministic. Entries without this deployment's ownership marks are never
@@ -220,141 +288,37 @@ fn service_of(description: &Option<String>) -> Option<String> {
 pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Result<Plan, SettingsError> {
     settings.validate()?;
     let names = Names::new(&settings.deployment);
-    let desired::Model { ctx, inbound, outbound, routes, mut services, mut clusters, mut problems } =
-        desired::build(settings, &names, facts);
-    let owned_tagged = |tags: &[String]| names.owns_tagged(tags);
-    // A frozen cluster's Services are unknown (its API could not be listed): its per-Service
-    // entries stay exactly as they are instead of reading as "no Services, delete them all".
-    let frozen: Vec<String> = facts.frozen_clusters.iter().map(|c| names.cluster_tag(c)).collect();
-    let is_frozen = |tags: &[String]| !frozen.is_empty() && tags.iter().any(|t| frozen.contains(t));
+    let desired::Model { ctx, inbound, outbound, routes, services, clusters, problems } = desired::build(settings, &names, facts);
+    let seen = Index::new(&names, facts, observed);
+    let mut out = Outcome { settings, services, clusters, problems };
 
-    let seen_addresses =
-        Seen::new(&observed.addresses, |o: &Address| &o.name, |o: &Address| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
-    let seen_services =
-        Seen::new(&observed.services, |o: &ServiceObject| &o.name, |o: &ServiceObject| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
-    let seen_rules =
-        Seen::new(&observed.nat_rules, |o: &NatRule| &o.name, |o: &NatRule| owned_tagged(&o.tags)).hold(|o| is_frozen(&o.tags));
-    let seen_routes = Seen::new(&observed.static_routes, |o: &StaticRoute| &o.name, |o: &StaticRoute| names.owns_route(&o.name));
-    let seen_tags = Seen::new(&observed.tags, |o: &Tag| &o.name, |o: &Tag| names.owns_tag_object(o));
-    let foreign = |what: &str, name: &str| {
-        format!(
-            "{what} {name:?} already exists in device group {} and is not owned by deployment {}",
-            settings.device_group, settings.deployment
-        )
-    };
-
-    // Inbound: all three objects or none, so a rule never points at someone else's object.
-    // Kept items go straight into per-kind lists (same order); moves of big structs add up.
-    let mut used_clusters = vec![false; ctx.tags.len()];
-    let mut held: FxSet<&str> = set_with_capacity(0);
-    let mut held_tags: FxSet<&str> = set_with_capacity(0);
-    let mut status_of = Vec::with_capacity(inbound.len());
-    let mut addresses = Vec::with_capacity(inbound.len());
-    let mut svc_objects = Vec::with_capacity(inbound.len());
-    let mut rules = Vec::with_capacity(inbound.len() + outbound.len());
-    for item in inbound {
-        let at = [seen_addresses.locate(&item.address.name), seen_services.locate(&item.service.name), seen_rules.locate(&item.rule.name)];
-        let clashes: Vec<String> = [
-            (seen_addresses.is_foreign(at[0]), "address", &item.address.name),
-            (seen_services.is_foreign(at[1]), "service", &item.service.name),
-            (seen_rules.is_foreign(at[2]), "NAT rule", &item.rule.name),
-        ]
-        .into_iter()
-        .filter(|c| c.0)
-        .map(|(_, what, name)| foreign(what, name))
-        .collect();
-        if clashes.is_empty() {
-            let [a, s, r] = at;
-            used_clusters[item.cluster] = true;
-            status_of.push(item.status);
-            addresses.push((item.address, a));
-            svc_objects.push((item.service, s));
-            rules.push((RuleSpec::Inbound(item.rule), r));
-            continue;
-        }
-        // What we already own of this Service stays as it is (held, not garbage-collected):
-        // a name clash caused by someone else must not tear down working protection.
-        let owned_at = [
-            at[0].filter(|&j| seen_addresses.owned[j]).map(|j| (&seen_addresses.list[j].name, &seen_addresses.list[j].tags)),
-            at[1].filter(|&j| seen_services.owned[j]).map(|j| (&seen_services.list[j].name, &seen_services.list[j].tags)),
-            at[2].filter(|&j| seen_rules.owned[j]).map(|j| (&seen_rules.list[j].name, &seen_rules.list[j].tags)),
-        ];
-        for (name, tags) in owned_at.into_iter().flatten() {
-            held.insert(name.as_str());
-            held_tags.extend(tags.iter().map(String::as_str));
-        }
-        let st = &mut services[item.status];
-        let why = format!("{}; not written (entries it already has are left as they are)", clashes.join("; "));
-        st.state = ServiceState::Conflict;
-        st.reason = why.clone();
-        (st.nat_rule, st.address, st.service_object) = (None, None, None);
-        let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
-        problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
-    }
-
-    for item in outbound {
-        let cluster = &mut clusters[item.cluster];
-        let subnet = &mut cluster.subnets[item.subnet];
-        let at = seen_rules.locate(&item.rule.name);
-        if seen_rules.is_foreign(at) {
-            let subject = format!("{}/{}", cluster.name, subnet.id);
-            problems.push(Problem {
-                subject,
-                kind: ProblemKind::NameConflict,
-                message: format!("{}; not written", foreign("NAT rule", &item.rule.name)),
-            });
-        } else {
-            subnet.outbound_rule = Some(item.rule.name.clone());
-            used_clusters[item.cluster] = true;
-            rules.push((RuleSpec::Built(item.rule), at));
-        }
-    }
+    let mut admitted = admit_inbound(&seen, inbound, ctx.tags.len(), &mut out);
+    admitted.rules.reserve_exact(outbound.len());
+    admit_outbound(&seen, outbound, &mut admitted, &mut out);
     // Route names carry our prefix, which is our ownership mark: no foreign route can hold one.
     for r in &routes {
-        clusters[r.cluster].subnets[r.subnet].routes.push(r.route.name.clone());
+        out.clusters[r.cluster].subnets[r.subnet].routes.push(r.route.name.clone());
     }
-
-    // Tags: the marker and each cluster tag still referenced by a desired object.
-    let cluster_of_tag: FxMap<&str, &str> = clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
-    let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
-    for tags in ctx.tags.iter().zip(used_clusters).filter(|(_, used)| *used).map(|(tags, _)| tags) {
-        for t in tags {
-            if !wanted_tags.contains(t) {
-                wanted_tags.insert(t.clone());
-            }
-        }
-    }
-    let mut desired_tags = Vec::new();
-    for name in &wanted_tags {
-        let at = seen_tags.locate(name);
-        if seen_tags.is_foreign(at) {
-            // A tag is only a label: objects may still reference the foreign one.
-            let message = format!("tag {name:?} exists and was not created by pano-eks; left unchanged and used as is");
-            problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
-            continue;
-        }
-        desired_tags.push((tag_entry(name, &settings.deployment, cluster_of_tag.get(name.as_str()).copied()), at));
-    }
+    let (wanted_tags, desired_tags) = wanted_tags(&seen, &ctx, &admitted.used_clusters, &mut out);
 
     // A tag may go only if nothing that stays references it: our desired objects, and every
     // entry we do not own (foreign ones and other deployments'), which this plan leaves alone.
     let mut referenced: FxSet<&str> = wanted_tags.iter().map(String::as_str).collect();
-    let foreign_tags = (seen_addresses.foreign().map(|o| &o.tags))
-        .chain(seen_services.foreign().map(|o| &o.tags))
-        .chain(seen_rules.foreign().map(|o| &o.tags));
+    let foreign_tags = (seen.addresses.foreign().map(|o| &o.tags))
+        .chain(seen.services.foreign().map(|o| &o.tags))
+        .chain(seen.rules.foreign().map(|o| &o.tags));
     for tags in foreign_tags {
         referenced.extend(tags.iter().map(String::as_str));
     }
 
-    let route_objs: Vec<_> = routes.into_iter().map(|r| (seen_routes.locate(&r.route.name), r.route)).map(|(at, r)| (r, at)).collect();
-
-    let tag_diff = seen_tags.diff(&ctx, desired_tags, Kind::Tag);
-    let addr_diff = seen_addresses.diff(&ctx, addresses, Kind::Address);
-    let svc_diff = seen_services.diff(&ctx, svc_objects, Kind::Service);
-    let rule_diff = seen_rules.diff(&ctx, rules, Kind::NatRule);
-    let route_diff = seen_routes.diff(&ctx, route_objs, Kind::StaticRoute);
+    let route_objs: Vec<_> = routes.into_iter().map(|r| (seen.routes.locate(&r.route.name), r.route)).map(|(at, r)| (r, at)).collect();
+    let Admitted { held, held_tags, status_of, addresses, svc_objects, rules, .. } = admitted;
+    let tag_diff = seen.tags.diff(&ctx, desired_tags, Kind::Tag);
+    let mut addr_diff = seen.addresses.diff(&ctx, addresses, Kind::Address);
+    let mut svc_diff = seen.services.diff(&ctx, svc_objects, Kind::Service);
+    let mut rule_diff = seen.rules.diff(&ctx, rules, Kind::NatRule);
+    let route_diff = seen.routes.diff(&ctx, route_objs, Kind::StaticRoute);
     let (w_addr, w_svc, w_rule) = (addr_diff.written(), svc_diff.written(), rule_diff.written());
-    let (mut addr_diff, mut svc_diff, mut rule_diff) = (addr_diff, svc_diff, rule_diff);
 
     // An address or service a foreign rule still uses cannot be deleted (PAN-OS refuses, and
     // the whole batch with it): keep it and say which rule holds it.
@@ -362,41 +326,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         deletes.retain(|op| !held.contains(op.name()));
     }
     referenced.extend(held_tags);
-    // What still references an entry we would delete holds it (PAN-OS refuses the delete, and in
-    // a batch every other write with it): foreign NAT rules of our rulebase, and every rule or
-    // group elsewhere the adapter found (other rulebases, descendant device groups, shared),
-    // unless it carries our own marks. Held entries are reported against their Service and go
-    // with the first sync after the reference does.
-    let holders = holders(&names, &settings.device_group, seen_rules.foreign(), &observed.referrers);
-    let mut referenced_extra: Vec<String> = Vec::new();
-    if !holders.is_empty() {
-        // Returns the tags of a kept entry: they stay referenced too.
-        let mut keep = |what: &str, op: &Operation, found: Option<(&'_ Vec<String>, &Option<String>)>| -> bool {
-            let Some(holder) = holders.get(op.name()) else { return true };
-            let (tags, description) = found.map_or((None, &None), |(t, d)| (Some(t), d));
-            let message = format!(
-                "{what} {:?} not deleted: still used by {holder}, which pano-eks does not own; it is deleted by the first sync after that reference goes",
-                op.name()
-            );
-            problems.push(Problem {
-                subject: service_of(description).unwrap_or_else(|| op.name().to_owned()),
-                kind: ProblemKind::InUse,
-                message,
-            });
-            referenced_extra.extend(tags.into_iter().flatten().cloned());
-            false
-        };
-        addr_diff.deletes.retain(|op| {
-            keep(
-                "address",
-                op,
-                seen_addresses.locate(op.name()).map(|j| (&seen_addresses.list[j].tags, &seen_addresses.list[j].description)),
-            )
-        });
-        svc_diff.deletes.retain(|op| {
-            keep("service", op, seen_services.locate(op.name()).map(|j| (&seen_services.list[j].tags, &seen_services.list[j].description)))
-        });
-    }
+    let holders = holders(&names, &settings.device_group, seen.rules.foreign(), &observed.referrers);
+    let referenced_extra = keep_referenced(&seen, &holders, &mut addr_diff.deletes, &mut svc_diff.deletes, &mut out.problems);
 
     // Upserts in dependency order (tags, addresses, services, rules, routes), deletes after.
     // Reserved exactly: an Operation is ~350 bytes and regrowing would copy them all.
@@ -411,7 +342,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
         }
         let Some(holder) = holders.get(op.name()) else { return true };
         let message = format!("tag {:?} not deleted: still used by {holder}, which pano-eks does not own", op.name());
-        problems.push(Problem { subject: op.name().to_owned(), kind: ProblemKind::InUse, message });
+        out.problems.push(Problem { subject: op.name().to_owned(), kind: ProblemKind::InUse, message });
         false
     });
     let del_addr = addr_diff.emit(&ctx, Object::Address, &mut operations);
@@ -422,12 +353,12 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     // keeps its hit counts and rule-usage history.
     for op in operations.iter_mut() {
         if let Operation::Update { object: Object::NatRule(r) } = op {
-            r.uuid = seen_rules.locate(&r.name).and_then(|j| seen_rules.list[j].uuid.clone());
+            r.uuid = seen.rules.locate(&r.name).and_then(|j| seen.rules.list[j].uuid.clone());
         }
     }
 
     for (i, &st) in status_of.iter().enumerate() {
-        let st = &mut services[st];
+        let st = &mut out.services[st];
         (st.state, st.reason) = if w_addr[i] || w_svc[i] || w_rule[i] {
             (ServiceState::Planned, "this plan writes its address, service and NAT rule".to_owned())
         } else {
@@ -442,7 +373,148 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let device_group_changed = operations.iter().any(|o| o.kind().scope() == Scope::DeviceGroup);
     let template_changed = operations.iter().any(|o| o.kind().scope() == Scope::Template);
 
+    let Outcome { mut services, clusters, mut problems, .. } = out;
     services.sort_by(|a, b| (&a.cluster, &a.namespace, &a.name).cmp(&(&b.cluster, &b.namespace, &b.name)));
     problems.sort();
     Ok(Plan { operations, device_group_changed, template_changed, services, clusters, problems })
+}
+
+/// Inbound: all three objects of a Service or none, so a rule never points at someone else's
+/// object. Kept items go straight into per-kind lists (same order); moves of big structs add up.
+fn admit_inbound<'a, 'f>(seen: &Index<'a>, inbound: Vec<desired::Inbound<'f>>, clusters: usize, out: &mut Outcome) -> Admitted<'a, 'f> {
+    let mut a = Admitted {
+        used_clusters: vec![false; clusters],
+        held: set_with_capacity(0),
+        held_tags: set_with_capacity(0),
+        status_of: Vec::with_capacity(inbound.len()),
+        addresses: Vec::with_capacity(inbound.len()),
+        svc_objects: Vec::with_capacity(inbound.len()),
+        rules: Vec::with_capacity(inbound.len()),
+    };
+    for item in inbound {
+        let at = [seen.addresses.locate(&item.address.name), seen.services.locate(&item.service.name), seen.rules.locate(&item.rule.name)];
+        let clashes: Vec<String> = [
+            (seen.addresses.is_foreign(at[0]), "address", &item.address.name),
+            (seen.services.is_foreign(at[1]), "service", &item.service.name),
+            (seen.rules.is_foreign(at[2]), "NAT rule", &item.rule.name),
+        ]
+        .into_iter()
+        .filter(|c| c.0)
+        .map(|(_, what, name)| out.foreign(what, name))
+        .collect();
+        if clashes.is_empty() {
+            let [ad, s, r] = at;
+            a.used_clusters[item.cluster] = true;
+            a.status_of.push(item.status);
+            a.addresses.push((item.address, ad));
+            a.svc_objects.push((item.service, s));
+            a.rules.push((RuleSpec::Inbound(item.rule), r));
+            continue;
+        }
+        // What we already own of this Service stays as it is (held, not garbage-collected):
+        // a name clash caused by someone else must not tear down working protection.
+        let owned_at = [
+            at[0].filter(|&j| seen.addresses.owned[j]).map(|j| (&seen.addresses.list[j].name, &seen.addresses.list[j].tags)),
+            at[1].filter(|&j| seen.services.owned[j]).map(|j| (&seen.services.list[j].name, &seen.services.list[j].tags)),
+            at[2].filter(|&j| seen.rules.owned[j]).map(|j| (&seen.rules.list[j].name, &seen.rules.list[j].tags)),
+        ];
+        for (name, tags) in owned_at.into_iter().flatten() {
+            a.held.insert(name.as_str());
+            a.held_tags.extend(tags.iter().map(String::as_str));
+        }
+        let st = &mut out.services[item.status];
+        let why = format!("{}; not written (entries it already has are left as they are)", clashes.join("; "));
+        st.state = ServiceState::Conflict;
+        st.reason = why.clone();
+        (st.nat_rule, st.address, st.service_object) = (None, None, None);
+        let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
+        out.problems.push(Problem { subject, kind: ProblemKind::NameConflict, message: why });
+    }
+    a
+}
+
+/// Outbound: each subnet's rule unless a foreign rule holds its name.
+fn admit_outbound(seen: &Index, outbound: Vec<desired::Outbound>, a: &mut Admitted, out: &mut Outcome) {
+    for item in outbound {
+        let at = seen.rules.locate(&item.rule.name);
+        if seen.rules.is_foreign(at) {
+            let message = format!("{}; not written", out.foreign("NAT rule", &item.rule.name));
+            let cluster = &out.clusters[item.cluster];
+            let subject = format!("{}/{}", cluster.name, cluster.subnets[item.subnet].id);
+            out.problems.push(Problem { subject, kind: ProblemKind::NameConflict, message });
+        } else {
+            out.clusters[item.cluster].subnets[item.subnet].outbound_rule = Some(item.rule.name.clone());
+            a.used_clusters[item.cluster] = true;
+            a.rules.push((RuleSpec::Built(item.rule), at));
+        }
+    }
+}
+
+/// Tags: the marker and each cluster tag still referenced by a desired object; a foreign tag of
+/// that name is used as is (reported, not written).
+fn wanted_tags(seen: &Index, ctx: &Ctx, used_clusters: &[bool], out: &mut Outcome) -> (BTreeSet<String>, Vec<(Tag, Option<usize>)>) {
+    let cluster_of_tag: FxMap<&str, &str> = out.clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
+    let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
+    for tags in ctx.tags.iter().zip(used_clusters).filter(|(_, used)| **used).map(|(tags, _)| tags) {
+        for t in tags {
+            if !wanted_tags.contains(t) {
+                wanted_tags.insert(t.clone());
+            }
+        }
+    }
+    let mut desired_tags = Vec::new();
+    let mut problems = Vec::new();
+    for name in &wanted_tags {
+        let at = seen.tags.locate(name);
+        if seen.tags.is_foreign(at) {
+            // A tag is only a label: objects may still reference the foreign one.
+            let message = format!("tag {name:?} exists and was not created by pano-eks; left unchanged and used as is");
+            problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
+            continue;
+        }
+        desired_tags.push((tag_entry(name, &out.settings.deployment, cluster_of_tag.get(name.as_str()).copied()), at));
+    }
+    out.problems.extend(problems);
+    (wanted_tags, desired_tags)
+}
+
+/// What still references an entry we would delete holds it (PAN-OS refuses the delete, and in
+/// a batch every other write with it): foreign NAT rules of our rulebase, and every rule or
+/// group elsewhere the adapter found (other rulebases, descendant device groups, shared),
+/// unless it carries our own marks. Held entries are reported against their Service and go
+/// with the first sync after the reference does. Returns the tags of the kept entries: they
+/// stay referenced too.
+fn keep_referenced(
+    seen: &Index,
+    holders: &FxMap<&str, String>,
+    addr_deletes: &mut Vec<Operation>,
+    svc_deletes: &mut Vec<Operation>,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let mut referenced_extra: Vec<String> = Vec::new();
+    if holders.is_empty() {
+        return referenced_extra;
+    }
+    let mut keep = |what: &str, op: &Operation, found: Option<(&'_ Vec<String>, &Option<String>)>| -> bool {
+        let Some(holder) = holders.get(op.name()) else { return true };
+        let (tags, description) = found.map_or((None, &None), |(t, d)| (Some(t), d));
+        let message = format!(
+            "{what} {:?} not deleted: still used by {holder}, which pano-eks does not own; it is deleted by the first sync after that reference goes",
+            op.name()
+        );
+        problems.push(Problem {
+            subject: service_of(description).unwrap_or_else(|| op.name().to_owned()),
+            kind: ProblemKind::InUse,
+            message,
+        });
+        referenced_extra.extend(tags.into_iter().flatten().cloned());
+        false
+    };
+    addr_deletes.retain(|op| {
+        keep("address", op, seen.addresses.locate(op.name()).map(|j| (&seen.addresses.list[j].tags, &seen.addresses.list[j].description)))
+    });
+    svc_deletes.retain(|op| {
+        keep("service", op, seen.services.locate(op.name()).map(|j| (&seen.services.list[j].tags, &seen.services.list[j].description)))
+    });
+    referenced_extra
 }
