@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pano_eks_core::Facts;
 
-use super::up::{cluster_access, confirm, connect_panorama, runtime};
+use super::shared::{cluster_access, confirm, connect_panorama, runtime};
 use super::{CmdResult, Failure, load_config};
 use crate::aws::progress::Progress;
 use crate::aws::stacks::{AwsCfn, CfnApi, DeleteOutcome, Runner, Timing};
