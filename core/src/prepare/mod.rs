@@ -982,5 +982,7 @@ pub fn check_vm_auth_key(listed: &[(String, String)], key: &str, now: i64, min_s
     Ok(expiry.clone())
 }
 
+pub mod vm_auth_key;
+
 #[cfg(test)]
 mod tests;
