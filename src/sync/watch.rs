@@ -221,7 +221,7 @@ async fn converge_once(
     }
     drop(converging);
     let outcome = match &result {
-        // Every refused write is a `refused` problem (core::refusals), with or without a Service.
+        // Every refused write is a `refused` problem (core::panorama::refusals), with or without a Service.
         Ok(r) if !r.plan.problems.iter().any(|p| p.kind == ProblemKind::Refused) => Outcome::Done,
         _ => Outcome::Retry,
     };
