@@ -15,6 +15,7 @@
 //! * [`prepare`]: Panorama's prerequisites (`panorama prepare`), the vm-auth-key by Panorama's clock.
 //! * [`front`]: the public load balancer with `sync.manage_alb` (ALB or NLB).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
+//! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
 //!
 //! [`time`] is Panorama's and AWS's timestamps, shared by the rooms.
 //!
@@ -35,6 +36,7 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod capacity;
 pub mod egress;
 pub mod facts;
 pub mod front;

@@ -271,6 +271,7 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             ServiceState::Conflict => (EventType::Warning, "Conflict"),
             ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
             ServiceState::Refused => (EventType::Warning, "Refused"),
+            ServiceState::OverCapacity => (EventType::Warning, "OverCapacity"),
         };
         let note = match &s.nat_rule {
             Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),
