@@ -15,6 +15,8 @@
 //! * [`prepare`]: Panorama's prerequisites (`panorama prepare`), the vm-auth-key by Panorama's clock.
 //! * [`front`]: the public load balancer with `sync.manage_alb` (ALB or NLB).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
+//! * [`aws`]: what a CloudFormation stack's state means, what Kubernetes made in AWS for a
+//!   cluster, and what `down` sweeps, in which order, and reports as residue.
 //!
 //! [`time`] is Panorama's and AWS's timestamps, shared by the rooms.
 //!
@@ -35,6 +37,7 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod aws;
 pub mod egress;
 pub mod facts;
 pub mod front;

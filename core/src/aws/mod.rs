@@ -1,0 +1,8 @@
+//! The AWS decisions: what a CloudFormation stack's state means and what to do with it
+//! ([`stacks`]), what Kubernetes made in AWS for a cluster ([`kube_made`]), and what `down`
+//! sweeps, in which order, and what counts as residue ([`teardown`]). The adapter (`src/aws`)
+//! observes into these types and applies what they decide; it chooses only how to call AWS.
+
+pub mod kube_made;
+pub mod stacks;
+pub mod teardown;
