@@ -16,14 +16,7 @@ use super::{AwsError, DEPLOYMENT_TAG, sdk_err};
 /// Object metadata key holding the body's sha256 (ETags are not content hashes under SSE-KMS).
 const SHA_META: &str = "pano-eks-sha256";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BucketState {
-    Missing,
-    /// Exists and we can use it.
-    Ours,
-    /// Exists but belongs to someone else (403), or another deployment's tag.
-    Foreign(String),
-}
+pub use pano_eks_core::aws::preflight::BucketState;
 
 /// One object to put.
 pub struct Object<'a> {
