@@ -9,15 +9,7 @@ use ipnet::Ipv4Net;
 
 use crate::front::alb::DEPLOYMENT_TAG;
 
-/// What a bucket of the deployment's name is to us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BucketState {
-    Missing,
-    /// Exists and we can use it.
-    Ours,
-    /// Exists but belongs to someone else (403), or another deployment's tag.
-    Foreign(String),
-}
+pub use super::bucket::BucketState;
 
 /// What `up` would make, as pre-flight needs it (the adapter builds it from the config).
 #[derive(Debug, Clone, PartialEq, Eq)]
