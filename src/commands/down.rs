@@ -12,7 +12,7 @@ use std::time::Duration;
 use pano_eks_core::Facts;
 use pano_eks_core::aws::teardown::{ClusterStacks, Leftover, deletion_order};
 
-use super::up::{cluster_access, confirm, connect_panorama, runtime};
+use super::shared::{cluster_access, confirm, connect_panorama, runtime};
 use super::{CmdResult, Failure, load_config};
 use crate::aws::progress::Progress;
 use crate::aws::stacks::{AwsCfn, Runner, Timing};

@@ -265,7 +265,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
             OutputFormat::Text => {
                 println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
                 for s in &plan.services {
-                    let state = format!("{:?}", s.state).to_lowercase();
+                    let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                     let detail = s.nat_rule.clone().unwrap_or_else(|| s.reason.clone());
                     let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
                     println!(

@@ -548,6 +548,8 @@ impl Planner<'_> {
         }
     }
 
+    /// Every prerequisite in the guide's order: the containers (template, stack, device group),
+    /// then what the template holds, then the optional allow-all rule.
     fn run(&mut self) {
         let s = self.s;
         let mark = marker(&s.deployment);
@@ -556,8 +558,19 @@ impl Planner<'_> {
         self.presence(Item::TemplateStack { name: s.template_stack.clone(), description: mark.clone() });
         self.presence(Item::StackMember { stack: s.template_stack.clone(), template: tname.clone() });
         self.presence(Item::DeviceGroup { name: s.device_group.clone(), description: mark.clone() });
+        self.dns();
+        self.interfaces();
+        self.zones();
+        self.virtual_router();
+        self.imports();
+        self.probe_profile();
+        self.allow_all();
+    }
 
-        // DNS.
+    /// The template's primary DNS server (FQDN objects resolve with it).
+    fn dns(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         let dns = Item::DnsPrimary { template: tname.clone(), server: s.dns_primary.clone() };
         let dns_path = join(dns.parent(), &[t("primary")]);
         match self.root.text_at(&dns_path) {
@@ -568,8 +581,12 @@ impl Planner<'_> {
                 self.differs(dns, format!("primary DNS server is {v}, not {}", s.dns_primary), w)
             }
         }
+    }
 
-        // Interfaces.
+    /// The untrust and trust interfaces (DHCP; a default route from untrust only).
+    fn interfaces(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         for (name, default_route) in [(&s.untrust_interface, true), (&s.trust_interface, false)] {
             let item = Item::Interface { template: tname.clone(), name: name.clone(), default_route };
             match self.root.get(&item.path()) {
@@ -583,8 +600,12 @@ impl Planner<'_> {
                 },
             }
         }
+    }
 
-        // Zones and their interfaces.
+    /// The layer-3 zones and their interfaces (an interface in another zone moves only with --adopt).
+    fn zones(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         let zones_at = join(vsys(&tname), &[t("zone")]);
         for (zone, iface) in [(&s.untrust_zone, &s.untrust_interface), (&s.trust_zone, &s.trust_interface)] {
             let item = Item::Zone { template: tname.clone(), name: zone.clone() };
@@ -621,8 +642,12 @@ impl Planner<'_> {
                 self.push(member.clone(), Status::Create, vec![Write::set(&member)]);
             }
         }
+    }
 
-        // The virtual router and its interfaces.
+    /// The virtual router (ECMP on) and its two interfaces.
+    fn virtual_router(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         let vr = Item::VirtualRouter { template: tname.clone(), name: s.virtual_router.clone() };
         match self.root.get(&vr.path()) {
             None => self.push(vr.clone(), Status::Create, vec![Write::set(&vr)]),
@@ -658,15 +683,23 @@ impl Planner<'_> {
                 self.push(item, status, w);
             }
         }
+    }
 
-        // vsys1 imports.
+    /// vsys1 imports the interfaces and the router.
+    fn imports(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         for iface in [&s.untrust_interface, &s.trust_interface] {
             self.presence(Item::ImportInterface { template: tname.clone(), interface: iface.clone() });
         }
         self.presence(Item::ImportRouter { template: tname.clone(), router: s.virtual_router.clone() });
+    }
 
-        // What the load balancers' health checks reach on eth0 (PROBE_PORT): the firewall's own
-        // HTTPS, permitted only from the UNTRUST subnets.
+    /// What the load balancers' health checks reach on eth0 (PROBE_PORT): the firewall's own
+    /// HTTPS, permitted only from the UNTRUST subnets.
+    fn probe_profile(&mut self) {
+        let s = self.s;
+        let tname = s.template.clone();
         let mut permitted = s.untrust_subnets.clone();
         permitted.sort();
         permitted.dedup();
@@ -704,8 +737,12 @@ impl Planner<'_> {
                 self.differs(on_if, why, w)
             }
         }
+    }
 
-        // The optional allow-all pre-rule.
+    /// The optional allow-all pre-rule (`--allow-all`: a test aid).
+    fn allow_all(&mut self) {
+        let s = self.s;
+        let mark = marker(&s.deployment);
         if s.allow_all {
             let item = Item::AllowAll { device_group: s.device_group.clone(), description: mark.clone() };
             match self.root.get(&item.path()) {
@@ -981,6 +1018,8 @@ pub fn check_vm_auth_key(listed: &[(String, String)], key: &str, now: i64, min_s
     }
     Ok(expiry.clone())
 }
+
+pub mod vm_auth_key;
 
 #[cfg(test)]
 mod tests;
