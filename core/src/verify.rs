@@ -353,19 +353,6 @@ pub fn judge(p: &Probe, a: &Answer) -> Row {
     Row { serial: p.serial.clone(), check: p.check, subject: p.subject.clone(), service: p.service.clone(), ok, detail }
 }
 
-/// Rows for a firewall that could not be asked (disconnected or unknown interfaces): its
-/// Services are reported as not verified there, never skipped.
-pub fn unverified(serial: &str, why: &str) -> Row {
-    Row {
-        serial: serial.to_owned(),
-        check: Check::InboundNat,
-        subject: "*".to_owned(),
-        service: None,
-        ok: false,
-        detail: format!("not verified: {why}"),
-    }
-}
-
 /// Per-firewall summary: (serial, rows, failed rows).
 pub fn summary(rows: &[Row]) -> Vec<(String, usize, usize)> {
     let mut out: Vec<(String, usize, usize)> = Vec::new();

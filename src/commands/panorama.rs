@@ -17,7 +17,7 @@ use crate::sync::sources::{self, Identity};
 use crate::sync::watch::{self, WatchSetup, WatchedCluster};
 use crate::sync::{Engine, EngineOptions, metrics};
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,7 +27,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// The facts of one converge: the `--facts` file as it is, or AWS discovery plus each
 /// cluster's labelled Services (listed as pan-user when its credentials were exported).
-async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
+pub(crate) async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
     if let Some(path) = &source.facts {
         return sources::facts_file(path, true).map_err(Failure::usage);
     }
@@ -55,7 +55,7 @@ async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Fac
     Ok(facts)
 }
 
-async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteMode>) -> Result<Engine, Failure> {
+pub(crate) async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteMode>) -> Result<Engine, Failure> {
     let base = loaded.path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     let opts = EngineOptions { insecure: conn.insecure, mode, ..Default::default() };
     Engine::connect(&loaded.config, &base, opts).await.map_err(|e| Failure::failed(e.to_string()))
