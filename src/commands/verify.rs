@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use pano_eks_core::verify::{ServiceKey, summary};
 use pano_eks_core::{ClusterStatus, Facts, ServiceStatus};
 
-use super::panorama::{engine, gather_facts, runtime};
+use super::shared::{connect_panorama, gather_facts, runtime};
 use super::{CmdResult, Failure, load_config};
 use crate::cli::{Cli, FactsSource, OutputFormat, PanoramaFlags};
 use crate::config::LoadOptions;
@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, cluster: Optio
     let only = parse_service(service)?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
-        let engine = engine(&loaded, conn, None).await?;
+        let engine = connect_panorama(&loaded, conn).await.map_err(Failure::failed)?;
         let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
         let (services, clusters) = select(&plan.services, &plan.clusters, cluster, only.as_ref());
         let fqdns = fqdns(&facts);
