@@ -42,3 +42,25 @@ fn a_disconnected_firewall_is_reported_failed_and_never_asked() {
     assert_eq!(requests(&sim, "op.show.interface") - interface_calls, 1, "{}", sim.stats());
     assert!(requests(&sim, "op.show.devicegroups") >= 1 && requests(&sim, "op.show.devices") >= 1, "{}", sim.stats());
 }
+
+#[test]
+fn a_bad_scope_is_a_usage_error_naming_it() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let facts = path_str(&facts);
+    for (args, needle) in [
+        (vec!["--cluster", "nope"], "--cluster nope: no such managed cluster"),
+        (vec!["--service", "default/nope"], "--service default/nope: no labelled Service"),
+        (vec!["--service", "no-slash"], "--service no-slash: expected NAMESPACE/NAME"),
+    ] {
+        let mut all = vec!["--config", &cfg, "verify", "--facts", &facts];
+        all.extend(args);
+        let out = cli(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "want {needle:?} in {stderr}");
+    }
+    assert_eq!(requests(&sim, "op.show.interface"), 0, "nothing asked of a firewall: {}", sim.stats());
+}

@@ -21,6 +21,12 @@ pub fn run(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, cluster: Optio
         let engine = connect_panorama(&loaded, conn).await.map_err(Failure::failed)?;
         let (plan, _) = engine.plan(&facts).await.map_err(|e| Failure::failed(e.to_string()))?;
         let (services, clusters) = select(&plan.services, &plan.clusters, cluster, only.as_ref());
+        if let Some(c) = cluster.filter(|c| !plan.clusters.iter().any(|x| x.name == *c)) {
+            return Err(Failure::usage(format!("--cluster {c}: no such managed cluster")));
+        }
+        if let (Some((ns, n)), true) = (&only, services.is_empty()) {
+            return Err(Failure::usage(format!("--service {ns}/{n}: no labelled Service of that name")));
+        }
         let fqdns = fqdns(&facts);
         let scope = Scope { settings: &engine.settings, services: &services, clusters: &clusters, fqdns: &fqdns };
         let report = verify::run(&engine.client, &scope).await.map_err(|e| Failure::failed(format!("verify failed: {e}")))?;
