@@ -64,3 +64,18 @@ fn a_bad_scope_is_a_usage_error_naming_it() {
     }
     assert_eq!(requests(&sim, "op.show.interface"), 0, "nothing asked of a firewall: {}", sim.stats());
 }
+
+#[test]
+fn a_device_group_without_firewalls_fails_verify() {
+    let sim = Sim::start_fresh(&["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let out = cli(&["--config", &cfg, "--output", "json", "verify", "--facts", &path_str(&facts)]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0]["detail"].as_str().unwrap().contains("has no member firewall"), "{rows:?}");
+    assert_eq!(requests(&sim, "op.show.interface"), 0, "{}", sim.stats());
+}

@@ -201,6 +201,19 @@ pub fn sync_row(d: &Device) -> Row {
     Row { serial: d.serial.clone(), check: Check::InSync, subject: d.hostname.clone(), service: None, ok, detail }
 }
 
+/// A device group without members would make every check vacuously green: that is a failure
+/// (nothing protects the Services), reported as one row naming the device group.
+pub fn membership_row(device_group: &str, members: &[String]) -> Option<Row> {
+    members.is_empty().then(|| Row {
+        serial: "-".to_owned(),
+        check: Check::InSync,
+        subject: device_group.to_owned(),
+        service: None,
+        ok: false,
+        detail: format!("device group {device_group} has no member firewall: nothing enforces the Services"),
+    })
+}
+
 /// Picks the settings' untrust and trust interfaces from what the firewall reports; the row
 /// says what was missing (then no traffic check can be built for it).
 pub fn sides(serial: &str, ifaces: &[Interface], s: &PlanSettings) -> (Row, Option<Sides>) {

@@ -196,3 +196,10 @@ fn summary_counts_failures_per_firewall() {
     };
     assert_eq!(summary(&[row("A", true), row("B", false), row("A", false)]), [("A".to_owned(), 2, 1), ("B".to_owned(), 1, 1)]);
 }
+
+#[test]
+fn an_empty_device_group_is_a_failure_not_a_vacuous_pass() {
+    let r = membership_row("eks-dg", &[]).unwrap();
+    assert!(!r.ok && r.detail.contains("eks-dg has no member firewall"), "{r:?}");
+    assert_eq!(membership_row("eks-dg", &["S1".to_owned()]), None);
+}

@@ -68,7 +68,7 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
     let before = client.stats.calls.load(std::sync::atomic::Ordering::Relaxed);
     let members = members(client, &scope.settings.device_group).await?;
     let devices = parse_devices(&client.op(&Element::new("show").child(Element::new("devices").child(Element::new("all")))).await?);
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = verify::membership_row(&scope.settings.device_group, &members).into_iter().collect();
     let mut asked = Vec::new();
     for serial in &members {
         let d = devices.iter().find(|d| &d.serial == serial).cloned().unwrap_or(Device { serial: serial.clone(), ..Default::default() });
