@@ -323,6 +323,35 @@ pub fn probes(
     out
 }
 
+/// After a converge whose writes were committed and pushed, its `Planned` Services are in
+/// Panorama as desired too: they are checked like `Protected` ones (a refused write made them
+/// `Refused`, so they stay out).
+pub fn after_converge(services: &[ServiceStatus]) -> Vec<ServiceStatus> {
+    services
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if s.state == ServiceState::Planned {
+                s.state = ServiceState::Protected;
+            }
+            s
+        })
+        .collect()
+}
+
+/// Each Service's FQDN: its load balancer hostname, which its address object holds.
+pub fn fqdns(facts: &crate::Facts) -> std::collections::BTreeMap<ServiceKey, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in &facts.clusters {
+        for s in &c.services {
+            if let Some(h) = &s.lb_hostname {
+                out.insert(ServiceKey { cluster: c.name.clone(), namespace: s.namespace.clone(), name: s.name.clone() }, h.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The first host of a subnet: AWS's VPC router on the firewall's trust subnet (the next hop of
 /// our cluster routes), and a representative address of a cluster subnet.
 pub fn first_host(net: Ipv4Net) -> Ipv4Addr {

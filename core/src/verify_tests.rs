@@ -203,3 +203,10 @@ fn an_empty_device_group_is_a_failure_not_a_vacuous_pass() {
     assert!(!r.ok && r.detail.contains("eks-dg has no member firewall"), "{r:?}");
     assert_eq!(membership_row("eks-dg", &["S1".to_owned()]), None);
 }
+
+#[test]
+fn after_a_pushed_converge_planned_services_are_checked_refused_ones_not() {
+    let got =
+        after_converge(&[service("a", ServiceState::Planned), service("b", ServiceState::Refused), service("c", ServiceState::Protected)]);
+    assert_eq!(got.iter().map(|s| s.state).collect::<Vec<_>>(), [ServiceState::Protected, ServiceState::Refused, ServiceState::Protected]);
+}

@@ -2,10 +2,8 @@
 //! the device group through Panorama, print one row per check. Sequencing and printing only:
 //! what to ask and how to judge is `pano_eks_core::verify`, the calls `panorama::verify`.
 
-use std::collections::BTreeMap;
-
-use pano_eks_core::verify::{ServiceKey, summary};
-use pano_eks_core::{ClusterStatus, Facts, ServiceStatus};
+use pano_eks_core::verify::{fqdns, summary};
+use pano_eks_core::{ClusterStatus, ServiceStatus};
 
 use super::shared::{connect_panorama, gather_facts, runtime};
 use super::{CmdResult, Failure, load_config};
@@ -59,19 +57,6 @@ fn select(
         .collect();
     let cls = if only.is_some() { vec![] } else { clusters.iter().filter(|c| in_cluster(&c.name)).cloned().collect() };
     (svcs, cls)
-}
-
-/// Each Service's FQDN: its load balancer hostname, which its address object holds.
-fn fqdns(facts: &Facts) -> BTreeMap<ServiceKey, String> {
-    let mut out = BTreeMap::new();
-    for c in &facts.clusters {
-        for s in &c.services {
-            if let Some(h) = &s.lb_hostname {
-                out.insert(ServiceKey { cluster: c.name.clone(), namespace: s.namespace.clone(), name: s.name.clone() }, h.clone());
-            }
-        }
-    }
-    out
 }
 
 fn print(format: OutputFormat, report: &Report) {

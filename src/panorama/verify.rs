@@ -79,15 +79,18 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
     }
     // Per firewall its interfaces and FQDN table, then every traffic probe: all through one
     // bounded stream, so a slow firewall never holds up the others' calls.
-    let firsts: Vec<(String, Result<Element, String>, Result<Element, String>)> = stream::iter(asked.iter())
+    // (Futures collected first, then bounded: a `stream.map(async closure)` over borrowed
+    // items is not `Send` for every lifetime, which `tokio::spawn` of the watch loop needs.)
+    let firsts: Vec<_> = asked
+        .iter()
         .map(|serial| async move {
             let ifaces = ask(client, serial, &show_interfaces()).await;
             let fq = ask(client, serial, &fqdn_show()).await;
             (serial.clone(), ifaces, fq)
         })
-        .buffer_unordered(IN_FLIGHT.div_ceil(2))
-        .collect()
-        .await;
+        .collect();
+    let firsts: Vec<(String, Result<Element, String>, Result<Element, String>)> =
+        stream::iter(firsts).buffer_unordered(IN_FLIGHT.div_ceil(2)).collect().await;
     let mut probes: Vec<Probe> = Vec::new();
     let mut fqdn_tables: BTreeMap<String, Result<Element, String>> = BTreeMap::new();
     for (serial, ifaces, fq) in firsts {
@@ -113,14 +116,14 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
         }
         fqdn_tables.insert(serial, fq);
     }
-    let answers: Vec<Row> = stream::iter(probes.iter())
+    let answers: Vec<_> = probes
+        .iter()
         .map(|p| {
             let table = fqdn_tables.get(&p.serial);
             async move { verify::judge(p, &answer(client, p, table).await) }
         })
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
+        .collect();
+    let answers: Vec<Row> = stream::iter(answers).buffer_unordered(IN_FLIGHT).collect().await;
     rows.extend(answers);
     rows.sort_by(|a, b| (&a.serial, a.check, &a.subject).cmp(&(&b.serial, b.check, &b.subject)));
     Ok(Report { rows, calls: client.stats.calls.load(std::sync::atomic::Ordering::Relaxed) - before })
