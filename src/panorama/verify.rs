@@ -17,10 +17,10 @@
 //!   `test routing fib-lookup virtual-router VR ip A`; answer `result/{nh, src, ip, interface,
 //!   metric}` (`ip` the next hop). A missing `interface` = no route.
 //! * `<request><system><fqdn><show/></fqdn></system></request>`: the device's FQDN refresh table.
-//!   No public capture of the XML form was found: structured `entry` children with `fqdn`/
-//!   `name` and address members are read, else the CLI's text table (the FQDN on a line,
-//!   its addresses on the indented lines after it). Strictest reading: an FQDN not listed, or
-//!   listed without an address, is unresolved.
+//!   No public capture of the XML form was found: `fqdn-info/entry[@name=FQDN]{state, member*}`
+//!   (panorama-sim's inferred shape, sim/README) is read, else the CLI's text table (the FQDN on
+//!   a line, its addresses on the indented lines after it). Strictest reading: an FQDN not
+//!   listed, listed without an address, or with a state other than `resolved`, is unresolved.
 //! * `<show><interface>all</interface></show>` on the device: `result/ifnet/entry/{name, zone,
 //!   fwd, ip}` (`ip` = `A/len` or `N/A`): public op-command helpers' recorded answers.
 //! * `<show><devices><all/></devices></show>` on Panorama: `result/devices/entry{serial,
@@ -227,19 +227,19 @@ pub fn parse_fib(result: &Element) -> Answer {
     Answer::Fib { interface, nexthop }
 }
 
-/// Addresses the FQDN table lists for `fqdn` (empty = unresolved or not listed).
+/// Addresses the FQDN table lists for `fqdn` (empty = unresolved or not listed). Structured
+/// form `fqdn-info/entry[@name=FQDN]{state, member*}` (the shape panorama-sim answers, inferred:
+/// an entry whose `state` is present and not `resolved` counts as unresolved); else the CLI's
+/// text table (the FQDN's line, then its indented address lines).
 pub fn parse_fqdn(result: &Element, fqdn: &str) -> Vec<Ipv4Addr> {
-    let structured: Vec<&Element> = result
-        .path("fqdn")
-        .into_iter()
-        .flat_map(|e| e.elements())
-        .chain(result.elements().filter(|e| e.name == "entry"))
-        .filter(|e| e.name == "entry" && (e.text_at("fqdn").as_deref() == Some(fqdn) || e.get_attr("name") == Some(fqdn)))
-        .collect();
-    if !structured.is_empty() {
-        return structured.iter().flat_map(|e| addresses_in(&e.text_content().replace(fqdn, " "))).collect();
+    if let Some(info) = result.find("fqdn-info") {
+        return info
+            .elements()
+            .filter(|e| e.name == "entry" && e.get_attr("name") == Some(fqdn))
+            .filter(|e| e.text_at("state").is_none_or(|s| s.eq_ignore_ascii_case("resolved")))
+            .flat_map(|e| e.elements().filter(|m| m.name == "member").filter_map(|m| m.text_content().parse().ok()).collect::<Vec<_>>())
+            .collect();
     }
-    // CLI text: the FQDN's line, then its indented address lines.
     let text = result.text_content();
     let mut lines = text.lines().skip_while(|l| !l.split_whitespace().any(|w| w == fqdn));
     if lines.next().is_none() {

@@ -69,9 +69,12 @@ fn fqdn_table_in_text_and_structured_forms() {
     assert_eq!(parse_fqdn(&text, "internal-db.elb.amazonaws.com"), [] as [Ipv4Addr; 0], "listed without addresses = unresolved");
     assert_eq!(parse_fqdn(&text, "internal-none.elb.amazonaws.com"), [] as [Ipv4Addr; 0], "not listed = unresolved");
     let structured = result(
-        r#"<response status="success"><result><fqdn><entry name="prod.shop.default.web"><fqdn>internal-web.elb.amazonaws.com</fqdn><address><member>10.0.2.77</member></address></entry></fqdn></result></response>"#,
+        r#"<response status="success"><result><fqdn-info><entry name="internal-web.elb.amazonaws.com"><state>resolved</state><member>10.0.2.77</member></entry><entry name="internal-db.elb.amazonaws.com"><state>unresolved</state></entry><entry name="internal-odd.elb.amazonaws.com"><state>refreshing</state><member>10.0.2.9</member></entry></fqdn-info></result></response>"#,
     );
     assert_eq!(parse_fqdn(&structured, "internal-web.elb.amazonaws.com"), [ip("10.0.2.77")]);
+    assert!(parse_fqdn(&structured, "internal-db.elb.amazonaws.com").is_empty());
+    assert!(parse_fqdn(&structured, "internal-odd.elb.amazonaws.com").is_empty(), "any state but resolved is not resolved");
+    assert!(parse_fqdn(&structured, "internal-none.elb.amazonaws.com").is_empty());
 }
 
 #[test]
