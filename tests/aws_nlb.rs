@@ -13,7 +13,7 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks::aws::alb::{ServiceKey, Wanted};
 use pano_eks::aws::{Aws, DEPLOYMENT_TAG, nlb};
-use pano_eks_core::front::NlbState;
+use pano_eks_core::front::nlb::NlbState;
 use support::aws_world::{MotoWorld, moto_world};
 
 const REGION: &str = "us-west-2";
@@ -101,7 +101,7 @@ async fn fixture(aws: &Aws) -> nlb::Context {
     }
 }
 
-fn wanted(ctx: &nlb::Context, services: &[(&str, u16)]) -> Vec<pano_eks_core::front::NlbWanted> {
+fn wanted(ctx: &nlb::Context, services: &[(&str, u16)]) -> Vec<pano_eks_core::front::nlb::NlbWanted> {
     let w: Vec<Wanted> = services
         .iter()
         .map(|(n, port)| Wanted {

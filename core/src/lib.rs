@@ -5,14 +5,22 @@
 //! [`Facts`] + [`PlanSettings`] → desired entries (validated, named, ownership-tagged) →
 //! compared per kind with [`Observed`] by *ownership mark*, never by name alone → [`Plan`].
 //!
-//! * [`facts`]: input JSON (`pano-eks sync --facts FILE`).
-//! * [`model`]: the five entry kinds, [`Operation`], [`Observed`].
-//! * [`naming`]: names within PAN-OS limits and the ownership marks.
-//! * [`plan()`]: the planner; `status`: what it reports (Service, cluster, subnet states, problems).
-//! * [`refusals`]: what a write Panorama refused means for the plan's Services.
-//! * [`alb`]: the public ALB's target group and listener rule per protected Service.
-//! * [`front`]: the public NLB's listener and target group per protected Service port.
+//! Inputs shared by every room: [`facts`] (clusters, subnets, Services, firewalls; also
+//! `pano-eks sync --facts FILE`) and [`settings`] (the operator's choices). One room per concern,
+//! each the same shape (inputs → desired → diff against observed by ownership → ordered actions +
+//! status):
+//!
+//! * [`panorama`]: the Panorama objects (addresses, services, tags, NAT rules, static routes):
+//!   [`plan()`], what it reports, what refused writes and commit locks mean.
+//! * [`prepare`]: Panorama's prerequisites (`panorama prepare`), the vm-auth-key by Panorama's clock.
+//! * [`front`]: the public load balancer with `sync.manage_alb` (ALB or NLB).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
+//! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
+//! * [`aws`]: what `up` checks first (pre-flight), what a CloudFormation stack's state means,
+//!   whether a bucket is ours and what it holds, what Kubernetes made in AWS for a cluster, and
+//!   what `down` sweeps, in which order, and reports as residue.
+//!
+//! [`time`] is Panorama's and AWS's timestamps, shared by the rooms.
 //!
 //! # What is desired
 //! Per labelled Service (deployment `prod`, cluster `shop`, `default/frontend`, label `82`):
@@ -31,30 +39,24 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
-pub mod alb;
-mod desired;
+pub mod aws;
+pub mod capacity;
 pub mod egress;
 pub mod facts;
 pub mod front;
 mod fxhash;
-pub mod locks;
-pub mod model;
-pub mod naming;
-mod plan;
+pub mod panorama;
 pub mod prepare;
-pub mod refusals;
 pub mod settings;
-mod spec;
-mod status;
 pub mod time;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
-pub use model::{
+pub use panorama::model::{
     Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Referrer,
     ReferrerKind, Scope, ServiceObject, SourceTranslation, StaticRoute, Tag, descendants,
 };
-pub use naming::Names;
-pub use plan::{ClusterStatus, Plan, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus, plan};
-pub use refusals::Refusal;
+pub use panorama::naming::Names;
+pub use panorama::refusals::Refusal;
+pub use panorama::{ClusterStatus, Plan, Problem, ProblemKind, ServiceState, ServiceStatus, SubnetStatus, plan};
 pub use settings::{PlanSettings, SettingsError};
 pub use time::{Timestamp, TimestampError};

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use pano_eks_core::naming::{NAME_MAX, ROUTE_NAME_MAX, TAG_NAME_MAX, is_safe_name};
+use pano_eks_core::panorama::naming::{NAME_MAX, ROUTE_NAME_MAX, TAG_NAME_MAX, is_safe_name};
 use pano_eks_core::*;
 
 #[test]

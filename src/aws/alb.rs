@@ -1,5 +1,5 @@
 //! ADAPTER: the public ALB (`sync.manage_alb`), one target group and listener rule per protected
-//! Service. The decision is [`pano_eks_core::alb::plan`] (which target group and rule each
+//! Service. The decision is [`pano_eks_core::front::alb::plan`] (which target group and rule each
 //! Service gets, priorities, conflicts, what to delete); this module reads what exists into the
 //! core's [`Observed`] (`observe`) and executes its actions (`apply`), deciding nothing. The calls
 //! it shares with the NLB front are in [`super::elbv2`].
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use serde::Serialize;
 
-pub use pano_eks_core::alb::{
+pub use pano_eks_core::front::alb::{
     Action, AlbContext, AlbPlan, AlbState, HOST_ANNOTATION, HealthCheck, Observed, PATH_ANNOTATION, PRIORITY_BASE, PRIORITY_SPAN, Rule,
     SERVICE_TAG, ServiceAlb, ServiceKey, TG_NAME_MAX, TargetGroup, Wanted, home_priority, plan, service_health_check, tg_name, wanted,
 };

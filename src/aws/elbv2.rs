@@ -2,7 +2,7 @@
 //! NLB): reading tags in batches, a VPC's target groups (paginated), the firewall ASG's
 //! attachments, forward actions; creating, attaching, detaching and deleting target groups,
 //! pointing a listener's default action; the firewall stack's outputs. How to call, never what:
-//! the decisions are in `pano_eks_core::alb` and `pano_eks_core::front`.
+//! the decisions are in `pano_eks_core::front::alb` and `pano_eks_core::front::nlb`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! balancer reconcile (`sync.manage_alb`: ALB rules, or with `elb_type = "network"` one NLB
 //! listener per Service port) and the egress check (`network.outbound_via_firewall`); `down`
 //! removes both before the stacks go. Sequencing only: the decisions are in
-//! `pano_eks_core::alb`, `pano_eks_core::front` and `pano_eks_core::egress`, the I/O in the
+//! `pano_eks_core::front::alb`, `pano_eks_core::front::nlb` and `pano_eks_core::egress`, the I/O in the
 //! adapters `alb`, `nlb` and `outbound`.
 
 use pano_eks_core::{Facts, Plan};

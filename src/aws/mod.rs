@@ -1,5 +1,6 @@
 //! ADAPTER: AWS. Observes and applies; the decisions it needs (what to check, what to upload,
-//! create or update a stack, which ENIs may be swept) are pure functions with table tests.
+//! create or update a stack, which ENIs may be swept) are pure functions with table tests
+//! (stack states, the sweep, Kubernetes-made resources and residue in `pano_eks_core::aws`).
 //!
 //! - `clients`: one SDK config (ring-only TLS, `AWS_ENDPOINT_URL` honoured, S3 path style on
 //!   IP/localhost endpoints) and the service clients built from it;
@@ -11,10 +12,12 @@
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
+//! - `teardown`: `down`'s stack step as calls (what the stacks own, delete with ENI sweep, drain
+//!   the firewall group); `pano_eks_core::aws` decides the order, the sweep and the residue;
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`;
-//!   `pano_eks_core::alb` decides);
+//!   `pano_eks_core::front::alb` decides);
 //! - `nlb`: with an NLB front, one listener and target group per protected Service port
-//!   (`pano_eks_core::front` decides);
+//!   (`pano_eks_core::front::nlb` decides);
 //! - `elbv2`: the ELBv2 and autoscaling calls both fronts make;
 //! - `outbound`: cluster egress through a firewall (`network.outbound_via_firewall`;
 //!   `pano_eks_core::egress` decides);
@@ -37,6 +40,7 @@ pub mod outbound;
 pub mod preflight;
 pub mod progress;
 pub mod stacks;
+pub mod teardown;
 
 pub use clients::Aws;
 
@@ -79,7 +83,7 @@ where
 
 /// The tag every resource of a deployment carries (stacks propagate it). Declared in the core,
 /// whose planners decide ownership by it.
-pub use pano_eks_core::alb::DEPLOYMENT_TAG;
+pub use pano_eks_core::front::alb::DEPLOYMENT_TAG;
 
 /// Idempotent steps: an error with one of `codes` (already gone, already there) counts as done.
 pub(crate) fn already_done<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {

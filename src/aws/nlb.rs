@@ -1,8 +1,8 @@
 //! The public NLB (`firewalls.elb_type = "network"` with `sync.manage_alb`): one TCP listener and
 //! target group per protected Service port (issue 13 item 6). The decision is
-//! [`pano_eks_core::front::plan_nlb`]; this adapter reads what exists (ownership from the same
+//! [`pano_eks_core::front::nlb::plan_nlb`]; this adapter reads what exists (ownership from the same
 //! tags as the ALB's: `pano-eks:deployment` + `pano-eks:service`), and applies the actions.
-//! Target groups are named like the ALB's ([`pano_eks_core::alb::tg_name`]) and probed with TCP on their
+//! Target groups are named like the ALB's ([`pano_eks_core::front::alb::tg_name`]) and probed with TCP on their
 //! traffic port, i.e. through the Service's NAT rule on the firewall. The NLB's own security
 //! group gets each listener's port (tcp from anywhere, described `pano-eks:<deployment> <service>`)
 //! with the listener, and loses it with the listener. The calls it shares with the ALB front are
@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elb;
-use pano_eks_core::alb::{SERVICE_TAG, Wanted};
-use pano_eks_core::front::{
+use pano_eks_core::front::alb::{SERVICE_TAG, Wanted};
+use pano_eks_core::front::nlb::{
     NlbAction, NlbContext, NlbListener, NlbObserved, NlbPlan, NlbTargetGroup, NlbWanted, ingress_description, our_ingress_port, plan_nlb,
 };
 use serde::Serialize;
@@ -43,12 +43,12 @@ fn core_ctx(ctx: &Context) -> NlbContext {
 
 /// The ALB's wanted Services as the NLB planner takes them (name per Service and port).
 pub fn wanted(ctx: &Context, wanted: &[Wanted]) -> Vec<NlbWanted> {
-    pano_eks_core::front::nlb_wanted(&ctx.deployment, wanted)
+    pano_eks_core::front::nlb::nlb_wanted(&ctx.deployment, wanted)
 }
 
 /// The Service a resource belongs to, by the core's ownership rule (`None`: not ours).
 fn owner(ctx: &Context, tags: &BTreeMap<String, String>) -> Option<String> {
-    pano_eks_core::alb::owner(&ctx.deployment, tags).map(|k| k.to_string())
+    pano_eks_core::front::alb::owner(&ctx.deployment, tags).map(|k| k.to_string())
 }
 
 /// Target groups of the VPC, listeners of the NLB (with tags), the ASG's attachments.

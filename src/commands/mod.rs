@@ -6,6 +6,7 @@ pub mod init;
 pub mod panorama;
 pub mod prepare;
 pub mod render;
+mod shared;
 pub mod token;
 pub mod up;
 pub mod validate;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::up::{base_dir, connect_panorama, runtime};
+use super::shared::{base_dir, connect_panorama, runtime};
 use super::{CmdResult, Failure, load_config};
 use crate::cli::{Cli, OutputFormat, PanoramaFlags};
 use crate::config::{LoadOptions, LoadedConfig};

@@ -2,7 +2,7 @@
 //! ExecCredential with an EKS bearer token made in process, so the kubeconfig `up` writes works
 //! without the aws CLI or aws-iam-authenticator. The token goes to stdout only (kubectl reads it).
 
-use super::up::runtime;
+use super::shared::runtime;
 use super::{CmdResult, Failure, load_config};
 use crate::aws::{Aws, eks};
 use crate::cli::Cli;

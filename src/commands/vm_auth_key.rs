@@ -3,50 +3,15 @@
 //! `up` generates it (`generate`, the one place pano-eks asks Panorama for a key); `sync` renews it
 //! ahead of expiry in the bootstrap package (`renew_if_due`); `status` shows its expiry (`check`).
 //! The comparison with the expiry Panorama lists is `prepare::vm_auth_key_check` (one function,
-//! so its clock can change in one place); what to do about its answer is `state`, pure.
+//! so its clock can change in one place); what to do about its answer is decided in
+//! `pano_eks_core::prepare::vm_auth_key` (`state`, `action`).
 
-use pano_eks_core::prepare::KeyProblem;
+pub use pano_eks_core::prepare::vm_auth_key::{KeyAction, KeyState, renew_window, state};
 
 use crate::aws::{Aws, bucket};
 use crate::config::Config;
 use crate::panorama::client::PanoramaClient;
 use crate::secret::Secret;
-
-/// `sync` renews a key this long before it expires (30 days)…
-pub const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
-
-/// …or a quarter of the configured lifetime before, when that is shorter: a new key must not
-/// already be due (a short-lived key would otherwise be renewed by every sync).
-pub fn renew_window(lifetime_hours: u32) -> i64 {
-    RENEW_BEFORE_SECS.min(i64::from(lifetime_hours) * 3600 / 4)
-}
-
-/// What the bootstrap package's key needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyState {
-    /// Valid past the renewal window; expires at this time (Panorama's text).
-    Valid { expiry: String },
-    /// Expires within the window, expired, or unknown to Panorama: renew.
-    Due { expiry: Option<String>, why: String },
-    /// Panorama's answer cannot be read: warn, change nothing.
-    Unreadable { why: String },
-}
-
-/// The decision from the expiry check (`Ok(expiry)`: valid for the whole window).
-pub fn state(check: Result<String, KeyProblem>) -> KeyState {
-    match check {
-        Ok(expiry) => KeyState::Valid { expiry },
-        Err(p @ KeyProblem::TooSoon { .. }) | Err(p @ KeyProblem::Expired { .. }) => {
-            let expiry = match &p {
-                KeyProblem::TooSoon { expiry, .. } | KeyProblem::Expired { expiry } => Some(expiry.clone()),
-                _ => None,
-            };
-            KeyState::Due { expiry, why: p.to_string() }
-        }
-        Err(p @ KeyProblem::Unknown) => KeyState::Due { expiry: None, why: p.to_string() },
-        Err(p @ (KeyProblem::Unreadable { .. } | KeyProblem::UnreadableClock { .. })) => KeyState::Unreadable { why: p.to_string() },
-    }
-}
 
 /// A new vm-auth-key from Panorama (`request bootstrap vm-auth-key generate lifetime <hours>`).
 pub async fn generate(client: &PanoramaClient, lifetime_hours: u32) -> Result<Secret, String> {
@@ -77,23 +42,11 @@ pub async fn check(aws: &Aws, cfg: &Config, client: &PanoramaClient) -> Result<O
 /// configured key), put a new key into the bootstrap package. Returns report lines.
 pub async fn renew_if_due(aws: &Aws, cfg: &Config, client: &PanoramaClient, may_renew: bool) -> Result<Vec<String>, String> {
     let Some(st) = check(aws, cfg, client).await? else { return Ok(Vec::new()) };
-    let (expiry, why) = match st {
-        KeyState::Valid { .. } => return Ok(Vec::new()),
-        KeyState::Unreadable { why } => return Ok(vec![format!("warning: bootstrap vm-auth-key: {why}")]),
-        KeyState::Due { expiry, why } => (expiry, why),
+    let (mut lines, expiry) = match pano_eks_core::prepare::vm_auth_key::action(st, cfg.firewalls.vm_auth_key_env.as_deref(), may_renew) {
+        KeyAction::Nothing => return Ok(Vec::new()),
+        KeyAction::Report(lines) => return Ok(lines),
+        KeyAction::Renew { lines, old_expiry } => (lines, old_expiry),
     };
-    let mut lines =
-        vec![format!("warning: bootstrap vm-auth-key: {why}; firewalls the autoscaling group launches after it expires cannot register")];
-    if let Some(env) = &cfg.firewalls.vm_auth_key_env {
-        lines.push(format!(
-            "   it is the configured key (firewalls.vm_auth_key_env = {env}): generate a new one on Panorama, set {env} to it and re-run `pano-eks up`"
-        ));
-        return Ok(lines);
-    }
-    if !may_renew {
-        lines.push("   not renewed here (not the leader); the leader renews it".into());
-        return Ok(lines);
-    }
     let key = generate(client, cfg.firewalls.vm_auth_key_lifetime_hours).await?;
     let body = crate::render::bootstrap::init_cfg(cfg, Some(&key)).map_err(|e| e.to_string())?;
     bucket::put_objects(&aws.s3, &cfg.bootstrap_bucket(), &[bucket::Object { key: "config/init-cfg.txt".into(), body: body.as_bytes() }])
@@ -110,30 +63,4 @@ pub async fn renew_if_due(aws: &Aws, cfg: &Config, client: &PanoramaClient, may_
         expiry.map(|e| format!(" (the old one: {e})")).unwrap_or_default()
     ));
     Ok(lines)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renewal_decisions() {
-        let exp = "2027/12/01 10:00:00".to_string();
-        assert_eq!(state(Ok(exp.clone())), KeyState::Valid { expiry: exp.clone() });
-        let due = state(Err(KeyProblem::TooSoon { expiry: exp.clone(), min_hours: 720 }));
-        assert!(matches!(&due, KeyState::Due { expiry: Some(e), why } if *e == exp && why.contains("in less than 720 hour(s)")), "{due:?}");
-        assert!(matches!(state(Err(KeyProblem::Expired { expiry: exp.clone() })), KeyState::Due { expiry: Some(_), .. }));
-        assert!(matches!(state(Err(KeyProblem::Unknown)), KeyState::Due { expiry: None, .. }));
-        assert!(matches!(state(Err(KeyProblem::Unreadable { expiry: "soon".into() })), KeyState::Unreadable { .. }));
-    }
-
-    #[test]
-    fn the_window_never_covers_a_fresh_key() {
-        assert_eq!(renew_window(8760), RENEW_BEFORE_SECS); // a year: 30 days ahead
-        assert_eq!(renew_window(24), 6 * 3600); // a day: 6 hours ahead
-        assert_eq!(renew_window(1), 900);
-        for h in [1, 24, 720, 2880, 8760, 8768] {
-            assert!(renew_window(h) < i64::from(h) * 3600, "{h}");
-        }
-    }
 }

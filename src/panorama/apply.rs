@@ -14,7 +14,7 @@
 //! A refused operation blocks nothing else: a refused batch (all-or-nothing, so nothing of it
 //! was applied) is split at the sub-operation Panorama names, or in halves when it names none,
 //! and re-sent until every refused operation stands alone; the rest is written. Each refusal
-//! comes back with PAN-OS's own message for the core to report (`pano_eks_core::refusals`).
+//! comes back with PAN-OS's own message for the core to report (`pano_eks_core::panorama::refusals`).
 
 use std::collections::VecDeque;
 use std::ops::Range;

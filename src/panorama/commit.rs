@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pano_eks_core::locks::{CommitRefusal, judge_commit_refusal};
+use pano_eks_core::panorama::locks::{CommitRefusal, judge_commit_refusal};
 
 use super::apply::{Blocked, LockWait, wait_out};
 use super::client::{PanoramaClient, PanosError};

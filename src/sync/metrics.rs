@@ -21,7 +21,7 @@ struct Inner {
     commits: u64,
     pushes: u64,
     /// cluster → (discovered, protected, conflicting, pending, invalid, refused)
-    services: BTreeMap<String, [u64; 6]>,
+    services: BTreeMap<String, [u64; 7]>,
     /// cluster → watch is synced and healthy
     clusters_ready: BTreeMap<String, bool>,
     leader: bool,
@@ -109,7 +109,9 @@ impl Metrics {
         );
         let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
         for (cluster, counts) in &m.services {
-            for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid", "refused"].iter().zip(counts) {
+            for (state, v) in
+                ["discovered", "protected", "conflicting", "pending", "invalid", "refused", "over-capacity"].iter().zip(counts)
+            {
                 let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
             }
         }
@@ -144,6 +146,7 @@ fn set_services(m: &mut Inner, plan: &Plan) {
             ServiceState::Pending => c[3] += 1,
             ServiceState::Invalid => c[4] += 1,
             ServiceState::Refused => c[5] += 1,
+            ServiceState::OverCapacity => c[6] += 1,
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn plan_settings(cfg: &Config) -> PlanSettings {
     s.untrust_interface = p.untrust_interface.clone();
     s.trust_zone = p.trust_zone.clone();
     s.untrust_zone = p.untrust_zone.clone();
+    s.capacity = cfg.firewalls.capacity.as_ref().and_then(|c| c.capacity());
     s
 }
 

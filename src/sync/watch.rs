@@ -221,7 +221,7 @@ async fn converge_once(
     }
     drop(converging);
     let outcome = match &result {
-        // Every refused write is a `refused` problem (core::refusals), with or without a Service.
+        // Every refused write is a `refused` problem (core::panorama::refusals), with or without a Service.
         Ok(r) if !r.plan.problems.iter().any(|p| p.kind == ProblemKind::Refused) => Outcome::Done,
         _ => Outcome::Retry,
     };
@@ -271,6 +271,7 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             ServiceState::Conflict => (EventType::Warning, "Conflict"),
             ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
             ServiceState::Refused => (EventType::Warning, "Refused"),
+            ServiceState::OverCapacity => (EventType::Warning, "OverCapacity"),
         };
         let note = match &s.nat_rule {
             Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::alb;
+use crate::front::alb;
 
 /// Listeners per Network Load Balancer (ELB quotas; not adjustable).
 pub const NLB_LISTENER_LIMIT: usize = 50;
@@ -227,39 +227,8 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
             continue;
         }
         // The listener.
-        let at_default = w.port == ctx.default_port;
         let existing = listener_on.get(&w.port).copied();
-        let listener_plan = if at_default {
-            let current: Vec<&String> = existing.map(|l| l.forward.iter().collect()).unwrap_or_default();
-            let foreign =
-                current.iter().any(|a| a.as_str() != ctx.public_tg_arn && tg_by_arn.get(a.as_str()).is_none_or(|t| t.owner.is_none()));
-            if foreign {
-                let shown: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
-                Err(format!("the stack's listener on {} forwards to {} (not ours): not overwritten", w.port, shown.join(", ")))
-            } else {
-                Ok(None)
-            }
-        } else {
-            match existing {
-                Some(l) if l.owner.as_deref() == Some(w.service.as_str()) => Ok(Some(Some(l))),
-                Some(l) => match &l.owner {
-                    Some(gone) if !still_wanted.contains(gone.as_str()) => {
-                        Err(format!("port {} still has the listener of Service {gone}, removed now; taken at the next sync", w.port))
-                    }
-                    Some(other) => Err(format!("port {} is already Service {other}'s listener", w.port)),
-                    None => Err(format!("port {} has a listener not ours ({})", w.port, l.arn)),
-                },
-                None => {
-                    if foreign_listeners + ours_after + 1 > NLB_LISTENER_LIMIT {
-                        Err(format!(
-                            "the NLB would need a listener beyond its limit of {NLB_LISTENER_LIMIT} ({foreign_listeners} not ours, {ours_after} for other Services)"
-                        ))
-                    } else {
-                        Ok(Some(None))
-                    }
-                }
-            }
-        };
+        let listener_plan = listener_for(ctx, w, existing, &tg_by_arn, &still_wanted, (foreign_listeners, ours_after));
         let listener = match listener_plan {
             Ok(l) => l,
             Err(reason) => {
@@ -324,6 +293,67 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
         default_op = Some(NlbAction::SetDefault { target: None });
     }
 
+    let (deletes, revokes, detaches, tg_deletes) = garbage(seen, &keep_listeners, &keep_ingress, &keep_tgs);
+
+    let mut actions = creates;
+    actions.extend(attaches);
+    actions.extend(ingress_ops);
+    actions.extend(listener_ops);
+    actions.extend(default_op);
+    actions.extend(deletes);
+    actions.extend(revokes);
+    actions.extend(detaches);
+    actions.extend(tg_deletes);
+    outcomes.sort_by(|a, b| (&a.service, a.port).cmp(&(&b.service, b.port)));
+    NlbPlan { actions, services: outcomes, listeners_after: foreign_listeners + ours_after }
+}
+
+/// What the Service's port needs of the listeners: `Ok(None)` the stack's listener (the default
+/// port), `Ok(Some(Some(l)))` our listener `l` as it is, `Ok(Some(None))` a new listener (within
+/// the 50-listener limit, counting the listeners that stay: (not ours, ours for other Services)),
+/// `Err` why not.
+fn listener_for<'a>(
+    ctx: &NlbContext,
+    w: &NlbWanted,
+    existing: Option<&'a NlbListener>,
+    tg_by_arn: &BTreeMap<&str, &NlbTargetGroup>,
+    still_wanted: &BTreeSet<&str>,
+    (foreign_listeners, ours_after): (usize, usize),
+) -> Result<Option<Option<&'a NlbListener>>, String> {
+    if w.port == ctx.default_port {
+        let current: Vec<&String> = existing.map(|l| l.forward.iter().collect()).unwrap_or_default();
+        let foreign =
+            current.iter().any(|a| a.as_str() != ctx.public_tg_arn && tg_by_arn.get(a.as_str()).is_none_or(|t| t.owner.is_none()));
+        if foreign {
+            let shown: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+            return Err(format!("the stack's listener on {} forwards to {} (not ours): not overwritten", w.port, shown.join(", ")));
+        }
+        return Ok(None);
+    }
+    match existing {
+        Some(l) if l.owner.as_deref() == Some(w.service.as_str()) => Ok(Some(Some(l))),
+        Some(l) => match &l.owner {
+            Some(gone) if !still_wanted.contains(gone.as_str()) => {
+                Err(format!("port {} still has the listener of Service {gone}, removed now; taken at the next sync", w.port))
+            }
+            Some(other) => Err(format!("port {} is already Service {other}'s listener", w.port)),
+            None => Err(format!("port {} has a listener not ours ({})", w.port, l.arn)),
+        },
+        None if foreign_listeners + ours_after + 1 > NLB_LISTENER_LIMIT => Err(format!(
+            "the NLB would need a listener beyond its limit of {NLB_LISTENER_LIMIT} ({foreign_listeners} not ours, {ours_after} for other Services)"
+        )),
+        None => Ok(Some(None)),
+    }
+}
+
+/// Listeners, ingress rules and target groups of ours no longer wanted:
+/// (listener deletes, ingress revokes, detaches, target group deletes).
+fn garbage(
+    seen: &NlbObserved,
+    keep_listeners: &BTreeSet<String>,
+    keep_ingress: &BTreeSet<u16>,
+    keep_tgs: &BTreeSet<String>,
+) -> (Vec<NlbAction>, Vec<NlbAction>, Vec<NlbAction>, Vec<NlbAction>) {
     let mut deletes = Vec::new();
     let mut ours_listeners: Vec<&NlbListener> = seen.listeners.iter().filter(|l| l.owner.is_some()).collect();
     ours_listeners.sort_by_key(|l| l.port);
@@ -350,18 +380,7 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
         }
         tg_deletes.push(NlbAction::DeleteTargetGroup { service: t.owner.clone().unwrap_or_default(), name: t.name.clone() });
     }
-
-    let mut actions = creates;
-    actions.extend(attaches);
-    actions.extend(ingress_ops);
-    actions.extend(listener_ops);
-    actions.extend(default_op);
-    actions.extend(deletes);
-    actions.extend(revokes);
-    actions.extend(detaches);
-    actions.extend(tg_deletes);
-    outcomes.sort_by(|a, b| (&a.service, a.port).cmp(&(&b.service, b.port)));
-    NlbPlan { actions, services: outcomes, listeners_after: foreign_listeners + ours_after }
+    (deletes, revokes, detaches, tg_deletes)
 }
 
 #[cfg(test)]

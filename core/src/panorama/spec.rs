@@ -6,8 +6,10 @@
 //! `matches(o)` must equal `o == build()`: the observed entry is destructured exhaustively so a
 //! new field cannot be forgotten, and the tests below check both directions field by field.
 
-use crate::model::{Address, AddressValue, DestinationTranslation, NatRule, Protocol, ServiceObject, SourceTranslation, StaticRoute, Tag};
-use crate::naming::{concat, decimal};
+use crate::panorama::model::{
+    Address, AddressValue, DestinationTranslation, NatRule, Protocol, ServiceObject, SourceTranslation, StaticRoute, Tag,
+};
+use crate::panorama::naming::{concat, decimal};
 use crate::settings::PlanSettings;
 
 /// What every spec may need besides its own fields.

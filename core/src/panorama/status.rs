@@ -19,8 +19,11 @@ pub enum ServiceState {
     /// Bad label, wrong type, no TCP port, bad hostname, or its cluster is not managed.
     Invalid,
     /// Panorama refused a write this Service needs (PAN-OS's message is the reason); not
-    /// protected, and tried again by the next converge. See [`crate::refusals`].
+    /// protected, and tried again by the next converge. See [`crate::panorama::refusals`].
     Refused,
+    /// Valid and winning its port, but its objects would take the firewalls past a published
+    /// limit (see [`crate::capacity`]); admitted by a later plan when room appears.
+    OverCapacity,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +88,8 @@ pub enum ProblemKind {
     InUse,
     /// Panorama refused the write of this entry (or of one a Service needs).
     Refused,
+    /// The Service's objects would exceed a firewall limit (the reason names it): not written.
+    OverCapacity,
 }
 
 /// Something skipped or not written, with the thing it concerns

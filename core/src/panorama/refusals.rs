@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Kind, Operation};
-use crate::plan::Plan;
-use crate::status::{Problem, ProblemKind, ServiceState, ServiceStatus};
+use crate::panorama::model::{Kind, Operation};
+use crate::panorama::plan::Plan;
+use crate::panorama::status::{Problem, ProblemKind, ServiceState, ServiceStatus};
 
 /// One operation Panorama refused: its index in [`Plan::operations`] and PAN-OS's message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +95,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, AddressValue, Object};
+    use crate::panorama::model::{Address, AddressValue, Object};
 
     fn status(name: &str, state: ServiceState) -> ServiceStatus {
         ServiceStatus {

@@ -10,7 +10,7 @@
 //!
 //! Ownership: a target group or listener rule is ours when it carries
 //! `pano-eks:deployment=<deployment>` **and** `pano-eks:service=<cluster>/<namespace>/<name>`
-//! ([`owner`]; the NLB front, [`crate::front`], uses the same marks). Anything else is foreign: a
+//! ([`owner`]; the NLB front, [`crate::front::nlb`], uses the same marks). Anything else is foreign: a
 //! foreign target group serving the firewalls on a Service's port, a foreign rule with the same
 //! host/path, or a foreign default action is a *conflict*: reported, never overwritten.
 //!
@@ -305,120 +305,174 @@ fn sorted(v: &[String]) -> Vec<String> {
 
 /// Desired model vs what exists → actions in a safe order (creates, attaches, rules, default,
 /// rule deletes, detaches, target group deletes) and one outcome per wanted Service.
+///
+/// Stages: a target group per Service port (`Planner::target_groups`), then a listener rule
+/// or the default action for each Service that has one (`Planner::route`), priorities for new
+/// rules, the default action back to the stack's group when no Service holds it, and what of
+/// ours is no longer wanted (`Planner::garbage`).
 pub fn plan(ctx: &AlbContext, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
     let mut wanted = wanted.to_vec();
     wanted.sort_by(|a, b| a.key.cmp(&b.key));
-    let tg_by_arn: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect();
-    let tg_by_name: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.name.as_str(), t)).collect();
-    let is_ours = |t: &TargetGroup| owner(&ctx.deployment, &t.tags).is_some();
-    let our_rules: BTreeMap<ServiceKey, &Rule> = seen.rules.iter().filter_map(|r| Some((owner(&ctx.deployment, &r.tags)?, r))).collect();
-    let foreign_rules: Vec<&Rule> = seen.rules.iter().filter(|r| owner(&ctx.deployment, &r.tags).is_none()).collect();
-    // Target groups that already serve the firewalls: attached to their ASG or forwarded to.
-    let serving: BTreeSet<&str> = seen
-        .asg_target_groups
-        .iter()
-        .map(String::as_str)
-        .chain(seen.rules.iter().flat_map(|r| r.forward.iter().map(String::as_str)))
-        .chain(seen.default_forward.iter().map(String::as_str))
-        .chain(std::iter::once(ctx.public_tg_arn.as_str()))
-        .collect();
+    let mut p = Planner::new(ctx, seen);
+    let with_tg = p.target_groups(&wanted);
+    let sole = with_tg.len() == 1;
+    for (w, name, out) in with_tg {
+        p.route(w, name, out, sole);
+    }
+    p.priorities();
+    // The default action goes back to the stack's target group when no Service holds it.
+    let default_is_ours = seen.default_forward.iter().any(|a| p.tg_by_arn.get(a.as_str()).is_some_and(|t| p.is_ours(t)));
+    if p.default_for.is_none() && default_is_ours {
+        p.default_op = Some(Action::SetDefault { target: None });
+    }
+    let (deletes, detaches, tg_deletes) = p.garbage();
 
-    let mut creates = Vec::new();
-    let mut attaches = Vec::new();
-    let mut rule_ops = Vec::new();
-    let mut default_op = None;
-    let mut outcomes = Vec::new();
-    let mut keep_tgs: BTreeSet<String> = BTreeSet::new();
-    let mut keep_rules: BTreeSet<ServiceKey> = BTreeSet::new();
-    let mut ports: BTreeMap<u16, ServiceKey> = BTreeMap::new();
-    let mut conditions_taken: BTreeMap<(Vec<String>, Vec<String>), ServiceKey> = BTreeMap::new();
-    let mut new_rules: Vec<(ServiceKey, Vec<String>, Vec<String>, String)> = Vec::new();
-    let mut default_for: Option<String> = None;
+    let Planner { creates, attaches, rule_ops, default_op, mut outcomes, .. } = p;
+    let mut actions = creates;
+    actions.extend(attaches);
+    actions.extend(rule_ops);
+    actions.extend(default_op);
+    actions.extend(deletes);
+    actions.extend(detaches);
+    actions.extend(tg_deletes);
+    outcomes.sort_by(|a, b| a.service.cmp(&b.service));
+    AlbPlan { actions, services: outcomes }
+}
 
-    // Only Services that get a target group count towards "the only one".
-    let mut with_tg = Vec::new();
-    for w in &wanted {
-        let name = tg_name(&ctx.deployment, &w.key, w.port);
-        let mut out = ServiceAlb {
-            service: w.key.clone(),
-            port: w.port,
-            target_group: None,
-            priority: None,
-            state: AlbState::Conflict,
-            reason: String::new(),
-        };
-        if let Some(other) = ports.get(&w.port) {
-            out.reason = format!("port {} already has the target group of Service {other}", w.port);
-            outcomes.push(out);
-            continue;
+/// One ALB planning pass: what exists, indexed, and the actions and outcomes so far.
+struct Planner<'a> {
+    ctx: &'a AlbContext,
+    seen: &'a Observed,
+    tg_by_arn: BTreeMap<&'a str, &'a TargetGroup>,
+    tg_by_name: BTreeMap<&'a str, &'a TargetGroup>,
+    our_rules: BTreeMap<ServiceKey, &'a Rule>,
+    foreign_rules: Vec<&'a Rule>,
+    /// Target groups that already serve the firewalls: attached to their ASG or forwarded to.
+    serving: BTreeSet<&'a str>,
+    creates: Vec<Action>,
+    attaches: Vec<Action>,
+    rule_ops: Vec<Action>,
+    default_op: Option<Action>,
+    outcomes: Vec<ServiceAlb>,
+    keep_tgs: BTreeSet<String>,
+    keep_rules: BTreeSet<ServiceKey>,
+    ports: BTreeMap<u16, ServiceKey>,
+    conditions_taken: BTreeMap<(Vec<String>, Vec<String>), ServiceKey>,
+    new_rules: Vec<(ServiceKey, Vec<String>, Vec<String>, String)>,
+    default_for: Option<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(ctx: &'a AlbContext, seen: &'a Observed) -> Self {
+        let serving = seen
+            .asg_target_groups
+            .iter()
+            .map(String::as_str)
+            .chain(seen.rules.iter().flat_map(|r| r.forward.iter().map(String::as_str)))
+            .chain(seen.default_forward.iter().map(String::as_str))
+            .chain(std::iter::once(ctx.public_tg_arn.as_str()))
+            .collect();
+        Planner {
+            ctx,
+            seen,
+            tg_by_arn: seen.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect(),
+            tg_by_name: seen.target_groups.iter().map(|t| (t.name.as_str(), t)).collect(),
+            our_rules: seen.rules.iter().filter_map(|r| Some((owner(&ctx.deployment, &r.tags)?, r))).collect(),
+            foreign_rules: seen.rules.iter().filter(|r| owner(&ctx.deployment, &r.tags).is_none()).collect(),
+            serving,
+            creates: Vec::new(),
+            attaches: Vec::new(),
+            rule_ops: Vec::new(),
+            default_op: None,
+            outcomes: Vec::new(),
+            keep_tgs: BTreeSet::new(),
+            keep_rules: BTreeSet::new(),
+            ports: BTreeMap::new(),
+            conditions_taken: BTreeMap::new(),
+            new_rules: Vec::new(),
+            default_for: None,
         }
-        match tg_by_name.get(name.as_str()) {
-            Some(t) if owner(&ctx.deployment, &t.tags).as_ref() == Some(&w.key) => {
-                if t.health.as_ref().is_some_and(|h| *h != service_health_check()) {
-                    creates.push(Action::ModifyHealthCheck { service: w.key.clone(), name: name.clone(), health: service_health_check() });
-                }
-            }
-            Some(t) => {
-                out.reason = format!("target group name {name} is taken by {} (not owned by this Service)", t.arn);
-                outcomes.push(out);
-                continue;
-            }
-            None => {
-                let clash = seen
-                    .target_groups
-                    .iter()
-                    .find(|t| !is_ours(t) && t.port == w.port && t.vpc_id == ctx.vpc_id && serving.contains(t.arn.as_str()));
-                if let Some(t) = clash {
-                    out.reason = format!("firewall port {} is already served by target group {} ({}), not ours", w.port, t.name, t.arn);
-                    outcomes.push(out);
-                    continue;
-                }
-                creates.push(Action::CreateTargetGroup {
-                    service: w.key.clone(),
-                    name: name.clone(),
-                    port: w.port,
-                    health: service_health_check(),
-                });
-            }
-        }
-        ports.insert(w.port, w.key.clone());
-        keep_tgs.insert(name.clone());
-        let attached = tg_by_name.get(name.as_str()).is_some_and(|t| seen.asg_target_groups.contains(&t.arn));
-        if !attached {
-            attaches.push(Action::Attach { name: name.clone() });
-        }
-        out.target_group = Some(name.clone());
-        with_tg.push((w, name, out));
     }
 
-    let sole = with_tg.len() == 1;
-    for (w, name, mut out) in with_tg {
+    fn is_ours(&self, t: &TargetGroup) -> bool {
+        owner(&self.ctx.deployment, &t.tags).is_some()
+    }
+
+    /// A target group per Service port (the first Service of a port wins), created, its health
+    /// check fixed, attached to the firewalls' group. Only Services that get one count towards
+    /// "the only one" (who may take the default action).
+    fn target_groups<'w>(&mut self, wanted: &'w [Wanted]) -> Vec<(&'w Wanted, String, ServiceAlb)> {
+        let (ctx, seen) = (self.ctx, self.seen);
+        let mut with_tg = Vec::new();
+        for w in wanted {
+            let name = tg_name(&ctx.deployment, &w.key, w.port);
+            let mut out = ServiceAlb {
+                service: w.key.clone(),
+                port: w.port,
+                target_group: None,
+                priority: None,
+                state: AlbState::Conflict,
+                reason: String::new(),
+            };
+            if let Some(other) = self.ports.get(&w.port) {
+                out.reason = format!("port {} already has the target group of Service {other}", w.port);
+                self.outcomes.push(out);
+                continue;
+            }
+            match self.tg_by_name.get(name.as_str()) {
+                Some(t) if owner(&ctx.deployment, &t.tags).as_ref() == Some(&w.key) => {
+                    if t.health.as_ref().is_some_and(|h| *h != service_health_check()) {
+                        self.creates.push(Action::ModifyHealthCheck {
+                            service: w.key.clone(),
+                            name: name.clone(),
+                            health: service_health_check(),
+                        });
+                    }
+                }
+                Some(t) => {
+                    out.reason = format!("target group name {name} is taken by {} (not owned by this Service)", t.arn);
+                    self.outcomes.push(out);
+                    continue;
+                }
+                None => {
+                    let clash = seen
+                        .target_groups
+                        .iter()
+                        .find(|t| !self.is_ours(t) && t.port == w.port && t.vpc_id == ctx.vpc_id && self.serving.contains(t.arn.as_str()));
+                    if let Some(t) = clash {
+                        out.reason = format!("firewall port {} is already served by target group {} ({}), not ours", w.port, t.name, t.arn);
+                        self.outcomes.push(out);
+                        continue;
+                    }
+                    self.creates.push(Action::CreateTargetGroup {
+                        service: w.key.clone(),
+                        name: name.clone(),
+                        port: w.port,
+                        health: service_health_check(),
+                    });
+                }
+            }
+            self.ports.insert(w.port, w.key.clone());
+            self.keep_tgs.insert(name.clone());
+            let attached = self.tg_by_name.get(name.as_str()).is_some_and(|t| seen.asg_target_groups.contains(&t.arn));
+            if !attached {
+                self.attaches.push(Action::Attach { name: name.clone() });
+            }
+            out.target_group = Some(name.clone());
+            with_tg.push((w, name, out));
+        }
+        with_tg
+    }
+
+    /// The listener rule of a Service with a host or path (new ones get priorities later), or the
+    /// listener's default action for a sole Service without either; a foreign rule or default
+    /// action in the way is a conflict.
+    fn route(&mut self, w: &Wanted, name: String, mut out: ServiceAlb, sole: bool) {
         let hosts: Vec<String> = w.host.iter().cloned().collect();
         let paths: Vec<String> = w.path.iter().cloned().collect();
         if hosts.is_empty() && paths.is_empty() {
-            if !sole {
-                out.state = AlbState::NoRule;
-                out.reason = format!(
-                    "no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action"
-                );
-                outcomes.push(out);
-                continue;
-            }
-            let current = sorted(&seen.default_forward);
-            let foreign_default = current.iter().any(|a| a != &ctx.public_tg_arn && !tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
-            if foreign_default {
-                out.reason = format!("the listener's default action forwards to {} (not ours): not overwritten", current.join(", "));
-                outcomes.push(out);
-                continue;
-            }
-            let ours_now = current.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == current[0]);
-            if !ours_now {
-                default_op = Some(Action::SetDefault { target: Some(name.clone()) });
-            }
-            default_for = Some(name.clone());
-            out.state = AlbState::Default;
-            outcomes.push(out);
-            continue;
+            self.default_action(name, out, sole);
+            return;
         }
         let cond = (sorted(&hosts), sorted(&paths));
         let describe = || {
@@ -431,29 +485,29 @@ pub fn plan(ctx: &AlbContext, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
             }
             parts.join(" ")
         };
-        if let Some(r) = foreign_rules.iter().find(|r| (sorted(&r.hosts), sorted(&r.paths)) == cond) {
+        if let Some(r) = self.foreign_rules.iter().find(|r| (sorted(&r.hosts), sorted(&r.paths)) == cond) {
             out.reason = format!("a rule not ours ({}, priority {}) already matches {}", r.arn, r.priority, describe());
-            if our_rules.contains_key(&w.key) {
-                keep_rules.insert(w.key.clone());
+            if self.our_rules.contains_key(&w.key) {
+                self.keep_rules.insert(w.key.clone());
             }
-            outcomes.push(out);
-            continue;
+            self.outcomes.push(out);
+            return;
         }
-        if let Some(other) = conditions_taken.get(&cond) {
+        if let Some(other) = self.conditions_taken.get(&cond) {
             out.reason = format!("Service {other} already has a rule for {}", describe());
-            if our_rules.contains_key(&w.key) {
-                keep_rules.insert(w.key.clone());
+            if self.our_rules.contains_key(&w.key) {
+                self.keep_rules.insert(w.key.clone());
             }
-            outcomes.push(out);
-            continue;
+            self.outcomes.push(out);
+            return;
         }
-        conditions_taken.insert(cond.clone(), w.key.clone());
-        match our_rules.get(&w.key) {
+        self.conditions_taken.insert(cond.clone(), w.key.clone());
+        match self.our_rules.get(&w.key) {
             Some(r) => {
-                keep_rules.insert(w.key.clone());
-                let target_ok = r.forward.len() == 1 && tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == r.forward[0]);
+                self.keep_rules.insert(w.key.clone());
+                let target_ok = r.forward.len() == 1 && self.tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == r.forward[0]);
                 if (sorted(&r.hosts), sorted(&r.paths)) != cond || !target_ok {
-                    rule_ops.push(Action::ModifyRule {
+                    self.rule_ops.push(Action::ModifyRule {
                         service: w.key.clone(),
                         arn: r.arn.clone(),
                         priority: r.priority,
@@ -464,77 +518,91 @@ pub fn plan(ctx: &AlbContext, wanted: &[Wanted], seen: &Observed) -> AlbPlan {
                 }
                 out.priority = Some(r.priority);
             }
-            None => new_rules.push((w.key.clone(), hosts.clone(), paths.clone(), name.clone())),
+            None => self.new_rules.push((w.key.clone(), hosts.clone(), paths.clone(), name.clone())),
         }
         out.state = AlbState::Routed;
-        outcomes.push(out);
+        self.outcomes.push(out);
     }
 
-    // New rules: priorities from the hash, in key order, past every priority in use.
-    let mut taken: BTreeSet<u32> = seen.rules.iter().map(|r| r.priority).collect();
-    for (key, hosts, paths, target) in new_rules {
-        let o = outcomes.iter_mut().find(|o| o.service == key).expect("outcome recorded");
-        match assign_priority(&key, &taken) {
-            Some(p) => {
-                taken.insert(p);
-                o.priority = Some(p);
-                rule_ops.push(Action::CreateRule { service: key, priority: p, hosts, paths, target });
+    /// Only a sole Service may take the listener's default action, and never over a foreign one.
+    fn default_action(&mut self, name: String, mut out: ServiceAlb, sole: bool) {
+        if !sole {
+            out.state = AlbState::NoRule;
+            out.reason =
+                format!("no {HOST_ANNOTATION} or {PATH_ANNOTATION} annotation: only a sole Service may take the listener's default action");
+            self.outcomes.push(out);
+            return;
+        }
+        let current = sorted(&self.seen.default_forward);
+        let foreign_default =
+            current.iter().any(|a| a != &self.ctx.public_tg_arn && !self.tg_by_arn.get(a.as_str()).is_some_and(|t| self.is_ours(t)));
+        if foreign_default {
+            out.reason = format!("the listener's default action forwards to {} (not ours): not overwritten", current.join(", "));
+            self.outcomes.push(out);
+            return;
+        }
+        let ours_now = current.len() == 1 && self.tg_by_name.get(name.as_str()).is_some_and(|t| t.arn == current[0]);
+        if !ours_now {
+            self.default_op = Some(Action::SetDefault { target: Some(name.clone()) });
+        }
+        self.default_for = Some(name);
+        out.state = AlbState::Default;
+        self.outcomes.push(out);
+    }
+
+    /// New rules: priorities from the hash, in key order, past every priority in use.
+    fn priorities(&mut self) {
+        let mut taken: BTreeSet<u32> = self.seen.rules.iter().map(|r| r.priority).collect();
+        for (key, hosts, paths, target) in std::mem::take(&mut self.new_rules) {
+            let o = self.outcomes.iter_mut().find(|o| o.service == key).expect("outcome recorded");
+            match assign_priority(&key, &taken) {
+                Some(p) => {
+                    taken.insert(p);
+                    o.priority = Some(p);
+                    self.rule_ops.push(Action::CreateRule { service: key, priority: p, hosts, paths, target });
+                }
+                None => {
+                    o.state = AlbState::Conflict;
+                    o.reason = format!("no free rule priority in {PRIORITY_BASE}..{}", PRIORITY_BASE + PRIORITY_SPAN);
+                }
             }
-            None => {
-                o.state = AlbState::Conflict;
-                o.reason = format!("no free rule priority in {PRIORITY_BASE}..{}", PRIORITY_BASE + PRIORITY_SPAN);
+        }
+    }
+
+    /// Rules and target groups of ours no longer wanted: (rule deletes, detaches, group deletes).
+    /// A rule kept as it is (a conflicting Service's) keeps the target group it forwards to.
+    fn garbage(&self) -> (Vec<Action>, Vec<Action>, Vec<Action>) {
+        let mut deletes = Vec::new();
+        for (key, r) in &self.our_rules {
+            if !self.keep_rules.contains(key) {
+                deletes.push(Action::DeleteRule { service: key.clone(), arn: r.arn.clone(), priority: r.priority });
             }
         }
-    }
-
-    // The default action goes back to the stack's target group when no Service holds it.
-    let default_is_ours = seen.default_forward.iter().any(|a| tg_by_arn.get(a.as_str()).is_some_and(|t| is_ours(t)));
-    if default_for.is_none() && default_is_ours {
-        default_op = Some(Action::SetDefault { target: None });
-    }
-
-    let mut deletes = Vec::new();
-    for (key, r) in &our_rules {
-        if !keep_rules.contains(key) {
-            deletes.push(Action::DeleteRule { service: key.clone(), arn: r.arn.clone(), priority: r.priority });
+        let modified: BTreeSet<&ServiceKey> =
+            self.rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
+        let untouched_targets: BTreeSet<&str> = self
+            .keep_rules
+            .iter()
+            .filter(|k| !modified.contains(k))
+            .filter_map(|k| self.our_rules.get(k))
+            .flat_map(|r| r.forward.iter().map(String::as_str))
+            .collect();
+        let mut detaches = Vec::new();
+        let mut tg_deletes = Vec::new();
+        let mut ours: Vec<(&TargetGroup, ServiceKey)> =
+            self.seen.target_groups.iter().filter_map(|t| Some((t, owner(&self.ctx.deployment, &t.tags)?))).collect();
+        ours.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        for (t, key) in ours {
+            if self.keep_tgs.contains(&t.name) || untouched_targets.contains(t.arn.as_str()) {
+                continue;
+            }
+            if self.seen.asg_target_groups.contains(&t.arn) {
+                detaches.push(Action::Detach { name: t.name.clone() });
+            }
+            tg_deletes.push(Action::DeleteTargetGroup { service: key, name: t.name.clone() });
         }
+        (deletes, detaches, tg_deletes)
     }
-    // A rule kept as it is (a conflicting Service's) keeps the target group it forwards to.
-    let modified: BTreeSet<&ServiceKey> =
-        rule_ops.iter().filter_map(|a| if let Action::ModifyRule { service, .. } = a { Some(service) } else { None }).collect();
-    let untouched_targets: BTreeSet<&str> = keep_rules
-        .iter()
-        .filter(|k| !modified.contains(k))
-        .filter_map(|k| our_rules.get(k))
-        .flat_map(|r| r.forward.iter().map(String::as_str))
-        .collect();
-    let mut detaches = Vec::new();
-    let mut tg_deletes = Vec::new();
-    let mut ours: Vec<(&TargetGroup, ServiceKey)> =
-        seen.target_groups.iter().filter_map(|t| Some((t, owner(&ctx.deployment, &t.tags)?))).collect();
-    ours.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    for (t, key) in ours {
-        if keep_tgs.contains(&t.name) {
-            continue;
-        }
-        if untouched_targets.contains(t.arn.as_str()) {
-            continue;
-        }
-        if seen.asg_target_groups.contains(&t.arn) {
-            detaches.push(Action::Detach { name: t.name.clone() });
-        }
-        tg_deletes.push(Action::DeleteTargetGroup { service: key, name: t.name.clone() });
-    }
-
-    let mut actions = creates;
-    actions.extend(attaches);
-    actions.extend(rule_ops);
-    actions.extend(default_op);
-    actions.extend(deletes);
-    actions.extend(detaches);
-    actions.extend(tg_deletes);
-    outcomes.sort_by(|a, b| a.service.cmp(&b.service));
-    AlbPlan { actions, services: outcomes }
 }
 
 #[cfg(test)]

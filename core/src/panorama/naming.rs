@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
 use crate::fxhash::{FxSet, set_with_capacity};
-use crate::model::{MARKER_TAG, Tag};
+use crate::panorama::model::{MARKER_TAG, Tag};
 
 /// Address, service and NAT rule names.
 pub const NAME_MAX: usize = 63;
