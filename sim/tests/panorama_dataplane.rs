@@ -315,3 +315,36 @@ fn fib_lookup_uses_connected_routes_active_static_routes_and_longest_prefix() {
     assert!(s.running_of(&fw).contains("static-route"));
     assert!(!s.running_of(&serial(1)).contains("pre-rulebase"));
 }
+
+#[test]
+fn nat_first_match_with_a_foreign_rule_above_ours_and_to_zone_by_fib() {
+    let mut s = Sim::dp();
+    let nat = |name: &str, to: &str, dst: &str, svc: &str| {
+        format!(
+            "<entry name='{name}'><from><member>untrust</member></from><to><member>{to}</member></to><source><member>any</member></source>\
+<destination><member>{dst}</member></destination><service>{svc}</service><destination-translation><translated-address>10.200.1.50</translated-address></destination-translation></entry>"
+        )
+    };
+    s.set("/config/shared/pre-rulebase/nat/rules", &nat("foreign-nat", "untrust", "10.100.1.10", "service-https"));
+    s.set(
+        &format!("{}/pre-rulebase/nat/rules", dg("DG1")),
+        &(nat("ours-nat", "untrust", "10.100.1.10", "any")
+            + &nat("ours-untrust-any", "untrust", "any", "any")
+            + &nat("ours-trust", "trust", "any", "any")),
+    );
+    s.commit_and_wait();
+    s.push_wait(PUSH_DG1);
+    let fw = serial(1);
+    let q = |s: &mut Sim, dst: &str, port: u16, to: &str| {
+        let (_, r) = s.on(&fw, &format!("<test><nat-policy-match><from>untrust</from>{to}<source>198.51.100.7</source><destination>{dst}</destination><destination-port>{port}</destination-port><protocol>6</protocol></nat-policy-match></test>"));
+        assert_eq!(r.attr("status"), Some("success"), "{}", s.last);
+        r.descend(&["result", "rules", "entry"]).map(|e| e.text.clone())
+    };
+    assert_eq!(q(&mut s, "10.100.1.10", 443, "").as_deref(), Some("foreign-nat; index: 1"), "the foreign rule above ours wins");
+    assert_eq!(q(&mut s, "10.100.1.10", 80, "").as_deref(), Some("ours-nat; index: 2"));
+    // to zone left out: 10.200.1.99 routes out of ethernet1/2 (trust), so the untrust rule
+    // above does not match
+    assert_eq!(q(&mut s, "10.200.1.99", 80, "").as_deref(), Some("ours-trust; index: 4"));
+    assert_eq!(q(&mut s, "10.200.1.99", 80, "<to>untrust</to>").as_deref(), Some("ours-untrust-any; index: 3"));
+    assert_eq!(q(&mut s, "10.100.1.10", 80, "<to>dmz</to>"), None, "no match: empty rules");
+}

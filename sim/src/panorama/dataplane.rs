@@ -387,6 +387,36 @@ impl<'a> Matcher<'a> {
     }
 }
 
+/// First enabled NAT rule matching the pre-NAT packet: from zone, to zone (the zone of the
+/// pre-NAT destination by FIB when not given), `to-interface`, addresses and the one service.
+pub fn nat<'r>(m: &Matcher, rules: &'r Node, p: &Packet, to_interface: Option<&str>) -> Option<(usize, &'r Node)> {
+    rules.entries().enumerate().map(|(i, r)| (i + 1, r)).find(|(_, r)| {
+        let leaf = |t: &str| r.child(t).map(|c| c.text.trim()).filter(|t| !t.is_empty()).unwrap_or("any");
+        r.child("disabled").is_none_or(|d| d.text.trim() != "yes")
+            && Matcher::zones(r, "from", p.from.as_deref())
+            && Matcher::zones(r, "to", p.to.as_deref())
+            && (leaf("to-interface") == "any" || to_interface.is_none_or(|i| i == leaf("to-interface")))
+            && m.addr_list(r, "source", p.source)
+            && m.addr_list(r, "destination", p.destination)
+            && m.service(leaf("service"), p.protocol, p.port, 0)
+    })
+}
+
+/// The zone of the interface `ip` routes out of on this device.
+pub fn zone_of(ifaces: &[Interface], template: Option<&Node>, ip: u32) -> Option<String> {
+    let f = fib_lookup(ifaces, template, Ipv4Addr::from(ip))?;
+    ifaces.iter().find(|i| i.name == f.interface).map(|i| i.zone.clone())
+}
+
+/// The `<result>` body of a `test nat-policy-match` answer: `<entry>NAME; index: N</entry>`
+/// (the form pan-os-ansible's match module splits on `;`), empty `<rules/>` for no match.
+pub fn nat_answer(hit: Option<(usize, &Node)>) -> String {
+    match hit {
+        Some((i, r)) => format!("<rules><entry>{}; index: {i}</entry></rules>", escape(r.name().unwrap_or_default())),
+        None => "<rules/>".into(),
+    }
+}
+
 /// A dynamic address group filter like `'a' and 'b'` or `a or b` against an object's tags.
 fn tag_filter(filter: &str, tags: &[&str]) -> bool {
     filter.split(" or ").any(|alt| {

@@ -1317,6 +1317,19 @@ impl State {
                 let rules = objs.descend(&["rulebase", "security", "rules"]).unwrap_or(&empty);
                 ok(&security_answer(m.security(rules, &pkt), &pkt))
             }
+            ["test", "nat-policy-match", ..] => {
+                let pm = c.child("nat-policy-match").expect("matched");
+                let mut pkt = match Packet::parse(pm) {
+                    Ok(p) => p,
+                    Err(e) => return err_reply(&ApiError::new(17, e)),
+                };
+                if pkt.to.is_none() {
+                    pkt.to = super::dataplane::zone_of(&d.interfaces, run.template.as_ref(), pkt.destination);
+                }
+                let ifc = pm.child("to-interface").map(|t| t.text.trim().to_string());
+                let rules = objs.descend(&["rulebase", "nat", "rules"]).unwrap_or(&empty);
+                ok(&super::dataplane::nat_answer(super::dataplane::nat(&m, rules, &pkt, ifc.as_deref())))
+            }
             ["test", "routing", "fib-lookup", ..] => {
                 let ip = c.descend(&["routing", "fib-lookup", "ip"]).map(|i| i.text.trim().to_string()).unwrap_or_default();
                 let Ok(ip) = ip.parse() else { return err_reply(&ApiError::new(17, format!("ip {} is invalid", escape(&ip)))) };

@@ -58,6 +58,11 @@ def test_firewalls_answer_policy_match_from_their_own_pushed_config(pano, sim):
     assert "ours-web" in sim.control("GET", "devices/%s/running" % sim.serials[0])
     assert "ours-web" not in sim.control("GET", "devices/%s/running" % sim.serials[2])
 
+    # NAT: pan-os-ansible panos_match_rule reads result/rules/entry text, split on ';'
+    nat = fw.op("<test><nat-policy-match><from>untrust</from><source>198.51.100.7</source><destination>10.100.1.10</destination>"
+                "<destination-port>443</destination-port><protocol>6</protocol></nat-policy-match></test>", cmd_xml=False)
+    assert nat.find("./result/rules/entry").text.split(";")[0] == "ours-nat"
+
     # show system info as the device (pan-os-python sends target=SERIAL through Panorama)
     info = fw.op("<show><system><info/></system></show>", cmd_xml=False)
     assert info.find("./result/system/serial").text == sim.serials[0]
