@@ -1290,7 +1290,8 @@ impl State {
         if !d.connected || self.faults.disconnected.iter().any(|s| s == serial) {
             return err_reply(&ApiError::nocode(format!("Device {} is not connected", escape(serial))));
         }
-        let run = self.runs.get(serial).cloned().unwrap_or_default();
+        let none = super::dataplane::DeviceRun::default();
+        let run = self.runs.get(serial).unwrap_or(&none);
         let empty = Node::entry("vsys1");
         let objs = run.policy.as_ref().unwrap_or(&empty);
         let m = Matcher::new(objs, &self.dns);
