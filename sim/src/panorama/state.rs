@@ -1309,6 +1309,22 @@ impl State {
                     v = escape(&d.sw_version)
                 ))
             }
+            // `show interface all`: `ifnet/entry{name, zone, fwd, vsys, ip}` and `hw/entry{name,
+            // state}`, the shape public op-command helpers record (see sim/README); from the
+            // devices file's interfaces, all in vsys1 and the template's first virtual router.
+            ["show", "interface", ..] if c.child("interface").is_some_and(|i| i.text.trim() == "all") => {
+                let (mut ifnet, mut hw) = (String::from("<ifnet>"), String::from("<hw>"));
+                for i in &d.interfaces {
+                    ifnet += &format!(
+                        "<entry><name>{n}</name><zone>{z}</zone><fwd>vr:default</fwd><vsys>1</vsys><ip>{a}</ip></entry>",
+                        n = escape(&i.name),
+                        z = escape(&i.zone),
+                        a = escape(&i.address)
+                    );
+                    hw += &format!("<entry><name>{}</name><state>up</state></entry>", escape(&i.name));
+                }
+                ok(&format!("{ifnet}</ifnet>{hw}</hw>"))
+            }
             ["test", "security-policy-match", ..] => {
                 let pm = c.child("security-policy-match").expect("matched");
                 let pkt = match Packet::parse(pm) {
