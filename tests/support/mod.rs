@@ -131,6 +131,12 @@ impl Sim {
         assert!(r.status().is_success(), "{}", r.text().unwrap());
     }
 
+    /// Replaces the DNS map managed firewalls resolve FQDN objects against (`POST /_sim/dns`).
+    pub fn dns(&self, map: serde_json::Value) {
+        let r = self.http().post(format!("{}/_sim/dns", self.url)).json(&map).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    }
+
     pub fn reset(&self) {
         assert!(self.http().post(format!("{}/_sim/reset", self.url)).send().unwrap().status().is_success());
     }
