@@ -153,3 +153,107 @@ fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
     assert!(failed.contains(&("007900000002", "inbound-nat", "shop/default/svc-1")), "{rows:#?}");
     assert!(failed.iter().all(|f| f.0 == "007900000002"), "fw-01 took the push: {failed:?}");
 }
+
+const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
+
+/// Another administrator writes `element` into `rulebase` (`nat` or `security`) of eks-dg's
+/// pre-rulebase, moves it to the top, commits and pushes the device group.
+fn foreign_rule_on_top(sim: &Sim, rulebase: &str, name: &str, element: &str) {
+    let rules = format!("{DG_RULES}/{rulebase}/rules");
+    let entry = format!("{rules}/entry[@name='{name}']");
+    let as_other = |p: &[(&str, &str)]| {
+        let r = sim.api_as("other-admin", "other", p);
+        assert!(r.contains("success"), "{p:?}: {r}");
+    };
+    as_other(&[("type", "config"), ("action", "set"), ("xpath", &rules), ("element", element)]);
+    as_other(&[("type", "config"), ("action", "move"), ("xpath", &entry), ("where", "top")]);
+    as_other(&[("type", "commit"), ("cmd", "<commit></commit>")]);
+    let push = "<commit-all><shared-policy><device-group><entry name=\"eks-dg\"/></device-group></shared-policy></commit-all>";
+    as_other(&[("type", "commit"), ("action", "all"), ("cmd", push)]);
+}
+
+fn failed_rows(rows: &[serde_json::Value]) -> Vec<(String, String, String, String)> {
+    rows.iter()
+        .filter(|r| r["ok"] != true)
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("serial"), s("check"), s("subject"), s("detail"))
+        })
+        .collect()
+}
+
+#[test]
+fn each_failure_class_is_detected_and_named() {
+    let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
+    );
+    assert!(r.contains("success"), "{r}");
+    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", &format!("{DG_RULES}/security/rules")), ("element", allow)],
+    );
+    assert!(r.contains("success"), "{r}");
+    assert!(sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]).contains("success"));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let facts = path_str(&facts);
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fqdn = "internal-svc-0.elb.us-west-2.amazonaws.com";
+
+    // 1. An FQDN the firewalls cannot resolve (an empty DNS map).
+    sim.dns(serde_json::json!({}));
+    let (code, rows, _) = verify_json(&cfg, &facts);
+    let f = failed_rows(&rows);
+    assert_eq!((code, f.len()), (Some(1), 2), "{f:#?}");
+    assert!(f.iter().all(|r| r.1 == "fqdn" && r.2 == "shop/default/svc-0" && r.3.contains("has not resolved")), "{f:#?}");
+    sim.dns(serde_json::json!({fqdn: ["192.168.110.77"]}));
+    assert_eq!(verify_json(&cfg, &facts).0, Some(0), "resolved again: green");
+
+    // 2. A foreign NAT rule above ours that captures the Service's port.
+    let nat = "<entry name='foreign-capture'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service>any</service></entry>";
+    foreign_rule_on_top(&sim, "nat", "foreign-capture", nat);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    assert!(
+        f.iter().any(|r| r.0 == "007900000001"
+            && r.1 == "inbound-nat"
+            && r.3.contains("matches foreign-capture before ours (demo.in.shop.default.svc-0)")),
+        "{f:#?}"
+    );
+    assert!(
+        sim.api_as(
+            "other-admin",
+            "other",
+            &[("type", "config"), ("action", "delete"), ("xpath", &format!("{DG_RULES}/nat/rules/entry[@name='foreign-capture']"))]
+        )
+        .contains("success")
+    );
+
+    // 3. A security rule that denies the Service's traffic.
+    let deny = "<entry name='block-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>deny</action></entry>";
+    foreign_rule_on_top(&sim, "security", "block-in", deny);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    let sec: Vec<_> = f.iter().filter(|r| r.1 == "inbound-security").collect();
+    assert_eq!(sec.len(), 2, "{f:#?}");
+    assert!(sec.iter().all(|r| r.3.contains("blocked: block-in says deny")), "{f:#?}");
+    assert!(f.iter().all(|r| r.1 != "inbound-nat"), "the NAT rule is ours again: {f:#?}");
+
+    // 4. fw-01's trust interface moves: our routes' next hop is no longer on a connected subnet.
+    let mut devices: serde_json::Value = serde_json::from_str(DEVICES_WITH_INTERFACES).unwrap();
+    devices[0]["interfaces"][1]["address"] = "192.168.99.10/24".into();
+    sim.devices(devices);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    let routes: Vec<_> = f.iter().filter(|r| r.1 == "route").collect();
+    assert_eq!(routes.len(), 2, "{f:#?}");
+    assert!(routes.iter().all(|r| r.0 == "007900000001"), "only fw-01's routes: {f:#?}");
+}

@@ -137,6 +137,12 @@ impl Sim {
         assert!(r.status().is_success(), "{}", r.text().unwrap());
     }
 
+    /// Replaces the managed devices at run time (`POST /_sim/devices`, the devices-file shape).
+    pub fn devices(&self, devices: serde_json::Value) {
+        let r = self.http().post(format!("{}/_sim/devices", self.url)).json(&devices).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    }
+
     pub fn reset(&self) {
         assert!(self.http().post(format!("{}/_sim/reset", self.url)).send().unwrap().status().is_success());
     }
