@@ -139,6 +139,21 @@ pub enum Command {
         #[command(subcommand)]
         command: PanoramaCommand,
     },
+    /// Ask every firewall of the device group, through Panorama, what it would do with the
+    /// protected traffic (in sync, inbound NAT and security, FQDN, routes, outbound NAT).
+    /// Exit 1 if any check fails.
+    Verify {
+        #[command(flatten)]
+        source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+        /// Only this cluster's Services and subnets.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only this Service (`NAMESPACE/NAME`).
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
     Status {
         #[command(flatten)]

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         }
         Command::Sync { watch: true, source, conn, leader_elect, .. } => commands::panorama::sync_watch(&cli, source, conn, *leader_elect),
         Command::Credentials { cluster, out } => commands::panorama::credentials(&cli, cluster, out.as_deref()),
+        Command::Verify { source, conn, cluster, service } => {
+            commands::verify::run(&cli, source, conn, cluster.as_deref(), service.as_deref())
+        }
         Command::Status { source, conn } => commands::panorama::status(&cli, source, conn),
         Command::Up { existing_vpc, yes, dry_run, watch, out, kubeconfig, conn } => commands::up::run(
             &cli,

@@ -384,3 +384,37 @@ async fn a_failed_converge_is_tried_again_without_waiting_for_a_change() {
     let _ = stop.send(());
     let _ = run.await;
 }
+
+/// `sync --watch` re-verifies after each push (issue 15): every member firewall gets rows in
+/// /metrics, and the firewalls were asked (the sim's count of the ops verify sends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_followed_by_a_verification_exported_as_metrics() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let s = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    let metrics = s.metrics.clone();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe.elb.us-west-2.amazonaws.com").await;
+    let start = Instant::now();
+    let want = ["007900000001", "007900000002"].map(|fw| format!("pano_eks_verify_checks{{firewall=\"{fw}\",check=\"in-sync\""));
+    loop {
+        let text = metrics.render();
+        if want.iter().all(|w| text.contains(w.as_str())) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no verification in /metrics after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = tokio::task::block_in_place(|| sim.stats());
+    assert!(stats["requests"]["op.show.devicegroups"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    assert!(stats["requests"]["op.show.interface"].as_u64().unwrap_or(0) >= 2, "each connected firewall asked: {stats}");
+    assert!(!metrics.render().contains("pano_eks_verify_last_timestamp_seconds 0\n"), "the time of the verification is set");
+    let _ = stop.send(());
+    let _ = run.await;
+}

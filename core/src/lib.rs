@@ -49,6 +49,7 @@ pub mod panorama;
 pub mod prepare;
 pub mod settings;
 pub mod time;
+pub mod verify;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use panorama::model::{

@@ -10,6 +10,7 @@ mod shared;
 pub mod token;
 pub mod up;
 pub mod validate;
+pub mod verify;
 pub mod vm_auth_key;
 
 use std::path::Path;

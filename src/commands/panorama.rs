@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pano_eks_core::{Facts, Operation, Plan, ProblemKind, ServiceState};
 
+use super::shared::gather_facts;
 use super::{CmdResult, Failure, load_config};
 use crate::aws::Aws;
 use crate::cli::{Cli, FactsSource, OutputFormat, PanoramaFlags, WriteModeArg};
@@ -23,36 +24,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
-}
-
-/// The facts of one converge: the `--facts` file as it is, or AWS discovery plus each
-/// cluster's labelled Services (listed as pan-user when its credentials were exported).
-async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
-    if let Some(path) = &source.facts {
-        return sources::facts_file(path, true).map_err(Failure::usage);
-    }
-    let aws = Aws::connect(&loaded.config.region).await;
-    let mut facts = sources::aws_facts(loaded, &aws).await.map_err(Failure::failed)?;
-    for c in &loaded.config.clusters {
-        // An unreachable cluster is frozen (its Service objects held as they are) and reported;
-        // the others still converge, and the command exits non-zero.
-        let listed = match sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await {
-            Ok(client) => crate::kube::list_services(&client, &loaded.config.sync.label).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        match listed {
-            Ok(services) => {
-                if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
-                    cf.services = services;
-                }
-            }
-            Err(e) => {
-                eprintln!("error: cluster {}: Services could not be listed ({e}); its Panorama objects are left as they are", c.name);
-                facts.frozen_clusters.push(c.name.clone());
-            }
-        }
-    }
-    Ok(facts)
 }
 
 async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteMode>) -> Result<Engine, Failure> {

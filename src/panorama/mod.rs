@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod locations;
 pub mod observe;
 pub mod prepare;
+pub mod verify;
 pub mod xml;
 pub mod xpath;
 
