@@ -151,7 +151,7 @@ async fn ask(client: &PanoramaClient, serial: &str, cmd: &Element) -> Result<Ele
 }
 
 /// The serials the device group lists (`show devicegroups`, `devicegroups/entry[@name]/devices/entry`).
-async fn members(client: &PanoramaClient, dg: &str) -> Result<Vec<String>, super::PanosError> {
+pub(crate) async fn members(client: &PanoramaClient, dg: &str) -> Result<Vec<String>, super::PanosError> {
     let r = client.op(&Element::new("show").child(Element::new("devicegroups"))).await?;
     Ok(parse_members(&r, dg))
 }
