@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "pano-eks", version, about = "Secure Kubernetes Services in Amazon EKS with VM-Series firewalls managed by Panorama")]
+#[command(name = "pano-eks", version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("PANO_EKS_GIT_REV"), ")"), about = "Secure Kubernetes Services in Amazon EKS with VM-Series firewalls managed by Panorama")]
 pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "PANO_EKS_CONFIG", default_value = "pano-eks.toml")]
