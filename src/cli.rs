@@ -116,6 +116,13 @@ pub enum Command {
         #[command(flatten)]
         conn: PanoramaFlags,
     },
+    /// Print the shell completion script for SHELL (e.g. `pano-eks completions bash > /etc/bash_completion.d/pano-eks`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; e.g. `pano-eks man > /usr/local/share/man/man1/pano-eks.1`).
+    Man,
     /// Print an EKS bearer token as a kubectl ExecCredential (used by the kubeconfig `up` writes).
     Token {
         /// EKS cluster name.

@@ -42,6 +42,8 @@ fn main() -> ExitCode {
             conn,
             commands::prepare::PrepareOptions { allow_all: *allow_all, adopt: *adopt, dry_run: *dry_run },
         ),
+        Command::Completions { shell } => commands::cli_docs::completions(*shell),
+        Command::Man => commands::cli_docs::man(),
         Command::Token { cluster, region } => commands::token::run(&cli, cluster, region.as_deref()),
     };
     match result {
