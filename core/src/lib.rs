@@ -16,6 +16,9 @@
 //! * [`front`]: the public load balancer with `sync.manage_alb` (ALB or NLB).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
 //! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
+//! * [`aws`]: what `up` checks first (pre-flight), what a CloudFormation stack's state means,
+//!   whether a bucket is ours and what it holds, what Kubernetes made in AWS for a cluster, and
+//!   what `down` sweeps, in which order, and reports as residue.
 //!
 //! [`time`] is Panorama's and AWS's timestamps, shared by the rooms.
 //!
@@ -36,6 +39,7 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod aws;
 pub mod capacity;
 pub mod egress;
 pub mod facts;

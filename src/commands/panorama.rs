@@ -229,20 +229,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         let running = observe::read(&engine.client, &locs, Which::Running).await.map_err(|e| Failure::failed(e.to_string()))?;
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
         // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
-        use super::vm_auth_key::KeyState;
-        let key = if source.facts.is_none() {
-            let aws = Aws::connect(&loaded.config.region).await;
-            super::vm_auth_key::check(&aws, &loaded.config, &engine.client).await
-        } else {
-            Err("not checked (--facts)".to_string())
-        };
-        let (key_state, key_expiry, key_note) = match &key {
-            Ok(Some(KeyState::Valid { expiry })) => ("valid", Some(expiry.clone()), String::new()),
-            Ok(Some(KeyState::Due { expiry, why })) => ("due", expiry.clone(), why.clone()),
-            Ok(Some(KeyState::Unreadable { why })) => ("unreadable", None, why.clone()),
-            Ok(None) => ("none", None, "no vm-auth-key in the bootstrap package".to_string()),
-            Err(e) => ("unknown", None, e.clone()),
-        };
+        let (key_state, key_expiry, key_note) = bootstrap_key_state(&loaded, source, &engine).await;
         match cli.output {
             OutputFormat::Json => {
                 let services: Vec<serde_json::Value> = plan
@@ -301,6 +288,24 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
     })
 }
 
+/// The bootstrap package's vm-auth-key for `status`: (state, expiry, note); never the key.
+async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine: &Engine) -> (&'static str, Option<String>, String) {
+    use super::vm_auth_key::KeyState;
+    let key = if source.facts.is_none() {
+        let aws = Aws::connect(&loaded.config.region).await;
+        super::vm_auth_key::check(&aws, &loaded.config, &engine.client).await
+    } else {
+        Err("not checked (--facts)".to_string())
+    };
+    match key {
+        Ok(Some(KeyState::Valid { expiry })) => ("valid", Some(expiry), String::new()),
+        Ok(Some(KeyState::Due { expiry, why })) => ("due", expiry, why),
+        Ok(Some(KeyState::Unreadable { why })) => ("unreadable", None, why),
+        Ok(None) => ("none", None, "no vm-auth-key in the bootstrap package".to_string()),
+        Err(e) => ("unknown", None, e),
+    }
+}
+
 pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
     runtime()?.block_on(run_watch(&loaded, source.facts.as_deref(), conn, leader_elect))
@@ -343,19 +348,7 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
         let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
         eprintln!("metrics on http://{bound}/metrics");
     }
-    let leader = if leader_elect {
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let elector = crate::kube::leader::LeaderElector::new(
-            clusters[0].client.clone(),
-            crate::render::manifests::NAMESPACE,
-            &format!("pano-eks-sync-{}", cfg.name),
-            &identity,
-            Duration::from_secs(15),
-        );
-        Some(elector.spawn().0)
-    } else {
-        None
-    };
+    let leader = leader_elect.then(|| leader_gate(&cfg, &clusters[0].client));
     let engine = engine(loaded, conn, None).await?;
     if let Some(aws) = aws.clone() {
         // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
@@ -388,6 +381,19 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
     watch::run(setup, shutdown_signal()).await;
     Ok(())
+}
+
+/// With `--leader-elect`: the Lease this replica competes for; only the holder writes.
+fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> tokio::sync::watch::Receiver<bool> {
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+    let elector = crate::kube::leader::LeaderElector::new(
+        client.clone(),
+        crate::render::manifests::NAMESPACE,
+        &format!("pano-eks-sync-{}", cfg.name),
+        &identity,
+        Duration::from_secs(15),
+    );
+    elector.spawn().0
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
