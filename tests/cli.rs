@@ -16,17 +16,17 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn version_names_the_git_revision() {
-    let head = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("git is installed (the checkout is a git repository)");
-    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
-    assert_eq!(head.len(), 12, "git rev-parse HEAD in the checkout");
+    // The revision build.rs embedded (the same for this test and the binary, built together); it
+    // must be a commit of this checkout at or before HEAD (HEAD may have moved since the build).
+    let rev = env!("PANO_EKS_GIT_REV");
+    assert!(rev.len() == 12 && rev.chars().all(|c| c.is_ascii_hexdigit()), "a short commit id: {rev:?}");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("git is installed")
+    };
+    assert!(git(&["merge-base", "--is-ancestor", rev, "HEAD"]).success(), "{rev} is HEAD or an ancestor of it");
     let out = cli(&["--version"], &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert_eq!(stdout.trim(), format!("pano-eks {} (git {head})", env!("CARGO_PKG_VERSION")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("pano-eks {} (git {rev})", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
