@@ -1,6 +1,7 @@
 //! One module per subcommand. Commands only sequence steps; decisions live in the planning
 //! core and in `render`, outside-world calls in the adapters.
 
+pub mod cli_docs;
 pub mod down;
 pub mod init;
 pub mod panorama;
