@@ -76,6 +76,7 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
         .collect();
         s.push(format!("  7. AWS: {}", parts.join("; ")));
     }
+    s.push("  8. verify: each firewall's own NAT, security, FQDN and route answers for the protected Services".to_string());
     s
 }
 
@@ -144,6 +145,8 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
             progress.line("7. ALB and outbound");
             front_and_egress_step(&aws, cfg, &sync, &facts, &progress).await?;
         }
+        progress.line("8. verify on the firewalls");
+        verify_step(&engine, &sync, &facts, &progress).await;
         print_result(cli.output, &outcomes, &credentials, &sync);
         if opts.watch {
             progress.line("   handing off to sync --watch (Ctrl-C to stop)");
@@ -327,6 +330,30 @@ async fn front_and_egress_step(aws: &Aws, cfg: &Config, sync: &Report, facts: &F
         return Err(Failure::failed(format!("up: {}\nfix the cause and re-run `pano-eks up`", steps.errors.join("; "))));
     }
     Ok(())
+}
+
+/// 8. What each firewall itself answers for the protected Services (`pano-eks verify`'s checks).
+/// Reported, not fatal: firewalls still booting are not members yet, and `up` has done its part;
+/// `pano-eks verify` exits 1 on a failure.
+async fn verify_step(engine: &Engine, sync: &Report, facts: &Facts, progress: &Progress) {
+    let fqdns = pano_eks_core::verify::fqdns(facts);
+    let scope = crate::panorama::verify::Scope {
+        settings: &engine.settings,
+        services: &sync.plan.services,
+        clusters: &sync.plan.clusters,
+        fqdns: &fqdns,
+    };
+    match crate::panorama::verify::run(&engine.client, &scope).await {
+        Ok(report) => {
+            let firewalls = pano_eks_core::verify::summary(&report.rows);
+            let green = firewalls.iter().filter(|f| f.2 == 0).count();
+            progress.line(format!("   verified on {green}/{} firewall(s)", firewalls.len()));
+            for r in report.rows.iter().filter(|r| !r.ok) {
+                progress.line(format!("   warning: {} {} {}: {}", r.serial, r.check.as_str(), r.subject, r.detail));
+            }
+        }
+        Err(e) => progress.line(format!("   warning: verify could not run: {e}; run `pano-eks verify` later")),
+    }
 }
 
 fn print_result(output: OutputFormat, outcomes: &[(String, stacks::Outcome)], credentials: &Credentials, sync: &Report) {
