@@ -21,6 +21,9 @@ pub enum ServiceState {
     /// Panorama refused a write this Service needs (PAN-OS's message is the reason); not
     /// protected, and tried again by the next converge. See [`crate::panorama::refusals`].
     Refused,
+    /// Its objects are written, but its own load balancer is internet-facing: the internet
+    /// reaches it without passing any firewall. See [`crate::security::exposure`].
+    Exposed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +88,8 @@ pub enum ProblemKind {
     InUse,
     /// Panorama refused the write of this entry (or of one a Service needs).
     Refused,
+    /// A labelled Service's own load balancer is internet-facing (it bypasses the firewalls).
+    Exposed,
 }
 
 /// Something skipped or not written, with the thing it concerns
