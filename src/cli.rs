@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "pano-eks", version, about = "Secure Kubernetes Services in Amazon EKS with VM-Series firewalls managed by Panorama")]
+#[command(name = "pano-eks", version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("PANO_EKS_GIT_REV"), ")"), about = "Secure Kubernetes Services in Amazon EKS with VM-Series firewalls managed by Panorama")]
 pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "PANO_EKS_CONFIG", default_value = "pano-eks.toml")]
@@ -116,6 +116,13 @@ pub enum Command {
         #[command(flatten)]
         conn: PanoramaFlags,
     },
+    /// Print the shell completion script for SHELL (e.g. `pano-eks completions bash > /etc/bash_completion.d/pano-eks`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; e.g. `pano-eks man > /usr/local/share/man/man1/pano-eks.1`).
+    Man,
     /// Print an EKS bearer token as a kubectl ExecCredential (used by the kubeconfig `up` writes).
     Token {
         /// EKS cluster name.
@@ -138,6 +145,21 @@ pub enum Command {
     Panorama {
         #[command(subcommand)]
         command: PanoramaCommand,
+    },
+    /// Ask every firewall of the device group, through Panorama, what it would do with the
+    /// protected traffic (in sync, inbound NAT and security, FQDN, routes, outbound NAT).
+    /// Exit 1 if any check fails.
+    Verify {
+        #[command(flatten)]
+        source: FactsSource,
+        #[command(flatten)]
+        conn: PanoramaFlags,
+        /// Only this cluster's Services and subnets.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only this Service (`NAMESPACE/NAME`).
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
     Status {

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         }
         Command::Sync { watch: true, source, conn, leader_elect, .. } => commands::panorama::sync_watch(&cli, source, conn, *leader_elect),
         Command::Credentials { cluster, out } => commands::panorama::credentials(&cli, cluster, out.as_deref()),
+        Command::Verify { source, conn, cluster, service } => {
+            commands::verify::run(&cli, source, conn, cluster.as_deref(), service.as_deref())
+        }
         Command::Status { source, conn } => commands::panorama::status(&cli, source, conn),
         Command::Up { existing_vpc, yes, dry_run, watch, out, kubeconfig, conn } => commands::up::run(
             &cli,
@@ -42,6 +45,8 @@ fn main() -> ExitCode {
             conn,
             commands::prepare::PrepareOptions { allow_all: *allow_all, adopt: *adopt, dry_run: *dry_run },
         ),
+        Command::Completions { shell } => commands::cli_docs::completions(*shell),
+        Command::Man => commands::cli_docs::man(),
         Command::Token { cluster, region } => commands::token::run(&cli, cluster, region.as_deref()),
     };
     match result {
@@ -63,5 +68,9 @@ fn init_tracing(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PANO_EKS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("pano_eks={level},pano_eks_core={level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colour only on a terminal and never with NO_COLOR (https://no-color.org/): a pod's or CI's log
+    // must not fill with escape codes (tracing-subscriber alone colours any stderr).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
 }

@@ -537,3 +537,38 @@ fn a_revoked_configured_api_key_fails_at_once_and_says_why() {
     assert!(err.contains("configured API key") && err.contains("dedicated administrator"), "{err}");
     assert!(!err.contains(&key), "the key never appears in an error");
 }
+
+/// Capacity (issue 16): the firewalls report a tier-1 memory size (`show system info` through
+/// Panorama, `vm-mem` in KB), so 2,000 FQDN address objects is the limit; with 1,998 held by
+/// another admin's objects, a sync of 5 Services admits exactly 2 (the oldest) and the rest are
+/// `over-capacity` with the limit named, and nothing is written for them. What was asked: each
+/// member firewall, by serial (the sim's request counts).
+#[test]
+fn a_sync_past_the_fqdn_limit_of_tier_1_firewalls_admits_exactly_the_room_left() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
+    let foreign: String = (0..1_998).map(|i| format!("<entry name='other-{i}'><fqdn>o{i}.example.com</fqdn></entry>")).collect();
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", &format!("{dg}/address")), ("element", &foreign)],
+    );
+    assert!(r.contains("success"), "{r}");
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let system_info_before = requests(&sim, "op.show.system");
+    let report = rt.block_on(e.converge(&facts(5, ""))).unwrap();
+    let states: Vec<_> = report.plan.services.iter().map(|s| (s.name.as_str(), s.state)).collect();
+    let admitted = states.iter().filter(|(_, s)| *s == pano_eks_core::ServiceState::Planned).count();
+    let over: Vec<_> = report.plan.services.iter().filter(|s| s.state == pano_eks_core::ServiceState::OverCapacity).collect();
+    assert_eq!((admitted, over.len()), (2, 3), "{states:?}");
+    assert!(
+        over.iter().all(|s| s.reason.contains("FQDN address objects: 2,000 on memory tier 1, 2,000 in use")),
+        "{:#?}",
+        over.iter().map(|s| &s.reason).collect::<Vec<_>>()
+    );
+    let ours = read(&rt, &e, Which::Candidate).addresses.iter().filter(|a| a.name.starts_with("demo.")).count();
+    assert_eq!(ours, 2, "only the admitted Services' addresses were written");
+    assert!(!report.pushes.is_empty() && report.pushes.iter().all(|p| p.devices.iter().all(|(_, _, r)| r == "OK")), "{:?}", report.pushes);
+    assert!(requests(&sim, "op.show.system") >= system_info_before + 2, "each member firewall asked: {}", sim.stats());
+}

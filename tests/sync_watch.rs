@@ -385,6 +385,140 @@ async fn a_failed_converge_is_tried_again_without_waiting_for_a_change() {
     let _ = run.await;
 }
 
+/// `sync --watch` re-verifies after each push (issue 15): every member firewall gets rows in
+/// /metrics, and the firewalls were asked (the sim's count of the ops verify sends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_followed_by_a_verification_exported_as_metrics() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let s = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    let metrics = s.metrics.clone();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe.elb.us-west-2.amazonaws.com").await;
+    let start = Instant::now();
+    let want = ["007900000001", "007900000002"].map(|fw| format!("pano_eks_verify_checks{{firewall=\"{fw}\",check=\"in-sync\""));
+    loop {
+        let text = metrics.render();
+        if want.iter().all(|w| text.contains(w.as_str())) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no verification in /metrics after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = tokio::task::block_in_place(|| sim.stats());
+    assert!(stats["requests"]["op.show.devicegroups"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    assert!(stats["requests"]["op.show.interface"].as_u64().unwrap_or(0) >= 2, "each connected firewall asked: {stats}");
+    assert!(!metrics.render().contains("pano_eks_verify_last_timestamp_seconds 0\n"), "the time of the verification is set");
+    let _ = stop.send(());
+    let _ = run.await;
+}
+
+/// The `pano_eks_*` names a PromQL expression reads.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("pano_eks_") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// Every expression of the shipped dashboard and alerts, named by where it is (parsing both files).
+fn shipped_queries() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/monitoring");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("dashboard.json")).unwrap()).unwrap();
+    let rules: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(dir.join("alerts.yaml")).unwrap()).unwrap();
+    assert_eq!(rules["kind"], "PrometheusRule");
+    let mut out = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            out.push((format!("dashboard panel {:?}", p["title"]), t["expr"].as_str().unwrap().to_string()));
+        }
+    }
+    for g in rules["spec"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            out.push((format!("alert {}", r["alert"]), r["expr"].as_str().unwrap().to_string()));
+        }
+    }
+    out
+}
+
+/// The names `unknown` finds in `queries` that `exported` lacks, or queries that read no metric.
+fn unknown(queries: &[(String, String)], exported: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (at, expr) in queries {
+        let names = metric_names(expr);
+        if names.is_empty() {
+            bad.push(format!("{at}: reads no pano_eks_ metric: {expr}"));
+        }
+        bad.extend(names.into_iter().filter(|n| !exported.contains(n)).map(|n| format!("{at}: {n} is not exported")));
+    }
+    bad
+}
+
+/// GET /metrics as Prometheus does (plain HTTP on the metrics port).
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: sync\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.0 200"), "{out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_alerts_query_only_metrics_a_running_sync_exports() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let ws = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    let addr = pano_eks::sync::metrics::serve("127.0.0.1:0".parse().unwrap(), ws.metrics.clone()).await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(ws, async move {
+        let _ = stop_rx.await;
+    }));
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe-1.elb.us-west-2.amazonaws.com").await;
+    let e = engine(&sim).await;
+    until(&e, "frontend's NAT rule", |o| has_rule(o, "frontend")).await;
+
+    // Scrape the running sync once its converge is counted (the rule is written before the count).
+    let start = Instant::now();
+    let text = loop {
+        let text = scrape(addr).await;
+        if text.contains("state=\"protected\"} 1") {
+            break text;
+        }
+        assert!(start.elapsed() < WAIT, "waited {:?} for the protected Service in /metrics:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let exported: std::collections::BTreeSet<String> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split_whitespace().next()).map(String::from).collect();
+    assert!(exported.contains("pano_eks_services") && exported.contains("pano_eks_leader"), "{text}");
+
+    let queries = shipped_queries();
+    assert!(queries.len() >= 10, "the dashboard and alerts have their queries: {queries:?}");
+    let bad = unknown(&queries, &exported);
+    assert!(bad.is_empty(), "queries of metrics sync does not export:\n{}", bad.join("\n"));
+    // The check itself can fail: a query of a name sync does not export is caught.
+    let canary = [("canary".to_string(), "rate(pano_eks_push_failures_total[5m]) > 0".to_string())];
+    assert_eq!(unknown(&canary, &exported), ["canary: pano_eks_push_failures_total is not exported"]);
+
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, run).await.expect("stops on shutdown").unwrap();
+}
+
 /// A labelled Service behind an internet-facing load balancer gets an `Exposed` Warning Event
 /// naming the annotation (its objects are still written); re-annotated internal, it is
 /// `Protected`.

@@ -17,6 +17,10 @@
 //! * [`security`]: security policy from Kubernetes; so far whether a Service's load balancer
 //!   bypasses the firewalls (`exposed`).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
+//! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
+//! * [`aws`]: what `up` checks first (pre-flight), what a CloudFormation stack's state means,
+//!   whether a bucket is ours and what it holds, what Kubernetes made in AWS for a cluster, and
+//!   what `down` sweeps, in which order, and reports as residue.
 //!
 //! [`time`] is Panorama's and AWS's timestamps, shared by the rooms.
 //!
@@ -37,6 +41,8 @@
 //! Only entries with those marks are updated or deleted. A desired name held by any other entry
 //! is a reported conflict and is not written.
 
+pub mod aws;
+pub mod capacity;
 pub mod egress;
 pub mod facts;
 pub mod front;
@@ -46,6 +52,7 @@ pub mod prepare;
 pub mod security;
 pub mod settings;
 pub mod time;
+pub mod verify;
 
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use panorama::model::{

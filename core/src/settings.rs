@@ -23,6 +23,9 @@ pub struct PlanSettings {
     pub untrust_zone: String,
     /// The EKS plugin's limit: clusters beyond it (by name) are rejected with a report.
     pub max_clusters: usize,
+    /// What the firewalls can hold; `None`: unknown, every Service is admitted.
+    #[serde(default)]
+    pub capacity: Option<crate::capacity::Capacity>,
 }
 
 impl PlanSettings {
@@ -39,6 +42,7 @@ impl PlanSettings {
             trust_zone: "trust".to_owned(),
             untrust_zone: "untrust".to_owned(),
             max_clusters: 16,
+            capacity: None,
         }
     }
 

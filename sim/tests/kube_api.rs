@@ -295,3 +295,41 @@ fn control_endpoints() {
     let (s, _) = sim.call("POST", "/_sim/nope", None, "application/json", "");
     assert_eq!(s, 404);
 }
+
+/// Node ports come from the API server's range (30000-32767) and are unique; when it is full a
+/// LoadBalancer Service is refused as kubernetes refuses it (500 InternalError, "failed to
+/// allocate a nodePort: range is full"), unless it opts out with
+/// `allocateLoadBalancerNodePorts: false`; a delete frees its port. Allocation is a lookup,
+/// so filling the whole range stays quick (it was a scan of every Service per create).
+#[test]
+fn node_ports_are_unique_in_their_range_and_a_full_range_refuses_as_kubernetes_does() {
+    let sim = sim();
+    let lb = |name: &str, allocate: bool| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": allocate, "ports": [{"port": 80}]}})
+        .to_string()
+    };
+    let mut ports = std::collections::BTreeSet::new();
+    let range = 32767 - 30000 + 1;
+    for i in 0..range {
+        let (s, v) = sim.call("POST", "/api/v1/namespaces/default/services", Some(ADMIN), "application/json", &lb(&format!("s{i}"), true));
+        assert_eq!(s, 201, "{v}");
+        let np = v.pointer("/spec/ports/0/nodePort").and_then(Value::as_u64).expect("a node port");
+        assert!((30000..=32767).contains(&np) && ports.insert(np), "{np} twice or out of range");
+    }
+    let (s, v) = sim.call("POST", "/api/v1/namespaces/default/services", Some(ADMIN), "application/json", &lb("full", true));
+    assert_eq!((s, v["reason"].as_str()), (500, Some("InternalError")), "{v}");
+    assert!(v["message"].as_str().unwrap_or("").contains("failed to allocate a nodePort: range is full"), "{v}");
+    let (s, v) = sim.call("POST", "/api/v1/namespaces/default/services", Some(ADMIN), "application/json", &lb("no-ports", false));
+    assert_eq!(s, 201, "{v}");
+    assert!(v.pointer("/spec/ports/0/nodePort").is_none(), "opted out: {v}");
+    let (s, _) = sim.call("DELETE", "/api/v1/namespaces/default/services/s7", Some(ADMIN), "application/json", "");
+    assert_eq!(s, 200);
+    let (s, v) = sim.call("POST", "/api/v1/namespaces/default/services", Some(ADMIN), "application/json", &lb("again", true));
+    assert_eq!(s, 201, "a delete frees its port: {v}");
+    let ips: std::collections::BTreeSet<String> = (0..3)
+        .map(|i| sim.call("GET", &format!("/api/v1/namespaces/default/services/s{i}"), Some(ADMIN), "application/json", "").1)
+        .map(|v| v.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ips.len(), 3, "ClusterIPs are unique: {ips:?}");
+}

@@ -4,26 +4,23 @@
 //! ownership `BucketOwnerEnforced` (ACLs off) and a policy statement denying any request not made
 //! over TLS (merged into a policy the user's own bucket already has, never replacing it); objects
 //! are uploaded only when their content differs (sha256 kept in object metadata), then listed back.
+//! Whether a bucket is ours, what to upload, the policy to put and the versions to delete are
+//! decided in `pano_eks_core::aws::bucket` (re-exported here); this module makes the S3 calls.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types as s3t;
-use sha2::{Digest, Sha256};
 
 use super::{AwsError, DEPLOYMENT_TAG, sdk_err};
 
 /// Object metadata key holding the body's sha256 (ETags are not content hashes under SSE-KMS).
 const SHA_META: &str = "pano-eks-sha256";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BucketState {
-    Missing,
-    /// Exists and we can use it.
-    Ours,
-    /// Exists but belongs to someone else (403), or another deployment's tag.
-    Foreign(String),
-}
+pub use pano_eks_core::aws::bucket::{
+    BucketState, TLS_ONLY_SID, partition, policy_with_tls_only, sha256_hex, tls_only_statement, uploads_needed,
+};
+use pano_eks_core::aws::bucket::{state_from_head, state_from_tags, versions_to_delete};
 
 /// One object to put.
 pub struct Object<'a> {
@@ -31,88 +28,22 @@ pub struct Object<'a> {
     pub body: &'a [u8],
 }
 
-pub fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The keys that must be (re)uploaded: missing, or with another content hash.
-pub fn uploads_needed(desired: &[(String, String)], existing: &BTreeMap<String, Option<String>>) -> Vec<String> {
-    desired.iter().filter(|(k, sha)| existing.get(k).and_then(|s| s.as_ref()) != Some(sha)).map(|(k, _)| k.clone()).collect()
-}
-
 pub async fn probe(s3: &aws_sdk_s3::Client, bucket: &str, deployment: &str) -> Result<BucketState, AwsError> {
     match s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => {}
         Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            return match status {
-                Some(404) => Ok(BucketState::Missing),
-                Some(403) => Ok(BucketState::Foreign(format!("bucket {bucket} exists and belongs to another account (403)"))),
-                _ => {
-                    let err = sdk_err("s3:HeadBucket", e);
-                    if err.is_code("NotFound") || err.is_code("NoSuchBucket") { Ok(BucketState::Missing) } else { Err(err) }
-                }
-            };
+            if let Some(state) = state_from_head(bucket, e.raw_response().map(|r| r.status().as_u16())) {
+                return Ok(state);
+            }
+            let err = sdk_err("s3:HeadBucket", e);
+            return if err.is_code("NotFound") || err.is_code("NoSuchBucket") { Ok(BucketState::Missing) } else { Err(err) };
         }
     }
-    // Ours unless it is tagged for another deployment.
-    if let Ok(t) = s3.get_bucket_tagging().bucket(bucket).send().await {
-        if let Some(other) = t.tag_set().iter().find(|t| t.key() == DEPLOYMENT_TAG && t.value() != deployment) {
-            return Ok(BucketState::Foreign(format!("bucket {bucket} belongs to deployment {}", other.value())));
-        }
-    }
-    Ok(BucketState::Ours)
-}
-
-/// Sid of the statement pano-eks adds to a bucket policy.
-pub const TLS_ONLY_SID: &str = "PanoEksDenyInsecureTransport";
-
-/// The AWS partition of a region (`arn:<partition>:s3:::…`).
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-/// The statement denying every request to the bucket and its objects that is not over TLS
-/// (Amazon S3 user guide, "Security best practices": enforce encryption in transit with
-/// `aws:SecureTransport`).
-pub fn tls_only_statement(bucket: &str, partition: &str) -> serde_json::Value {
-    serde_json::json!({
-        "Sid": TLS_ONLY_SID,
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [format!("arn:{partition}:s3:::{bucket}"), format!("arn:{partition}:s3:::{bucket}/*")],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    })
-}
-
-/// The bucket policy to put so that it holds our TLS-only statement: `Ok(None)` when `existing`
-/// already has it as wanted; otherwise `existing` with ours added (or replaced, by Sid), every
-/// other statement kept as it was.
-pub fn policy_with_tls_only(existing: Option<&str>, bucket: &str, partition: &str) -> Result<Option<String>, String> {
-    let want = tls_only_statement(bucket, partition);
-    let mut doc: serde_json::Value = match existing.map(str::trim).filter(|s| !s.is_empty()) {
-        None => serde_json::json!({"Version": "2012-10-17", "Statement": []}),
-        Some(text) => serde_json::from_str(text).map_err(|e| format!("the bucket policy of {bucket} is not JSON: {e}"))?,
+    let tags: Vec<(String, String)> = match s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(t) => t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        Err(_) => Vec::new(),
     };
-    let obj = doc.as_object_mut().ok_or_else(|| format!("the bucket policy of {bucket} is not a JSON object"))?;
-    let statements = obj.entry("Statement").or_insert_with(|| serde_json::json!([]));
-    if statements.is_object() {
-        *statements = serde_json::Value::Array(vec![statements.take()]);
-    }
-    let list = statements.as_array_mut().ok_or_else(|| format!("the bucket policy of {bucket} has a Statement that is not a list"))?;
-    match list.iter_mut().find(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(TLS_ONLY_SID)) {
-        Some(s) if *s == want => return Ok(None),
-        Some(s) => *s = want,
-        None => list.push(want),
-    }
-    Ok(Some(doc.to_string()))
+    Ok(state_from_tags(bucket, &tags, deployment))
 }
 
 /// Creates the bucket if missing and (re)applies its settings. Returns whether it was created.
@@ -303,14 +234,14 @@ pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, AwsEr
     // Then whatever versions and delete markers are left (none in an unversioned bucket).
     loop {
         let r = s3.list_object_versions().bucket(bucket).send().await.map_err(|e| sdk_err("s3:ListObjectVersions", e))?;
-        let mut ids: Vec<s3t::ObjectIdentifier> = Vec::new();
-        for (key, version) in
-            r.versions().iter().map(|v| (v.key(), v.version_id())).chain(r.delete_markers().iter().map(|m| (m.key(), m.version_id())))
-        {
-            if let Some(key) = key {
-                ids.extend(s3t::ObjectIdentifier::builder().key(key).set_version_id(version.map(str::to_string)).build().ok());
-            }
-        }
+        let gone = versions_to_delete(
+            r.versions().iter().map(|v| (v.key(), v.version_id())),
+            r.delete_markers().iter().map(|m| (m.key(), m.version_id())),
+        );
+        let ids: Vec<s3t::ObjectIdentifier> = gone
+            .into_iter()
+            .filter_map(|(key, version)| s3t::ObjectIdentifier::builder().key(key).set_version_id(version).build().ok())
+            .collect();
         if ids.is_empty() {
             break;
         }
@@ -330,53 +261,4 @@ async fn delete_ids(s3: &aws_sdk_s3::Client, bucket: &str, ids: Vec<s3t::ObjectI
         s3.delete_objects().bucket(bucket).delete(del).send().await.map_err(|e| sdk_err("s3:DeleteObjects", e))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_missing_or_changed_objects_are_uploaded() {
-        let desired = vec![
-            ("a".to_string(), "1".to_string()),
-            ("b".to_string(), "2".to_string()),
-            ("c".to_string(), "3".to_string()),
-            ("d/".to_string(), "e".to_string()),
-        ];
-        let existing = BTreeMap::from([
-            ("a".to_string(), Some("1".to_string())),
-            ("b".to_string(), Some("old".to_string())),
-            ("d/".to_string(), None), // uploaded by someone else: no hash, so rewritten
-        ]);
-        assert_eq!(uploads_needed(&desired, &existing), vec!["b", "c", "d/"]);
-        assert!(uploads_needed(&desired[..1], &existing).is_empty());
-    }
-
-    #[test]
-    fn sha_is_hex_of_the_body() {
-        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    }
-
-    #[test]
-    fn the_tls_only_statement_is_added_kept_or_repaired_never_replacing_the_users() {
-        let ours = tls_only_statement("b", "aws");
-        let fresh: serde_json::Value = serde_json::from_str(&policy_with_tls_only(None, "b", "aws").unwrap().unwrap()).unwrap();
-        assert_eq!(fresh["Statement"], serde_json::json!([ours.clone()]));
-        assert_eq!(ours["Condition"]["Bool"]["aws:SecureTransport"], "false");
-        assert_eq!(ours["Resource"], serde_json::json!(["arn:aws:s3:::b", "arn:aws:s3:::b/*"]));
-        // Already there: nothing to put.
-        assert_eq!(policy_with_tls_only(Some(&fresh.to_string()), "b", "aws").unwrap(), None);
-        // The user's own statement (one object, not a list) stays; ours is added.
-        let theirs = r#"{"Version":"2012-10-17","Statement":{"Sid":"Theirs","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
-        let merged: serde_json::Value = serde_json::from_str(&policy_with_tls_only(Some(theirs), "b", "aws").unwrap().unwrap()).unwrap();
-        let sids: Vec<&str> = merged["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
-        assert_eq!(sids, ["Theirs", TLS_ONLY_SID]);
-        // A stale copy of ours (another partition) is repaired in place.
-        let stale = policy_with_tls_only(None, "b", "aws-cn").unwrap().unwrap();
-        let fixed: serde_json::Value = serde_json::from_str(&policy_with_tls_only(Some(&stale), "b", "aws").unwrap().unwrap()).unwrap();
-        assert_eq!(fixed["Statement"], serde_json::json!([ours]));
-        assert!(policy_with_tls_only(Some("not json"), "b", "aws").is_err());
-        assert_eq!((partition("us-west-2"), partition("cn-north-1"), partition("us-gov-west-1")), ("aws", "aws-cn", "aws-us-gov"));
-    }
 }

@@ -1,34 +1,16 @@
 //! What `down` needs beyond deleting stacks: the sweep of detached ENIs that make stack
 //! deletion fail (known issue PLUG-2253: the load balancers' and the VPC CNI's interfaces
 //! outlive their owners), and the residue report of everything still tagged with the deployment.
+//! Which ENIs may go and what counts as residue is decided in `pano_eks_core::aws::teardown`
+//! (re-exported here); this module lists, deletes and reads tags.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::Filter;
+pub use pano_eks_core::aws::teardown::{Eni, Leftover, kube_leftovers, sweepable};
+use pano_eks_core::aws::teardown::{instance_is_residue, report, stack_leftover};
 
 use super::{Aws, AwsError, DEPLOYMENT_TAG, sdk_err};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Eni {
-    pub id: String,
-    pub status: String,
-    pub subnet_id: String,
-    pub groups: Vec<String>,
-    pub description: String,
-}
-
-/// The ENIs the sweep may delete: detached (`available`) and in one of our security groups or
-/// subnets. An attached ENI is never touched: its owner goes first.
-pub fn sweepable(enis: &[Eni], our_groups: &BTreeSet<String>, our_subnets: &BTreeSet<String>) -> Vec<String> {
-    let mut ids: Vec<String> = enis
-        .iter()
-        .filter(|e| e.status == "available")
-        .filter(|e| our_subnets.contains(&e.subnet_id) || e.groups.iter().any(|g| our_groups.contains(g)))
-        .map(|e| e.id.clone())
-        .collect();
-    ids.sort();
-    ids
-}
 
 pub async fn list_enis(aws: &Aws, vpc_id: &str) -> Result<Vec<Eni>, AwsError> {
     let mut out = Vec::new();
@@ -71,23 +53,6 @@ pub async fn sweep_enis(aws: &Aws, vpc_id: &str, groups: &BTreeSet<String>, subn
     Ok(ids)
 }
 
-/// Something of the deployment that still exists after `down`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct Leftover {
-    pub kind: String,
-    pub id: String,
-}
-
-/// The residue lines of what Kubernetes made in AWS for `cluster` and is still there.
-pub fn kube_leftovers(cluster: &str, found: &super::kube_made::Found) -> Vec<Leftover> {
-    let k = |kind: &str| format!("{kind} (Kubernetes, cluster {cluster})");
-    let mut out = Vec::new();
-    out.extend(found.load_balancers.iter().map(|(a, _)| Leftover { kind: k("load-balancer"), id: a.clone() }));
-    out.extend(found.target_groups.iter().map(|a| Leftover { kind: k("target-group"), id: a.clone() }));
-    out.extend(found.security_groups.iter().map(|g| Leftover { kind: k("security-group"), id: g.clone() }));
-    out
-}
-
 fn tag_filter(deployment: &str) -> Filter {
     Filter::builder().name(format!("tag:{DEPLOYMENT_TAG}")).values(deployment).build()
 }
@@ -121,7 +86,7 @@ pub async fn residue(
     let r = ec2.describe_instances().filters(tag_filter(deployment)).send().await.map_err(|e| sdk_err("ec2:DescribeInstances", e))?;
     for i in r.reservations().iter().flat_map(|r| r.instances()) {
         let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
-        if state != "terminated" && state != "shutting-down" {
+        if instance_is_residue(&state) {
             add("instance", i.instance_id().unwrap_or_default());
         }
     }
@@ -170,8 +135,8 @@ pub async fn residue(
     let cfn = super::stacks::AwsCfn { client: &aws.cfn };
     for s in stacks {
         if let Some(st) = super::stacks::CfnApi::describe(&cfn, s).await? {
-            if st.status != "DELETE_COMPLETE" {
-                add("stack", &format!("{s} ({})", st.status));
+            if let Some(l) = stack_leftover(s, &st.status) {
+                add(&l.kind, &l.id);
             }
         }
     }
@@ -180,57 +145,5 @@ pub async fn residue(
             add("bucket", b);
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn eni(id: &str, status: &str, subnet: &str, groups: &[&str]) -> Eni {
-        Eni {
-            id: id.into(),
-            status: status.into(),
-            subnet_id: subnet.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            description: String::new(),
-        }
-    }
-
-    #[test]
-    fn kubernetes_made_leftovers_are_residue_named_by_cluster() {
-        let found = super::super::kube_made::Found {
-            load_balancers: vec![("arn:lb".into(), Some("shop/frontend".into()))],
-            target_groups: vec!["arn:tg".into()],
-            security_groups: vec!["sg-k8s".into()],
-        };
-        let got = kube_leftovers("shop", &found);
-        let got: Vec<(&str, &str)> = got.iter().map(|l| (l.kind.as_str(), l.id.as_str())).collect();
-        assert_eq!(
-            got,
-            vec![
-                ("load-balancer (Kubernetes, cluster shop)", "arn:lb"),
-                ("target-group (Kubernetes, cluster shop)", "arn:tg"),
-                ("security-group (Kubernetes, cluster shop)", "sg-k8s"),
-            ]
-        );
-        assert!(kube_leftovers("shop", &Default::default()).is_empty());
-    }
-
-    #[test]
-    fn sweeps_only_detached_enis_of_our_groups_or_subnets() {
-        let enis = vec![
-            eni("eni-1", "available", "subnet-ours", &[]),
-            eni("eni-2", "available", "subnet-other", &["sg-ours"]),
-            eni("eni-3", "in-use", "subnet-ours", &["sg-ours"]),
-            eni("eni-4", "available", "subnet-other", &["sg-other"]),
-            eni("eni-0", "available", "subnet-ours", &["sg-other"]),
-        ];
-        let groups = BTreeSet::from(["sg-ours".to_string()]);
-        let subnets = BTreeSet::from(["subnet-ours".to_string()]);
-        assert_eq!(sweepable(&enis, &groups, &subnets), vec!["eni-0", "eni-1", "eni-2"]);
-        assert!(sweepable(&enis, &BTreeSet::new(), &BTreeSet::new()).is_empty());
-    }
+    Ok(report(out))
 }

@@ -1,5 +1,6 @@
 //! ADAPTER: AWS. Observes and applies; the decisions it needs (what to check, what to upload,
-//! create or update a stack, which ENIs may be swept) are pure functions with table tests.
+//! create or update a stack, which ENIs may be swept) are pure functions with table tests
+//! (stack states, the sweep, Kubernetes-made resources and residue in `pano_eks_core::aws`).
 //!
 //! - `clients`: one SDK config (ring-only TLS, `AWS_ENDPOINT_URL` honoured, S3 path style on
 //!   IP/localhost endpoints) and the service clients built from it;
@@ -11,6 +12,8 @@
 //! - `discovery`: the AWS facts `sync` needs (cluster subnets, firewalls);
 //! - `cleanup`: the ENI sweep (PLUG-2253) and the residue report of `down`;
 //! - `kube_made`: what Kubernetes made in AWS for a cluster (`down`'s fallback when it cannot reach it);
+//! - `teardown`: `down`'s stack step as calls (what the stacks own, delete with ENI sweep, drain
+//!   the firewall group); `pano_eks_core::aws` decides the order, the sweep and the residue;
 //! - `alb`: one target group and listener rule per protected Service (`sync.manage_alb`;
 //!   `pano_eks_core::front::alb` decides);
 //! - `nlb`: with an NLB front, one listener and target group per protected Service port
@@ -37,6 +40,7 @@ pub mod outbound;
 pub mod preflight;
 pub mod progress;
 pub mod stacks;
+pub mod teardown;
 
 pub use clients::Aws;
 

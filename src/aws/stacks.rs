@@ -1,12 +1,20 @@
 //! The CloudFormation runner: create-or-update through change sets, per-resource events while
 //! waiting (never silent more than 10 s), bounded waits, and on failure the failed resources
 //! with their reasons. A stack left in ROLLBACK_COMPLETE is deleted and recreated (after the
-//! caller confirmed). Decisions (`decide`, `unchanged`, `failure_reasons`, `resolve_parameters`)
-//! are pure; `CfnApi` is the only thing that talks to CloudFormation, so the runner also runs
-//! against the in-memory lab in the tests (per-resource delays on a virtual clock).
+//! caller confirmed). What a stack's state means (`decide`, `settled`, `unchanged`,
+//! `failure_reasons`) is decided in `pano_eks_core::aws::stacks` (re-exported here);
+//! `resolve_parameters` stays with the render types it reads. `CfnApi` is the only thing that
+//! talks to CloudFormation, so the runner also runs against the in-memory lab in the tests
+//! (per-resource delays on a virtual clock).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+pub use pano_eks_core::aws::stacks::{
+    Action, Change, ChangeSet, ChangeSetKind, DeleteOutcome, DeployRequest, StackEvent, StackResource, StackState, TemplateSource, decide,
+    failure_reasons, format_event, settled, summarize, unchanged,
+};
+use pano_eks_core::aws::stacks::{change_set_is_empty, delete_waits_first, is_resource_done};
 
 use super::AwsError;
 use super::progress::Task;
@@ -14,73 +22,6 @@ use crate::render::cfn::{EksField, ParamValue, StackSpec};
 
 /// CloudFormation refuses inline template bodies above this size; larger ones go by S3 URL.
 pub const MAX_TEMPLATE_BODY: usize = 51_200;
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StackState {
-    pub id: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub outputs: BTreeMap<String, String>,
-    pub parameters: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackEvent {
-    pub id: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackResource {
-    pub logical_id: String,
-    pub physical_id: Option<String>,
-    pub resource_type: String,
-    pub status: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    pub action: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub replacement: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeSet {
-    pub id: String,
-    pub status: String,
-    pub execution_status: String,
-    pub reason: Option<String>,
-    pub changes: Vec<Change>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateSource {
-    Body(String),
-    Url(String),
-}
-
-/// What to deploy: a stack's template and its resolved parameters and tags.
-#[derive(Debug, Clone)]
-pub struct DeployRequest {
-    pub name: String,
-    pub template: TemplateSource,
-    /// The template text itself (compared with the deployed one to detect "no change").
-    pub body: String,
-    pub parameters: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeSetKind {
-    Create,
-    Update,
-}
 
 /// CloudFormation as the runner sees it.
 #[allow(async_fn_in_trait)]
@@ -99,79 +40,7 @@ pub trait CfnApi {
     async fn sleep(&self, d: Duration);
 }
 
-/// What to do with a stack, given what exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Create,
-    Update,
-    /// ROLLBACK_COMPLETE / ROLLBACK_FAILED: only deletion helps; then create.
-    Recreate,
-    /// An operation is under way: wait for it to settle, then decide again.
-    Wait,
-    /// A state the runner will not touch; the message says what to do.
-    Blocked(String),
-}
-
-pub fn decide(state: Option<&StackState>) -> Action {
-    let Some(s) = state else { return Action::Create };
-    match s.status.as_str() {
-        "DELETE_COMPLETE" | "REVIEW_IN_PROGRESS" => Action::Create,
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => Action::Recreate,
-        "UPDATE_ROLLBACK_FAILED" => Action::Blocked(format!(
-            "stack {} is UPDATE_ROLLBACK_FAILED; continue the rollback in the CloudFormation console (or `aws cloudformation continue-update-rollback`), then re-run",
-            s.id
-        )),
-        "DELETE_FAILED" => Action::Blocked("the stack is DELETE_FAILED from an earlier `down`; run `pano-eks down` again first".into()),
-        st if st.ends_with("_IN_PROGRESS") => Action::Wait,
-        st if st.ends_with("_COMPLETE") => Action::Update,
-        other => Action::Blocked(format!("unexpected stack status {other}")),
-    }
-}
-
-/// Terminal states of an operation, and whether they mean success.
-pub fn settled(status: &str) -> Option<bool> {
-    match status {
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" | "DELETE_COMPLETE" => Some(true),
-        s if s.ends_with("_IN_PROGRESS") => None,
-        // ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE, *_FAILED
-        _ => Some(false),
-    }
-}
-
-/// Whether the deployed stack already is what we would deploy (no change set needed).
-pub fn unchanged(deployed: &StackState, deployed_body: Option<&str>, req: &DeployRequest) -> bool {
-    deployed_body.map(str::trim) == Some(req.body.trim()) && deployed.parameters == req.parameters && tags_cover(&deployed.tags, &req.tags)
-}
-
-fn tags_cover(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> bool {
-    want.iter().all(|(k, v)| have.get(k) == Some(v))
-}
-
-/// The failed resources of an operation and why, oldest first (eksctl's most useful output).
-/// `events` are newest first; only those after the operation's start marker count.
-pub fn failure_reasons(events_newest_first: &[StackEvent], stack_name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in events_newest_first {
-        let is_stack = e.resource_type == "AWS::CloudFormation::Stack" && e.logical_id == stack_name;
-        if is_stack && e.reason.as_deref() == Some("User Initiated") {
-            break; // the start of the latest operation
-        }
-        if !e.status.ends_with("_FAILED") {
-            continue;
-        }
-        let reason = e.reason.clone().unwrap_or_default();
-        if reason.contains("Resource creation cancelled") || reason.contains("Resource update cancelled") {
-            continue; // a consequence, not a cause
-        }
-        let what = if is_stack { format!("stack {}", e.logical_id) } else { format!("{} ({})", e.logical_id, e.resource_type) };
-        out.push(format!("{what}: {} {reason}", e.status).trim_end().to_string());
-    }
-    out.reverse();
-    out.dedup();
-    out
-}
-
-/// Values wired between stacks, filled in as stacks and clusters come up.
+/// Values wired between stacks/// Values wired between stacks, filled in as stacks and clusters come up.
 #[derive(Debug, Clone, Default)]
 pub struct Wiring {
     /// (stack, logical id) → physical id.
@@ -331,7 +200,7 @@ impl<'a, A: CfnApi> Runner<'a, A> {
                 "CREATE_COMPLETE" => return Ok(Some(cs)),
                 "FAILED" => {
                     let reason = cs.reason.clone().unwrap_or_default();
-                    if reason.contains("didn't contain changes") || reason.contains("No updates are to be performed") {
+                    if change_set_is_empty(&reason) {
                         self.api.delete_change_set(&id).await.ok();
                         return Ok(None);
                     }
@@ -435,7 +304,7 @@ impl<'a, A: CfnApi> Runner<'a, A> {
         if before.status == "DELETE_COMPLETE" {
             return Ok(DeleteOutcome::Deleted);
         }
-        if before.status.ends_with("_IN_PROGRESS") && before.status != "DELETE_IN_PROGRESS" && before.status != "REVIEW_IN_PROGRESS" {
+        if delete_waits_first(&before.status) {
             task.event(format!("waiting for {} to finish before deleting", before.status));
             let _ = self.wait_settled(name, task).await;
         }
@@ -447,28 +316,6 @@ impl<'a, A: CfnApi> Runner<'a, A> {
             Err(e) => Err(e),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    Deleted,
-    Failed(Vec<String>),
-}
-
-fn is_resource_done(status: &str) -> bool {
-    matches!(status, "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_IN_PROGRESS" | "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
-}
-
-pub fn format_event(e: &StackEvent) -> String {
-    let reason = e.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default();
-    format!("{} {} {}{reason}", e.status, e.resource_type, e.logical_id)
-}
-
-/// "2 to add, 1 to modify (1 replaced), 0 to remove".
-pub fn summarize(changes: &[Change]) -> String {
-    let count = |a: &str| changes.iter().filter(|c| c.action == a).count();
-    let replaced = changes.iter().filter(|c| c.replacement.as_deref() == Some("True")).count();
-    format!("{} to add, {} to modify ({replaced} replaced), {} to remove", count("Add"), count("Modify"), count("Remove"))
 }
 
 fn unix_secs() -> u64 {

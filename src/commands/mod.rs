@@ -1,6 +1,7 @@
 //! One module per subcommand. Commands only sequence steps; decisions live in the planning
 //! core and in `render`, outside-world calls in the adapters.
 
+pub mod cli_docs;
 pub mod down;
 pub mod init;
 pub mod panorama;
@@ -10,6 +11,7 @@ mod shared;
 pub mod token;
 pub mod up;
 pub mod validate;
+pub mod verify;
 pub mod vm_auth_key;
 
 use std::path::Path;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pano_eks_core::{Facts, Operation, Plan, ProblemKind, ServiceState};
 
+use super::shared::gather_facts;
 use super::{CmdResult, Failure, load_config};
 use crate::aws::Aws;
 use crate::cli::{Cli, FactsSource, OutputFormat, PanoramaFlags, WriteModeArg};
@@ -23,36 +24,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))
-}
-
-/// The facts of one converge: the `--facts` file as it is, or AWS discovery plus each
-/// cluster's labelled Services (listed as pan-user when its credentials were exported).
-async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
-    if let Some(path) = &source.facts {
-        return sources::facts_file(path, true).map_err(Failure::usage);
-    }
-    let aws = Aws::connect(&loaded.config.region).await;
-    let mut facts = sources::aws_facts(loaded, &aws).await.map_err(Failure::failed)?;
-    for c in &loaded.config.clusters {
-        // An unreachable cluster is frozen (its Service objects held as they are) and reported;
-        // the others still converge, and the command exits non-zero.
-        let listed = match sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await {
-            Ok(client) => crate::kube::list_services(&client, &loaded.config.sync.label).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        match listed {
-            Ok(services) => {
-                if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
-                    cf.services = services;
-                }
-            }
-            Err(e) => {
-                eprintln!("error: cluster {}: Services could not be listed ({e}); its Panorama objects are left as they are", c.name);
-                facts.frozen_clusters.push(c.name.clone());
-            }
-        }
-    }
-    Ok(facts)
 }
 
 async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteMode>) -> Result<Engine, Failure> {
@@ -229,20 +200,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         let running = observe::read(&engine.client, &locs, Which::Running).await.map_err(|e| Failure::failed(e.to_string()))?;
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
         // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
-        use super::vm_auth_key::KeyState;
-        let key = if source.facts.is_none() {
-            let aws = Aws::connect(&loaded.config.region).await;
-            super::vm_auth_key::check(&aws, &loaded.config, &engine.client).await
-        } else {
-            Err("not checked (--facts)".to_string())
-        };
-        let (key_state, key_expiry, key_note) = match &key {
-            Ok(Some(KeyState::Valid { expiry })) => ("valid", Some(expiry.clone()), String::new()),
-            Ok(Some(KeyState::Due { expiry, why })) => ("due", expiry.clone(), why.clone()),
-            Ok(Some(KeyState::Unreadable { why })) => ("unreadable", None, why.clone()),
-            Ok(None) => ("none", None, "no vm-auth-key in the bootstrap package".to_string()),
-            Err(e) => ("unknown", None, e.clone()),
-        };
+        let (key_state, key_expiry, key_note) = bootstrap_key_state(&loaded, source, &engine).await;
         match cli.output {
             OutputFormat::Json => {
                 let services: Vec<serde_json::Value> = plan
@@ -265,7 +223,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
             OutputFormat::Text => {
                 println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
                 for s in &plan.services {
-                    let state = format!("{:?}", s.state).to_lowercase();
+                    let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                     // An exposed Service has a NAT rule, but the reason is what its operator needs.
                     let detail = match (&s.nat_rule, s.state) {
                         (Some(rule), st) if st != ServiceState::Exposed => rule.clone(),
@@ -303,6 +261,24 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         }
         Ok(())
     })
+}
+
+/// The bootstrap package's vm-auth-key for `status`: (state, expiry, note); never the key.
+async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine: &Engine) -> (&'static str, Option<String>, String) {
+    use super::vm_auth_key::KeyState;
+    let key = if source.facts.is_none() {
+        let aws = Aws::connect(&loaded.config.region).await;
+        super::vm_auth_key::check(&aws, &loaded.config, &engine.client).await
+    } else {
+        Err("not checked (--facts)".to_string())
+    };
+    match key {
+        Ok(Some(KeyState::Valid { expiry })) => ("valid", Some(expiry), String::new()),
+        Ok(Some(KeyState::Due { expiry, why })) => ("due", expiry, why),
+        Ok(Some(KeyState::Unreadable { why })) => ("unreadable", None, why),
+        Ok(None) => ("none", None, "no vm-auth-key in the bootstrap package".to_string()),
+        Err(e) => ("unknown", None, e),
+    }
 }
 
 pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
@@ -347,19 +323,7 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
         let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
         eprintln!("metrics on http://{bound}/metrics");
     }
-    let leader = if leader_elect {
-        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let elector = crate::kube::leader::LeaderElector::new(
-            clusters[0].client.clone(),
-            crate::render::manifests::NAMESPACE,
-            &format!("pano-eks-sync-{}", cfg.name),
-            &identity,
-            Duration::from_secs(15),
-        );
-        Some(elector.spawn().0)
-    } else {
-        None
-    };
+    let leader = leader_elect.then(|| leader_gate(&cfg, &clusters[0].client));
     let engine = engine(loaded, conn, None).await?;
     if let Some(aws) = aws.clone() {
         // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
@@ -392,6 +356,19 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
     watch::run(setup, shutdown_signal()).await;
     Ok(())
+}
+
+/// With `--leader-elect`: the Lease this replica competes for; only the holder writes.
+fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> tokio::sync::watch::Receiver<bool> {
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+    let elector = crate::kube::leader::LeaderElector::new(
+        client.clone(),
+        crate::render::manifests::NAMESPACE,
+        &format!("pano-eks-sync-{}", cfg.name),
+        &identity,
+        Duration::from_secs(15),
+    );
+    elector.spawn().0
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::Failure;
 use crate::aws::{Aws, eks};
-use crate::cli::PanoramaFlags;
+use crate::cli::{FactsSource, PanoramaFlags};
 use crate::config::LoadedConfig;
+use crate::sync::sources::{self, Identity};
 use crate::sync::{Engine, EngineOptions};
+use pano_eks_core::Facts;
 
 /// The runtime every async command runs on (two workers: the machine's usual size).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -63,4 +65,34 @@ pub(crate) async fn cluster_access(
     };
     let token = eks::token_now(aws, &c.name).await.map_err(|e| e.to_string())?;
     Ok(Some((crate::kube::ClusterAccess { endpoint, ca_pem, token }, info)))
+}
+
+/// The facts of one converge: the `--facts` file as it is, or AWS discovery plus each
+/// cluster's labelled Services (listed as pan-user when its credentials were exported).
+pub(crate) async fn gather_facts(loaded: &LoadedConfig, source: &FactsSource) -> Result<Facts, Failure> {
+    if let Some(path) = &source.facts {
+        return sources::facts_file(path, true).map_err(Failure::usage);
+    }
+    let aws = Aws::connect(&loaded.config.region).await;
+    let mut facts = sources::aws_facts(loaded, &aws).await.map_err(Failure::failed)?;
+    for c in &loaded.config.clusters {
+        // An unreachable cluster is frozen (its Service objects held as they are) and reported;
+        // the others still converge, and the command exits non-zero.
+        let listed = match sources::cluster_client(loaded, c, Some(&aws), Identity::PanUserPreferred).await {
+            Ok(client) => crate::kube::list_services(&client, &loaded.config.sync.label).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(services) => {
+                if let Some(cf) = facts.clusters.iter_mut().find(|f| f.name == c.name) {
+                    cf.services = services;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cluster {}: Services could not be listed ({e}); its Panorama objects are left as they are", c.name);
+                facts.frozen_clusters.push(c.name.clone());
+            }
+        }
+    }
+    Ok(facts)
 }

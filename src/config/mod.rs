@@ -101,6 +101,51 @@ pub struct Firewalls {
     pub vm_auth_key_env: Option<String>,
     #[serde(default = "defaults::vm_auth_key_lifetime_hours")]
     pub vm_auth_key_lifetime_hours: u32,
+    /// What the firewalls can hold (`sync` admits Services within it); absent: not limited.
+    pub capacity: Option<FirewallCapacity>,
+}
+
+/// `firewalls.capacity`: a VM-Series memory tier (1–4, the published limits), and/or explicit
+/// numbers that replace the tier's (or stand alone).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallCapacity {
+    pub tier: Option<u8>,
+    pub fqdn_addresses: Option<usize>,
+    pub addresses: Option<usize>,
+    pub service_objects: Option<usize>,
+    pub nat_rules: Option<usize>,
+    pub security_rules: Option<usize>,
+}
+
+impl FirewallCapacity {
+    /// The limits the planner admits against; `None` when nothing usable is set (validation
+    /// reports a bad tier, or a table without a tier that misses numbers).
+    pub fn capacity(&self) -> Option<pano_eks_core::capacity::Capacity> {
+        use pano_eks_core::capacity::{Capacity, Tier};
+        let tier = match self.tier {
+            Some(1) => Some(Tier::One),
+            Some(2) => Some(Tier::Two),
+            Some(3) => Some(Tier::Three),
+            Some(4) => Some(Tier::Four),
+            Some(_) => return None,
+            None => None,
+        };
+        let base = tier.map(Tier::limits);
+        let pick = |v: Option<usize>, from_tier: Option<usize>| v.or(from_tier);
+        let limits = pano_eks_core::capacity::Limits {
+            fqdn_addresses: pick(self.fqdn_addresses, base.map(|b| b.fqdn_addresses))?,
+            addresses: pick(self.addresses, base.map(|b| b.addresses))?,
+            service_objects: pick(self.service_objects, base.map(|b| b.service_objects))?,
+            nat_rules: pick(self.nat_rules, base.map(|b| b.nat_rules))?,
+            security_rules: pick(self.security_rules, base.map(|b| b.security_rules))?,
+        };
+        let source = match tier {
+            Some(t) => format!("memory tier {} (firewalls.capacity)", t.number()),
+            None => "firewalls.capacity".to_owned(),
+        };
+        Some(Capacity { limits, source })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

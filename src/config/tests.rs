@@ -183,3 +183,23 @@ fn vm_auth_key_lifetime_is_1_to_8760_hours_located_at_the_key() {
         }
     }
 }
+
+#[test]
+fn firewall_capacity_is_a_tier_or_numbers_and_a_bad_one_is_named() {
+    let with = |cap: &str| VALID.replacen("count = 2", &format!("count = 2\ncapacity = {cap}"), 1);
+    assert!(check(VALID).expect("valid").config.firewalls.capacity.is_none(), "absent: not limited");
+    let c = check(&with("{ tier = 2 }")).expect("tier 2").config;
+    let cap = c.firewalls.capacity.as_ref().and_then(|c| c.capacity()).expect("limits");
+    assert_eq!(cap.limits, pano_eks_core::capacity::Tier::Two.limits());
+    assert_eq!(cap.source, "memory tier 2 (firewalls.capacity)");
+    assert_eq!(crate::sync::plan_settings(&c).capacity, Some(cap));
+    let c = check(&with("{ tier = 1, fqdn_addresses = 500 }")).expect("override").config;
+    let cap = c.firewalls.capacity.as_ref().and_then(|c| c.capacity()).expect("limits");
+    assert_eq!((cap.limits.fqdn_addresses, cap.limits.nat_rules), (500, 3_000));
+    let e = errors(&with("{ tier = 5 }"));
+    assert!(e.iter().any(|e| e.contains("firewalls.capacity.tier") && e.contains("memory tier")), "{e:#?}");
+    let e = errors(&with("{ fqdn_addresses = 10 }"));
+    assert!(e.iter().any(|e| e.contains("firewalls.capacity") && e.contains("needs a `tier`")), "{e:#?}");
+    let e = errors(&with("{ tier = 2, fqdn = 1 }"));
+    assert!(!e.is_empty(), "an unknown key is an error");
+}

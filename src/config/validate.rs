@@ -192,6 +192,16 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
         env_name(k, "firewalls.vm_auth_key_env", env);
     }
     // Older guides say 1-8768; current Panorama documents and enforces 1-8760 (facts §11.8).
+    if let Some(cap) = &f.capacity {
+        if cap.tier.is_some_and(|t| !(1..=4).contains(&t)) {
+            k.err("firewalls.capacity.tier", "is a VM-Series memory tier: 1 (≤ 8 GB), 2 (≤ 18 GB), 3 (≤ 64 GB) or 4 (≤ 128 GB)");
+        } else if cap.capacity().is_none() {
+            k.err(
+                "firewalls.capacity",
+                "needs a `tier` (1–4) or all of fqdn_addresses, addresses, service_objects, nat_rules and security_rules",
+            );
+        }
+    }
     if !(1..=8760).contains(&f.vm_auth_key_lifetime_hours) {
         k.err("firewalls.vm_auth_key_lifetime_hours", "Panorama issues vm-auth-keys for 1 to 8760 hours");
     }
@@ -586,6 +596,13 @@ const KNOWN_KEYS: &[&str] = &[
     "firewalls.lambda_bucket",
     "firewalls.vm_auth_key_env",
     "firewalls.vm_auth_key_lifetime_hours",
+    "firewalls.capacity",
+    "firewalls.capacity.tier",
+    "firewalls.capacity.fqdn_addresses",
+    "firewalls.capacity.addresses",
+    "firewalls.capacity.service_objects",
+    "firewalls.capacity.nat_rules",
+    "firewalls.capacity.security_rules",
     "panorama.url",
     "panorama.ca_cert",
     "panorama.api_key_env",

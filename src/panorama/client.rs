@@ -308,6 +308,16 @@ impl PanoramaClient {
         Ok(r.find("result").cloned().unwrap_or_default())
     }
 
+    /// `type=op&target=SERIAL`: Panorama proxies the command to that managed firewall, which
+    /// answers from its own running config (PAN-OS XML API "Target a managed firewall": pango
+    /// `xmlapi` sets `target` on any op; pan-os-python does for a `Firewall(serial=..)` attached
+    /// to a `Panorama`). Same `result` element as [`Self::op`].
+    pub async fn op_on(&self, serial: &str, cmd: &Element) -> Result<Element, PanosError> {
+        let c = cmd.to_xml();
+        let r = self.call(&[("type", "op"), ("target", serial), ("cmd", &c)], false).await?;
+        Ok(r.find("result").cloned().unwrap_or_default())
+    }
+
     /// `type=commit` (`action` = `all` for a push). `None` when there was nothing to commit.
     pub async fn commit(&self, cmd: &Element, action: Option<&str>) -> Result<Option<u64>, PanosError> {
         let c = cmd.to_xml();

@@ -2,6 +2,7 @@
 //! XML API. It translates and transports; every decision comes from the planning core.
 
 pub mod apply;
+pub mod capacity;
 pub mod client;
 pub mod codec;
 pub mod commit;
@@ -9,6 +10,7 @@ pub mod jobs;
 pub mod locations;
 pub mod observe;
 pub mod prepare;
+pub mod verify;
 pub mod xml;
 pub mod xpath;
 

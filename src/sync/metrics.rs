@@ -20,14 +20,17 @@ struct Inner {
     write_calls: u64,
     commits: u64,
     pushes: u64,
-    /// cluster → (discovered, protected, conflicting, pending, invalid, refused, exposed)
-    services: BTreeMap<String, [u64; 7]>,
+    /// cluster → (discovered, protected, conflicting, pending, invalid, refused, over-capacity, exposed)
+    services: BTreeMap<String, [u64; 8]>,
     /// cluster → watch is synced and healthy
     clusters_ready: BTreeMap<String, bool>,
     leader: bool,
     last_success_unix: f64,
     /// A converge is running now (observe → … → the last push job finished).
     converging: bool,
+    /// (firewall, check) → (rows ok, rows failed) of the last verification after a push.
+    verify: BTreeMap<(String, &'static str), (u64, u64)>,
+    last_verify_unix: f64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -51,6 +54,21 @@ impl Metrics {
             }
             None => m.reconcile_failures += 1,
         }
+    }
+
+    /// The rows of the verification that followed a push (issue 15), replacing the last one.
+    pub fn verified(&self, rows: &[pano_eks_core::verify::Row]) {
+        let mut m = self.0.lock().expect("metrics lock");
+        m.verify.clear();
+        for r in rows {
+            let e = m.verify.entry((r.serial.clone(), r.check.as_str())).or_default();
+            if r.ok {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+        m.last_verify_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     }
 
     /// Marks a converge as running until the returned guard is dropped: `converge_in_progress`
@@ -109,7 +127,9 @@ impl Metrics {
         );
         let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
         for (cluster, counts) in &m.services {
-            for (state, v) in ["discovered", "protected", "conflicting", "pending", "invalid", "refused", "exposed"].iter().zip(counts) {
+            for (state, v) in
+                ["discovered", "protected", "conflicting", "pending", "invalid", "refused", "over-capacity", "exposed"].iter().zip(counts)
+            {
                 let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
             }
         }
@@ -118,6 +138,20 @@ impl Metrics {
         for (cluster, ready) in &m.clusters_ready {
             let _ = writeln!(s, "pano_eks_cluster_ready{{cluster=\"{}\"}} {}", escape(cluster), u8::from(*ready));
         }
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_verify_checks Rows of the last verification after a push, by firewall, check and result.\n# TYPE pano_eks_verify_checks gauge"
+        );
+        for ((fw, check), (ok, fail)) in &m.verify {
+            for (result, v) in [("ok", ok), ("fail", fail)] {
+                let _ = writeln!(s, "pano_eks_verify_checks{{firewall=\"{}\",check=\"{check}\",result=\"{result}\"}} {v}", escape(fw));
+            }
+        }
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_verify_last_timestamp_seconds Unix time of the last verification.\n# TYPE pano_eks_verify_last_timestamp_seconds gauge\npano_eks_verify_last_timestamp_seconds {}",
+            m.last_verify_unix
+        );
         s
     }
 }
@@ -144,7 +178,8 @@ fn set_services(m: &mut Inner, plan: &Plan) {
             ServiceState::Pending => c[3] += 1,
             ServiceState::Invalid => c[4] += 1,
             ServiceState::Refused => c[5] += 1,
-            ServiceState::Exposed => c[6] += 1,
+            ServiceState::OverCapacity => c[6] += 1,
+            ServiceState::Exposed => c[7] += 1,
         }
     }
 }
@@ -190,6 +225,24 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<Socket
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_verification_replaces_the_one_before() {
+        use pano_eks_core::verify::{Check, Row};
+        let row = |fw: &str, check, ok| Row { serial: fw.into(), check, subject: "x".into(), service: None, ok, detail: String::new() };
+        let m = Metrics::default();
+        m.verified(&[row("S1", Check::InboundNat, true), row("S1", Check::InboundNat, false), row("S2", Check::InSync, false)]);
+        let text = m.render();
+        for want in [
+            "pano_eks_verify_checks{firewall=\"S1\",check=\"inbound-nat\",result=\"ok\"} 1",
+            "pano_eks_verify_checks{firewall=\"S1\",check=\"inbound-nat\",result=\"fail\"} 1",
+            "pano_eks_verify_checks{firewall=\"S2\",check=\"in-sync\",result=\"fail\"} 1",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+        m.verified(&[row("S1", Check::InSync, true)]);
+        assert!(!m.render().contains("firewall=\"S2\""), "a firewall gone from the device group leaves the metrics");
+    }
 
     #[test]
     fn renders_prometheus_text_with_escaped_labels() {

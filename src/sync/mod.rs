@@ -37,6 +37,7 @@ pub fn plan_settings(cfg: &Config) -> PlanSettings {
     s.untrust_interface = p.untrust_interface.clone();
     s.trust_zone = p.trust_zone.clone();
     s.untrust_zone = p.untrust_zone.clone();
+    s.capacity = cfg.firewalls.capacity.as_ref().and_then(|c| c.capacity());
     s
 }
 
@@ -89,7 +90,13 @@ pub struct Engine {
     multi_config_unavailable: std::sync::atomic::AtomicBool,
     pub sw_version: String,
     opts: EngineOptions,
+    /// The firewalls' capacity as last read (when `firewalls.capacity` is not configured).
+    capacity: tokio::sync::Mutex<Option<(Instant, Option<pano_eks_core::capacity::Capacity>)>>,
 }
+
+/// How long a read of the firewalls' capacity is used before it is read again (a replaced
+/// firewall is of the same instance type; this only bounds how stale a resize can be).
+const CAPACITY_TTL: Duration = Duration::from_secs(300);
 
 /// What one converge did.
 #[derive(Debug, Serialize)]
@@ -159,13 +166,14 @@ impl Engine {
             multi_config_unavailable: std::sync::atomic::AtomicBool::new(false),
             sw_version,
             opts,
+            capacity: tokio::sync::Mutex::new(None),
         })
     }
 
     /// Reads what Panorama holds and plans against it; writes nothing.
     pub async fn plan(&self, facts: &Facts) -> Result<(Plan, Observed), SyncError> {
         let seen = self.observe().await?;
-        let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
+        let plan = pano_eks_core::plan(&*self.settings_now().await, facts, &seen)?;
         Ok((plan, seen))
     }
 
@@ -179,8 +187,9 @@ impl Engine {
             *lap = Instant::now();
         };
         let seen = self.observe().await?;
+        let settings = self.settings_now().await;
         mark("observe", &mut lap);
-        let plan = pano_eks_core::plan(&self.settings, facts, &seen)?;
+        let plan = pano_eks_core::plan(&settings, facts, &seen)?;
         let mut candidate = seen;
         mark("plan", &mut lap);
         let applied = if plan.is_noop() {
@@ -227,6 +236,37 @@ impl Engine {
             mark("push", &mut lap);
         }
         Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis(), phases_ms: phases })
+    }
+
+    /// The settings a plan uses now: with `firewalls.capacity` as configured, else with the
+    /// capacity of the smallest member firewall (`show system info` through Panorama; core
+    /// decides which limits apply). Unknown firewalls (not connected, not a VM-Series size) are
+    /// left out and logged; when none is known, Services are admitted without limits.
+    async fn settings_now(&self) -> std::borrow::Cow<'_, PlanSettings> {
+        if self.settings.capacity.is_some() {
+            return std::borrow::Cow::Borrowed(&self.settings);
+        }
+        let mut cached = self.capacity.lock().await;
+        let fresh = cached.as_ref().is_some_and(|(at, _)| at.elapsed() < CAPACITY_TTL);
+        if !fresh {
+            let read = match crate::panorama::capacity::firewall_tiers(&self.client, &self.settings.device_group).await {
+                Ok(tiers) => {
+                    for (serial, t) in tiers.iter().filter(|(_, t)| t.is_err()) {
+                        tracing::warn!(firewall = %serial, why = t.as_ref().err().map(String::as_str).unwrap_or(""), "capacity of this firewall unknown; left out");
+                    }
+                    let known: Vec<_> = tiers.into_iter().filter_map(|(_, t)| t.ok()).collect();
+                    pano_eks_core::capacity::Capacity::of_firewalls(&known)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the firewalls' capacity failed; Services are admitted without limits");
+                    None
+                }
+            };
+            *cached = Some((Instant::now(), read));
+        }
+        let mut s = self.settings.clone();
+        s.capacity = cached.as_ref().and_then(|(_, c)| c.clone());
+        std::borrow::Cow::Owned(s)
     }
 
     /// The mode the next write uses: one per call once Panorama has refused multi-config.

@@ -213,6 +213,9 @@ async fn converge_once(
                 tracing::info!(created = c, updated = u, deleted = d, commit = ?r.commit_job, ms = r.elapsed_ms, "converged");
             }
             record_events(watches, &r.plan, last).await;
+            if !r.pushes.is_empty() {
+                verify_after_push(setup, &facts, &r.plan).await;
+            }
         }
         Err(e) => {
             setup.metrics.reconciled(secs, None);
@@ -229,6 +232,24 @@ async fn converge_once(
         cb(&result);
     }
     outcome
+}
+
+/// After a push: ask the firewalls whether it took effect (issue 15); the rows go to /metrics,
+/// failures to the log. A verification that cannot run is logged, never fails the converge.
+async fn verify_after_push(setup: &WatchSetup, facts: &Facts, plan: &pano_eks_core::Plan) {
+    let fqdns = pano_eks_core::verify::fqdns(facts);
+    let services = pano_eks_core::verify::after_converge(&plan.services);
+    let scope =
+        crate::panorama::verify::Scope { settings: &setup.engine.settings, services: &services, clusters: &plan.clusters, fqdns: &fqdns };
+    match crate::panorama::verify::run(&setup.engine.client, &scope).await {
+        Ok(report) => {
+            for r in report.rows.iter().filter(|r| !r.ok) {
+                tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
+            }
+            setup.metrics.verified(&report.rows);
+        }
+        Err(e) => tracing::warn!(error = %e, "verify after the push could not run"),
+    }
 }
 
 /// The facts of this instant: AWS-side facts plus every watched cluster's Services.
@@ -272,6 +293,7 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             ServiceState::Conflict => (EventType::Warning, "Conflict"),
             ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
             ServiceState::Refused => (EventType::Warning, "Refused"),
+            ServiceState::OverCapacity => (EventType::Warning, "OverCapacity"),
             ServiceState::Exposed => (EventType::Warning, "Exposed"),
         };
         let note = match &s.nat_rule {

@@ -56,13 +56,26 @@ impl Sim {
         Sim::spawn(&[], extra)
     }
 
-    fn spawn(membership: &[&str], extra: &[&str]) -> Sim {
+    /// The firewalls of `devices_json` (`--devices-file`: a JSON array of `{"serial",
+    /// "hostname", "ip", "connected"?, …}`) in device group `eks-dg` and stack `eks-stack`.
+    pub fn start_with_devices(devices_json: &str, extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("devices.json");
+        std::fs::write(&file, devices_json).unwrap();
+        Sim::spawn_in(dir, &["--devices-file", &path_str(&file)], &["--devices-in", "eks-dg,eks-stack"], extra)
+    }
+
+    fn spawn(membership: &[&str], extra: &[&str]) -> Sim {
+        Sim::spawn_in(tempfile::tempdir().unwrap(), &["--devices", "2"], membership, extra)
+    }
+
+    fn spawn_in(dir: tempfile::TempDir, devices: &[&str], membership: &[&str], extra: &[&str]) -> Sim {
         let ca = dir.path().join("ca.pem");
         let mut child = Command::new(sim_binary())
             .args(["--listen", "127.0.0.1:0", "--tls-cert-out"])
             .arg(&ca)
-            .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other", "--devices", "2"])
+            .args(["--admin", &format!("{ADMIN}:{PASSWORD}"), "--admin", "other-admin:other"])
+            .args(devices)
             // As PAN-OS does (9.1 API guide, "Get Your API Key"): a keygen ends the admin's
             // previous key, so every test also proves the product survives another keygen.
             .args(["--keygen-rotates", "true"])
@@ -115,6 +128,18 @@ impl Sim {
 
     pub fn faults(&self, patch: serde_json::Value) {
         let r = self.http().post(format!("{}/_sim/faults", self.url)).json(&patch).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    }
+
+    /// Replaces the DNS map managed firewalls resolve FQDN objects against (`POST /_sim/dns`).
+    pub fn dns(&self, map: serde_json::Value) {
+        let r = self.http().post(format!("{}/_sim/dns", self.url)).json(&map).send().unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    }
+
+    /// Replaces the managed devices at run time (`POST /_sim/devices`, the devices-file shape).
+    pub fn devices(&self, devices: serde_json::Value) {
+        let r = self.http().post(format!("{}/_sim/devices", self.url)).json(&devices).send().unwrap();
         assert!(r.status().is_success(), "{}", r.text().unwrap());
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct Inbound<'a> {
     pub status: usize,
     /// Index into `Ctx::tags`.
     pub cluster: usize,
+    /// When the Service was created: capacity admission goes oldest first.
+    pub created: &'a Timestamp,
     pub address: AddressSpec<'a>,
     pub service: ServiceSpec<'a>,
     pub rule: InboundRuleSpec<'a>,
@@ -416,7 +418,7 @@ fn inbound_specs<'a>(
         };
         let st = &mut statuses[w.status];
         (st.nat_rule, st.address, st.service_object) = (Some(rule.name.clone()), Some(address.name.clone()), Some(service.name.clone()));
-        inbound.push(Inbound { status: w.status, cluster: w.ci, address, service, rule });
+        inbound.push(Inbound { status: w.status, cluster: w.ci, created: w.created, address, service, rule });
     }
     inbound
 }

@@ -292,6 +292,14 @@ pub struct Observed {
     /// planning only (candidate config); empty when not read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<Referrer>,
+    /// Objects pushed to the firewalls from outside these containers (`shared`, ancestor device
+    /// groups), counted for capacity admission; zero when not read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub elsewhere: crate::capacity::Limits,
+}
+
+fn is_zero(l: &crate::capacity::Limits) -> bool {
+    *l == crate::capacity::Limits::default()
 }
 
 /// Applies one kind's upserts (`Some`) and deletes (`None`) in order, as `edit`/`delete` would:

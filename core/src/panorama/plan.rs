@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{self, Claim, Limits};
 use crate::facts::Facts;
 use crate::fxhash::{FxMap, FxSet, map_with_capacity, set_with_capacity};
 use crate::panorama::desired;
@@ -293,6 +294,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let seen = Index::new(&names, facts, observed);
     let mut out = Outcome { settings, services, clusters, problems };
 
+    let inbound = within_capacity(&seen, observed, inbound, outbound.len(), &mut out);
     let mut admitted = admit_inbound(&seen, inbound, ctx.tags.len(), &mut out);
     admitted.rules.reserve_exact(outbound.len());
     admit_outbound(&seen, outbound, &mut admitted, &mut out);
@@ -379,6 +381,51 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     services.sort_by(|a, b| (&a.cluster, &a.namespace, &a.name).cmp(&(&b.cluster, &b.namespace, &b.name)));
     problems.sort();
     Ok(Plan { operations, device_group_changed, template_changed, services, clusters, problems })
+}
+
+/// Capacity: with known limits, the Services whose objects fit (those already in Panorama
+/// first, then the oldest; see [`crate::capacity::admit`]); the others are `over-capacity`.
+/// Counted as in use: everything of the containers that is not this deployment's, what lies
+/// `elsewhere` (shared, ancestors) and the outbound rules.
+fn within_capacity<'f>(
+    seen: &Index,
+    observed: &Observed,
+    inbound: Vec<desired::Inbound<'f>>,
+    outbound: usize,
+    out: &mut Outcome,
+) -> Vec<desired::Inbound<'f>> {
+    let Some(capacity) = &out.settings.capacity else { return inbound };
+    let mut used = observed.elsewhere;
+    for a in seen.addresses.foreign() {
+        used.addresses += 1;
+        used.fqdn_addresses += usize::from(matches!(a.value, crate::panorama::model::AddressValue::Fqdn(_)));
+    }
+    used.service_objects += seen.services.foreign().count();
+    used.nat_rules += seen.rules.foreign().count() + outbound;
+    let cost = Limits { fqdn_addresses: 1, addresses: 1, service_objects: 1, nat_rules: 1, security_rules: 0 };
+    let claims: Vec<Claim> = inbound
+        .iter()
+        .map(|i| {
+            let present = seen.addresses.locate(&i.address.name).is_some_and(|j| seen.addresses.owned[j]);
+            let st = &out.services[i.status];
+            Claim { key: format!("{}/{}/{}", st.cluster, st.namespace, st.name), created: i.created, present, cost }
+        })
+        .collect();
+    let verdicts = capacity::admit(capacity, used, &claims);
+    let mut kept = Vec::with_capacity(inbound.len());
+    for (item, verdict) in inbound.into_iter().zip(verdicts) {
+        let Some(why) = verdict else {
+            kept.push(item);
+            continue;
+        };
+        let st = &mut out.services[item.status];
+        let reason = format!("over capacity: {why}; admitted when room appears");
+        (st.state, st.reason) = (ServiceState::OverCapacity, reason.clone());
+        (st.nat_rule, st.address, st.service_object) = (None, None, None);
+        let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
+        out.problems.push(Problem { subject, kind: ProblemKind::OverCapacity, message: reason });
+    }
+    kept
 }
 
 /// Inbound: all three objects of a Service or none, so a rule never points at someone else's

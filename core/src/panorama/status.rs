@@ -21,6 +21,9 @@ pub enum ServiceState {
     /// Panorama refused a write this Service needs (PAN-OS's message is the reason); not
     /// protected, and tried again by the next converge. See [`crate::panorama::refusals`].
     Refused,
+    /// Valid and winning its port, but its objects would take the firewalls past a published
+    /// limit (see [`crate::capacity`]); admitted by a later plan when room appears.
+    OverCapacity,
     /// Its objects are written, but its own load balancer is internet-facing: the internet
     /// reaches it without passing any firewall. See [`crate::security::exposure`].
     Exposed,
@@ -88,6 +91,8 @@ pub enum ProblemKind {
     InUse,
     /// Panorama refused the write of this entry (or of one a Service needs).
     Refused,
+    /// The Service's objects would exceed a firewall limit (the reason names it): not written.
+    OverCapacity,
     /// A labelled Service's own load balancer is internet-facing (it bypasses the firewalls).
     Exposed,
 }

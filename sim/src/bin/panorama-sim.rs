@@ -27,7 +27,8 @@ struct Cli {
     /// Number of generated managed firewalls (serial 00790000000N, hostname fw-0N, PA-VM, connected).
     #[arg(long, conflicts_with = "devices_file")]
     devices: Option<usize>,
-    /// JSON array of devices: [{"serial", "hostname", "ip", "model"?, "sw_version"?, "connected"?}].
+    /// JSON array of devices: [{"serial", "hostname", "ip", "model"?, "sw_version"?, "connected"?,
+    /// "interfaces"?: [{"name", "zone", "address"}], "memory_mb"?}].
     #[arg(long)]
     devices_file: Option<PathBuf>,
     /// Make every device a member of device group DG and template stack STACK at start and
@@ -160,6 +161,7 @@ fn run(cli: Cli) -> Result<(), String> {
             clock_skew_secs: cli.clock_skew_secs,
             partial_xpath_commit: cli.partial_xpath_commit.clone().unwrap_or_default(),
             keygen_rotates: cli.keygen_rotates,
+            ..Faults::default()
         },
         dirty_attrs: !cli.no_dirty_attrs,
         hostname: "panorama-sim".into(),

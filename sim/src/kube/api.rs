@@ -398,8 +398,12 @@ fn validate_name(def: &ResourceDef, name: &str) -> Result<(), String> {
     }
 }
 
+/// The API server's node-port range (`--service-node-port-range`, default 30000-32767).
+const NODE_PORTS: std::ops::RangeInclusive<u64> = 30000..=32767;
+
 /// Kind-specific defaulting, on create (`old` None) and update (`old` the stored object).
-fn apply_defaults(sim: &mut Sim, def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
+/// Fails as the API server does when an allocation cannot be made (node-port range full).
+fn apply_defaults(sim: &mut Sim, def: &ResourceDef, obj: &mut Value, old: Option<&Value>) -> R<()> {
     match (def.group, def.kind) {
         ("", "Service") => {
             let spec = obj.as_object_mut().expect("object").entry("spec").or_insert_with(|| json!({}));
@@ -434,26 +438,32 @@ fn apply_defaults(sim: &mut Sim, def: &ResourceDef, obj: &mut Value, old: Option
                 spec.as_object_mut().expect("object").entry("allocateLoadBalancerNodePorts").or_insert(json!(true));
             }
             let old_ports = old.and_then(|o| o.pointer("/spec/ports")).and_then(Value::as_array).cloned().unwrap_or_default();
-            let mut used: Vec<u64> = sim
-                .store
-                .list("/services", None)
-                .flat_map(|(_, s)| s.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default())
-                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
-                .collect();
+            // A LoadBalancer Service gets node ports unless it opts out
+            // (`allocateLoadBalancerNodePorts: false`, as with the AWS Load Balancer Controller's
+            // IP targets): kubernetes pkg/registry/core/service/storage (`shouldAllocateNodePorts`).
+            let wants_node_ports =
+                ty == "NodePort" || (ty == "LoadBalancer" && spec.get("allocateLoadBalancerNodePorts") != Some(&json!(false)));
+            // Ports this request already took (the store knows every other Service's).
+            let mut taken: Vec<u64> = Vec::new();
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports.iter_mut().filter(|p| p.is_object()) {
                     let m = p.as_object_mut().expect("object");
                     m.entry("protocol").or_insert(json!("TCP"));
                     if let Some(port) = m.get("port").cloned() {
                         m.entry("targetPort").or_insert(port.clone());
-                        if external && m.get("nodePort").is_none() {
+                        if wants_node_ports && m.get("nodePort").is_none() {
                             let prev = old_ports
                                 .iter()
                                 .find(|o| o.get("port") == Some(&port))
                                 .and_then(|o| o.get("nodePort"))
                                 .and_then(Value::as_u64);
-                            let np = prev.unwrap_or_else(|| (30000..32768).find(|n| !used.contains(n)).unwrap_or(32767));
-                            used.push(np);
+                            let free = || NODE_PORTS.clone().find(|n| !sim.store.node_port_in_use(*n) && !taken.contains(n));
+                            // kubernetes: errors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %v", err))
+                            // with the allocator's "range is full" (HTTP 500, reason InternalError).
+                            let np = prev.or_else(free).ok_or_else(|| {
+                                err(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full")
+                            })?;
+                            taken.push(np);
                             m.insert("nodePort".into(), json!(np));
                         }
                     }
@@ -471,7 +481,8 @@ fn apply_defaults(sim: &mut Sim, def: &ResourceDef, obj: &mut Value, old: Option
             }
         }
         _ => {}
-    }
+    };
+    Ok(())
 }
 
 /// Empty status a new object of a kind with a status subresource starts with.
@@ -550,7 +561,7 @@ fn create(sim: &mut Sim, req: &ApiRequest, t: &Target, mut obj: Value) -> R<Outc
     if def.status {
         obj["status"] = initial_status(def);
     }
-    apply_defaults(sim, def, &mut obj, None);
+    apply_defaults(sim, def, &mut obj, None)?;
     let obj = sim.finish_new(obj, def.kind);
     if req.dry_run() {
         return Ok(Outcome::Reply(201, obj));
@@ -622,7 +633,7 @@ fn commit_update(sim: &mut Sim, req: &ApiRequest, t: &Target, existing: Value, m
                 }
             }
         }
-        apply_defaults(sim, def, &mut new, Some(&existing));
+        apply_defaults(sim, def, &mut new, Some(&existing))?;
         new
     };
     next["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"].clone();

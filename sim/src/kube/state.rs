@@ -130,8 +130,7 @@ impl Sim {
             let n = self.next_ip;
             self.next_ip += 1;
             let ip = format!("10.{}.{}.{}", 96 + (n >> 16), (n >> 8) & 0xff, n & 0xff);
-            let used = self.store.list("/services", None).any(|(_, s)| s.pointer("/spec/clusterIP").and_then(Value::as_str) == Some(&ip));
-            if !used {
+            if !self.store.cluster_ip_in_use(&ip) {
                 return ip;
             }
         }

@@ -7,7 +7,7 @@
 //! in the ring. Compaction (or ring overflow) raises it; older versions answer 410 Gone.
 
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -45,11 +45,65 @@ type Key = (String, String);
 pub struct Store {
     rv: u64,
     objects: BTreeMap<String, BTreeMap<Key, Value>>,
+    /// What the Services hold, as the API server's allocators know it (ClusterIP and node-port
+    /// bitmaps): kept beside the objects so an allocation is a lookup, not a scan of every
+    /// Service (which made creating N Services O(N²)).
+    allocated: Allocated,
     history: VecDeque<Arc<Change>>,
     history_cap: usize,
     floor: u64,
     tx: broadcast::Sender<Arc<Change>>,
 }
+
+/// ClusterIPs and node ports in use, with how many Services hold each (a count, so a broken
+/// duplicate cannot free a value its twin still holds).
+#[derive(Default)]
+struct Allocated {
+    ips: HashMap<String, usize>,
+    node_ports: HashMap<u64, usize>,
+}
+
+impl Allocated {
+    fn values(svc: &Value) -> (Option<String>, Vec<u64>) {
+        let ip = svc.pointer("/spec/clusterIP").and_then(Value::as_str).filter(|ip| !ip.is_empty() && *ip != "None").map(str::to_owned);
+        let ports = svc
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|ps| ps.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).collect())
+            .unwrap_or_default();
+        (ip, ports)
+    }
+
+    fn add(&mut self, svc: &Value) {
+        let (ip, ports) = Self::values(svc);
+        if let Some(ip) = ip {
+            *self.ips.entry(ip).or_default() += 1;
+        }
+        for p in ports {
+            *self.node_ports.entry(p).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, svc: &Value) {
+        fn dec<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: K) {
+            if let Some(n) = m.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&k);
+                }
+            }
+        }
+        let (ip, ports) = Self::values(svc);
+        if let Some(ip) = ip {
+            dec(&mut self.ips, ip);
+        }
+        for p in ports {
+            dec(&mut self.node_ports, p);
+        }
+    }
+}
+
+const SERVICES: &str = "/services";
 
 fn set_rv(obj: &mut Value, rv: u64) {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -60,13 +114,22 @@ fn set_rv(obj: &mut Value, rv: u64) {
 impl Store {
     pub fn new(history_cap: usize) -> Self {
         let (tx, _) = broadcast::channel(4096);
-        Self { rv: 0, objects: BTreeMap::new(), history: VecDeque::new(), history_cap: history_cap.max(1), floor: 0, tx }
+        Self {
+            rv: 0,
+            objects: BTreeMap::new(),
+            allocated: Allocated::default(),
+            history: VecDeque::new(),
+            history_cap: history_cap.max(1),
+            floor: 0,
+            tx,
+        }
     }
 
     /// Empties the store. The resourceVersion keeps rising (clients may hold old ones) and every
     /// version issued before the reset becomes too old for a watch.
     pub fn clear(&mut self) {
         self.objects.clear();
+        self.allocated = Allocated::default();
         self.history.clear();
         self.rv += 1;
         self.floor = self.rv;
@@ -95,6 +158,16 @@ impl Store {
         self.objects.values().map(BTreeMap::len).sum()
     }
 
+    /// Some Service holds this ClusterIP.
+    pub fn cluster_ip_in_use(&self, ip: &str) -> bool {
+        self.allocated.ips.contains_key(ip)
+    }
+
+    /// Some Service holds this node port.
+    pub fn node_port_in_use(&self, port: u64) -> bool {
+        self.allocated.node_ports.contains_key(&port)
+    }
+
     fn record(&mut self, change: Change) {
         let change = Arc::new(change);
         self.history.push_back(change.clone());
@@ -111,7 +184,14 @@ impl Store {
     pub fn create(&mut self, res: &str, ns: &str, name: &str, mut obj: Value) -> Value {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        self.objects.entry(res.to_string()).or_default().insert((ns.to_string(), name.to_string()), obj.clone());
+        if res == SERVICES {
+            self.allocated.add(&obj);
+        }
+        if let Some(replaced) = self.objects.entry(res.to_string()).or_default().insert((ns.to_string(), name.to_string()), obj.clone())
+            && res == SERVICES
+        {
+            self.allocated.remove(&replaced);
+        }
         self.record(Change { rv: self.rv, res: res.into(), ns: ns.into(), kind: EventType::Added, obj: obj.clone(), old: None });
         obj
     }
@@ -121,6 +201,12 @@ impl Store {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
         let old = self.objects.entry(res.to_string()).or_default().insert((ns.to_string(), name.to_string()), obj.clone());
+        if res == SERVICES {
+            self.allocated.add(&obj);
+            if let Some(o) = &old {
+                self.allocated.remove(o);
+            }
+        }
         self.record(Change { rv: self.rv, res: res.into(), ns: ns.into(), kind: EventType::Modified, obj: obj.clone(), old });
         obj
     }
@@ -128,6 +214,9 @@ impl Store {
     /// Removes an object; the DELETED event carries the object at the deletion's version.
     pub fn delete(&mut self, res: &str, ns: &str, name: &str) -> Option<Value> {
         let mut obj = self.objects.get_mut(res)?.remove(&(ns.to_string(), name.to_string()))?;
+        if res == SERVICES {
+            self.allocated.remove(&obj);
+        }
         self.rv += 1;
         set_rv(&mut obj, self.rv);
         self.record(Change { rv: self.rv, res: res.into(), ns: ns.into(), kind: EventType::Deleted, obj: obj.clone(), old: None });

@@ -45,6 +45,11 @@ pub struct Faults {
     /// A keygen ends the admin's previous key, as PAN-OS does (9.1 API guide). Off by default:
     /// existing product tests hold a key while another client keygens the same admin.
     pub keygen_rotates: bool,
+    /// Push jobs report OK for these serials but the device keeps its old config
+    /// (pan-os-ansible#400 class).
+    pub push_silently_ignored_by: Vec<String>,
+    /// These serials show `connected: no`; op commands targeted at them and pushes to them fail.
+    pub disconnected: Vec<String>,
 }
 
 impl Default for Faults {
@@ -65,6 +70,8 @@ impl Default for Faults {
             clock_skew_secs: 0,
             partial_xpath_commit: String::new(),
             keygen_rotates: false,
+            push_silently_ignored_by: Vec::new(),
+            disconnected: Vec::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! panorama-sim: an in-memory Panorama speaking the PAN-OS XML API (see sim/README.md).
 
 pub mod config;
+pub mod dataplane;
 pub mod faults;
 pub mod jobs;
 pub mod locks;

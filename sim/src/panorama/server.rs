@@ -217,6 +217,30 @@ async fn control(state: Shared, opts: &ServeOptions, rest: String, req: Request<
                 Err(e) => bad(format!("invalid membership: {e}")),
             }
         }
+        ("POST", "devices") => match serde_json::from_slice::<Vec<super::state::Device>>(&body) {
+            Ok(d) => {
+                st.set_devices(d);
+                json(serde_json::to_value(&st.opts.devices).expect("devices serialise"))
+            }
+            Err(e) => bad(format!("invalid devices: {e}")),
+        },
+        ("GET", "devices") => json(serde_json::to_value(&st.opts.devices).expect("devices serialise")),
+        ("GET", r) if r.starts_with("devices/") && r.ends_with("/running") => {
+            let serial = &r["devices/".len()..r.len() - "/running".len()];
+            if !st.opts.devices.iter().any(|d| d.serial == serial) {
+                return respond(404, "application/json", serde_json::json!({"error": format!("no device {serial}")}).to_string());
+            }
+            let xml = st.runs.get(serial).map(|r| r.running_xml()).unwrap_or_else(|| "<config/>".into());
+            respond(200, "application/xml; charset=UTF-8", xml)
+        }
+        ("GET", "dns") => json(serde_json::to_value(&st.dns).expect("dns serialise")),
+        ("POST", "dns") => match serde_json::from_slice::<std::collections::BTreeMap<String, Vec<String>>>(&body) {
+            Ok(m) => {
+                st.dns = m;
+                json(serde_json::to_value(&st.dns).expect("dns serialise"))
+            }
+            Err(e) => bad(format!("dns must be an object of name -> [address]: {e}")),
+        },
         ("GET", "jobs") => json(st.jobs_json(now)),
         ("GET", "writes") => json(serde_json::Value::Array(st.writes.clone())),
         ("POST", "writes/reset") => {

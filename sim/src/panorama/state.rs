@@ -25,6 +25,12 @@ pub struct Device {
     pub sw_version: String,
     #[serde(default = "yes")]
     pub connected: bool,
+    /// Data-plane interfaces; empty = the generated defaults (see `dataplane::default_interfaces`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<super::dataplane::Interface>,
+    /// What `show system info` reports as memory (default 8192).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
 }
 
 fn default_model() -> String {
@@ -47,6 +53,8 @@ impl Device {
             model: default_model(),
             sw_version: default_fw_version(),
             connected: true,
+            interfaces: super::dataplane::default_interfaces(i),
+            memory_mb: None,
         }
     }
 }
@@ -145,6 +153,10 @@ pub struct State {
     /// The reference index of the candidate, kept between successful writes.
     refs_cache: Option<super::refs::RefIndex>,
     write_call_seq: u64,
+    /// Per-serial running config and sync status of the managed devices.
+    pub runs: BTreeMap<String, super::dataplane::DeviceRun>,
+    /// FQDN -> addresses the devices resolve FQDN address objects to (`/_sim/dns`).
+    pub dns: BTreeMap<String, Vec<String>>,
 }
 
 /// `major.minor` of a `--sw-version` like `10.2.9-h1` (unparsable parts count as 0).
@@ -324,8 +336,11 @@ impl State {
             writes: Vec::new(),
             write_call_seq: 0,
             refs_cache: None,
+            runs: BTreeMap::new(),
+            dns: BTreeMap::new(),
             opts,
         };
+        st.set_devices(st.opts.devices.clone());
         st.faults = profile_faults(st.faults.clone(), &st.opts.sw_version);
         st.apply_lock_faults();
         st
@@ -346,6 +361,8 @@ impl State {
         self.rng = Rng::new(self.opts.seed);
         self.stats = Stats::default();
         self.vm_auth_keys.clear();
+        self.runs.clear();
+        self.dns.clear();
         self.reset_writes();
         self.apply_lock_faults();
     }
@@ -448,6 +465,9 @@ impl State {
                 continue;
             }
             self.jobs[i].applied = true;
+            if self.jobs[i].kind == JobKind::CommitAll {
+                self.land_push(i);
+            }
             let effect = std::mem::replace(&mut self.jobs[i].effect, Effect::None);
             match effect {
                 Effect::Full(tree) => {
@@ -1050,12 +1070,12 @@ impl State {
                 Some(x) => x == s,
                 None => false,
             };
-            job.devices.push(JobDevice {
-                serial: s.clone(),
-                name: d.hostname.clone(),
-                fail: fail
-                    .then(|| self.faults.fail_push_message.clone().unwrap_or_else(|| "Commit failed: injected by panorama-sim".into())),
-            });
+            let fail = if self.faults.disconnected.contains(&s) {
+                Some("device is not connected".to_string())
+            } else {
+                fail.then(|| self.faults.fail_push_message.clone().unwrap_or_else(|| "Commit failed: injected by panorama-sim".into()))
+            };
+            job.devices.push(JobDevice { serial: s.clone(), name: d.hostname.clone(), fail });
         }
         self.stats.pushes += 1;
         let id = self.enqueue(job, now);
@@ -1078,6 +1098,9 @@ impl State {
             v
         };
         let ok = super::response::success_result;
+        if let Some(serial) = p.get("target") {
+            return self.device_op(serial, c, &path);
+        }
         match path.as_slice() {
             ["show", "system", "info", ..] => ok(&self.system_info()),
             // `show clock`: ctime-style with the zone, as PAN-OS's CLI and API print it.
@@ -1092,10 +1115,11 @@ impl State {
             ["show", "devices", which, ..] if *which == "connected" || *which == "all" => {
                 let mut s = String::from("<devices>");
                 for d in &self.opts.devices {
-                    if *which == "connected" && !d.connected {
+                    let up = d.connected && !self.faults.disconnected.contains(&d.serial);
+                    if *which == "connected" && !up {
                         continue;
                     }
-                    s += &device_xml(d);
+                    s += &device_xml(&Device { connected: up, ..d.clone() }, self.runs.get(&d.serial));
                 }
                 s += "</devices>";
                 ok(&s)
@@ -1107,7 +1131,7 @@ impl State {
                         s += &format!("<entry name=\"{}\"><devices>", super::xml_tree::escape(dg.name().unwrap_or_default()));
                         for m in dg.child("devices").map(|d| d.entries().collect::<Vec<_>>()).unwrap_or_default() {
                             if let Some(d) = self.opts.devices.iter().find(|d| Some(d.serial.as_str()) == m.name()) {
-                                s += &device_xml(d);
+                                s += &device_xml(d, self.runs.get(&d.serial));
                             }
                         }
                         s += "</devices></entry>";
@@ -1209,6 +1233,154 @@ impl State {
         }
     }
 
+    /// Replaces the managed devices (startup or `POST /_sim/devices`); devices without
+    /// interfaces get the generated ones for their 1-based position.
+    pub fn set_devices(&mut self, mut devices: Vec<Device>) {
+        for (i, d) in devices.iter_mut().enumerate() {
+            if d.interfaces.is_empty() {
+                d.interfaces = super::dataplane::default_interfaces(i + 1);
+            }
+        }
+        self.runs.retain(|s, _| devices.iter().any(|d| &d.serial == s));
+        self.opts.devices = devices;
+    }
+
+    /// A finished push lands on each device that did not fail, unless it silently ignores it.
+    fn land_push(&mut self, i: usize) {
+        use super::dataplane::{policy_snapshot, template_snapshot};
+        let job = &self.jobs[i];
+        let Some((container, names)) = job.scope.split_once(':') else { return };
+        let (container, names): (String, Vec<String>) = (container.into(), names.split(',').map(String::from).collect());
+        let devices: Vec<(String, bool)> = job.devices.iter().map(|d| (d.serial.clone(), d.fail.is_some())).collect();
+        let is_policy = container == "device-group";
+        for (serial, failed) in devices {
+            let ignored = self.faults.push_silently_ignored_by.contains(&serial);
+            let snap = if failed || ignored {
+                None
+            } else if is_policy {
+                // The device's own DG among the pushed ones (the first when it is in none).
+                let dg =
+                    names.iter().find(|n| self.members_of("device-group", n).is_some_and(|m| m.contains(&serial))).unwrap_or(&names[0]);
+                Some(policy_snapshot(&self.running, dg))
+            } else {
+                template_snapshot(&self.running, &container, &names[0])
+            };
+            let run = self.runs.entry(serial).or_default();
+            let status = if failed { "out of sync" } else { "in sync" };
+            if is_policy {
+                run.policy_status = status;
+            } else {
+                run.template_status = status;
+            }
+            if let Some(n) = snap {
+                if is_policy { run.policy = Some(n) } else { run.template = Some(n) }
+            }
+        }
+    }
+
+    /// An op command Panorama proxies to a managed device (`target=SERIAL`), answered from that
+    /// device's own running config.
+    fn device_op(&self, serial: &str, c: &Node, path: &[&str]) -> String {
+        use super::dataplane::{Matcher, Packet, fib_lookup, security_answer};
+        use super::xml_tree::escape;
+        let ok = super::response::success_result;
+        let Some(d) = self.opts.devices.iter().find(|d| d.serial == serial) else {
+            return err_reply(&ApiError::nocode(format!("Device {} is not managed by this Panorama", escape(serial))));
+        };
+        if !d.connected || self.faults.disconnected.iter().any(|s| s == serial) {
+            return err_reply(&ApiError::nocode(format!("Device {} is not connected", escape(serial))));
+        }
+        let none = super::dataplane::DeviceRun::default();
+        let run = self.runs.get(serial).unwrap_or(&none);
+        let empty = Node::entry("vsys1");
+        let objs = run.policy.as_ref().unwrap_or(&empty);
+        let m = Matcher::new(objs, &self.dns);
+        match path {
+            ["show", "system", "info", ..] => {
+                let mem_kb = d.memory_mb.unwrap_or(8192) * 1024 - 30_000;
+                let cores = if d.memory_mb.unwrap_or(8192) > 16384 { 8 } else { 4 };
+                ok(&format!(
+                    "<system><hostname>{h}</hostname><ip-address>{ip}</ip-address><devicename>{h}</devicename><family>vm</family>\
+<model>PA-VM</model><serial>{s}</serial><vm-license>VM-100</vm-license><vm-mode>Amazon AWS</vm-mode><vm-cores>{cores}</vm-cores>\
+<vm-mem>{mem_kb}</vm-mem><sw-version>{v}</sw-version><operational-mode>normal</operational-mode><multi-vsys>off</multi-vsys></system>",
+                    h = escape(&d.hostname),
+                    ip = escape(&d.ip),
+                    s = escape(&d.serial),
+                    v = escape(&d.sw_version)
+                ))
+            }
+            // `show interface all`: `ifnet/entry{name, zone, fwd, vsys, ip}` and `hw/entry{name,
+            // state}`, the shape public op-command helpers record (see sim/README); from the
+            // devices file's interfaces, all in vsys1 and the template's first virtual router.
+            ["show", "interface", ..] if c.child("interface").is_some_and(|i| i.text.trim() == "all") => {
+                let (mut ifnet, mut hw) = (String::from("<ifnet>"), String::from("<hw>"));
+                for i in &d.interfaces {
+                    ifnet += &format!(
+                        "<entry><name>{n}</name><zone>{z}</zone><fwd>vr:default</fwd><vsys>1</vsys><ip>{a}</ip></entry>",
+                        n = escape(&i.name),
+                        z = escape(&i.zone),
+                        a = escape(&i.address)
+                    );
+                    hw += &format!("<entry><name>{}</name><state>up</state></entry>", escape(&i.name));
+                }
+                ok(&format!("{ifnet}</ifnet>{hw}</hw>"))
+            }
+            ["test", "security-policy-match", ..] => {
+                let pm = c.child("security-policy-match").expect("matched");
+                let pkt = match Packet::parse(pm) {
+                    Ok(p) => p,
+                    Err(e) => return err_reply(&ApiError::new(17, e)),
+                };
+                let rules = objs.descend(&["rulebase", "security", "rules"]).unwrap_or(&empty);
+                ok(&security_answer(m.security(rules, &pkt), &pkt))
+            }
+            ["test", "nat-policy-match", ..] => {
+                let pm = c.child("nat-policy-match").expect("matched");
+                let mut pkt = match Packet::parse(pm) {
+                    Ok(p) => p,
+                    Err(e) => return err_reply(&ApiError::new(17, e)),
+                };
+                if pkt.to.is_none() {
+                    pkt.to = super::dataplane::zone_of(&d.interfaces, run.template.as_ref(), pkt.destination);
+                }
+                let ifc = pm.child("to-interface").map(|t| t.text.trim().to_string());
+                let rules = objs.descend(&["rulebase", "nat", "rules"]).unwrap_or(&empty);
+                ok(&super::dataplane::nat_answer(super::dataplane::nat(&m, rules, &pkt, ifc.as_deref())))
+            }
+            ["test", "routing", "fib-lookup", ..] => {
+                let ip = c.descend(&["routing", "fib-lookup", "ip"]).map(|i| i.text.trim().to_string()).unwrap_or_default();
+                let Ok(ip) = ip.parse() else { return err_reply(&ApiError::new(17, format!("ip {} is invalid", escape(&ip)))) };
+                match fib_lookup(&d.interfaces, run.template.as_ref(), ip) {
+                    Some(f) => ok(&format!(
+                        "<nh>{nh}</nh><src>{src}</src><ip>{ip}</ip><metric>{m}</metric><interface>{i}</interface><dp>dp0</dp>",
+                        nh = if f.next_hop.is_some() { "ip-address" } else { "none" },
+                        src = f.src,
+                        ip = f.next_hop.map(|n| n.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                        m = f.metric,
+                        i = escape(&f.interface)
+                    )),
+                    None => err_reply(&ApiError::nocode(format!("no route to {ip}"))),
+                }
+            }
+            ["request", "system", "fqdn", "show", ..] => {
+                let mut s = String::from("<fqdn-info>");
+                for (name, ips) in m.fqdns() {
+                    s += &format!(
+                        "<entry name=\"{}\"><state>{}</state>",
+                        escape(&name),
+                        if ips.is_empty() { "unresolved" } else { "resolved" }
+                    );
+                    for ip in ips {
+                        s += &format!("<member>{}</member>", escape(&ip));
+                    }
+                    s += "</entry>";
+                }
+                ok(&(s + "</fqdn-info>"))
+            }
+            _ => err_reply(&ApiError::new(17, format!("{} is unexpected", path.last().unwrap_or(&"")))),
+        }
+    }
+
     fn system_info(&self) -> String {
         let t = fmt_ctime(self.local(self.panorama_now()));
         format!(
@@ -1291,13 +1463,15 @@ pub fn tz_abbrev(min: i32) -> String {
     if a.is_multiple_of(60) { format!("{sign}{:02}", a / 60) } else { format!("{sign}{:02}{:02}", a / 60, a % 60) }
 }
 
-fn device_xml(d: &Device) -> String {
+fn device_xml(d: &Device, run: Option<&super::dataplane::DeviceRun>) -> String {
     use super::xml_tree::escape;
+    let (ps, ts, md5) = run.map(|r| (r.policy_status, r.template_status, r.policy_digest())).unwrap_or_default();
     format!(
         "<entry name=\"{s}\"><serial>{s}</serial><connected>{c}</connected><unsupported-version>no</unsupported-version>\
 <hostname>{h}</hostname><ip-address>{ip}</ip-address><ipv6-address>unknown</ipv6-address><model>{m}</model><family>vm</family>\
 <sw-version>{v}</sw-version><multi-vsys>no</multi-vsys><vsys><entry name=\"vsys1\"><display-name>vsys1</display-name>\
-<shared-policy-status/><shared-policy-md5sum/></entry></vsys><connected-at>2024/01/01 00:00:00</connected-at><uptime>1 days, 0:00:00</uptime>\
+<shared-policy-status>{ps}</shared-policy-status><shared-policy-md5sum>{md5}</shared-policy-md5sum></entry></vsys>\
+<template-status>{ts}</template-status><connected-at>2024/01/01 00:00:00</connected-at><uptime>1 days, 0:00:00</uptime>\
 <app-version>8800-8000</app-version><threat-version>8800-8000</threat-version></entry>",
         s = escape(&d.serial),
         c = if d.connected { "yes" } else { "no" },

@@ -1,0 +1,259 @@
+//! `pano-eks verify` against panorama-sim (issue 15). The failure classes that need the sim's
+//! managed-device data plane (branch `verify-sim`) are not here yet; see docs/testing.md.
+
+mod support;
+
+use support::{PASSWORD, Sim, facts_json, path_str};
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks")).args(args).env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD).output().unwrap()
+}
+
+fn requests(sim: &Sim, key: &str) -> u64 {
+    sim.stats()["requests"][key].as_u64().unwrap_or(0)
+}
+
+const DEVICES: &str = r#"[{"serial": "007900000001", "hostname": "fw-01", "ip": "10.0.0.11"},
+                         {"serial": "007900000002", "hostname": "fw-02", "ip": "10.0.0.12", "connected": false}]"#;
+
+#[test]
+fn a_disconnected_firewall_is_reported_failed_and_never_asked() {
+    let sim = Sim::start_with_devices(DEVICES, &["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(2, "")).unwrap();
+    let facts = path_str(&facts);
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let interface_calls = requests(&sim, "op.show.interface");
+
+    let out = cli(&["--config", &cfg, "--output", "json", "verify", "--facts", &facts]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a failed row fails the command: {stderr}");
+    assert!(!stderr.contains(PASSWORD) && !String::from_utf8_lossy(&out.stdout).contains(PASSWORD), "no secret in output");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let fw2: Vec<&serde_json::Value> = rows.iter().filter(|r| r["serial"] == "007900000002").collect();
+    assert_eq!(fw2.len(), 1, "the disconnected firewall gets exactly its in-sync row: {rows:?}");
+    assert_eq!((fw2[0]["check"].as_str(), fw2[0]["ok"].as_bool()), (Some("in-sync"), Some(false)));
+    assert!(fw2[0]["detail"].as_str().unwrap().contains("not connected"), "{:?}", fw2[0]);
+    assert!(rows.iter().any(|r| r["serial"] == "007900000001"), "the connected one is asked: {rows:?}");
+    // What verify sent: one interface read, for the one connected member (none for fw-02).
+    assert_eq!(requests(&sim, "op.show.interface") - interface_calls, 1, "{}", sim.stats());
+    assert!(requests(&sim, "op.show.devicegroups") >= 1 && requests(&sim, "op.show.devices") >= 1, "{}", sim.stats());
+}
+
+#[test]
+fn a_bad_scope_is_a_usage_error_naming_it() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let facts = path_str(&facts);
+    for (args, needle) in [
+        (vec!["--cluster", "nope"], "--cluster nope: no such managed cluster"),
+        (vec!["--service", "default/nope"], "--service default/nope: no labelled Service"),
+        (vec!["--service", "no-slash"], "--service no-slash: expected NAMESPACE/NAME"),
+    ] {
+        let mut all = vec!["--config", &cfg, "verify", "--facts", &facts];
+        all.extend(args);
+        let out = cli(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "want {needle:?} in {stderr}");
+    }
+    assert_eq!(requests(&sim, "op.show.interface"), 0, "nothing asked of a firewall: {}", sim.stats());
+}
+
+#[test]
+fn a_device_group_without_firewalls_fails_verify() {
+    let sim = Sim::start_fresh(&["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let out = cli(&["--config", &cfg, "--output", "json", "verify", "--facts", &path_str(&facts)]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0]["detail"].as_str().unwrap().contains("has no member firewall"), "{rows:?}");
+    assert_eq!(requests(&sim, "op.show.interface"), 0, "{}", sim.stats());
+}
+
+/// Interfaces as AWS discovery reports the ENIs, matching `facts_json`'s trust subnets.
+const DEVICES_WITH_INTERFACES: &str = r#"[
+  {"serial": "007900000001", "hostname": "fw-01", "ip": "10.0.0.11", "interfaces": [
+    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.1.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.2.10/24"}]},
+  {"serial": "007900000002", "hostname": "fw-02", "ip": "10.0.0.12", "interfaces": [
+    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.11.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.12.10/24"}]}]"#;
+
+fn verify_json(cfg: &str, facts: &str) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let out = cli(&["--config", cfg, "--output", "json", "verify", "--facts", facts]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.code(), report["rows"].as_array().cloned().unwrap_or_default(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
+    let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    // Another admin's allow rule for the inbound traffic, committed (our partial commit never
+    // takes another admin's changes), so our push carries it to the firewalls.
+    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase/security/rules";
+    let rule = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
+    let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", dg), ("element", rule)]);
+    assert!(r.contains("success"), "{r}");
+    // The stack carries our template (what `panorama prepare` sets up), so the routes reach them.
+    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
+    );
+    assert!(r.contains("success"), "{r}");
+    let r = sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]);
+    assert!(r.contains("success"), "{r}");
+    sim.dns(serde_json::json!({"internal-svc-0.elb.us-west-2.amazonaws.com": ["192.168.110.77"],
+                               "internal-svc-1.elb.us-west-2.amazonaws.com": ["192.168.111.78"]}));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let facts = path_str(&facts);
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let sent = |k: &str| requests(&sim, k);
+    let kinds = ["op.test.nat-policy-match", "op.test.security-policy-match", "op.test.routing", "op.request.system", "op.show.interface"];
+    let before: Vec<u64> = kinds.iter().map(|k| sent(k)).collect();
+    let (code, rows, stderr) = verify_json(&cfg, &facts);
+    let calls: Vec<u64> = kinds.iter().zip(&before).map(|(k, b)| sent(k) - b).collect();
+    // Per firewall: NAT for 1 Service + 2 subnets, security for 1, fib-lookup for 2 subnets,
+    // one FQDN table, one interface read.
+    assert_eq!(calls, [6, 2, 4, 2, 2], "what verify sent ({kinds:?}): {}", sim.stats());
+    let failed: Vec<&serde_json::Value> = rows.iter().filter(|r| r["ok"] != true).collect();
+    assert!(failed.is_empty() && code == Some(0), "every check green: {failed:#?} {stderr}");
+    for fw in ["007900000001", "007900000002"] {
+        for check in ["in-sync", "interfaces", "inbound-nat", "inbound-security", "fqdn", "route", "outbound-nat"] {
+            assert!(rows.iter().any(|r| r["serial"] == fw && r["check"] == check), "{fw} {check}: {rows:#?}");
+        }
+    }
+
+    // fw-02 reports the next push OK but keeps its old config (pan-os-ansible#400).
+    sim.faults(serde_json::json!({"push_silently_ignored_by": ["007900000002"]}));
+    std::fs::write(&facts, facts_json(2, "")).unwrap();
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "the push job says OK: {}", String::from_utf8_lossy(&out.stderr));
+    let (code, rows, _) = verify_json(&cfg, &facts);
+    assert_eq!(code, Some(1));
+    let failed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["ok"] != true)
+        .map(|r| (r["serial"].as_str().unwrap(), r["check"].as_str().unwrap(), r["subject"].as_str().unwrap()))
+        .collect();
+    assert!(failed.contains(&("007900000002", "inbound-nat", "shop/default/svc-1")), "{rows:#?}");
+    assert!(failed.iter().all(|f| f.0 == "007900000002"), "fw-01 took the push: {failed:?}");
+}
+
+const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
+
+/// Another administrator writes `element` into `rulebase` (`nat` or `security`) of eks-dg's
+/// pre-rulebase, moves it to the top, commits and pushes the device group.
+fn foreign_rule_on_top(sim: &Sim, rulebase: &str, name: &str, element: &str) {
+    let rules = format!("{DG_RULES}/{rulebase}/rules");
+    let entry = format!("{rules}/entry[@name='{name}']");
+    let as_other = |p: &[(&str, &str)]| {
+        let r = sim.api_as("other-admin", "other", p);
+        assert!(r.contains("success"), "{p:?}: {r}");
+    };
+    as_other(&[("type", "config"), ("action", "set"), ("xpath", &rules), ("element", element)]);
+    as_other(&[("type", "config"), ("action", "move"), ("xpath", &entry), ("where", "top")]);
+    as_other(&[("type", "commit"), ("cmd", "<commit></commit>")]);
+    let push = "<commit-all><shared-policy><device-group><entry name=\"eks-dg\"/></device-group></shared-policy></commit-all>";
+    as_other(&[("type", "commit"), ("action", "all"), ("cmd", push)]);
+}
+
+fn failed_rows(rows: &[serde_json::Value]) -> Vec<(String, String, String, String)> {
+    rows.iter()
+        .filter(|r| r["ok"] != true)
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (s("serial"), s("check"), s("subject"), s("detail"))
+        })
+        .collect()
+}
+
+#[test]
+fn each_failure_class_is_detected_and_named() {
+    let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
+    let cfg = path_str(&sim.write_config(""));
+    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
+    );
+    assert!(r.contains("success"), "{r}");
+    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
+    let r = sim.api_as(
+        "other-admin",
+        "other",
+        &[("type", "config"), ("action", "set"), ("xpath", &format!("{DG_RULES}/security/rules")), ("element", allow)],
+    );
+    assert!(r.contains("success"), "{r}");
+    assert!(sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]).contains("success"));
+    let facts = sim.dir.path().join("facts.json");
+    std::fs::write(&facts, facts_json(1, "")).unwrap();
+    let facts = path_str(&facts);
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fqdn = "internal-svc-0.elb.us-west-2.amazonaws.com";
+
+    // 1. An FQDN the firewalls cannot resolve (an empty DNS map).
+    sim.dns(serde_json::json!({}));
+    let (code, rows, _) = verify_json(&cfg, &facts);
+    let f = failed_rows(&rows);
+    assert_eq!((code, f.len()), (Some(1), 2), "{f:#?}");
+    assert!(f.iter().all(|r| r.1 == "fqdn" && r.2 == "shop/default/svc-0" && r.3.contains("has not resolved")), "{f:#?}");
+    sim.dns(serde_json::json!({fqdn: ["192.168.110.77"]}));
+    assert_eq!(verify_json(&cfg, &facts).0, Some(0), "resolved again: green");
+
+    // 2. A foreign NAT rule above ours that captures the Service's port.
+    let nat = "<entry name='foreign-capture'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service>any</service></entry>";
+    foreign_rule_on_top(&sim, "nat", "foreign-capture", nat);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    assert!(
+        f.iter().any(|r| r.0 == "007900000001"
+            && r.1 == "inbound-nat"
+            && r.3.contains("matches foreign-capture before ours (demo.in.shop.default.svc-0)")),
+        "{f:#?}"
+    );
+    assert!(
+        sim.api_as(
+            "other-admin",
+            "other",
+            &[("type", "config"), ("action", "delete"), ("xpath", &format!("{DG_RULES}/nat/rules/entry[@name='foreign-capture']"))]
+        )
+        .contains("success")
+    );
+
+    // 3. A security rule that denies the Service's traffic.
+    let deny = "<entry name='block-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>deny</action></entry>";
+    foreign_rule_on_top(&sim, "security", "block-in", deny);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    let sec: Vec<_> = f.iter().filter(|r| r.1 == "inbound-security").collect();
+    assert_eq!(sec.len(), 2, "{f:#?}");
+    assert!(sec.iter().all(|r| r.3.contains("blocked: block-in says deny")), "{f:#?}");
+    assert!(f.iter().all(|r| r.1 != "inbound-nat"), "the NAT rule is ours again: {f:#?}");
+
+    // 4. fw-01's trust interface moves: our routes' next hop is no longer on a connected subnet.
+    let mut devices: serde_json::Value = serde_json::from_str(DEVICES_WITH_INTERFACES).unwrap();
+    devices[0]["interfaces"][1]["address"] = "192.168.99.10/24".into();
+    sim.devices(devices);
+    let f = failed_rows(&verify_json(&cfg, &facts).1);
+    let routes: Vec<_> = f.iter().filter(|r| r.1 == "route").collect();
+    assert_eq!(routes.len(), 2, "{f:#?}");
+    assert!(routes.iter().all(|r| r.0 == "007900000001"), "only fw-01's routes: {f:#?}");
+}
