@@ -3,6 +3,12 @@
 //! the commits made for one burst of changes. Not a timed test.
 //!
 //!   cargo bench --bench watch_latency            WATCH_BENCH_CHANGES=100 (default)
+//!
+//! Large-estate mode (issue 18): `WATCH_BENCH_ESTATE=16000` protects that many Services first,
+//! then makes the N changes a mix of create, relabel and delete, against panorama-sim answering
+//! each call after `WATCH_BENCH_LATENCY_MS` (default 20 in this mode, 0 otherwise). It prints,
+//! per change, the engine's config reads and write calls (the probe's own single-entry polls are
+//! counted and subtracted), so a converge that reads the whole estate shows up as such.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -18,14 +24,18 @@ use pano_eks::secret::Secret;
 use pano_eks::sync::metrics::Metrics;
 use pano_eks::sync::watch::{self, WatchSetup, WatchedCluster};
 use pano_eks::sync::{Credentials, Engine, EngineOptions};
-use pano_eks_core::Facts;
+use pano_eks_core::{Facts, Kind};
 
 const AWS_FACTS: &str = r#"{"clusters": [{"name": "shop", "subnets": [{"id": "subnet-1", "cidr": "192.168.110.0/24", "az": "us-west-2a"}]}],
   "firewalls": [{"id": "i-a", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#;
 
 fn service(i: usize) -> Service {
+    service_on(i, 10_000 + i)
+}
+
+fn service_on(i: usize, port: usize) -> Service {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": (10_000 + i).to_string()}},
+        "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": port.to_string()}},
         "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()
@@ -41,9 +51,34 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+fn env_num(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// One change of the large-estate mode: what was done to which Service.
+#[derive(Clone, Copy)]
+enum Change {
+    Create(usize),
+    Relabel(usize, usize),
+    Delete(usize),
+}
+
+/// The mixed sequence: create a new Service, relabel an existing one, delete an existing one.
+fn changes(estate: usize, n: usize) -> Vec<Change> {
+    (0..n)
+        .map(|j| match j % 3 {
+            0 => Change::Create(estate + j),
+            1 => Change::Relabel(j, 30_000 + j),
+            _ => Change::Delete(estate / 2 + j),
+        })
+        .collect()
+}
+
 fn main() {
-    let n: usize = std::env::var("WATCH_BENCH_CHANGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let sim = support::Sim::start(&["--job-step-ms", "50"]);
+    let n: usize = env_num("WATCH_BENCH_CHANGES").unwrap_or(100);
+    let estate: usize = env_num("WATCH_BENCH_ESTATE").unwrap_or(0);
+    let latency = env_num("WATCH_BENCH_LATENCY_MS").unwrap_or(if estate > 0 { 20 } else { 0 }).to_string();
+    let sim = support::Sim::start(&["--job-step-ms", "50", "--latency-ms", &latency]);
     let k = support::aws_world::KubeSim::start("shop");
     let cfg = sim.config("");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -75,6 +110,12 @@ fn main() {
         let locs = Locations::from_settings(&probe.settings);
         let api: Api<Service> = Api::namespaced(client.clone(), "default");
         tokio::time::sleep(Duration::from_secs(2)).await; // the first list and the cluster's routes
+        if estate > 0 {
+            let r = large_estate(&sim, &probe.client, &locs, &api, estate, n).await;
+            let _ = stop.send(());
+            let _ = run.await;
+            return (r, 0);
+        }
         let mut lat = Vec::new();
         for i in 0..n {
             api.create(&PostParams::default(), &service(i)).await.unwrap();
@@ -103,6 +144,9 @@ fn main() {
         let _ = run.await;
         (lat, after - before)
     });
+    if estate > 0 {
+        return; // large_estate printed its figures
+    }
     let mut s = latencies.clone();
     s.sort_by(f64::total_cmp);
     println!(
@@ -112,4 +156,91 @@ fn main() {
         s[s.len() - 1]
     );
     println!("burst of 20 Service changes: {burst_commits} commit(s)");
+}
+
+/// Waits until the candidate's NAT rule of `svc-{i}` is present with `port` in it, or absent
+/// (`None`); returns how many single-entry reads the probe made.
+async fn await_rule(client: &pano_eks::panorama::client::PanoramaClient, locs: &Locations, i: usize, port: Option<usize>) -> u64 {
+    let xpath = locs.entry(Kind::NatRule, &format!("demo.in.shop.default.svc-{i}"));
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let got = client.get(&xpath).await.unwrap();
+        let done = match (port, got) {
+            (None, None) => true,
+            (Some(p), Some(e)) => e.to_xml().contains(&p.to_string()),
+            _ => false,
+        };
+        if done {
+            return polls;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Protects `estate` Services, then makes `n` mixed changes; prints latency and calls per change.
+async fn large_estate(
+    sim: &support::Sim,
+    client: &pano_eks::panorama::client::PanoramaClient,
+    locs: &Locations,
+    api: &Api<Service>,
+    estate: usize,
+    n: usize,
+) -> Vec<f64> {
+    let t0 = Instant::now();
+    for i in 0..estate {
+        api.create(&PostParams::default(), &service(i)).await.unwrap();
+        publish(api, i).await;
+    }
+    await_rule(client, locs, estate - 1, Some(10_000 + estate - 1)).await;
+    println!("{estate} Services protected in {:.1} s", t0.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(3)).await; // let the first converge's commit settle
+    let stats = || tokio::task::block_in_place(|| sim.stats());
+    let reads =
+        |s: &serde_json::Value| s["requests"]["config.get"].as_u64().unwrap_or(0) + s["requests"]["config.show"].as_u64().unwrap_or(0);
+    let (mut lat, mut read_calls, mut write_calls) = (Vec::new(), Vec::new(), Vec::new());
+    for c in changes(estate, n) {
+        let before = stats();
+        let t = Instant::now();
+        let polls = match c {
+            Change::Create(i) => {
+                api.create(&PostParams::default(), &service(i)).await.unwrap();
+                publish(api, i).await;
+                await_rule(client, locs, i, Some(10_000 + i)).await
+            }
+            Change::Relabel(i, port) => {
+                let patch = serde_json::json!({"metadata": {"labels": {"panw-tg-port": port.to_string()}}});
+                api.patch(&format!("svc-{i}"), &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+                await_rule(client, locs, i, Some(port)).await
+            }
+            Change::Delete(i) => {
+                api.delete(&format!("svc-{i}"), &Default::default()).await.unwrap();
+                await_rule(client, locs, i, None).await
+            }
+        };
+        lat.push(t.elapsed().as_secs_f64());
+        // The converge may still be committing: wait out one debounce before counting its calls.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = stats();
+        read_calls.push((reads(&after) - reads(&before)).saturating_sub(polls));
+        write_calls.push(after["write_calls"].as_u64().unwrap_or(0) - before["write_calls"].as_u64().unwrap_or(0));
+    }
+    let mut s = lat.clone();
+    s.sort_by(f64::total_cmp);
+    let max = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
+    let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+    println!(
+        "large estate ({estate} Services, {n} mixed changes, debounce 1s): change -> candidate p50 {:.2} s, p95 {:.2} s, max {:.2} s",
+        pct(&s, 0.5),
+        pct(&s, 0.95),
+        s[s.len() - 1]
+    );
+    println!(
+        "per change: config reads mean {:.1} max {}, write calls mean {:.1} max {}",
+        mean(&read_calls),
+        max(&read_calls),
+        mean(&write_calls),
+        max(&write_calls)
+    );
+    lat
 }
