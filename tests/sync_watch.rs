@@ -518,3 +518,61 @@ async fn the_dashboard_and_alerts_query_only_metrics_a_running_sync_exports() {
     let _ = stop_tx.send(());
     tokio::time::timeout(WAIT, run).await.expect("stops on shutdown").unwrap();
 }
+
+/// A labelled Service behind an internet-facing load balancer gets an `Exposed` Warning Event
+/// naming the annotation (its objects are still written); re-annotated internal, it is
+/// `Protected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internet_facing_service_is_told_exposed_then_protected_when_made_internal() {
+    use k8s_openapi::api::events::v1::Event;
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new()))), async move {
+        let _ = stop_rx.await;
+    }));
+    let e = engine(&sim).await;
+    let scheme = "service.beta.kubernetes.io/aws-load-balancer-scheme";
+    let mut svc = service("frontend", "82");
+    svc.metadata.annotations = Some(
+        [
+            ("service.beta.kubernetes.io/aws-load-balancer-type".to_owned(), "external".to_owned()),
+            (scheme.to_owned(), "internet-facing".to_owned()),
+        ]
+        .into(),
+    );
+    api.create(&PostParams::default(), &svc).await.unwrap();
+    publish_hostname(&api, "frontend", "fe.elb.us-west-2.amazonaws.com").await;
+    until(&e, "frontend's NAT rule written", |o| has_rule(o, "frontend")).await;
+
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let event = |reason: &'static str| {
+        let events = events.clone();
+        async move {
+            let start = Instant::now();
+            loop {
+                let list = events.list(&Default::default()).await.unwrap();
+                if let Some(ev) = list.items.into_iter().find(|ev| {
+                    ev.reason.as_deref() == Some(reason) && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("frontend")
+                }) {
+                    break ev;
+                }
+                assert!(start.elapsed() < Duration::from_secs(20), "no {reason} event after {:?}", start.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let exposed = event("Exposed").await;
+    assert_eq!(exposed.type_.as_deref(), Some("Warning"));
+    let note = exposed.note.unwrap_or_default();
+    assert!(note.contains("internet-facing") && note.contains(scheme), "{note}");
+
+    let internal = serde_json::json!({"metadata": {"annotations": {scheme: "internal"}}});
+    api.patch("frontend", &PatchParams::default(), &Patch::Merge(&internal)).await.unwrap();
+    let protected = event("Protected").await;
+    assert_eq!(protected.type_.as_deref(), Some("Normal"));
+    let _ = stop.send(());
+    let _ = run.await;
+}

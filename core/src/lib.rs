@@ -14,6 +14,8 @@
 //!   [`plan()`], what it reports, what refused writes and commit locks mean.
 //! * [`prepare`]: Panorama's prerequisites (`panorama prepare`), the vm-auth-key by Panorama's clock.
 //! * [`front`]: the public load balancer with `sync.manage_alb` (ALB or NLB).
+//! * [`security`]: security policy from Kubernetes; so far whether a Service's load balancer
+//!   bypasses the firewalls (`exposed`).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
 //! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
 //! * [`aws`]: what `up` checks first (pre-flight), what a CloudFormation stack's state means,
@@ -47,6 +49,7 @@ pub mod front;
 mod fxhash;
 pub mod panorama;
 pub mod prepare;
+pub mod security;
 pub mod settings;
 pub mod time;
 pub mod verify;

@@ -840,3 +840,46 @@ fn a_tag_a_foreign_rule_or_group_still_names_is_held_and_reported() {
         assert!(held[0].message.contains(&format!("{:?}", r.name)), "{}", held[0].message);
     }
 }
+
+#[test]
+fn an_internet_facing_service_is_exposed_with_the_reason_and_the_others_are_not() {
+    let ann = |mut s: ServiceFacts, pairs: &[(&str, &str)]| {
+        s.annotations = pairs.iter().map(|(k, v)| (format!("service.beta.kubernetes.io/aws-load-balancer-{k}"), (*v).to_owned())).collect();
+        s
+    };
+    let f = facts(
+        vec![cluster(
+            "shop",
+            &["192.168.110.0/24"],
+            vec![
+                ann(svc("default", "open", "82"), &[("type", "external"), ("scheme", "internet-facing")]),
+                ann(svc("default", "closed", "83"), &[("type", "external"), ("scheme", "internal")]),
+                ann(svc("default", "legacy", "84"), &[("internal", "true")]),
+                svc("default", "plain", "85"),
+            ],
+        )],
+        vec![fw("i-1", "192.168.2.0/24")],
+    );
+    let states = |p: &Plan| p.services.iter().map(|s| (s.name.clone(), s.state)).collect::<Vec<_>>();
+    let want = |exposed_or_planned: ServiceState| {
+        vec![
+            ("closed".to_owned(), exposed_or_planned),
+            ("legacy".to_owned(), exposed_or_planned),
+            ("open".to_owned(), ServiceState::Exposed),
+            ("plain".to_owned(), exposed_or_planned),
+        ]
+    };
+    let p = run(&f, &Observed::default());
+    assert_eq!(states(&p), want(ServiceState::Planned));
+    // Its objects are still written (the firewall path works); only its state says the truth.
+    assert!(p.operations.iter().any(|o| o.name() == "prod.in.shop.default.open"), "{:#?}", p.operations);
+    let open = p.services.iter().find(|s| s.name == "open").unwrap();
+    assert!(open.reason.contains("internet-facing") && open.reason.contains("aws-load-balancer-scheme"), "{}", open.reason);
+    let problems: Vec<_> = p.problems.iter().filter(|x| x.kind == ProblemKind::Exposed).map(|x| x.subject.as_str()).collect();
+    assert_eq!(problems, ["shop/default/open"]);
+    // Converged: still exposed, and a resync writes nothing.
+    let observed = converge(&f, &Observed::default());
+    let p = run(&f, &observed);
+    assert!(p.is_noop(), "{:#?}", p.operations);
+    assert_eq!(states(&p), want(ServiceState::Protected));
+}

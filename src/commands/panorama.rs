@@ -224,7 +224,11 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                 println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
                 for s in &plan.services {
                     let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                    let detail = s.nat_rule.clone().unwrap_or_else(|| s.reason.clone());
+                    // An exposed Service has a NAT rule, but the reason is what its operator needs.
+                    let detail = match (&s.nat_rule, s.state) {
+                        (Some(rule), st) if st != ServiceState::Exposed => rule.clone(),
+                        _ => s.reason.clone(),
+                    };
                     let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
                     println!(
                         "{:<40} {:>5}  {:<10} {:<9} {}",

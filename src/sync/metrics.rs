@@ -20,8 +20,8 @@ struct Inner {
     write_calls: u64,
     commits: u64,
     pushes: u64,
-    /// cluster → (discovered, protected, conflicting, pending, invalid, refused)
-    services: BTreeMap<String, [u64; 7]>,
+    /// cluster → (discovered, protected, conflicting, pending, invalid, refused, over-capacity, exposed)
+    services: BTreeMap<String, [u64; 8]>,
     /// cluster → watch is synced and healthy
     clusters_ready: BTreeMap<String, bool>,
     leader: bool,
@@ -128,7 +128,7 @@ impl Metrics {
         let _ = writeln!(s, "# HELP pano_eks_services Labelled Services by cluster and state.\n# TYPE pano_eks_services gauge");
         for (cluster, counts) in &m.services {
             for (state, v) in
-                ["discovered", "protected", "conflicting", "pending", "invalid", "refused", "over-capacity"].iter().zip(counts)
+                ["discovered", "protected", "conflicting", "pending", "invalid", "refused", "over-capacity", "exposed"].iter().zip(counts)
             {
                 let _ = writeln!(s, "pano_eks_services{{cluster=\"{}\",state=\"{state}\"}} {v}", escape(cluster));
             }
@@ -179,6 +179,7 @@ fn set_services(m: &mut Inner, plan: &Plan) {
             ServiceState::Invalid => c[4] += 1,
             ServiceState::Refused => c[5] += 1,
             ServiceState::OverCapacity => c[6] += 1,
+            ServiceState::Exposed => c[7] += 1,
         }
     }
 }
@@ -260,6 +261,44 @@ mod tests {
         m.cluster_ready("blog", false);
         assert!(!m.ready());
         assert_eq!(escape("a\"b"), "a\\\"b");
+    }
+
+    #[test]
+    fn an_exposed_service_is_counted_as_exposed_not_protected() {
+        use pano_eks_core::{ClusterFacts, Facts, Observed, PlanSettings, PortFacts, ServiceFacts, Timestamp};
+        let svc = |name: &str, label: &str, scheme: &str| ServiceFacts {
+            namespace: "default".into(),
+            name: name.into(),
+            labels: [("panw-tg-port".to_owned(), label.to_owned())].into(),
+            annotations: [
+                ("service.beta.kubernetes.io/aws-load-balancer-type".to_owned(), "external".to_owned()),
+                ("service.beta.kubernetes.io/aws-load-balancer-scheme".to_owned(), scheme.to_owned()),
+            ]
+            .into(),
+            service_type: "LoadBalancer".into(),
+            lb_hostname: Some(format!("{name}-1.elb.us-west-2.amazonaws.com")),
+            ports: vec![PortFacts { port: 80, protocol: "TCP".into() }],
+            created: Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),
+        };
+        let facts = Facts {
+            clusters: vec![ClusterFacts {
+                name: "shop".into(),
+                subnets: vec![],
+                services: vec![svc("open", "82", "internet-facing"), svc("closed", "83", "internal")],
+            }],
+            ..Default::default()
+        };
+        let plan = pano_eks_core::plan(&PlanSettings::new("prod", "dg", "tpl"), &facts, &Observed::default()).unwrap();
+        let m = Metrics::default();
+        set_services(&mut m.0.lock().unwrap(), &plan);
+        let text = m.render();
+        for line in [
+            "pano_eks_services{cluster=\"shop\",state=\"discovered\"} 2",
+            "pano_eks_services{cluster=\"shop\",state=\"protected\"} 1",
+            "pano_eks_services{cluster=\"shop\",state=\"exposed\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[tokio::test]

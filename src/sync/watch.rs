@@ -266,7 +266,8 @@ fn snapshot(base: &Facts, watches: &[ClusterWatch]) -> Facts {
 }
 
 /// One Event per Service whose state changed (Protected, Pending, Conflict, InvalidLabel,
-/// Refused: Panorama refused a write it needs, with PAN-OS's message).
+/// Refused: Panorama refused a write it needs, with PAN-OS's message; Exposed: its own load
+/// balancer is internet-facing and bypasses the firewalls).
 async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, last: &mut BTreeMap<(String, String, String), ServiceState>) {
     for s in &plan.services {
         let key = (s.cluster.clone(), s.namespace.clone(), s.name.clone());
@@ -293,6 +294,7 @@ async fn record_events(watches: &[ClusterWatch], plan: &pano_eks_core::Plan, las
             ServiceState::Invalid => (EventType::Warning, "InvalidLabel"),
             ServiceState::Refused => (EventType::Warning, "Refused"),
             ServiceState::OverCapacity => (EventType::Warning, "OverCapacity"),
+            ServiceState::Exposed => (EventType::Warning, "Exposed"),
         };
         let note = match &s.nat_rule {
             Some(rule) if reason == "Protected" => format!("protected by Panorama NAT rule {rule}"),

@@ -19,6 +19,7 @@ use crate::panorama::model::{
 use crate::panorama::naming::{MANAGED_BY, Names};
 use crate::panorama::spec::{AddressSpec, Ctx, RuleSpec, ServiceSpec, Spec};
 use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
+use crate::security::{Exposure, exposure};
 use crate::settings::{PlanSettings, SettingsError};
 
 /// Everything one planning pass decided.
@@ -367,6 +368,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
             (ServiceState::Protected, "address, service and NAT rule are in place".to_owned())
         };
     }
+    mark_exposed(facts, &mut out.services, &mut out.problems);
 
     // A rule goes before the objects it references; tags go last.
     for deletes in [del_rule, del_route, del_addr, del_svc, del_tag] {
@@ -564,4 +566,26 @@ fn keep_referenced(
         keep("service", op, seen.services.locate(op.name()).map(|j| (&seen.services.list[j].tags, &seen.services.list[j].description)))
     });
     referenced_extra
+}
+
+/// A Service whose own load balancer is internet-facing keeps its objects (the firewall path
+/// works) but is `exposed`, not protected: the internet reaches it around the firewalls.
+fn mark_exposed(facts: &Facts, services: &mut [ServiceStatus], problems: &mut Vec<Problem>) {
+    for st in services.iter_mut().filter(|s| matches!(s.state, ServiceState::Planned | ServiceState::Protected)) {
+        let Some(svc) = facts
+            .clusters
+            .iter()
+            .filter(|c| c.name == st.cluster)
+            .flat_map(|c| &c.services)
+            .find(|s| s.namespace == st.namespace && s.name == st.name)
+        else {
+            continue;
+        };
+        if let Exposure::InternetFacing(why) = exposure(&svc.annotations) {
+            st.state = ServiceState::Exposed;
+            st.reason = why.clone();
+            let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
+            problems.push(Problem { subject, kind: ProblemKind::Exposed, message: why });
+        }
+    }
 }

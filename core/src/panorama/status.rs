@@ -24,6 +24,9 @@ pub enum ServiceState {
     /// Valid and winning its port, but its objects would take the firewalls past a published
     /// limit (see [`crate::capacity`]); admitted by a later plan when room appears.
     OverCapacity,
+    /// Its objects are written, but its own load balancer is internet-facing: the internet
+    /// reaches it without passing any firewall. See [`crate::security::exposure`].
+    Exposed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +93,8 @@ pub enum ProblemKind {
     Refused,
     /// The Service's objects would exceed a firewall limit (the reason names it): not written.
     OverCapacity,
+    /// A labelled Service's own load balancer is internet-facing (it bypasses the firewalls).
+    Exposed,
 }
 
 /// Something skipped or not written, with the thing it concerns
