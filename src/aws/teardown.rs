@@ -107,16 +107,22 @@ pub async fn delete_with_sweep(
     unreachable!("the loop returns")
 }
 
-/// Scales the firewall group to zero and waits (bounded) until its instances are gone, so the
-/// lifecycle lambda removes their extra ENIs before the stack deletes subnets and groups.
-pub async fn drain_asg(aws: &Aws, asg: &str, progress: &Progress) -> Result<(), String> {
-    let r = aws
-        .asg
+async fn describe_group(
+    aws: &Aws,
+    asg: &str,
+) -> Result<aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput, String> {
+    aws.asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(asg)
         .send()
         .await
-        .map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
+        .map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))
+}
+
+/// Scales the firewall group to zero and waits (bounded) until its instances are gone, so the
+/// lifecycle lambda removes their extra ENIs before the stack deletes subnets and groups.
+pub async fn drain_asg(aws: &Aws, asg: &str, progress: &Progress) -> Result<(), String> {
+    let r = describe_group(aws, asg).await?;
     if r.auto_scaling_groups().is_empty() {
         return Ok(());
     }
@@ -131,13 +137,7 @@ pub async fn drain_asg(aws: &Aws, asg: &str, progress: &Progress) -> Result<(), 
     let mut task = progress.task(asg);
     let start = Instant::now();
     loop {
-        let r = aws
-            .asg
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(asg)
-            .send()
-            .await
-            .map_err(|e| format!("autoscaling:DescribeAutoScalingGroups: {e}"))?;
+        let r = describe_group(aws, asg).await?;
         let n: usize = r.auto_scaling_groups().iter().map(|g| g.instances().len()).sum();
         if n == 0 {
             task.finish("no firewall instances left");
