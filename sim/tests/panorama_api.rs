@@ -4,7 +4,7 @@
 
 use pano_eks_sim::panorama::faults::Faults;
 use pano_eks_sim::panorama::state::{Device, HeaderAuth, Options, Params, PreFault, State};
-use pano_eks_sim::panorama::xml_tree::{Node, parse_one};
+use pano_eks_sim::panorama::xml_tree::Node;
 use std::time::{Duration, Instant};
 
 mod panorama_support;

@@ -3,9 +3,8 @@
 //! push gave it. The pushed commands are the ones pan-os-python sends (see sim/README.md).
 
 use pano_eks_sim::panorama::faults::Faults;
-use pano_eks_sim::panorama::state::{Device, HeaderAuth, Options, Params, State};
-use pano_eks_sim::panorama::xml_tree::{Node, parse_one};
-use std::time::{Duration, Instant};
+use pano_eks_sim::panorama::state::{Device, Options};
+use pano_eks_sim::panorama::xml_tree::Node;
 
 mod panorama_support;
 use panorama_support::*;
