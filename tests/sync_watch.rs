@@ -415,6 +415,23 @@ async fn a_push_is_followed_by_a_verification_exported_as_metrics() {
     assert!(stats["requests"]["op.show.devicegroups"].as_u64().unwrap_or(0) >= 1, "{stats}");
     assert!(stats["requests"]["op.show.interface"].as_u64().unwrap_or(0) >= 2, "each connected firewall asked: {stats}");
     assert!(!metrics.render().contains("pano_eks_verify_last_timestamp_seconds 0\n"), "the time of the verification is set");
+    // No DNS map in the sim: neither firewall resolves frontend's FQDN, and the Service is told so.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "default");
+    let start = Instant::now();
+    let ev = loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let found = list.items.into_iter().find(|ev| {
+            ev.reason.as_deref() == Some("VerifyFailed") && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("frontend")
+        });
+        if let Some(ev) = found {
+            break ev;
+        }
+        assert!(start.elapsed() < WAIT, "no VerifyFailed event after {:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    let note = ev.note.unwrap_or_default();
+    assert!(note.contains("007900000001 fqdn") && note.contains("007900000002 fqdn"), "{note}");
     let _ = stop.send(());
     let _ = run.await;
 }

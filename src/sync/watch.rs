@@ -214,7 +214,7 @@ async fn converge_once(
             }
             record_events(watches, &r.plan, last).await;
             if !r.pushes.is_empty() {
-                verify_after_push(setup, &facts, &r.plan).await;
+                verify_after_push(setup, watches, &facts, &r.plan).await;
             }
         }
         Err(e) => {
@@ -235,8 +235,9 @@ async fn converge_once(
 }
 
 /// After a push: ask the firewalls whether it took effect (issue 15); the rows go to /metrics,
-/// failures to the log. A verification that cannot run is logged, never fails the converge.
-async fn verify_after_push(setup: &WatchSetup, facts: &Facts, plan: &pano_eks_core::Plan) {
+/// failures to the log and, for a check that concerns a Service, a `VerifyFailed` Warning Event
+/// on that Service. A verification that cannot run is logged, never fails the converge.
+async fn verify_after_push(setup: &WatchSetup, watches: &[ClusterWatch], facts: &Facts, plan: &pano_eks_core::Plan) {
     let fqdns = pano_eks_core::verify::fqdns(facts);
     let services = pano_eks_core::verify::after_converge(&plan.services);
     let scope =
@@ -247,8 +248,46 @@ async fn verify_after_push(setup: &WatchSetup, facts: &Facts, plan: &pano_eks_co
                 tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
             }
             setup.metrics.verified(&report.rows);
+            verify_events(watches, &report.rows).await;
         }
         Err(e) => tracing::warn!(error = %e, "verify after the push could not run"),
+    }
+}
+
+/// One `VerifyFailed` Warning Event per Service with a failed check, naming each firewall, check
+/// and answer (at most 5, then how many more).
+async fn verify_events(watches: &[ClusterWatch], rows: &[pano_eks_core::verify::Row]) {
+    let mut by_service: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.ok) {
+        if let Some(k) = &r.service {
+            by_service.entry((k.cluster.clone(), k.namespace.clone(), k.name.clone())).or_default().push(format!(
+                "{} {}: {}",
+                r.serial,
+                r.check.as_str(),
+                r.detail
+            ));
+        }
+    }
+    for ((cluster, namespace, name), failures) in by_service {
+        let Some(w) = watches.iter().find(|w| w.name == cluster) else { continue };
+        let (Some(rec), true) = (&w.recorder, w.events_allowed.load(Ordering::Relaxed)) else { continue };
+        let found = w
+            .store
+            .state()
+            .into_iter()
+            .find(|o| o.metadata.namespace.as_deref() == Some(&namespace) && o.metadata.name.as_deref() == Some(&name));
+        let Some(obj) = found else { continue };
+        let mut note = failures.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+        if failures.len() > 5 {
+            note.push_str(&format!("; and {} more (pano-eks verify)", failures.len() - 5));
+        }
+        // Events carry at most 1 KiB of note.
+        note.truncate(note.char_indices().nth(1000).map_or(note.len(), |(i, _)| i));
+        let ev =
+            KEvent { type_: EventType::Warning, reason: "VerifyFailed".into(), note: Some(note), action: "Verify".into(), secondary: None };
+        if let Err(e) = rec.publish(&ev, &obj.object_ref(&())).await {
+            tracing::debug!(error = %e, "could not record a VerifyFailed Event");
+        }
     }
 }
 
