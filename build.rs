@@ -12,7 +12,7 @@ fn main() {
 }
 
 fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
+    let out = std::process::Command::new("git").args(args).current_dir(std::env::var("CARGO_MANIFEST_DIR").ok()?).output().ok()?;
     let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !s.is_empty()).then_some(s)
 }
@@ -34,7 +34,10 @@ fn embed_git_revision() {
 }
 
 fn embed_lambda() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bootstrap/lambda");
+    // The manifest dir of *this* build, read at run time: `env!` would bake in the checkout the
+    // script was compiled in, and cargo reuses the compiled script across checkouts that share a
+    // target folder (a CI clone, then the working tree).
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("bootstrap/lambda");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("bootstrap/lambda exists")
