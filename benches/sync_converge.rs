@@ -49,7 +49,7 @@ fn stat(sim: &support::Sim, k: &str) -> u64 {
 }
 
 fn converge(rt: &tokio::runtime::Runtime, sim: &support::Sim, f: &Facts, mode: Option<WriteMode>) -> (f64, u64, u64, u64, usize) {
-    let cfg = unlimited(sim.config(""));
+    let cfg = support::unlimited(sim.config(""));
     let opts = EngineOptions { mode, ..Default::default() };
     let engine =
         rt.block_on(Engine::connect_with(&cfg, sim.dir.path(), opts, Credentials::Password(Secret::new(support::PASSWORD)))).unwrap();
@@ -139,21 +139,4 @@ fn support_config() -> pano_eks::config::Config {
     let p = dir.path().join("pano-eks.toml");
     std::fs::write(&p, text).unwrap();
     pano_eks::config::load(&p, pano_eks::config::LoadOptions { existing_vpc: false }).unwrap_or_else(|d| panic!("{d}")).config
-}
-
-/// The engine benchmarks measure the write path at 16,000 Services, more than any VM-Series can
-/// hold (2,000 FQDN address objects on tiers 1-3, 6,144 on tier 4; docs/benchmarks.md): the
-/// limits are lifted explicitly, so admission does not cut the estate to what the sim's tier-1
-/// devices would take.
-fn unlimited(mut cfg: pano_eks::config::Config) -> pano_eks::config::Config {
-    let n = Some(usize::MAX / 4);
-    cfg.firewalls.capacity = Some(pano_eks::config::FirewallCapacity {
-        tier: None,
-        fqdn_addresses: n,
-        addresses: n,
-        service_objects: n,
-        nat_rules: n,
-        security_rules: n,
-    });
-    cfg
 }

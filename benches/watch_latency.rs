@@ -80,7 +80,7 @@ fn main() {
     let latency = env_num("WATCH_BENCH_LATENCY_MS").unwrap_or(if estate > 0 { 20 } else { 0 }).to_string();
     let sim = support::Sim::start(&["--job-step-ms", "50", "--latency-ms", &latency]);
     let k = support::aws_world::KubeSim::start("shop");
-    let cfg = unlimited(sim.config(""));
+    let cfg = support::unlimited(sim.config(""));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let stats = |key: &str| sim.stats()[key].as_u64().unwrap_or(0);
     let (latencies, burst_commits) = rt.block_on(async {
@@ -243,21 +243,4 @@ async fn large_estate(
         max(&write_calls)
     );
     lat
-}
-
-/// The engine benchmarks measure the write path at 16,000 Services, more than any VM-Series can
-/// hold (2,000 FQDN address objects on tiers 1-3, 6,144 on tier 4; docs/benchmarks.md): the
-/// limits are lifted explicitly, so admission does not cut the estate to what the sim's tier-1
-/// devices would take.
-fn unlimited(mut cfg: pano_eks::config::Config) -> pano_eks::config::Config {
-    let n = Some(usize::MAX / 4);
-    cfg.firewalls.capacity = Some(pano_eks::config::FirewallCapacity {
-        tier: None,
-        fqdn_addresses: n,
-        addresses: n,
-        service_objects: n,
-        nat_rules: n,
-        security_rules: n,
-    });
-    cfg
 }

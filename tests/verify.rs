@@ -97,23 +97,7 @@ fn verify_json(cfg: &str, facts: &str) -> (Option<i32>, Vec<serde_json::Value>, 
 fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
     let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
     let cfg = path_str(&sim.write_config(""));
-    // Another admin's allow rule for the inbound traffic, committed (our partial commit never
-    // takes another admin's changes), so our push carries it to the firewalls.
-    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase/security/rules";
-    let rule = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
-        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
-    let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", dg), ("element", rule)]);
-    assert!(r.contains("success"), "{r}");
-    // The stack carries our template (what `panorama prepare` sets up), so the routes reach them.
-    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
-    let r = sim.api_as(
-        "other-admin",
-        "other",
-        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
-    );
-    assert!(r.contains("success"), "{r}");
-    let r = sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]);
-    assert!(r.contains("success"), "{r}");
+    allow_inbound_and_stack_the_template(&sim);
     sim.dns(serde_json::json!({"internal-svc-0.elb.us-west-2.amazonaws.com": ["192.168.110.77"],
                                "internal-svc-1.elb.us-west-2.amazonaws.com": ["192.168.111.78"]}));
     let facts = sim.dir.path().join("facts.json");
@@ -156,6 +140,24 @@ fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
 
 const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
 
+/// Another admin's allow rule for the inbound traffic and the stack carrying our template (what
+/// `panorama prepare` sets up), committed: our partial commit never takes another admin's
+/// changes, so our push carries them to the firewalls.
+fn allow_inbound_and_stack_the_template(sim: &Sim) {
+    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
+    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
+    let rules = format!("{DG_RULES}/security/rules");
+    for p in [
+        &[("type", "config"), ("action", "set"), ("xpath", rules.as_str()), ("element", allow)][..],
+        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
+        &[("type", "commit"), ("cmd", "<commit></commit>")],
+    ] {
+        let r = sim.api_as("other-admin", "other", p);
+        assert!(r.contains("success"), "{p:?}: {r}");
+    }
+}
+
 /// Another administrator writes `element` into `rulebase` (`nat` or `security`) of eks-dg's
 /// pre-rulebase, moves it to the top, commits and pushes the device group.
 fn foreign_rule_on_top(sim: &Sim, rulebase: &str, name: &str, element: &str) {
@@ -186,22 +188,7 @@ fn failed_rows(rows: &[serde_json::Value]) -> Vec<(String, String, String, Strin
 fn each_failure_class_is_detected_and_named() {
     let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
     let cfg = path_str(&sim.write_config(""));
-    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
-    let r = sim.api_as(
-        "other-admin",
-        "other",
-        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
-    );
-    assert!(r.contains("success"), "{r}");
-    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
-        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
-    let r = sim.api_as(
-        "other-admin",
-        "other",
-        &[("type", "config"), ("action", "set"), ("xpath", &format!("{DG_RULES}/security/rules")), ("element", allow)],
-    );
-    assert!(r.contains("success"), "{r}");
-    assert!(sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]).contains("success"));
+    allow_inbound_and_stack_the_template(&sim);
     let facts = sim.dir.path().join("facts.json");
     std::fs::write(&facts, facts_json(1, "")).unwrap();
     let facts = path_str(&facts);

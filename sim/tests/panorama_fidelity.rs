@@ -10,6 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 const LD: &str = "/config/devices/entry[@name='localhost.localdomain']";
 
+/// A NAT rule whose dynamic destination translation names address `web` (a reference).
+const NAT_TO_WEB: &str = "<entry name='n'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
+<destination><member>10.0.0.1</member></destination><service>svc</service><dynamic-destination-translation><translated-address>web</translated-address></dynamic-destination-translation></entry>";
+
 fn dg(name: &str) -> String {
     format!("{LD}/device-group/entry[@name='{name}']")
 }
@@ -421,14 +425,7 @@ fn references_resolve_through_ancestry_groups_nat_and_shadowing() {
     assert!(a.body.contains("device-group -&gt; other -&gt; address-group -&gt; g -&gt; static"), "{}", a.body);
     // NAT dynamic destination translation names the parent's address
     let nat = format!("{}/pre-rulebase/nat/rules/entry[@name='n']", dg("parent"));
-    assert!(
-        s.edit(
-            &nat,
-            "<entry name='n'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
-<destination><member>10.0.0.1</member></destination><service>svc</service><dynamic-destination-translation><translated-address>web</translated-address></dynamic-destination-translation></entry>"
-        )
-        .ok()
-    );
+    assert!(s.edit(&nat, NAT_TO_WEB).ok());
     let a = s.delete(&format!("{}/address/entry[@name='web']", dg("parent")));
     assert!(a.body.contains("nat -&gt; rules -&gt; n -&gt; dynamic-destination-translation -&gt; translated-address"), "{}", a.body);
     // shadowing: a child-DG object of the same name takes the child's reference
@@ -473,14 +470,7 @@ fn rename_rewrites_references() {
     let r = format!("{}/pre-rulebase/security/rules/entry[@name='foreign']", dg("child"));
     assert!(s.edit(&r, &sec_rule("foreign", "web", "svc")).ok());
     let nat = format!("{}/pre-rulebase/nat/rules/entry[@name='n']", dg("parent"));
-    assert!(
-        s.edit(
-            &nat,
-            "<entry name='n'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
-<destination><member>10.0.0.1</member></destination><service>svc</service><dynamic-destination-translation><translated-address>web</translated-address></dynamic-destination-translation></entry>"
-        )
-        .ok()
-    );
+    assert!(s.edit(&nat, NAT_TO_WEB).ok());
     let x = format!("{}/address/entry[@name='web']", dg("parent"));
     assert!(s.call(&[("type", "config"), ("action", "rename"), ("xpath", &x), ("newname", "web2")]).ok());
     let x = format!("{}/service/entry[@name='svc']", dg("parent"));

@@ -322,3 +322,20 @@ pub fn without_uuids(ops: &[pano_eks_core::Operation]) -> Vec<pano_eks_core::Ope
     }
     ops
 }
+
+/// The engine benchmarks measure the write path at 16,000 Services, more than any VM-Series can
+/// hold (2,000 FQDN address objects on tiers 1-3, 6,144 on tier 4; docs/benchmarks.md): the
+/// limits are lifted explicitly, so admission does not cut the estate to what the sim's tier-1
+/// devices would take.
+pub fn unlimited(mut cfg: pano_eks::config::Config) -> pano_eks::config::Config {
+    let n = Some(usize::MAX / 4);
+    cfg.firewalls.capacity = Some(pano_eks::config::FirewallCapacity {
+        tier: None,
+        fqdn_addresses: n,
+        addresses: n,
+        service_objects: n,
+        nat_rules: n,
+        security_rules: n,
+    });
+    cfg
+}
