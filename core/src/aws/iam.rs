@@ -115,14 +115,24 @@ pub fn sync_policy(scope: &Scope) -> Vec<Statement> {
     let mut out = Vec::new();
     // Discovery (every sync): subnets of each cluster, the firewall group's instances. No
     // resource-level permissions exist for these Describe calls.
-    out.push(st("Discovery", &["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeSubnets"], vec!["*".into()], vec![]));
+    out.push(st(
+        "Discovery",
+        &["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeSubnets"],
+        vec!["*".into()],
+        vec![],
+    ));
     let clusters: Vec<String> = (1..=scope.clusters).map(|n| arn("eks", &format!("cluster/{}", p(&param::cluster(n))))).collect();
     out.push(st("DescribeClusters", &["eks:DescribeCluster"], clusters, vec![]));
     // The bootstrap package's vm-auth-key: read (expiry, HeadObject is s3:GetObject) and renewed.
     let object = format!("arn:${{AWS::Partition}}:s3:::{}/{BOOTSTRAP_KEY_OBJECT}", p(param::BOOTSTRAP_BUCKET));
     out.push(st("BootstrapKey", &["s3:GetObject", "s3:PutObject"], vec![object], vec![]));
     // ListObjectsV2 after the upload; also what makes a missing key a 404 rather than a 403.
-    out.push(st("BootstrapBucketList", &["s3:ListBucket"], vec![format!("arn:${{AWS::Partition}}:s3:::{}", p(param::BOOTSTRAP_BUCKET))], vec![]));
+    out.push(st(
+        "BootstrapBucketList",
+        &["s3:ListBucket"],
+        vec![format!("arn:${{AWS::Partition}}:s3:::{}", p(param::BOOTSTRAP_BUCKET))],
+        vec![],
+    ));
     if scope.front.is_none() && !scope.outbound {
         return out;
     }
@@ -160,11 +170,20 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
         ],
     };
     out.push(st("FrontReads", reads, vec!["*".into()], vec![]));
-    out.push(st("FrontCreateTargetGroups", &["elasticloadbalancing:CreateTargetGroup"], vec![target_groups.clone()], vec![request_tagged()]));
+    out.push(st(
+        "FrontCreateTargetGroups",
+        &["elasticloadbalancing:CreateTargetGroup"],
+        vec![target_groups.clone()],
+        vec![request_tagged()],
+    ));
     // Tags given in a create are authorized as AddTags of that create only (CreateAction).
     let (creates, created): (Vec<String>, String) = match front {
-        Front::Alb => (vec!["CreateTargetGroup".into(), "CreateRule".into()], arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*"))),
-        Front::Nlb => (vec!["CreateTargetGroup".into(), "CreateListener".into()], arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*"))),
+        Front::Alb => {
+            (vec!["CreateTargetGroup".into(), "CreateRule".into()], arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*")))
+        }
+        Front::Nlb => {
+            (vec!["CreateTargetGroup".into(), "CreateListener".into()], arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*")))
+        }
     };
     out.push(st(
         "FrontTagOnCreate",
@@ -188,8 +207,18 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
         Front::Alb => {
             let listener = arn("elasticloadbalancing", &format!("listener/app/{elb}/*/*"));
             let rules = arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*"));
-            out.push(st("AlbCreateRules", &["elasticloadbalancing:CreateRule"], vec![listener.clone(), rules.clone()], vec![request_tagged()]));
-            out.push(st("AlbOwnRules", &["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"], vec![rules], vec![resource_tagged()]));
+            out.push(st(
+                "AlbCreateRules",
+                &["elasticloadbalancing:CreateRule"],
+                vec![listener.clone(), rules.clone()],
+                vec![request_tagged()],
+            ));
+            out.push(st(
+                "AlbOwnRules",
+                &["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"],
+                vec![rules],
+                vec![resource_tagged()],
+            ));
             // The stack's listener carries no tags of ours (CloudFormation's listener has no Tags):
             // scoped by ARN to our load balancer.
             out.push(st("AlbDefaultAction", &["elasticloadbalancing:ModifyListener"], vec![listener], vec![]));
@@ -197,7 +226,12 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
         Front::Nlb => {
             let lb = arn("elasticloadbalancing", &format!("loadbalancer/net/{elb}/*"));
             let listeners = arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*"));
-            out.push(st("NlbCreateListeners", &["elasticloadbalancing:CreateListener"], vec![lb, listeners.clone()], vec![request_tagged()]));
+            out.push(st(
+                "NlbCreateListeners",
+                &["elasticloadbalancing:CreateListener"],
+                vec![lb, listeners.clone()],
+                vec![request_tagged()],
+            ));
             out.push(st("NlbOwnListeners", &["elasticloadbalancing:DeleteListener"], vec![listeners.clone()], vec![resource_tagged()]));
             out.push(st("NlbForward", &["elasticloadbalancing:ModifyListener"], vec![listeners], vec![]));
             // The load balancer's security group (the firewall stack's, tagged by its stack tags).
@@ -219,9 +253,17 @@ fn egress_statements(out: &mut Vec<Statement>) {
         "EgressTagEipOnCreate",
         &["ec2:CreateTags"],
         vec![eips.clone()],
-        vec![Condition { operator: "StringEquals", key: "ec2:CreateAction".into(), values: vec!["AllocateAddress".into()] }, request_tagged()],
+        vec![
+            Condition { operator: "StringEquals", key: "ec2:CreateAction".into(), values: vec!["AllocateAddress".into()] },
+            request_tagged(),
+        ],
     ));
-    out.push(st("EgressOwnEips", &["ec2:AssociateAddress", "ec2:DisassociateAddress", "ec2:ReleaseAddress"], vec![eips], vec![resource_tagged()]));
+    out.push(st(
+        "EgressOwnEips",
+        &["ec2:AssociateAddress", "ec2:DisassociateAddress", "ec2:ReleaseAddress"],
+        vec![eips],
+        vec![resource_tagged()],
+    ));
     // AssociateAddress / DisassociateAddress are also authorized on the interface the address goes
     // to; the firewalls' interfaces carry the launch template's tags, not ours.
     out.push(st(
@@ -231,7 +273,12 @@ fn egress_statements(out: &mut Vec<Statement>) {
         vec![],
     ));
     // The cluster route tables are the cluster stacks' (tagged by the stack tags).
-    out.push(st("EgressClusterRoutes", &["ec2:CreateRoute", "ec2:ReplaceRoute"], vec![arn("ec2", "route-table/*")], vec![resource_tagged()]));
+    out.push(st(
+        "EgressClusterRoutes",
+        &["ec2:CreateRoute", "ec2:ReplaceRoute"],
+        vec![arn("ec2", "route-table/*")],
+        vec![resource_tagged()],
+    ));
 }
 
 /// Every action the policy allows.
@@ -312,7 +359,12 @@ mod tests {
                     assert!(s.actions.iter().all(|a| !a.contains('*') && a.contains(':')), "{s:?}");
                     if s.resources.iter().any(|r| r == "*") {
                         assert_eq!(s.resources, vec!["*"], "{}", s.sid);
-                        assert!(s.actions.iter().all(|a| a.split(':').nth(1).unwrap().starts_with("Describe")), "{}: {:?}", s.sid, s.actions);
+                        assert!(
+                            s.actions.iter().all(|a| a.split(':').nth(1).unwrap().starts_with("Describe")),
+                            "{}: {:?}",
+                            s.sid,
+                            s.actions
+                        );
                         assert!(s.conditions.is_empty());
                     }
                 }
@@ -326,16 +378,23 @@ mod tests {
         let sids: BTreeSet<&str> = policy.iter().map(|s| s.sid).collect();
         assert_eq!(sids.len(), policy.len(), "unique sids");
         // Writes on resources anyone could own are tag-conditioned.
-        for sid in ["FrontCreateTargetGroups", "FrontOwnTargetGroups", "AlbOwnRules", "EgressAllocateEip", "EgressOwnEips", "EgressClusterRoutes"] {
+        for sid in
+            ["FrontCreateTargetGroups", "FrontOwnTargetGroups", "AlbOwnRules", "EgressAllocateEip", "EgressOwnEips", "EgressClusterRoutes"]
+        {
             let s = policy.iter().find(|s| s.sid == sid).unwrap();
             assert!(s.conditions.iter().any(|c| c.key.ends_with("/pano-eks:deployment") && c.values == vec!["${DeploymentName}"]), "{sid}");
         }
         // The rest name our load balancer, firewall group, stacks or bootstrap object.
         let arns = |sid: &str| policy.iter().find(|s| s.sid == sid).unwrap().resources.clone();
-        assert_eq!(arns("AlbDefaultAction"), vec!["arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:listener/app/${ElbName}/*/*"]);
+        assert_eq!(
+            arns("AlbDefaultAction"),
+            vec!["arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:listener/app/${ElbName}/*/*"]
+        );
         assert_eq!(
             arns("FrontAttachToFirewalls"),
-            vec!["arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${FirewallAsgName}"]
+            vec![
+                "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${FirewallAsgName}"
+            ]
         );
         assert_eq!(arns("BootstrapKey"), vec!["arn:${AWS::Partition}:s3:::${BootstrapBucket}/config/init-cfg.txt"]);
         assert_eq!(
@@ -361,7 +420,12 @@ mod tests {
         let table: &[(&str, &str, bool, &[&str])] = &[
             ("ec2", "DescribeSubnets", false, &["ec2:DescribeSubnets"]),
             ("ec2", "AllocateAddress", true, &["ec2:AllocateAddress", "ec2:CreateTags"]),
-            ("elasticloadbalancing", "CreateTargetGroup", true, &["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"]),
+            (
+                "elasticloadbalancing",
+                "CreateTargetGroup",
+                true,
+                &["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"],
+            ),
             ("elasticloadbalancing", "CreateRule", false, &["elasticloadbalancing:CreateRule"]),
             ("s3", "HeadObject", false, &["s3:GetObject"]),
             ("s3", "GetObject", false, &["s3:GetObject"]),

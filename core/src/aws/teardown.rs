@@ -22,8 +22,7 @@ pub struct ClusterStacks {
 /// would block the cluster's subnets), then the firewall stack (it holds the VPC everything else
 /// sits in).
 pub fn deletion_order(clusters: &[ClusterStacks], firewall: &str) -> Vec<String> {
-    let mut out: Vec<String> =
-        clusters.iter().flat_map(|c| c.access.iter().cloned().chain([c.nodes.clone(), c.cluster.clone()])).collect();
+    let mut out: Vec<String> = clusters.iter().flat_map(|c| c.access.iter().cloned().chain([c.nodes.clone(), c.cluster.clone()])).collect();
     out.push(firewall.to_string());
     out
 }
