@@ -3,7 +3,7 @@
 //! recorder: sync's AWS steps — discovery (`sources::aws_facts`), the bootstrap vm-auth-key check
 //! and renewal (`vm_auth_key::renew_if_due`) and the front and egress step
 //! (`front_and_egress::after_sync`), the functions `sync --once` and `sync --watch` run — over
-//! two converges that together take every path (create, change and delete a Service's target
+//! three converges that together take every path (create, change and delete a Service's target
 //! group and rule, the listener default, a drifted health check; allocate, move and release
 //! EIPs, replace and create the default route).
 //!
@@ -301,8 +301,11 @@ fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_noth
     });
     moto.start_recording();
     // 2. frontend goes (rule, attachment, target group deleted), api's path changes (rule
-    //    modified, health check restored), web has no host or path (the listener's default).
+    //    modified, health check restored), web has no host or path (no rule: it is not alone);
+    //    egress: the extra EIPs released, the default route created again.
     rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &[("api", 83, path_b), ("web", 84, &[])]));
+    // 3. web alone takes the listener's default action.
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &[("web", 84, &[])]));
     let second = moto.stop_recording();
 
     let calls: BTreeSet<Call> = first.iter().chain(&second).map(call_of).collect();

@@ -98,8 +98,17 @@ fn walk(v: &serde_json::Value, path: &str, fields: &BTreeMap<String, Field>, see
             }
         }
         serde_json::Value::Array(a) => {
+            let elem = format!("{path}[]");
             for c in a {
-                walk(c, &format!("{path}[]"), fields, seen, bad);
+                match c {
+                    // An object element is documented by its members (`a[].b`), not as `a[]`.
+                    serde_json::Value::Object(m) => {
+                        for (k, cc) in m {
+                            walk(cc, &format!("{elem}.{k}"), fields, seen, bad);
+                        }
+                    }
+                    _ => walk(c, &elem, fields, seen, bad),
+                }
             }
         }
         _ => {}
@@ -127,7 +136,14 @@ fn the_json_of_every_data_command_is_the_documented_schema() {
     let sim = Sim::start(&["--job-step-ms", "0"]);
     let cfg = path_str(&sim.write_config(""));
     let facts = sim.dir.path().join("facts.json");
-    std::fs::write(&facts, facts_json(2, "")).unwrap();
+    // Two good Services and one whose label is not a port (a problem, a null port).
+    let mut f: serde_json::Value = serde_json::from_str(&facts_json(2, "")).unwrap();
+    f["clusters"][0]["services"].as_array_mut().unwrap().push(serde_json::json!({
+        "namespace": "default", "name": "bad-label", "labels": {"panw-tg-port": "http"}, "type": "LoadBalancer",
+        "lb_hostname": "internal-bad.elb.us-west-2.amazonaws.com", "ports": [{"port": 80, "protocol": "TCP"}],
+        "created": "2026-11-26T10:00:00Z"
+    }));
+    std::fs::write(&facts, f.to_string()).unwrap();
     let facts = path_str(&facts);
     let out_dir = sim.dir.path().join("rendered");
     let out_dir = path_str(&out_dir);
