@@ -600,8 +600,10 @@ async fn an_internet_facing_service_is_told_exposed_then_protected_when_made_int
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_failing_on_a_firewall_is_counted_for_that_firewall() {
     let sim = Sim::start(&["--job-step-ms", "20"]);
-    let http =
-        reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap()]).build().unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap()])
+        .build()
+        .unwrap();
     let fault = serde_json::json!({"fail_push_serial": "*", "fail_push_message": "injected: push refused"});
     assert!(http.post(format!("{}/_sim/faults", sim.url)).json(&fault).send().await.unwrap().status().is_success());
     let k = KubeSim::start("shop");
