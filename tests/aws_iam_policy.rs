@@ -236,7 +236,7 @@ fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_noth
         ..TestConfig::default()
     }
     .write(sim.dir.path(), "pano-eks.toml");
-    let loaded = config::load(&path, LoadOptions { existing_vpc: false }).unwrap_or_else(|d| panic!("{d}"));
+    let loaded = config::load(&path, LoadOptions::runtime()).unwrap_or_else(|d| panic!("{d}"));
     let cfg = loaded.config.clone();
     let scope = pano_eks::render::cfn::sync_scope(&cfg);
     assert_eq!(scope, Scope { clusters: 1, front: Some(Front::Alb), outbound: true });
