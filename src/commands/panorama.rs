@@ -329,13 +329,18 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     if let Some(aws) = aws.clone() {
         // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
         // of expiry (with --leader-elect only by the leader).
-        let (cfg, client, leader) = (cfg.clone(), engine.client.clone(), leader.clone());
+        let (cfg, client, leader, metrics) = (cfg.clone(), engine.client.clone(), leader.clone(), metrics.clone());
         tokio::spawn(async move {
             loop {
                 let may_renew = leader.as_ref().is_none_or(|l| *l.borrow());
                 match super::vm_auth_key::renew_if_due(&aws, &cfg, &client, may_renew).await {
                     Ok(lines) => lines.iter().for_each(|l| tracing::warn!("{l}")),
                     Err(e) => tracing::warn!("the bootstrap vm-auth-key was not checked: {e}"),
+                }
+                // Its expiry on /metrics (after a renewal: the new key's), for the expiry alert.
+                match super::vm_auth_key::expiry_unix(&aws, &cfg, &client).await {
+                    Ok(at) => metrics.vm_auth_key_expiry(at),
+                    Err(e) => tracing::warn!("the bootstrap vm-auth-key's expiry is unknown: {e}"),
                 }
                 tokio::time::sleep(resync).await;
             }

@@ -178,6 +178,19 @@ pub(crate) async fn vm_auth_key_problem(
     Ok(vm_auth_key_check(&engine.client, key, MIN_KEY_LIFETIME_SECS).await.map_err(Failure::failed)?.err())
 }
 
+/// When `key` expires (Unix time, by Panorama's clock: `vm_auth_key::expiry_unix`); `None` when
+/// Panorama does not list it or its texts are unreadable.
+pub(crate) async fn vm_auth_key_expiry_unix(
+    client: &crate::panorama::client::PanoramaClient,
+    key: &crate::secret::Secret,
+) -> Result<Option<i64>, String> {
+    let listed = adapter::vm_auth_keys(client).await.map_err(|e| format!("asking Panorama for its vm-auth-keys: {e}"))?;
+    let clock = adapter::panorama_clock(client).await.map_err(|e| format!("asking Panorama for its clock: {e}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let expiry = listed.iter().find(|(k, _)| k == key.expose()).map(|(_, e)| e.clone());
+    Ok(expiry.and_then(|e| pano_eks_core::prepare::vm_auth_key::expiry_unix(&e, &clock, now)))
+}
+
 /// `key` against the keys Panorama lists: its expiry text when it stays valid `min_secs` from
 /// now **by Panorama's own clock** (expiry-time is printed in its zone and enforced by its
 /// clock). The one place the expiry is compared with a clock (`up`'s pre-flight, `sync`, `status`).

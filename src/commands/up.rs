@@ -57,6 +57,12 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
             }
             render::cfn::StackRole::Cluster => String::new(),
             render::cfn::StackRole::Nodes => format!(" (after {})", cfg.cluster_stack(sp.cluster.as_deref().unwrap_or_default())),
+            render::cfn::StackRole::SyncAccess => {
+                format!(
+                    " (after {}: IAM role for the in-cluster sync, Pod Identity)",
+                    cfg.node_stack(sp.cluster.as_deref().unwrap_or_default())
+                )
+            }
         };
         s.push(format!("     - {} [{}]{after}", sp.stack_name, sp.template_file));
     }

@@ -452,6 +452,10 @@ impl Config {
     pub fn node_stack(&self, cluster: &str) -> String {
         format!("{}-{}-nodes", self.name, cluster)
     }
+    /// The in-cluster sync's AWS access (IAM role, Pod Identity association and agent add-on).
+    pub fn sync_access_stack(&self, cluster: &str) -> String {
+        format!("{}-{}-sync-access", self.name, cluster)
+    }
     /// The firewall autoscaling group (the original plugin finds firewalls by this name).
     pub fn firewall_asg(&self) -> String {
         format!("{}-PANW-Firewall-ASG", self.firewall_stack())

@@ -31,6 +31,10 @@ struct Inner {
     /// (firewall, check) → (rows ok, rows failed) of the last verification after a push.
     verify: BTreeMap<(String, &'static str), (u64, u64)>,
     last_verify_unix: f64,
+    /// (target, firewall serial, result) → per-firewall results of the pushes sync ran.
+    push_results: BTreeMap<(String, String, String), u64>,
+    /// Expiry of the bootstrap package's vm-auth-key (Unix time), when it is known.
+    vm_auth_key_expiry_unix: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -48,12 +52,25 @@ impl Metrics {
                 m.write_calls += r.write_calls as u64;
                 m.commits += u64::from(r.commit_job.is_some());
                 m.pushes += r.pushes.len() as u64;
+                for p in &r.pushes {
+                    count_push(&mut m, &p.target, &p.devices);
+                }
                 m.last_success_unix =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
                 set_services(&mut m, &r.plan);
             }
             None => m.reconcile_failures += 1,
         }
+    }
+
+    /// A push that failed on a firewall (the converge failed): its per-firewall results.
+    pub fn pushed(&self, target: &str, devices: &[(String, String, String)]) {
+        count_push(&mut self.0.lock().expect("metrics lock"), target, devices);
+    }
+
+    /// The bootstrap package's vm-auth-key expires at `unix` (`None`: no key, or not known).
+    pub fn vm_auth_key_expiry(&self, unix: Option<i64>) {
+        self.0.lock().expect("metrics lock").vm_auth_key_expiry_unix = unix;
     }
 
     /// The rows of the verification that followed a push (issue 15), replacing the last one.
@@ -149,6 +166,26 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
+            "# HELP pano_eks_push_results_total Per-firewall results of pushes to a device group or template stack.\n# TYPE pano_eks_push_results_total counter"
+        );
+        for ((target, fw, result), v) in &m.push_results {
+            let _ = writeln!(
+                s,
+                "pano_eks_push_results_total{{target=\"{}\",firewall=\"{}\",result=\"{}\"}} {v}",
+                escape(target),
+                escape(fw),
+                escape(result)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_vm_auth_key_expiry_timestamp_seconds Unix time the bootstrap package's vm-auth-key expires (by Panorama's clock).\n# TYPE pano_eks_vm_auth_key_expiry_timestamp_seconds gauge"
+        );
+        if let Some(t) = m.vm_auth_key_expiry_unix {
+            let _ = writeln!(s, "pano_eks_vm_auth_key_expiry_timestamp_seconds {t}");
+        }
+        let _ = writeln!(
+            s,
             "# HELP pano_eks_verify_last_timestamp_seconds Unix time of the last verification.\n# TYPE pano_eks_verify_last_timestamp_seconds gauge\npano_eks_verify_last_timestamp_seconds {}",
             m.last_verify_unix
         );
@@ -164,6 +201,12 @@ impl Drop for ConvergingGuard {
         if let Ok(mut m) = self.0.0.lock() {
             m.converging = false;
         }
+    }
+}
+
+fn count_push(m: &mut Inner, target: &str, devices: &[(String, String, String)]) {
+    for (serial, _, result) in devices {
+        *m.push_results.entry((target.to_string(), serial.clone(), result.clone())).or_default() += 1;
     }
 }
 
@@ -261,6 +304,27 @@ mod tests {
         }
         m.verified(&[row("S1", Check::InSync, true)]);
         assert!(!m.render().contains("firewall=\"S2\""), "a firewall gone from the device group leaves the metrics");
+    }
+
+    #[test]
+    fn push_results_per_firewall_and_the_vm_auth_key_expiry() {
+        let m = Metrics::default();
+        let text = m.render();
+        assert!(text.contains("# TYPE pano_eks_push_results_total counter") && !text.contains("pano_eks_push_results_total{"));
+        assert!(text.contains("# TYPE pano_eks_vm_auth_key_expiry_timestamp_seconds gauge"));
+        assert!(!text.contains("pano_eks_vm_auth_key_expiry_timestamp_seconds 1"), "no sample while unknown");
+        let ok = |s: &str| (s.to_string(), format!("fw-{s}"), "OK".to_string());
+        m.pushed("device-group/eks-dg", &[ok("S1"), ("S2".into(), "fw-S2".into(), "FAIL".into())]);
+        m.pushed("device-group/eks-dg", &[ok("S1")]);
+        m.vm_auth_key_expiry(Some(1_800_000_000));
+        let text = m.render();
+        for want in [
+            "pano_eks_push_results_total{target=\"device-group/eks-dg\",firewall=\"S1\",result=\"OK\"} 2",
+            "pano_eks_push_results_total{target=\"device-group/eks-dg\",firewall=\"S2\",result=\"FAIL\"} 1",
+            "pano_eks_vm_auth_key_expiry_timestamp_seconds 1800000000",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
     }
 
     #[test]

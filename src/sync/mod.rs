@@ -291,10 +291,7 @@ impl Engine {
     }
 
     async fn push(&self, target: PushTarget<'_>, description: &str) -> Result<PushSummary, SyncError> {
-        let name = match &target {
-            PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
-            PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
-        };
+        let name = target.metric_target();
         let job: Job = commit::push(&self.client, &self.admin, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
         Ok(PushSummary {
             target: name,
