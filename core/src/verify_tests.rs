@@ -24,6 +24,7 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         nat_rule: Some(format!("prod.in.shop.default.{name}")),
         address: Some(format!("prod.shop.default.{name}")),
         service_object: Some("prod.tcp-82".into()),
+        security_rule: None,
     }
 }
 
