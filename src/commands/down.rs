@@ -30,7 +30,7 @@ pub struct DownOptions {
 const LB_WAIT: Duration = Duration::from_secs(600);
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let cfg = &loaded.config;
     let stack_names = stack_order(cfg);
     let buckets = [cfg.bootstrap_bucket(), cfg.lambda_bucket()];

@@ -33,7 +33,7 @@ async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteM
 }
 
 pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
@@ -47,7 +47,7 @@ pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult 
 }
 
 pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mode: Option<WriteModeArg>) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let batch = loaded.config.sync.batch_size as usize;
     let mode = write_mode.map(|m| match m {
         WriteModeArg::MultiConfig => WriteMode::MultiConfig { batch },
@@ -190,7 +190,7 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
 }
 
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
@@ -284,7 +284,7 @@ async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine
 }
 
 pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(run_watch(&loaded, source.facts.as_deref(), conn, leader_elect))
 }
 
@@ -382,7 +382,7 @@ fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> (tokio::sy
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let c = loaded
         .config
         .clusters

@@ -58,7 +58,7 @@ pub(crate) fn summary(r: &PrepareReport) -> String {
 }
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: PrepareOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let cfg = &loaded.config;
     let p = &cfg.panorama;
     eprintln!(

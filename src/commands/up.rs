@@ -101,7 +101,7 @@ fn template_key(spec: &StackSpec) -> String {
 }
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: opts.existing_vpc })?;
+    let loaded = load_config(cli, LoadOptions::deploy(opts.existing_vpc))?;
     let cfg = &loaded.config;
     let codes_path = loaded.resolve(&cfg.firewalls.authcodes_file);
     let authcodes = std::fs::read_to_string(&codes_path)

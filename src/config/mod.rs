@@ -420,6 +420,22 @@ impl LoadedConfig {
 pub struct LoadOptions {
     /// Check brownfield keys (`up --existing-vpc`).
     pub existing_vpc: bool,
+    /// The command builds the firewalls' bootstrap package (`up`, `render`, `validate`, `init`),
+    /// so `firewalls.authcodes_file` must be readable. The others (sync, status, verify, plan,
+    /// prepare, down, token) never read it: an in-cluster sync pod's ConfigMap holds only
+    /// `pano-eks.toml`, and licence codes have no business in a ConfigMap.
+    pub deploys: bool,
+}
+
+impl LoadOptions {
+    /// For commands that deploy firewalls: every file the bootstrap package needs is checked.
+    pub fn deploy(existing_vpc: bool) -> LoadOptions {
+        LoadOptions { existing_vpc, deploys: true }
+    }
+    /// For commands that only talk to Panorama, Kubernetes or AWS: the deploy-only files are not read.
+    pub fn runtime() -> LoadOptions {
+        LoadOptions { existing_vpc: false, deploys: false }
+    }
 }
 
 /// Reads, parses and validates a config file. Every problem is returned at once.

@@ -39,7 +39,7 @@ pub fn validate(c: &Config, map: &SourceMap, base: &Path, opts: LoadOptions) -> 
     let mut k = Check { map, out: Vec::new() };
     deployment(&mut k, c);
     network(&mut k, c, opts);
-    firewalls(&mut k, c, base);
+    firewalls(&mut k, c, base, opts);
     panorama(&mut k, c, base);
     clusters(&mut k, c, base);
     subnet_overlaps(&mut k, c);
@@ -133,7 +133,7 @@ fn host_bits(k: &mut Check, key: &str, n: Ipv4Net) {
     }
 }
 
-fn firewalls(k: &mut Check, c: &Config, base: &Path) {
+fn firewalls(k: &mut Check, c: &Config, base: &Path, opts: LoadOptions) {
     let f = &c.firewalls;
     if !(2..=6).contains(&f.count) {
         k.err("firewalls.count", "must be between 2 and 6");
@@ -154,18 +154,8 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
         );
     }
     host_bits(k, "firewalls.ssh_from", f.ssh_from);
-    let path = resolve(base, &f.authcodes_file);
-    match std::fs::read_to_string(&path) {
-        // Never echo the codes themselves: they are licences.
-        Ok(text) => {
-            let codes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            if codes.is_empty() {
-                k.err("firewalls.authcodes_file", "is empty: it must hold at least one VM-Series auth code");
-            } else if codes.iter().any(|c| c.chars().any(|ch| ch.is_whitespace() || ch.is_control())) {
-                k.err("firewalls.authcodes_file", "holds a line that is not a single auth code (one code per line)");
-            }
-        }
-        Err(e) => k.err("firewalls.authcodes_file", format!("cannot read {}: {e}", path.display())),
+    if opts.deploys {
+        authcodes_file(k, &resolve(base, &f.authcodes_file));
     }
     if !LAMBDA_RUNTIMES.contains(&f.lambda_runtime.as_str()) {
         k.err("firewalls.lambda_runtime", format!("must be a Lambda runtime that can still be created: {}", LAMBDA_RUNTIMES.join(", ")));
@@ -711,4 +701,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// The licence codes of the bootstrap package: present, one code per line.
+fn authcodes_file(k: &mut Check, path: &Path) {
+    match std::fs::read_to_string(path) {
+        // Never echo the codes themselves: they are licences.
+        Ok(text) => {
+            let codes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            if codes.is_empty() {
+                k.err("firewalls.authcodes_file", "is empty: it must hold at least one VM-Series auth code");
+            } else if codes.iter().any(|c| c.chars().any(|ch| ch.is_whitespace() || ch.is_control())) {
+                k.err("firewalls.authcodes_file", "holds a line that is not a single auth code (one code per line)");
+            }
+        }
+        Err(e) => k.err("firewalls.authcodes_file", format!("cannot read {}: {e}", path.display())),
+    }
 }

@@ -293,7 +293,7 @@ mod tests {
     fn valid_config_from(text: &str) -> Config {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("authcodes"), "I1234567\n").unwrap();
-        match load_str(&d.path().join("pano-eks.toml"), text, LoadOptions { existing_vpc: false }) {
+        match load_str(&d.path().join("pano-eks.toml"), text, LoadOptions::deploy(false)) {
             Ok(c) => c.config,
             Err(e) => panic!("test config invalid:\n{e}"),
         }

@@ -188,6 +188,27 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Reads a request's head, however many segments it arrives in (a client may send the request
+/// line and each header in writes of their own), up to the blank line; `None` for a connection
+/// closed first or a head over 8 KiB.
+async fn read_head(sock: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = sock.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Some(head);
+        }
+        if head.len() > 8192 {
+            return None;
+        }
+    }
+}
+
 /// Serves /metrics, /healthz and /readyz until the task is dropped.
 pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -197,12 +218,10 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<Socket
             let Ok((mut sock, _)) = listener.accept().await else { continue };
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                    Ok(Ok(n)) => n,
-                    _ => return,
+                let Ok(Some(head)) = tokio::time::timeout(std::time::Duration::from_secs(5), read_head(&mut sock)).await else {
+                    return;
                 };
-                let req = String::from_utf8_lossy(&buf[..n]);
+                let req = String::from_utf8_lossy(&head);
                 let path = req.split_whitespace().nth(1).unwrap_or("/");
                 let (status, body) = match path {
                     "/metrics" => ("200 OK", metrics.render()),
@@ -299,6 +318,44 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+    }
+
+    /// A reader that hands out one piece per read, as a socket does when a client writes the
+    /// request line and each header separately.
+    struct Pieces(std::collections::VecDeque<&'static [u8]>);
+    impl tokio::io::AsyncRead for Pieces {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if let Some(p) = self.0.pop_front() {
+                buf.put_slice(p);
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_head_is_read_to_its_blank_line_across_pieces() {
+        let mut r = Pieces(["GET /hea", "lthz HTTP/1.1\r\n", "Host: x\r\n", "\r\n"].map(str::as_bytes).into());
+        let head = read_head(&mut r).await.expect("a whole head");
+        assert_eq!(head, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut cut = Pieces(["GET /metrics HTTP/1.1\r\n"].map(str::as_bytes).into());
+        assert_eq!(read_head(&mut cut).await, None, "closed before the blank line");
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_in_pieces_is_answered() {
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Metrics::default()).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for part in ["GET /hea", "lthz HTTP/1.1\r\n", "Host: x\r\n", "\r\n"] {
+            s.write_all(part.as_bytes()).await.unwrap();
+            s.flush().await.unwrap();
+        }
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.0 200") && out.ends_with("ok\n"), "{out}");
     }
 
     #[tokio::test]

@@ -176,7 +176,7 @@ impl Sim {
 
     pub fn config(&self, extra_sync: &str) -> config::Config {
         let p = self.write_config(extra_sync);
-        match config::load(&p, LoadOptions { existing_vpc: false }) {
+        match config::load(&p, LoadOptions::runtime()) {
             Ok(c) => c.config,
             Err(d) => panic!("{d}"),
         }
