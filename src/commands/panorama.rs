@@ -225,8 +225,10 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                 for s in &plan.services {
                     let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                     // An exposed Service has a NAT rule, but the reason is what its operator needs.
-                    let detail = match (&s.nat_rule, s.state) {
-                        (Some(rule), st) if st != ServiceState::Exposed => rule.clone(),
+                    // With [sync.security]: which rule allows it.
+                    let detail = match (&s.nat_rule, s.state, &s.security_rule) {
+                        (Some(rule), st, Some(sec)) if st != ServiceState::Exposed => format!("{rule} (allowed by {sec})"),
+                        (Some(rule), st, None) if st != ServiceState::Exposed => rule.clone(),
                         _ => s.reason.clone(),
                     };
                     let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
@@ -466,8 +468,12 @@ fn print_plan(plan: &Plan, xml: bool) {
             Operation::Create { .. } => ('+', "create"),
             Operation::Update { .. } => ('~', "update"),
             Operation::Delete { .. } => ('-', "delete"),
+            Operation::Move { .. } => ('>', "move"),
         };
-        println!("{sign} {verb} {:?} {}", op.kind(), op.name());
+        match op {
+            Operation::Move { to, .. } => println!("{sign} {verb} {:?} {} to {to}", op.kind(), op.name()),
+            _ => println!("{sign} {verb} {:?} {}", op.kind(), op.name()),
+        }
         if xml {
             if let Operation::Create { object } | Operation::Update { object } = op {
                 println!("    {}", codec::encode(object).to_xml());
@@ -476,8 +482,10 @@ fn print_plan(plan: &Plan, xml: bool) {
     }
     let (c, u, d) = plan.counts();
     println!(
-        "plan: {c} to create, {u} to update, {d} to delete (device group changed: {}, template changed: {})",
-        plan.device_group_changed, plan.template_changed
+        "plan: {c} to create, {u} to update, {d} to delete, {} to move (device group changed: {}, template changed: {})",
+        plan.moves(),
+        plan.device_group_changed,
+        plan.template_changed
     );
     print_problems(plan);
 }

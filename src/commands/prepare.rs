@@ -21,7 +21,7 @@ pub struct PrepareOptions {
 }
 
 pub const ALLOW_ALL_WARNING: &str = "warning: --allow-all adds the security pre-rule `allow-all` (any zone, source, destination, application and service: allow). \
-It is meant for first connectivity tests only; delete it (or run `pano-eks down`) before real traffic";
+It is meant for first connectivity tests only (it also opens every port pano-eks's [sync.security] rules keep closed); delete it (or run `pano-eks down`) before real traffic";
 
 pub(crate) fn writer<'a>(engine: &'a Engine, loaded: &'a LoadedConfig) -> Result<Writer<'a>, Failure> {
     let admin = loaded

@@ -430,6 +430,37 @@ fn sync(k: &mut Check, c: &Config) {
             k.err("sync.metrics_addr", "must be an address and port like `127.0.0.1:9090`");
         }
     }
+    if let Some(sec) = &s.security {
+        security(k, sec);
+    }
+}
+
+/// `[sync.security]`: one placement, rule names PAN-OS can hold, App-IDs as PAN-OS takes them.
+fn security(k: &mut Check, sec: &super::Security) {
+    let given: Vec<&str> = [("placement", sec.placement.is_some()), ("before", sec.before.is_some()), ("after", sec.after.is_some())]
+        .into_iter()
+        .filter(|g| g.1)
+        .map(|g| g.0)
+        .collect();
+    if given.len() > 1 {
+        k.err(&format!("sync.security.{}", given[1]), format!("give one of placement, before and after, not {}", given.join(" and ")));
+    }
+    if let Some(p) = sec.placement.as_deref().filter(|p| !matches!(*p, "top" | "bottom")) {
+        k.err(
+            "sync.security.placement",
+            format!("`{p}` is not `top` or `bottom` (use `before = \"<rule>\"` or `after = \"<rule>\"` for an anchor)"),
+        );
+    }
+    for (key, v) in [("before", &sec.before), ("after", &sec.after), ("profile_group", &sec.profile_group)] {
+        if let Some(v) = v.as_deref().filter(|v| v.trim().is_empty() || v.len() > 63) {
+            k.err(&format!("sync.security.{key}"), format!("`{v}` is not a PAN-OS object name (1-63 characters)"));
+        }
+    }
+    if let Err(e) =
+        pano_eks_core::security::annotations::applications(&sec.outbound_applications.join(","), "sync.security.outbound_applications")
+    {
+        k.err("sync.security.outbound_applications", e);
+    }
 }
 
 /// Parses `500ms`, `1s`, `5m`, `1h` (one number, one unit).
@@ -634,6 +665,12 @@ const KNOWN_KEYS: &[&str] = &[
     "sync.batch_size",
     "sync.metrics_addr",
     "sync.manage_alb",
+    "sync.security.enabled",
+    "sync.security.placement",
+    "sync.security.before",
+    "sync.security.after",
+    "sync.security.profile_group",
+    "sync.security.outbound_applications",
 ];
 
 /// The closest known key in the same table, for a typo like `firewalls.cout`.

@@ -308,6 +308,7 @@ pub fn canonical(mut o: pano_eks_core::Observed) -> pano_eks_core::Observed {
     o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
     o.services.sort_by(|a, b| a.name.cmp(&b.name));
     o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
+    o.address_groups.sort_by(|a, b| a.name.cmp(&b.name));
     o
 }
 
