@@ -268,6 +268,10 @@ pub struct Sync {
     pub metrics_addr: Option<String>,
     #[serde(default)]
     pub manage_alb: bool,
+    /// In-cluster mode: the image of the sync Deployment (default `pano-eks:<version>`).
+    pub image: Option<String>,
+    /// In-cluster mode: the Secret (namespace pano-eks) holding the Panorama credentials.
+    pub panorama_secret: Option<String>,
 }
 
 impl Default for Sync {
@@ -279,6 +283,8 @@ impl Default for Sync {
             batch_size: defaults::batch_size(),
             metrics_addr: None,
             manage_alb: false,
+            image: None,
+            panorama_secret: None,
         }
     }
 }

@@ -203,3 +203,14 @@ fn firewall_capacity_is_a_tier_or_numbers_and_a_bad_one_is_named() {
     let e = errors(&with("{ tier = 2, fqdn = 1 }"));
     assert!(!e.is_empty(), "an unknown key is an error");
 }
+
+#[test]
+fn in_cluster_image_and_secret_are_checked_at_their_keys() {
+    let with = |extra: &str| format!("{VALID}\n[sync]\n{extra}\n");
+    let ok = check(&with("image = \"registry.example.com/pano-eks:0.1.0\"\npanorama_secret = \"pano-creds\"")).expect("valid");
+    assert_eq!(ok.config.sync.image.as_deref(), Some("registry.example.com/pano-eks:0.1.0"));
+    assert_eq!(ok.config.sync.panorama_secret.as_deref(), Some("pano-creds"));
+    let e = errors(&with("image = \"Pano EKS\"\npanorama_secret = \"Bad_Name\""));
+    assert!(e.iter().any(|e| e.contains("image") && e.contains("not an image reference")), "{e:#?}");
+    assert!(e.iter().any(|e| e.contains("panorama_secret") && e.contains("not a Kubernetes Secret name")), "{e:#?}");
+}

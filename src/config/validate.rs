@@ -440,6 +440,12 @@ fn sync(k: &mut Check, c: &Config) {
             k.err("sync.metrics_addr", "must be an address and port like `127.0.0.1:9090`");
         }
     }
+    if let Some(Err(e)) = s.image.as_deref().map(pano_eks_core::in_cluster::parse_image) {
+        k.err("sync.image", e);
+    }
+    if let Some(Err(e)) = s.panorama_secret.as_deref().map(pano_eks_core::in_cluster::check_secret_name) {
+        k.err("sync.panorama_secret", e);
+    }
 }
 
 /// Parses `500ms`, `1s`, `5m`, `1h` (one number, one unit).
@@ -644,6 +650,8 @@ const KNOWN_KEYS: &[&str] = &[
     "sync.batch_size",
     "sync.metrics_addr",
     "sync.manage_alb",
+    "sync.image",
+    "sync.panorama_secret",
 ];
 
 /// The closest known key in the same table, for a typo like `firewalls.cout`.
