@@ -245,8 +245,13 @@ fn kubectl_apply_k_of_the_in_cluster_base() {
         assert!(out.lines().any(|l| l == what), "{what} missing in {out}");
     }
     assert!(!out.contains("secret/"), "the base creates no token Secret: {out}");
+    // The PDB reads `configured` from kubectl itself (its selector's patchStrategy is replace,
+    // so the client-side patch is never empty: Azure/eno#246); the server stores nothing new.
+    let rv = |k: &Kc| k.json(&["get", "pdb", "-n", "pano-eks", "pano-eks-sync"])["metadata"]["resourceVersion"].clone();
+    let before = rv(&k);
     let again = k.ok(&["apply", "-k", base]);
-    assert!(again.lines().all(|l| l.ends_with(" unchanged")), "{again}");
+    assert!(again.lines().all(|l| l.ends_with(" unchanged") || l == "poddisruptionbudget.policy/pano-eks-sync configured"), "{again}");
+    assert_eq!(rv(&k), before);
     let ssa = k.ok(&["apply", "--server-side", "-k", base]);
     assert!(ssa.lines().all(|l| l.ends_with(" serverside-applied")), "{ssa}");
 
