@@ -18,6 +18,8 @@
 //!   bypasses the firewalls (`exposed`).
 //! * [`egress`]: which firewall carries cluster egress (its EIP, the clusters' default routes).
 //! * [`capacity`]: what the firewalls can hold (memory tiers), which Services are admitted.
+//! * [`in_cluster`]: `sync --watch` in a cluster: what the kustomize overlay says, what cannot
+//!   work from a pod.
 //! * [`aws`]: what `up` checks first (pre-flight), what a CloudFormation stack's state means,
 //!   whether a bucket is ours and what it holds, what Kubernetes made in AWS for a cluster, and
 //!   what `down` sweeps, in which order, and reports as residue.
@@ -47,6 +49,7 @@ pub mod egress;
 pub mod facts;
 pub mod front;
 mod fxhash;
+pub mod in_cluster;
 pub mod panorama;
 pub mod prepare;
 pub mod security;

@@ -207,3 +207,60 @@ fn kubectl_scenario() {
     k.ok(&["delete", "-f", manifests_dir().join("00-namespace.yaml").to_str().unwrap()]);
     assert!(k.json(&["get", "sa", "-n", "pano-eks"])["items"].as_array().unwrap().is_empty());
 }
+
+/// The kinds the in-cluster kustomize base adds (apps, policy, networking.k8s.io) are discovered
+/// like a real API server's, and `kubectl apply -k` of the base (client-side, then server-side)
+/// stores every object.
+#[test]
+fn kubectl_apply_k_of_the_in_cluster_base() {
+    let Some(bin) = kubectl() else { return };
+    let sim = KubeSim::start(&[]);
+    let k = Kc::new(&bin, &sim, sim.kubeconfig());
+    let base = manifests_dir().join("../in-cluster");
+    let base = base.to_str().unwrap();
+
+    let resources = k.ok(&["api-resources", "--no-headers"]);
+    for (name, short, gv, namespaced, kind) in [
+        ("deployments", "deploy", "apps/v1", "true", "Deployment"),
+        ("poddisruptionbudgets", "pdb", "policy/v1", "true", "PodDisruptionBudget"),
+        ("networkpolicies", "netpol", "networking.k8s.io/v1", "true", "NetworkPolicy"),
+    ] {
+        let row: Vec<&str> = resources
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {resources}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(row, [name, short, gv, namespaced, kind]);
+    }
+
+    let out = k.ok(&["apply", "-k", base]);
+    for what in [
+        "namespace/pano-eks created",
+        "serviceaccount/pan-user created",
+        "deployment.apps/pano-eks-sync created",
+        "poddisruptionbudget.policy/pano-eks-sync created",
+        "networkpolicy.networking.k8s.io/pano-eks-sync created",
+    ] {
+        assert!(out.lines().any(|l| l == what), "{what} missing in {out}");
+    }
+    assert!(!out.contains("secret/"), "the base creates no token Secret: {out}");
+    // The PDB reads `configured` from kubectl itself (its selector's patchStrategy is replace,
+    // so the client-side patch is never empty: Azure/eno#246); the server stores nothing new.
+    let rv = |k: &Kc| k.json(&["get", "pdb", "-n", "pano-eks", "pano-eks-sync"])["metadata"]["resourceVersion"].clone();
+    let before = rv(&k);
+    let again = k.ok(&["apply", "-k", base]);
+    assert!(again.lines().all(|l| l.ends_with(" unchanged") || l == "poddisruptionbudget.policy/pano-eks-sync configured"), "{again}");
+    assert_eq!(rv(&k), before);
+    let ssa = k.ok(&["apply", "--server-side", "-k", base]);
+    assert!(ssa.lines().all(|l| l.ends_with(" serverside-applied")), "{ssa}");
+
+    let d = k.json(&["get", "deploy", "-n", "pano-eks", "pano-eks-sync"]);
+    assert_eq!(d["spec"]["replicas"], 2);
+    let pdb = k.json(&["get", "pdb", "-n", "pano-eks", "pano-eks-sync"]);
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    let np = k.json(&["get", "netpol", "-n", "pano-eks", "pano-eks-sync"]);
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+    let all = k.ok(&["get", "all", "-n", "pano-eks", "-o", "name"]);
+    assert!(all.lines().any(|l| l == "deployment.apps/pano-eks-sync"), "deployments are in category all: {all}");
+}

@@ -23,10 +23,14 @@ async fn client(kubeconfig: &std::path::Path) -> kube::Client {
     kube::Client::try_from(cfg).expect("client")
 }
 
-/// Creates the manifests (the top-level files, as `kubectl create -f manifests/` would) with
+/// Creates the manifests (the .yaml files, as `kubectl create -f manifests/identity/` would) with
 /// typed kube-rs calls.
 async fn create_manifests(c: &kube::Client) {
-    let mut files: Vec<_> = std::fs::read_dir(manifests_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(manifests_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
     files.sort();
     let pp = PostParams::default();
     for f in files {

@@ -20,6 +20,7 @@ pub fn run(cli: &Cli, out: &Path, existing_vpc: bool) -> CmdResult {
         None => None,
     };
     let rendered = render::render(cfg, &RenderInputs { existing_vpc, vm_auth_key: vm_auth_key.as_ref(), authcodes: &authcodes })
+        .and_then(|r| r.with_in_cluster(&loaded))
         .map_err(|e| Failure::failed(e.to_string()))?;
     let files = rendered.write_to(out).map_err(|e| Failure::failed(e.to_string()))?;
     match cli.output {
@@ -31,6 +32,9 @@ pub fn run(cli: &Cli, out: &Path, existing_vpc: bool) -> CmdResult {
             if !cli.quiet {
                 for f in &files {
                     println!("{}", out.join(f).display());
+                }
+                for note in rendered.in_cluster.iter().flat_map(|o| &o.notes) {
+                    eprintln!("note: {note}");
                 }
                 if vm_auth_key.is_none() {
                     eprintln!("note: init-cfg.txt has an empty vm-auth-key: `up` asks Panorama for one (or set firewalls.vm_auth_key_env)");

@@ -271,6 +271,10 @@ pub struct Sync {
     /// `[sync.security]`: security rules and address groups from Kubernetes (issue 19).
     #[serde(default)]
     pub security: Option<Security>,
+    /// In-cluster mode: the image of the sync Deployment (default `pano-eks:<version>`).
+    pub image: Option<String>,
+    /// In-cluster mode: the Secret (namespace pano-eks) holding the Panorama credentials.
+    pub panorama_secret: Option<String>,
 }
 
 /// `[sync.security]` (docs/config.md "Security policy"). Off unless `enabled = true`.
@@ -319,6 +323,8 @@ impl Default for Sync {
             metrics_addr: None,
             manage_alb: false,
             security: None,
+            image: None,
+            panorama_secret: None,
         }
     }
 }

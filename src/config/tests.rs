@@ -215,3 +215,14 @@ fn only_deploying_commands_need_the_authcodes_file() {
     let err = load_str(&path, VALID, LoadOptions::deploy(false)).unwrap_err().to_string();
     assert!(err.contains("firewalls.authcodes_file") && err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn in_cluster_image_and_secret_are_checked_at_their_keys() {
+    let with = |extra: &str| format!("{VALID}\n[sync]\n{extra}\n");
+    let ok = check(&with("image = \"registry.example.com/pano-eks:0.1.0\"\npanorama_secret = \"pano-creds\"")).expect("valid");
+    assert_eq!(ok.config.sync.image.as_deref(), Some("registry.example.com/pano-eks:0.1.0"));
+    assert_eq!(ok.config.sync.panorama_secret.as_deref(), Some("pano-creds"));
+    let e = errors(&with("image = \"Pano EKS\"\npanorama_secret = \"Bad_Name\""));
+    assert!(e.iter().any(|e| e.contains("image") && e.contains("not an image reference")), "{e:#?}");
+    assert!(e.iter().any(|e| e.contains("panorama_secret") && e.contains("not a Kubernetes Secret name")), "{e:#?}");
+}

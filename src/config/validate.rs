@@ -433,6 +433,12 @@ fn sync(k: &mut Check, c: &Config) {
     if let Some(sec) = &s.security {
         security(k, sec);
     }
+    if let Some(Err(e)) = s.image.as_deref().map(pano_eks_core::in_cluster::parse_image) {
+        k.err("sync.image", e);
+    }
+    if let Some(Err(e)) = s.panorama_secret.as_deref().map(pano_eks_core::in_cluster::check_secret_name) {
+        k.err("sync.panorama_secret", e);
+    }
 }
 
 /// `[sync.security]`: one placement, rule names PAN-OS can hold, App-IDs as PAN-OS takes them.
@@ -671,6 +677,8 @@ const KNOWN_KEYS: &[&str] = &[
     "sync.security.after",
     "sync.security.profile_group",
     "sync.security.outbound_applications",
+    "sync.image",
+    "sync.panorama_secret",
 ];
 
 /// The closest known key in the same table, for a typo like `firewalls.cout`.

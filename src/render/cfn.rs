@@ -75,7 +75,7 @@ pub enum CfnError {
 }
 
 /// tera puts the useful part (the line, the undefined variable) in the error's sources.
-fn error_chain(e: &tera::Error) -> String {
+pub(super) fn error_chain(e: &tera::Error) -> String {
     let mut out = e.to_string();
     let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(c) = cur {

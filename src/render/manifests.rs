@@ -1,5 +1,5 @@
 //! The Kubernetes manifests of the pan-user identity (the seed's STEP 2), embedded so the binary
-//! can apply them anywhere. Files in `manifests/` apply in name order.
+//! can apply them anywhere. Files in `manifests/identity/` apply in name order.
 
 pub const NAMESPACE: &str = "pano-eks";
 pub const SERVICE_ACCOUNT: &str = "pan-user";
@@ -7,16 +7,16 @@ pub const TOKEN_SECRET: &str = "pan-user-token";
 
 /// (file name, YAML) in apply order.
 pub const MANIFESTS: &[(&str, &str)] = &[
-    ("00-namespace.yaml", include_str!("../../manifests/00-namespace.yaml")),
-    ("01-pan-user-serviceaccount.yaml", include_str!("../../manifests/01-pan-user-serviceaccount.yaml")),
-    ("02-cluster-read-all-clusterrole.yaml", include_str!("../../manifests/02-cluster-read-all-clusterrole.yaml")),
-    ("03-cluster-read-all-clusterrolebinding.yaml", include_str!("../../manifests/03-cluster-read-all-clusterrolebinding.yaml")),
-    ("04-pan-user-token-secret.yaml", include_str!("../../manifests/04-pan-user-token-secret.yaml")),
-    ("05-sync-leader-election-role.yaml", include_str!("../../manifests/05-sync-leader-election-role.yaml")),
-    ("06-sync-leader-election-rolebinding.yaml", include_str!("../../manifests/06-sync-leader-election-rolebinding.yaml")),
+    ("00-namespace.yaml", include_str!("../../manifests/identity/00-namespace.yaml")),
+    ("01-pan-user-serviceaccount.yaml", include_str!("../../manifests/identity/01-pan-user-serviceaccount.yaml")),
+    ("02-cluster-read-all-clusterrole.yaml", include_str!("../../manifests/identity/02-cluster-read-all-clusterrole.yaml")),
+    ("03-cluster-read-all-clusterrolebinding.yaml", include_str!("../../manifests/identity/03-cluster-read-all-clusterrolebinding.yaml")),
+    ("04-pan-user-token-secret.yaml", include_str!("../../manifests/identity/04-pan-user-token-secret.yaml")),
+    ("05-sync-leader-election-role.yaml", include_str!("../../manifests/identity/05-sync-leader-election-role.yaml")),
+    ("06-sync-leader-election-rolebinding.yaml", include_str!("../../manifests/identity/06-sync-leader-election-rolebinding.yaml")),
 ];
 
-/// The in-cluster `sync --watch` Deployment (applied by the user once its ConfigMap and Secret exist).
+/// The in-cluster `sync --watch` Deployment (part of the kustomize base, render/in_cluster.rs).
 pub const SYNC_DEPLOYMENT: &str = include_str!("../../manifests/in-cluster/sync-deployment.yaml");
 
 #[cfg(test)]
@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn every_file_in_the_folder_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/identity");
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

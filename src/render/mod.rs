@@ -1,9 +1,12 @@
 //! Rendering, offline and deterministic (same input → same bytes), of every artifact `up`
 //! deploys: CloudFormation templates with their parameters, the bootstrap package, the lambda
-//! zip and the Kubernetes manifests. `up` deploys exactly what `render` writes.
+//! zip and the Kubernetes manifests (the pan-user identity, the in-cluster kustomize base and,
+//! for a cluster with `in_cluster = true`, its overlay). `up` deploys exactly what `render`
+//! writes, except the overlay, which the user applies (`kubectl apply -k`).
 
 pub mod bootstrap;
 pub mod cfn;
+pub mod in_cluster;
 pub mod lambda_zip;
 pub mod manifests;
 
@@ -23,6 +26,8 @@ pub struct Rendered {
     pub stacks: Vec<StackSpec>,
     pub bootstrap: Vec<BootstrapObject>,
     pub lambda: LambdaZip,
+    /// The in-cluster overlay; set by [`Rendered::with_in_cluster`], which needs the config file itself.
+    pub in_cluster: Option<in_cluster::Overlay>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,10 @@ pub enum RenderError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0} is not empty and was not written by `pano-eks render`; choose another --out folder")]
     ForeignFolder(PathBuf),
+    #[error("the in-cluster overlay for cluster {cluster}: {problems}")]
+    InCluster { cluster: String, problems: String },
+    #[error("{template}: {message}")]
+    Template { template: String, message: String },
 }
 
 pub struct RenderInputs<'a> {
@@ -46,17 +55,26 @@ pub struct RenderInputs<'a> {
 pub fn render(cfg: &Config, inputs: &RenderInputs) -> Result<Rendered, RenderError> {
     let stacks = cfn::render_stacks(cfg, inputs.existing_vpc)?;
     let bootstrap = bootstrap::package(cfg, &bootstrap::BootstrapInputs { vm_auth_key: inputs.vm_auth_key, authcodes: inputs.authcodes })?;
-    Ok(Rendered { stacks, bootstrap, lambda: lambda_zip::build() })
+    Ok(Rendered { stacks, bootstrap, lambda: lambda_zip::build(), in_cluster: None })
+}
+
+impl Rendered {
+    /// Adds the overlay of the cluster with `in_cluster = true` (none without one).
+    pub fn with_in_cluster(mut self, loaded: &crate::config::LoadedConfig) -> Result<Self, RenderError> {
+        self.in_cluster = in_cluster::overlay(loaded)?;
+        Ok(self)
+    }
 }
 
 /// Marks a folder as ours, so a re-render may replace what a previous one wrote.
 const MARKER: &str = ".pano-eks-render";
 /// The entries `write_to` owns inside the output folder.
-const OWNED: &[&str] = &["cfn", "bootstrap", "lambda", "manifests", "stacks.json", MARKER];
+const OWNED: &[&str] = &["cfn", "bootstrap", "lambda", "manifests", "in-cluster", "stacks.json", MARKER];
 
 impl Rendered {
     /// Writes the artifacts under `dir`: `cfn/`, `stacks.json`, `bootstrap/` (the S3 layout),
-    /// `lambda/`, `manifests/`. Files holding secrets are created with mode 0600.
+    /// `lambda/`, `manifests/` (identity/, in-cluster/), `in-cluster/<cluster>/` (the overlay).
+    /// Files holding secrets are created with mode 0600.
     /// Returns the files written, relative to `dir`, sorted.
     pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
         let io = |path: &Path| {
@@ -106,8 +124,11 @@ impl Rendered {
             }
         }
         put(Path::new("lambda").join(&self.lambda.key), &self.lambda.bytes, false)?;
-        for (name, text) in manifests::MANIFESTS {
-            put(Path::new("manifests").join(name), text.as_bytes(), false)?;
+        for (rel, text) in in_cluster::base_files() {
+            put(rel, text.as_bytes(), false)?;
+        }
+        for (rel, body) in self.in_cluster.iter().flat_map(|o| &o.files) {
+            put(rel.clone(), body, false)?;
         }
         written.sort();
         Ok(written)
@@ -169,9 +190,12 @@ mod tests {
     fn layout_folders_and_secret_modes() {
         let d = tempfile::tempdir().unwrap();
         let files = rendered().write_to(d.path()).unwrap();
-        for want in
-            ["bootstrap/config/init-cfg.txt", "bootstrap/license/authcodes", "stacks.json", "manifests/01-pan-user-serviceaccount.yaml"]
-        {
+        for want in [
+            "bootstrap/config/init-cfg.txt",
+            "bootstrap/license/authcodes",
+            "stacks.json",
+            "manifests/identity/01-pan-user-serviceaccount.yaml",
+        ] {
             assert!(files.contains(&PathBuf::from(want)), "{want} in {files:?}");
         }
         for folder in ["config", "content", "license", "plugins", "software"] {

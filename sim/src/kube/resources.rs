@@ -78,6 +78,12 @@ pub static RESOURCES: &[ResourceDef] = &[
         fields: &["addressType"],
         ..def("discovery.k8s.io", "endpointslices", "endpointslice", "EndpointSlice", true, &[], false)
     },
+    // What `kubectl apply -k manifests/in-cluster` creates besides the core kinds: stored
+    // generically, no controllers (a Deployment never gets Pods). Scope, plural, short names,
+    // status subresource and categories as the API reference lists them (sim/README.md).
+    ResourceDef { categories: &["all"], ..def("apps", "deployments", "deployment", "Deployment", true, &["deploy"], true) },
+    def("policy", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, &["pdb"], true),
+    def("networking.k8s.io", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], false),
     ResourceDef {
         fields: &["reason", "type", "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reportingController"],
         ..def("events.k8s.io", "events", "event", "Event", true, &["ev"], false)
@@ -85,8 +91,16 @@ pub static RESOURCES: &[ResourceDef] = &[
 ];
 
 /// API groups in discovery order (core is served under `/api`, the rest under `/apis`).
-pub const GROUPS: &[&str] =
-    &["rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "authorization.k8s.io"];
+pub const GROUPS: &[&str] = &[
+    "apps",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "authorization.k8s.io",
+];
 
 /// The virtual (never stored) SelfSubjectAccessReview, so `kubectl auth can-i` works.
 pub const AUTHZ_GROUP: &str = "authorization.k8s.io";

@@ -130,5 +130,5 @@ pub fn kubectl() -> Option<PathBuf> {
 }
 
 pub fn manifests_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests/identity")
 }
