@@ -8,6 +8,17 @@ Subcommands (all talk to the lab's own moto / panorama-sim on 127.0.0.1; nothing
                               for every instance of the firewall ASG, as EventBridge would: moto
                               cannot run Lambda, so this gives the firewalls their mgmt/trust ENIs
   inventory DEPLOYMENT        JSON: stacks and their status, bucket objects, tagged leftovers
+  devices DEPLOYMENT          JSON for panorama-sim's POST /_sim/devices: the firewall ASG's instances
+                              as moto reports them (sorted by id, as pano-eks's discovery sorts them)
+                              with their untrust (eth0 = ethernet1/1, mgmt-interface-swap) and trust
+                              (device index 2 = ethernet1/2) addresses and subnet lengths
+  dns SUBNET HOST...          JSON for panorama-sim's POST /_sim/dns: each internal load-balancer
+                              hostname -> one address in SUBNET (as AWS DNS answers for an internal NLB)
+  sim-post PATH FILE          POST the JSON FILE to panorama-sim's control PATH (/_sim/devices, /_sim/dns)
+  wait-idle METRICS_URL       wait until sync --watch has no converge in progress and every Panorama
+                              job is FIN (what a verification after a change must wait for)
+  allow-inbound               the operator's security pre-rule for the demo's inbound traffic
+                              (untrust -> trust, any service), written and committed with pan-os-python
   panorama                    JSON: our Panorama objects read back with pan-os-python
   nat-rule NAME               one line: a NAT rule's service, destination and translation
   wait-status CONFIG N        poll `pano-eks status --output json` until N Services are protected
@@ -135,6 +146,92 @@ def inventory(deployment):
     print(json.dumps({"stacks": stacks, "buckets": buckets, "tagged": tagged, "running_instances": instances}, indent=1, sort_keys=True))
 
 
+def devices(deployment):
+    """The firewalls as panorama-sim should know them: serial N (1-based, sorted by instance id)
+    is the sim's generated `00790000000N` (fw-0N), so their device-group and template-stack
+    membership and running configs stay; the interfaces are the ENIs moto reports."""
+    cfn, asg, ec2 = aws("cloudformation"), aws("autoscaling"), aws("ec2")
+    groups = _stack_resources(cfn, f"{deployment}-firewall", "AWS::AutoScaling::AutoScalingGroup")
+    if not groups:
+        sys.exit(f"devices: stack {deployment}-firewall has no ASG")
+    ids = sorted(i["InstanceId"] for g in asg.describe_auto_scaling_groups(AutoScalingGroupNames=groups)["AutoScalingGroups"] for i in g["Instances"])
+    out = []
+    for n, iid in enumerate(ids, start=1):
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        by_index = {ni["Attachment"]["DeviceIndex"]: ni for ni in inst["NetworkInterfaces"]}
+        cidrs = {s["SubnetId"]: s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=[ni["SubnetId"] for ni in by_index.values()])["Subnets"]}
+
+        def addr(index):
+            ni = by_index.get(index)
+            if ni is None:
+                sys.exit(f"devices: {iid} has no interface at device index {index} (did the lifecycle step run?)")
+            return f"{ni['PrivateIpAddress']}/{cidrs[ni['SubnetId']].split('/')[1]}"
+
+        out.append({"serial": f"00790{n:07d}", "hostname": f"fw-{n:02d}", "ip": by_index.get(1, by_index[0])["PrivateIpAddress"],
+                    "interfaces": [{"name": "ethernet1/1", "zone": "untrust", "address": addr(0)},
+                                   {"name": "ethernet1/2", "zone": "trust", "address": addr(2)}]})
+    print(json.dumps(out, indent=1))
+
+
+def dns(subnet, *hosts):
+    """Each hostname resolves to one address in SUBNET, stable per name (.10 to .209)."""
+    import hashlib
+    import ipaddress
+
+    net = ipaddress.ip_network(subnet)
+    print(json.dumps({h: [str(net.network_address + 10 + int(hashlib.sha256(h.encode()).hexdigest(), 16) % 200)] for h in hosts}, indent=1))
+
+
+def _sim_url(path):
+    ctx = ssl.create_default_context(cafile=os.environ["LAB_PANORAMA_CA"])
+    return os.environ["LAB_PANORAMA_URL"].rstrip("/") + path, ctx
+
+
+def sim_post(path, file):
+    import urllib.request
+
+    url, ctx = _sim_url(path)
+    req = urllib.request.Request(url, data=Path(file).read_bytes(), method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        r.read()
+
+
+def wait_idle(metrics_url, timeout=180):
+    """Bounded wait (a failure detector) for sync --watch idle and every Panorama job FIN."""
+    import urllib.request
+
+    start = time.monotonic()
+    while time.monotonic() - start < float(timeout):
+        text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+        busy = "pano_eks_converge_in_progress 0" not in text.splitlines()
+        url, ctx = _sim_url("/_sim/jobs")
+        jobs = json.loads(urllib.request.urlopen(url, context=ctx, timeout=10).read())
+        if not busy and all(j["status"] == "FIN" for j in jobs):
+            return 0
+        time.sleep(0.2)
+    sys.exit(f"waited {time.monotonic() - start:.0f}s for sync --watch to be idle and every Panorama job FIN")
+
+
+def allow_inbound():
+    """The security rule an operator adds for the demo's inbound traffic (pano-eks writes NAT, not
+    security policy): a pre-rule in the device group, committed by this admin (pano-eks's partial
+    commits never take another admin's changes); the next push of the device group carries it."""
+    from panos.panorama import DeviceGroup
+    from panos.policies import PreRulebase, SecurityRule
+
+    pano = panorama()
+    dg = DeviceGroup(os.environ.get("LAB_DEVICE_GROUP", "eks-dg"))
+    pano.add(dg)
+    rb = PreRulebase()
+    dg.add(rb)
+    rule = SecurityRule(name="lab-allow-inbound", fromzone=["untrust"], tozone=["trust"], source=["any"], destination=["any"],
+                        application=["any"], service=["any"], action="allow", description="lab: the demo's inbound traffic")
+    rb.add(rule)
+    rule.create()
+    pano.commit(sync=True, admins=[os.environ["LAB_PANORAMA_USER"]])
+    print("  security pre-rule lab-allow-inbound (untrust -> trust, allow) committed by", os.environ["LAB_PANORAMA_USER"])
+
+
 # ---------------------------------------------------------------- Panorama, through pan-os-python
 
 
@@ -216,7 +313,7 @@ def wait_status(config, n, timeout=180):
     start = time.monotonic()
     last = None
     while time.monotonic() - start < float(timeout):
-        p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", config, "--output", "json", "status"], capture_output=True, text=True)
+        p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", config, "--output", "json", "status", "--no-verify"], capture_output=True, text=True)
         if p.returncode == 0:
             last = json.loads(p.stdout)
             done = [s for s in last["services"] if s["state"] == "protected" and s.get("committed")]
@@ -230,7 +327,8 @@ def wait_status(config, n, timeout=180):
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"free-port": free_port, "prepare": prepare, "lifecycle": lifecycle, "inventory": inventory, "panorama": panorama_json,
-          "nat-rule": nat_rule, "wait-status": wait_status}[cmd]
+          "nat-rule": nat_rule, "wait-status": wait_status, "devices": devices, "dns": dns, "allow-inbound": allow_inbound,
+          "sim-post": sim_post, "wait-idle": wait_idle}[cmd]
     return fn(*args) or 0
 
 

@@ -161,12 +161,16 @@ pub enum Command {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes.
+    /// Per Service: discovered, protected, pending, in conflict or invalid; per cluster its routes;
+    /// and a live, read-only verification on every firewall (`verify`'s checks) unless --no-verify.
     Status {
         #[command(flatten)]
         source: FactsSource,
         #[command(flatten)]
         conn: PanoramaFlags,
+        /// Skip the verification (no op calls to the firewalls through Panorama).
+        #[arg(long)]
+        no_verify: bool,
     },
 }
 

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Command::Verify { source, conn, cluster, service } => {
             commands::verify::run(&cli, source, conn, cluster.as_deref(), service.as_deref())
         }
-        Command::Status { source, conn } => commands::panorama::status(&cli, source, conn),
+        Command::Status { source, conn, no_verify } => commands::panorama::status(&cli, source, conn, *no_verify),
         Command::Up { existing_vpc, yes, dry_run, watch, out, kubeconfig, conn } => commands::up::run(
             &cli,
             conn,

@@ -436,6 +436,82 @@ async fn a_push_is_followed_by_a_verification_exported_as_metrics() {
     let _ = run.await;
 }
 
+/// The value of an unlabelled metric in /metrics text.
+fn gauge(text: &str, name: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' '))).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+/// `sync --watch` verifies after every converge, also a resync that pushed nothing (issue 15),
+/// off the loop; and after a push that both firewalls report OK but silently ignore, the
+/// `config-version` check fails on both (their policy version did not move past our push,
+/// although neither is behind the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_runs_on_each_resync_and_catches_a_push_every_firewall_ignored() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let mut s = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    s.resync = Duration::from_secs(2);
+    let metrics = s.metrics.clone();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe.elb.us-west-2.amazonaws.com").await;
+    let start = Instant::now();
+    let rows = |fw: &str, check: &str, result: &str| {
+        format!("pano_eks_verify_checks{{firewall=\"{fw}\",check=\"{check}\",result=\"{result}\"}} 1")
+    };
+    let sample = |text: &str| {
+        (
+            gauge(text, "pano_eks_verify_last_timestamp_seconds"),
+            gauge(text, "pano_eks_pushes_total"),
+            gauge(text, "pano_eks_reconciles_total"),
+        )
+    };
+    let (mut first, mut pushes, mut reconciles) = loop {
+        let text = metrics.render();
+        if gauge(&text, "pano_eks_verify_last_timestamp_seconds") > 0.0 && text.contains(&rows("007900000002", "config-version", "ok")) {
+            break sample(&text);
+        }
+        assert!(start.elapsed() < WAIT, "no verification after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Nothing changes: a later converge (the resync) pushes nothing, and a pass follows it.
+    let start = Instant::now();
+    loop {
+        let text = metrics.render();
+        let (at, p, r) = sample(&text);
+        if at > first && r > reconciles && p == pushes {
+            break;
+        }
+        if at > first && p != pushes {
+            // A pass of the first Service's later converges (its hostname): start from it.
+            (first, pushes, reconciles) = (at, p, r);
+        }
+        assert!(start.elapsed() < WAIT, "no verification after a resync that pushed nothing, after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both firewalls take the next push silently (OK in the job, old config kept).
+    tokio::task::block_in_place(|| sim.faults(serde_json::json!({"push_silently_ignored_by": ["007900000001", "007900000002"]})));
+    let relabel = serde_json::json!({"metadata": {"labels": {"panw-tg-port": "85"}}});
+    api.patch("frontend", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    let start = Instant::now();
+    loop {
+        let text = metrics.render();
+        if ["007900000001", "007900000002"].iter().all(|fw| text.contains(&rows(fw, "config-version", "fail"))) {
+            assert!(gauge(&text, "pano_eks_pushes_total") > pushes, "{text}");
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "config-version did not fail on both after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    let _ = run.await;
+}
+
 /// The `pano_eks_*` names a PromQL expression reads.
 fn metric_names(expr: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -1,5 +1,9 @@
-//! `pano-eks verify` against panorama-sim (issue 15). The failure classes that need the sim's
-//! managed-device data plane (branch `verify-sim`) are not here yet; see docs/testing.md.
+//! `pano-eks verify` against panorama-sim (issue 15): green on both firewalls, then each failure
+//! class of the issue detected and named by a test of its own (a firewall that silently kept its
+//! old config after an OK push, an FQDN that does not resolve, a static route whose next hop is
+//! off the trust subnet, a foreign NAT rule above ours capturing the port, a security rule that
+//! denies the traffic, a disconnected firewall), and `status` carrying the last verification.
+//! Each also checks what verify *sent* (the sim's per-command request counts).
 
 mod support;
 
@@ -94,7 +98,7 @@ fn verify_json(cfg: &str, facts: &str) -> (Option<i32>, Vec<serde_json::Value>, 
 }
 
 #[test]
-fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
+fn green_on_both_firewalls_and_what_verify_sends() {
     let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
     let cfg = path_str(&sim.write_config(""));
     allow_inbound_and_stack_the_template(&sim);
@@ -117,25 +121,10 @@ fn green_on_both_firewalls_then_a_silently_ignored_push_is_caught() {
     let failed: Vec<&serde_json::Value> = rows.iter().filter(|r| r["ok"] != true).collect();
     assert!(failed.is_empty() && code == Some(0), "every check green: {failed:#?} {stderr}");
     for fw in ["007900000001", "007900000002"] {
-        for check in ["in-sync", "interfaces", "inbound-nat", "inbound-security", "fqdn", "route", "outbound-nat"] {
+        for check in ["in-sync", "config-version", "interfaces", "inbound-nat", "inbound-security", "fqdn", "route", "outbound-nat"] {
             assert!(rows.iter().any(|r| r["serial"] == fw && r["check"] == check), "{fw} {check}: {rows:#?}");
         }
     }
-
-    // fw-02 reports the next push OK but keeps its old config (pan-os-ansible#400).
-    sim.faults(serde_json::json!({"push_silently_ignored_by": ["007900000002"]}));
-    std::fs::write(&facts, facts_json(2, "")).unwrap();
-    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
-    assert!(out.status.success(), "the push job says OK: {}", String::from_utf8_lossy(&out.stderr));
-    let (code, rows, _) = verify_json(&cfg, &facts);
-    assert_eq!(code, Some(1));
-    let failed: Vec<(&str, &str, &str)> = rows
-        .iter()
-        .filter(|r| r["ok"] != true)
-        .map(|r| (r["serial"].as_str().unwrap(), r["check"].as_str().unwrap(), r["subject"].as_str().unwrap()))
-        .collect();
-    assert!(failed.contains(&("007900000002", "inbound-nat", "shop/default/svc-1")), "{rows:#?}");
-    assert!(failed.iter().all(|f| f.0 == "007900000002"), "fw-01 took the push: {failed:?}");
 }
 
 const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
@@ -184,63 +173,135 @@ fn failed_rows(rows: &[serde_json::Value]) -> Vec<(String, String, String, Strin
         .collect()
 }
 
-#[test]
-fn each_failure_class_is_detected_and_named() {
+/// A synced world: the two firewalls of `DEVICES_WITH_INTERFACES`, another admin's allow rule,
+/// the stacked template, the FQDN of svc-0 resolvable, one Service (`facts_json(1)`) synced.
+fn synced() -> (Sim, String, String) {
     let sim = Sim::start_with_devices(DEVICES_WITH_INTERFACES, &["--job-step-ms", "0"]);
     let cfg = path_str(&sim.write_config(""));
     allow_inbound_and_stack_the_template(&sim);
+    sim.dns(serde_json::json!({FQDN_0: ["192.168.110.77"]}));
     let facts = sim.dir.path().join("facts.json");
     std::fs::write(&facts, facts_json(1, "")).unwrap();
     let facts = path_str(&facts);
     let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let fqdn = "internal-svc-0.elb.us-west-2.amazonaws.com";
+    let (code, rows, stderr) = verify_json(&cfg, &facts);
+    assert_eq!(code, Some(0), "green before the fault: {:#?} {stderr}", failed_rows(&rows));
+    (sim, cfg, facts)
+}
 
-    // 1. An FQDN the firewalls cannot resolve (an empty DNS map).
+const FQDN_0: &str = "internal-svc-0.elb.us-west-2.amazonaws.com";
+
+#[test]
+fn an_fqdn_the_firewalls_cannot_resolve_is_named() {
+    let (sim, cfg, facts) = synced();
+    let before = requests(&sim, "op.request.system");
     sim.dns(serde_json::json!({}));
     let (code, rows, _) = verify_json(&cfg, &facts);
     let f = failed_rows(&rows);
     assert_eq!((code, f.len()), (Some(1), 2), "{f:#?}");
     assert!(f.iter().all(|r| r.1 == "fqdn" && r.2 == "shop/default/svc-0" && r.3.contains("has not resolved")), "{f:#?}");
-    sim.dns(serde_json::json!({fqdn: ["192.168.110.77"]}));
+    assert_eq!(requests(&sim, "op.request.system") - before, 2, "one FQDN table read per firewall: {}", sim.stats());
+    sim.dns(serde_json::json!({FQDN_0: ["192.168.110.77"]}));
     assert_eq!(verify_json(&cfg, &facts).0, Some(0), "resolved again: green");
+}
 
-    // 2. A foreign NAT rule above ours that captures the Service's port.
+#[test]
+fn a_foreign_nat_rule_above_ours_capturing_the_port_is_named() {
+    let (sim, cfg, facts) = synced();
     let nat = "<entry name='foreign-capture'><from><member>untrust</member></from><to><member>untrust</member></to><source><member>any</member></source>\
         <destination><member>any</member></destination><service>any</service></entry>";
     foreign_rule_on_top(&sim, "nat", "foreign-capture", nat);
     let f = failed_rows(&verify_json(&cfg, &facts).1);
-    assert!(
-        f.iter().any(|r| r.0 == "007900000001"
-            && r.1 == "inbound-nat"
-            && r.3.contains("matches foreign-capture before ours (demo.in.shop.default.svc-0)")),
-        "{f:#?}"
-    );
-    assert!(
-        sim.api_as(
-            "other-admin",
-            "other",
-            &[("type", "config"), ("action", "delete"), ("xpath", &format!("{DG_RULES}/nat/rules/entry[@name='foreign-capture']"))]
-        )
-        .contains("success")
-    );
+    let nat: Vec<_> = f.iter().filter(|r| r.1 == "inbound-nat").collect();
+    assert_eq!(nat.len(), 2, "both firewalls took the foreign rule: {f:#?}");
+    assert!(nat.iter().all(|r| r.3.contains("matches foreign-capture before ours (demo.in.shop.default.svc-0)")), "{f:#?}");
+}
 
-    // 3. A security rule that denies the Service's traffic.
+#[test]
+fn a_security_rule_that_denies_the_service_is_named() {
+    let (sim, cfg, facts) = synced();
     let deny = "<entry name='block-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
         <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>deny</action></entry>";
     foreign_rule_on_top(&sim, "security", "block-in", deny);
+    let before = requests(&sim, "op.test.security-policy-match");
     let f = failed_rows(&verify_json(&cfg, &facts).1);
+    assert_eq!(requests(&sim, "op.test.security-policy-match") - before, 2, "one per Service and firewall: {}", sim.stats());
     let sec: Vec<_> = f.iter().filter(|r| r.1 == "inbound-security").collect();
     assert_eq!(sec.len(), 2, "{f:#?}");
     assert!(sec.iter().all(|r| r.3.contains("blocked: block-in says deny")), "{f:#?}");
-    assert!(f.iter().all(|r| r.1 != "inbound-nat"), "the NAT rule is ours again: {f:#?}");
+    assert!(f.iter().all(|r| r.1 == "inbound-security"), "nothing else failed: {f:#?}");
+}
 
-    // 4. fw-01's trust interface moves: our routes' next hop is no longer on a connected subnet.
+#[test]
+fn a_static_route_whose_next_hop_is_off_the_trust_subnet_is_named() {
+    let (sim, cfg, facts) = synced();
+    // fw-01's trust interface moves: our routes' next hop (192.168.2.1) is no longer on a
+    // connected subnet, so the firewall keeps them inactive.
     let mut devices: serde_json::Value = serde_json::from_str(DEVICES_WITH_INTERFACES).unwrap();
     devices[0]["interfaces"][1]["address"] = "192.168.99.10/24".into();
     sim.devices(devices);
+    let before = requests(&sim, "op.test.routing");
     let f = failed_rows(&verify_json(&cfg, &facts).1);
+    assert_eq!(requests(&sim, "op.test.routing") - before, 4, "one fib-lookup per subnet and firewall: {}", sim.stats());
     let routes: Vec<_> = f.iter().filter(|r| r.1 == "route").collect();
     assert_eq!(routes.len(), 2, "{f:#?}");
     assert!(routes.iter().all(|r| r.0 == "007900000001"), "only fw-01's routes: {f:#?}");
+    // The firewall has no route for the cluster subnet at all (our static route is inactive).
+    assert!(routes.iter().all(|r| r.3.contains("no route to 192.168.11")), "{f:#?}");
+}
+
+#[test]
+fn a_firewall_that_silently_kept_its_old_config_is_named() {
+    let (sim, cfg, facts) = synced();
+    // fw-02 reports the next push OK but keeps its old config (pan-os-ansible#400); Panorama
+    // still says "in sync" for it (the sim's strictest reading).
+    sim.faults(serde_json::json!({"push_silently_ignored_by": ["007900000002"]}));
+    sim.dns(serde_json::json!({FQDN_0: ["192.168.110.77"], "internal-svc-1.elb.us-west-2.amazonaws.com": ["192.168.111.78"]}));
+    std::fs::write(&facts, facts_json(2, "")).unwrap();
+    let out = cli(&["--config", &cfg, "sync", "--once", "--facts", &facts]);
+    assert!(out.status.success(), "the push job says OK: {}", String::from_utf8_lossy(&out.stderr));
+    let (code, rows, _) = verify_json(&cfg, &facts);
+    assert_eq!(code, Some(1));
+    let f = failed_rows(&rows);
+    assert!(f.iter().all(|r| r.0 == "007900000002"), "fw-01 took the push: {f:#?}");
+    let version = f.iter().find(|r| r.1 == "config-version").unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(version.3.contains("while fw-01 holds") && version.3.contains("older policy"), "{version:?}");
+    assert!(f.iter().any(|r| r.1 == "inbound-nat" && r.2 == "shop/default/svc-1"), "its data plane lacks the new rule: {f:#?}");
+    assert!(rows.iter().any(|r| r["serial"] == "007900000002" && r["check"] == "in-sync" && r["ok"] == true), "Panorama says in sync");
+}
+
+#[test]
+fn status_carries_the_last_verification_per_service_and_per_firewall() {
+    let (sim, cfg, facts) = synced();
+    let status = |extra: &[&str]| {
+        let mut a = vec!["--config", cfg.as_str(), "--output", "json", "status", "--facts", facts.as_str()];
+        a.extend(extra);
+        let out = cli(&a);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let st = status(&[]);
+    let v = &st["verification"];
+    assert!(v["summary"].as_str().unwrap().starts_with("verified on 2/2 firewalls at "), "{v:#}");
+    let fws: Vec<(&str, bool)> =
+        v["firewalls"].as_array().unwrap().iter().map(|f| (f["serial"].as_str().unwrap(), f["ok"] == true)).collect();
+    assert_eq!(fws, [("007900000001", true), ("007900000002", true)], "{v:#}");
+    let svc = &st["services"][0];
+    assert_eq!((svc["verification"]["verified_on"].as_u64(), svc["verification"]["firewalls"].as_u64()), (Some(2), Some(2)), "{svc:#}");
+
+    // A failure: the text summary names the check and where it failed; JSON lists it on the Service.
+    sim.dns(serde_json::json!({}));
+    let svc = status(&[])["services"][0].clone();
+    assert_eq!(svc["verification"]["verified_on"].as_u64(), Some(0), "{svc:#}");
+    assert!(svc["verification"]["failed"].as_array().unwrap().iter().all(|f| f["check"] == "fqdn"), "{svc:#}");
+    let out = cli(&["--config", &cfg, "status", "--facts", &facts]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("verify: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("verified on 0/2 firewalls") && line.contains("FAILED: 007900000001 fqdn shop/default/svc-0"), "{line}");
+
+    // --no-verify asks the firewalls nothing.
+    let before = requests(&sim, "op.test.nat-policy-match") + requests(&sim, "op.show.interface");
+    assert_eq!(status(&["--no-verify"])["verification"]["skipped"], "--no-verify");
+    assert_eq!(requests(&sim, "op.test.nat-policy-match") + requests(&sim, "op.show.interface"), before, "{}", sim.stats());
 }

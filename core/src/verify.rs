@@ -35,6 +35,11 @@ pub struct Device {
     pub shared_policy_status: Option<String>,
     /// `template-status`; `None` when absent.
     pub template_status: Option<String>,
+    /// `vsys/entry/shared-policy-version`: the version of the device-group policy the firewall
+    /// holds (public captures of `show devices all`: cdot65/pan-os-upgrade test data, an integer
+    /// such as `35`, empty before any push); `None` when absent or empty.
+    #[serde(default)]
+    pub policy_version: Option<u64>,
 }
 
 /// A layer-3 interface of a firewall as it reports it (`show interface all`, `ifnet/entry`).
@@ -52,6 +57,10 @@ pub struct Interface {
 pub enum Check {
     /// Connected, and shared policy and template in sync on Panorama's view.
     InSync,
+    /// The policy version the firewall holds moved past the push we made, and is not behind
+    /// the other members of the device group (a push reported OK that the firewall did not
+    /// take: pan-os-ansible#400).
+    ConfigVersion,
     /// The firewall reports the untrust and trust interfaces the settings name.
     Interfaces,
     /// `test nat-policy-match` for a Service's inbound traffic hits our rule.
@@ -72,6 +81,7 @@ impl Check {
     pub fn as_str(self) -> &'static str {
         match self {
             Check::InSync => "in-sync",
+            Check::ConfigVersion => "config-version",
             Check::Interfaces => "interfaces",
             Check::InboundNat => "inbound-nat",
             Check::InboundSecurity => "inbound-security",
@@ -332,6 +342,173 @@ pub fn probes(
                 out.push(probe(Check::OutboundNat, q, Expect::Rule { name: rule.clone() }));
             }
         }
+    }
+    out
+}
+
+/// The `config-version` row of each connected member: its `shared-policy-version` must be
+/// reported, not behind the highest version among the members (one device group, one push: a
+/// member behind its peers kept an older config), and, when `before` is given (the versions
+/// seen before a device-group push of ours that reported OK for that firewall), higher than it
+/// was: our push changed the device group, so a firewall that took it holds a newer version.
+/// Panorama's own `shared-policy-status` can say "In Sync" while a firewall kept its old config
+/// (pan-os-ansible#400), so the version is compared too. [strictest reading] the meaning of
+/// the version is inferred from public captures (an integer Panorama moves with each push of
+/// the device group, the same on the members that took it); see sim/README.md.
+pub fn version_rows(devices: &[Device], before: Option<&std::collections::BTreeMap<String, u64>>) -> Vec<Row> {
+    let up: Vec<&Device> = devices.iter().filter(|d| d.connected).collect();
+    let newest = up.iter().filter_map(|d| d.policy_version.map(|v| (v, d.hostname.as_str()))).max();
+    up.iter()
+        .map(|d| {
+            let row = |ok, detail: String| Row {
+                serial: d.serial.clone(),
+                check: Check::ConfigVersion,
+                subject: d.hostname.clone(),
+                service: None,
+                ok,
+                detail,
+            };
+            let prior = before.and_then(|b| b.get(&d.serial));
+            match (d.policy_version, newest, prior) {
+                (None, _, _) => row(false, "shared-policy-version not reported: cannot tell which policy the firewall holds".into()),
+                (Some(v), Some((max, peer)), _) if v < max => row(
+                    false,
+                    format!("shared-policy-version {v} while {peer} holds {max}: this firewall kept an older policy than its peers"),
+                ),
+                (Some(v), _, Some(p)) if v <= *p => row(
+                    false,
+                    format!(
+                        "shared-policy-version still {v} after our push (was {p}): the push reported OK but the firewall kept its old config (pan-os-ansible#400)"
+                    ),
+                ),
+                (Some(v), _, Some(p)) => row(true, format!("shared-policy-version {v} (was {p} before our push)")),
+                (Some(v), _, None) => row(true, format!("shared-policy-version {v}, as its peers")),
+            }
+        })
+        .collect()
+}
+
+/// The baseline of `config-version` after a device-group push of ours: the last pass's
+/// versions of the firewalls the push job reported OK for (a firewall the push failed on is
+/// already a failed push; one the last pass did not see has no baseline).
+pub fn before_push(last: &std::collections::BTreeMap<String, u64>, pushed_ok: &[String]) -> std::collections::BTreeMap<String, u64> {
+    last.iter().filter(|(s, _)| pushed_ok.contains(s)).map(|(s, v)| (s.clone(), *v)).collect()
+}
+
+/// Checks that concern a whole firewall: a failure there means no Service is verified on it.
+fn firewall_wide(c: Check) -> bool {
+    matches!(c, Check::InSync | Check::ConfigVersion | Check::Interfaces)
+}
+
+/// One failed check, for `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failed {
+    pub serial: String,
+    pub check: Check,
+    pub subject: String,
+    pub detail: String,
+}
+
+impl Failed {
+    fn of(r: &Row) -> Failed {
+        Failed { serial: r.serial.clone(), check: r.check, subject: r.subject.clone(), detail: r.detail.clone() }
+    }
+}
+
+/// One firewall's verification, for `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallVerification {
+    pub serial: String,
+    pub checks: usize,
+    pub ok: bool,
+    pub failed: Vec<Failed>,
+}
+
+/// One Service's verification, for `status`: on how many of the firewalls every check of it
+/// (and of the firewall itself) passed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVerification {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub verified_on: usize,
+    pub firewalls: usize,
+    pub failed: Vec<Failed>,
+}
+
+/// A verification pass summarised per firewall and per Service (`status --output json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Unix seconds of the pass.
+    pub at: u64,
+    pub firewalls: Vec<FirewallVerification>,
+    pub services: Vec<ServiceVerification>,
+}
+
+/// Summarises the rows of one pass. A firewall-wide failure (not connected, out of sync, an
+/// older policy, missing interfaces) counts against every Service; a Service without rows on a
+/// firewall (it was asked nothing there) is not verified on it.
+pub fn verification(rows: &[Row], services: &[ServiceKey], at: u64) -> Verification {
+    let firewalls: Vec<FirewallVerification> = summary(rows)
+        .into_iter()
+        .map(|(serial, checks, _)| {
+            let failed: Vec<Failed> = rows.iter().filter(|r| r.serial == serial && !r.ok).map(Failed::of).collect();
+            FirewallVerification { ok: failed.is_empty(), serial, checks, failed }
+        })
+        .collect();
+    let members: Vec<&FirewallVerification> = firewalls.iter().filter(|f| f.serial != "-").collect();
+    let services = services
+        .iter()
+        .map(|k| {
+            let mut failed = Vec::new();
+            let mut verified_on = 0;
+            for fw in &members {
+                let wide: Vec<&Row> = rows.iter().filter(|r| r.serial == fw.serial && firewall_wide(r.check) && !r.ok).collect();
+                let own: Vec<&Row> = rows.iter().filter(|r| r.serial == fw.serial && r.service.as_ref() == Some(k)).collect();
+                failed.extend(wide.iter().chain(own.iter().filter(|r| !r.ok)).map(|r| Failed::of(r)));
+                if wide.is_empty() && !own.is_empty() && own.iter().all(|r| r.ok) {
+                    verified_on += 1;
+                }
+            }
+            ServiceVerification {
+                cluster: k.cluster.clone(),
+                namespace: k.namespace.clone(),
+                name: k.name.clone(),
+                verified_on,
+                firewalls: members.len(),
+                failed,
+            }
+        })
+        .collect();
+    Verification { at, firewalls, services }
+}
+
+/// `HH:MM:SS` UTC of a Unix time (the clock `status` prints).
+pub fn clock(at: u64) -> String {
+    let s = at % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// The one line `status` prints: "verified on 2/2 firewalls at 10:42:07 UTC", or which check
+/// failed where (at most 3, then how many more).
+pub fn headline(v: &Verification) -> String {
+    let members: Vec<&FirewallVerification> = v.firewalls.iter().filter(|f| f.serial != "-").collect();
+    let green = members.iter().filter(|f| f.ok).count();
+    let when = clock(v.at);
+    let failed: Vec<String> = v
+        .firewalls
+        .iter()
+        .flat_map(|f| f.failed.iter())
+        .map(|f| format!("{} {} {}: {}", f.serial, f.check.as_str(), f.subject, f.detail))
+        .collect();
+    if failed.is_empty() && !members.is_empty() {
+        return format!("verified on {green}/{} firewalls at {when} UTC", members.len());
+    }
+    let more = failed.len().saturating_sub(3);
+    let mut out =
+        format!("verified on {green}/{} firewalls at {when} UTC; FAILED: {}", members.len(), failed[..failed.len().min(3)].join("; "));
+    if more > 0 {
+        out.push_str(&format!("; and {more} more (pano-eks verify)"));
     }
     out
 }

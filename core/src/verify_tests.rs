@@ -158,6 +158,7 @@ fn sync_row_table() {
         connected,
         shared_policy_status: sp.map(str::to_owned),
         template_status: ts.map(str::to_owned),
+        policy_version: Some(3),
     };
     let cases = [
         (dev(true, Some("In Sync"), Some("In Sync")), true, "shared policy In Sync"),
@@ -210,6 +211,101 @@ fn after_a_pushed_converge_planned_services_are_checked_refused_ones_not() {
     let got =
         after_converge(&[service("a", ServiceState::Planned), service("b", ServiceState::Refused), service("c", ServiceState::Protected)]);
     assert_eq!(got.iter().map(|s| s.state).collect::<Vec<_>>(), [ServiceState::Protected, ServiceState::Refused, ServiceState::Protected]);
+}
+
+fn versioned(serial: &str, host: &str, connected: bool, v: Option<u64>) -> Device {
+    Device { serial: serial.into(), hostname: host.into(), connected, policy_version: v, ..Default::default() }
+}
+
+#[test]
+fn config_version_table() {
+    let before: std::collections::BTreeMap<String, u64> = [("S1".to_string(), 7), ("S2".to_string(), 7)].into();
+    // (devices, baseline, expected (serial, ok, detail needle) per connected device)
+    let cases: Vec<(Vec<Device>, Option<&std::collections::BTreeMap<String, u64>>, Vec<(&str, bool, &str)>)> = vec![
+        // Both took the push: newer than before, equal to each other.
+        (
+            vec![versioned("S1", "fw-01", true, Some(8)), versioned("S2", "fw-02", true, Some(8))],
+            Some(&before),
+            vec![("S1", true, "8 (was 7"), ("S2", true, "8 (was 7")],
+        ),
+        // S2 reported OK and kept its old config: behind its peer, and not past the push.
+        (
+            vec![versioned("S1", "fw-01", true, Some(8)), versioned("S2", "fw-02", true, Some(7))],
+            Some(&before),
+            vec![("S1", true, "was 7"), ("S2", false, "fw-01 holds 8")],
+        ),
+        // Both kept their old config: no peer is newer, the baseline catches it.
+        (
+            vec![versioned("S1", "fw-01", true, Some(7)), versioned("S2", "fw-02", true, Some(7))],
+            Some(&before),
+            vec![("S1", false, "still 7 after our push"), ("S2", false, "pan-os-ansible#400")],
+        ),
+        // No push of ours to compare with (verify on its own): peers only.
+        (
+            vec![versioned("S1", "fw-01", true, Some(8)), versioned("S2", "fw-02", true, Some(8))],
+            None,
+            vec![("S1", true, "as its peers"), ("S2", true, "as its peers")],
+        ),
+        // Not reported: not provable. A disconnected member gets no row (in-sync reports it) and
+        // its stale version does not count as the peers' newest.
+        (vec![versioned("S1", "fw-01", true, None), versioned("S2", "fw-02", false, Some(99))], None, vec![("S1", false, "not reported")]),
+    ];
+    for (devices, b, want) in cases {
+        let rows = version_rows(&devices, b);
+        let got: Vec<(&str, bool)> = rows.iter().map(|r| (r.serial.as_str(), r.ok)).collect();
+        assert_eq!(got, want.iter().map(|w| (w.0, w.1)).collect::<Vec<_>>(), "{rows:#?}");
+        for (r, w) in rows.iter().zip(&want) {
+            assert!(r.detail.contains(w.2), "want {:?} in {:?}", w.2, r.detail);
+            assert_eq!(r.check, Check::ConfigVersion);
+        }
+    }
+}
+
+fn row(serial: &str, check: Check, service: Option<&str>, ok: bool) -> Row {
+    Row {
+        serial: serial.into(),
+        check,
+        subject: service.map_or(serial.to_string(), |s| format!("shop/default/{s}")),
+        service: service.map(|s| ServiceKey { cluster: "shop".into(), namespace: "default".into(), name: s.into() }),
+        ok,
+        detail: if ok { "fine".into() } else { format!("{} broke", check.as_str()) },
+    }
+}
+
+#[test]
+fn verification_per_service_and_firewall() {
+    let key = |n: &str| ServiceKey { cluster: "shop".into(), namespace: "default".into(), name: n.into() };
+    let rows = vec![
+        row("S1", Check::InSync, None, true),
+        row("S1", Check::InboundNat, Some("web"), true),
+        row("S1", Check::InboundSecurity, Some("web"), true),
+        row("S1", Check::InboundNat, Some("api"), false),
+        row("S2", Check::InSync, None, true),
+        row("S2", Check::ConfigVersion, None, false),
+        row("S2", Check::InboundNat, Some("web"), true),
+        row("S2", Check::InboundNat, Some("api"), true),
+    ];
+    let v = verification(&rows, &[key("web"), key("api"), key("gone")], 38_527);
+    let fw: Vec<(&str, usize, bool)> = v.firewalls.iter().map(|f| (f.serial.as_str(), f.checks, f.ok)).collect();
+    assert_eq!(fw, [("S1", 4, false), ("S2", 4, false)]);
+    let sv: Vec<(&str, usize, usize, usize)> =
+        v.services.iter().map(|s| (s.name.as_str(), s.verified_on, s.firewalls, s.failed.len())).collect();
+    // web: green on S1; on S2 the firewall-wide config-version failure counts against it.
+    // api: its own NAT check fails on S1, S2 is out. gone: asked nothing anywhere.
+    assert_eq!(sv, [("web", 1, 2, 1), ("api", 0, 2, 2), ("gone", 0, 2, 1)]);
+    assert_eq!(v.services[0].failed[0].check, Check::ConfigVersion);
+    let h = headline(&v);
+    assert!(h.starts_with("verified on 0/2 firewalls at 10:42:07 UTC; FAILED: S1 inbound-nat shop/default/api"), "{h}");
+    let green = verification(&rows[..3], &[key("web")], 38_527);
+    assert_eq!(headline(&green), "verified on 1/1 firewalls at 10:42:07 UTC");
+    assert_eq!(green.services[0].verified_on, 1);
+}
+
+#[test]
+fn the_baseline_after_a_push_is_the_firewalls_it_reported_ok_for() {
+    let last: std::collections::BTreeMap<String, u64> = [("S1".to_string(), 4), ("S2".to_string(), 4), ("S3".to_string(), 2)].into();
+    let b = before_push(&last, &["S1".to_string(), "S9".to_string()]);
+    assert_eq!(b, [("S1".to_string(), 4)].into());
 }
 
 #[test]

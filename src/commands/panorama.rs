@@ -189,7 +189,7 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
     }))
 }
 
-pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
+pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, no_verify: bool) -> CmdResult {
     let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
@@ -200,73 +200,119 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         let running = observe::read(&engine.client, &locs, Which::Running).await.map_err(|e| Failure::failed(e.to_string()))?;
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
         // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
-        let (key_state, key_expiry, key_note) = bootstrap_key_state(&loaded, source, &engine).await;
+        let key = bootstrap_key_state(&loaded, source, &engine).await;
+        // The last verification: a live, read-only pass of `verify`'s checks (op commands only),
+        // since sync --watch's results live in its own process (/metrics) and Events.
+        let verification = if no_verify { Ok(None) } else { verify_now(&engine, &plan, &facts).await.map(Some) };
         match cli.output {
-            OutputFormat::Json => {
-                let services: Vec<serde_json::Value> = plan
-                    .services
-                    .iter()
-                    .map(|s| {
-                        let mut v = serde_json::to_value(s).expect("status serializes");
-                        v["committed"] = serde_json::Value::Bool(s.state == ServiceState::Protected && committed(&s.nat_rule));
-                        v
-                    })
-                    .collect();
-                let out = serde_json::json!({
-                    "services": services,
-                    "clusters": plan.clusters,
-                    "problems": plan.problems,
-                    "vm_auth_key": { "state": key_state, "expiry": key_expiry, "note": key_note },
-                });
-                println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
-            }
-            OutputFormat::Text => {
-                println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
-                for s in &plan.services {
-                    let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-                    // An exposed Service has a NAT rule, but the reason is what its operator needs.
-                    // With [sync.security]: which rule allows it.
-                    let detail = match (&s.nat_rule, s.state, &s.security_rule) {
-                        (Some(rule), st, Some(sec)) if st != ServiceState::Exposed => format!("{rule} (allowed by {sec})"),
-                        (Some(rule), st, None) if st != ServiceState::Exposed => rule.clone(),
-                        _ => s.reason.clone(),
-                    };
-                    let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
-                    println!(
-                        "{:<40} {:>5}  {:<10} {:<9} {}",
-                        format!("{}/{}/{}", s.cluster, s.namespace, s.name),
-                        s.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                        state,
-                        com,
-                        detail
-                    );
-                }
-                for c in &plan.clusters {
-                    println!("\ncluster {} (tag {})", c.name, c.tag);
-                    for sn in &c.subnets {
-                        println!(
-                            "  {} {}: outbound {} routes {}",
-                            sn.id,
-                            sn.cidr,
-                            sn.outbound_rule.as_deref().unwrap_or("-"),
-                            sn.routes.join(", ")
-                        );
-                    }
-                }
-                println!(
-                    "\nvm-auth-key (bootstrap package): {key_state}{}{}",
-                    key_expiry.map(|e| format!(", expires {e} (Panorama)")).unwrap_or_default(),
-                    if key_note.is_empty() { String::new() } else { format!(": {key_note}") }
-                );
-                print_problems(&plan);
-            }
+            OutputFormat::Json => print_status_json(&plan, &committed, key, &verification),
+            OutputFormat::Text => print_status_text(&plan, &committed, key, &verification),
         }
         Ok(())
     })
 }
 
+type KeyState = (&'static str, Option<String>, String);
+type VerifyResult = Result<Option<pano_eks_core::verify::Verification>, String>;
+
+/// `status`'s verification: every protected Service and cluster subnet, on every member firewall.
+async fn verify_now(engine: &Engine, plan: &Plan, facts: &Facts) -> Result<pano_eks_core::verify::Verification, String> {
+    let fqdns = pano_eks_core::verify::fqdns(facts);
+    let scope = crate::panorama::verify::Scope {
+        settings: &engine.settings,
+        services: &plan.services,
+        clusters: &plan.clusters,
+        fqdns: &fqdns,
+        before_push: None,
+    };
+    let report = crate::panorama::verify::run(&engine.client, &scope).await.map_err(|e| format!("verify could not run: {e}"))?;
+    let keys: Vec<pano_eks_core::verify::ServiceKey> = plan
+        .services
+        .iter()
+        .filter(|s| s.state == ServiceState::Protected)
+        .map(|s| pano_eks_core::verify::ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() })
+        .collect();
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Ok(pano_eks_core::verify::verification(&report.rows, &keys, at))
+}
+
+fn print_status_json(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, key: KeyState, verification: &VerifyResult) {
+    let (key_state, key_expiry, key_note) = key;
+    let services: Vec<serde_json::Value> = plan
+        .services
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("status serializes");
+            v["committed"] = serde_json::Value::Bool(s.state == ServiceState::Protected && committed(&s.nat_rule));
+            let mine = verification
+                .as_ref()
+                .ok()
+                .and_then(|v| v.as_ref())
+                .and_then(|v| v.services.iter().find(|x| x.cluster == s.cluster && x.namespace == s.namespace && x.name == s.name));
+            if let Some(m) = mine {
+                v["verification"] = serde_json::json!({"verified_on": m.verified_on, "firewalls": m.firewalls, "failed": m.failed});
+            }
+            v
+        })
+        .collect();
+    let verification = match verification {
+        Ok(Some(v)) => serde_json::json!({"at": v.at, "summary": pano_eks_core::verify::headline(v), "firewalls": v.firewalls}),
+        Ok(None) => serde_json::json!({"skipped": "--no-verify"}),
+        Err(e) => serde_json::json!({"error": e}),
+    };
+    let out = serde_json::json!({
+        "services": services,
+        "clusters": plan.clusters,
+        "problems": plan.problems,
+        "vm_auth_key": { "state": key_state, "expiry": key_expiry, "note": key_note },
+        "verification": verification,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
+}
+
+fn print_status_text(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, key: KeyState, verification: &VerifyResult) {
+    let (key_state, key_expiry, key_note) = key;
+    println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
+    for s in &plan.services {
+        let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        // An exposed Service has a NAT rule, but the reason is what its operator needs.
+        // With [sync.security]: which rule allows it.
+        let detail = match (&s.nat_rule, s.state, &s.security_rule) {
+            (Some(rule), st, Some(sec)) if st != ServiceState::Exposed => format!("{rule} (allowed by {sec})"),
+            (Some(rule), st, None) if st != ServiceState::Exposed => rule.clone(),
+            _ => s.reason.clone(),
+        };
+        let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
+        println!(
+            "{:<40} {:>5}  {:<10} {:<9} {}",
+            format!("{}/{}/{}", s.cluster, s.namespace, s.name),
+            s.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            state,
+            com,
+            detail
+        );
+    }
+    for c in &plan.clusters {
+        println!("\ncluster {} (tag {})", c.name, c.tag);
+        for sn in &c.subnets {
+            println!("  {} {}: outbound {} routes {}", sn.id, sn.cidr, sn.outbound_rule.as_deref().unwrap_or("-"), sn.routes.join(", "));
+        }
+    }
+    println!(
+        "\nvm-auth-key (bootstrap package): {key_state}{}{}",
+        key_expiry.map(|e| format!(", expires {e} (Panorama)")).unwrap_or_default(),
+        if key_note.is_empty() { String::new() } else { format!(": {key_note}") }
+    );
+    match verification {
+        Ok(Some(v)) => println!("verify: {}", pano_eks_core::verify::headline(v)),
+        Ok(None) => println!("verify: skipped (--no-verify)"),
+        Err(e) => println!("verify: {e}"),
+    }
+    print_problems(plan);
+}
+
 /// The bootstrap package's vm-auth-key for `status`: (state, expiry, note); never the key.
-async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine: &Engine) -> (&'static str, Option<String>, String) {
+async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine: &Engine) -> KeyState {
     use super::vm_auth_key::KeyState;
     let key = if source.facts.is_none() {
         let aws = Aws::connect(&loaded.config.region).await;

@@ -343,11 +343,15 @@ async fn front_and_egress_step(aws: &Aws, cfg: &Config, sync: &Report, facts: &F
 /// `pano-eks verify` exits 1 on a failure.
 async fn verify_step(engine: &Engine, sync: &Report, facts: &Facts, progress: &Progress) {
     let fqdns = pano_eks_core::verify::fqdns(facts);
+    // What the sync just wrote and pushed is in Panorama as planned: checked as protected.
+    let services =
+        if sync.pushes.is_empty() { sync.plan.services.clone() } else { pano_eks_core::verify::after_converge(&sync.plan.services) };
     let scope = crate::panorama::verify::Scope {
         settings: &engine.settings,
-        services: &sync.plan.services,
+        services: &services,
         clusters: &sync.plan.clusters,
         fqdns: &fqdns,
+        before_push: None,
     };
     match crate::panorama::verify::run(&engine.client, &scope).await {
         Ok(report) => {

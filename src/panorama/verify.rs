@@ -24,8 +24,10 @@
 //! * `<show><interface>all</interface></show>` on the device: `result/ifnet/entry/{name, zone,
 //!   fwd, ip}` (`ip` = `A/len` or `N/A`): public op-command helpers' recorded answers.
 //! * `<show><devices><all/></devices></show>` on Panorama: `result/devices/entry{serial,
-//!   connected, hostname, vsys/entry/shared-policy-status, template-status?}` (facts §6; pan-os-python
-//!   `panorama.py refresh_devices`); `<show><devicegroups/></show>` for the DG's members.
+//!   connected, hostname, vsys/entry/{shared-policy-status, shared-policy-md5sum,
+//!   shared-policy-version}, template-status?}` (facts §6; pan-os-python `panorama.py
+//!   refresh_devices`; `shared-policy-version` an integer in cdot65/pan-os-upgrade's captured
+//!   `show devices all` test data); `<show><devicegroups/></show>` for the DG's members.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -47,6 +49,9 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Op calls made (for the benchmark and the summary).
     pub calls: u64,
+    /// Each member's `shared-policy-version` (the next pass's baseline after a push of ours).
+    #[serde(skip)]
+    pub versions: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -61,6 +66,9 @@ pub struct Scope<'a> {
     pub services: &'a [ServiceStatus],
     pub clusters: &'a [ClusterStatus],
     pub fqdns: &'a BTreeMap<ServiceKey, String>,
+    /// The members' policy versions before a device-group push of ours that reported OK for
+    /// them (`config-version` must have moved past it); `None` when this pass follows no push.
+    pub before_push: Option<&'a BTreeMap<String, u64>>,
 }
 
 /// Verifies every member firewall of the device group; one row per check.
@@ -69,14 +77,16 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
     let members = members(client, &scope.settings.device_group).await?;
     let devices = parse_devices(&client.op(&Element::new("show").child(Element::new("devices").child(Element::new("all")))).await?);
     let mut rows: Vec<Row> = verify::membership_row(&scope.settings.device_group, &members).into_iter().collect();
-    let mut asked = Vec::new();
-    for serial in &members {
-        let d = devices.iter().find(|d| &d.serial == serial).cloned().unwrap_or(Device { serial: serial.clone(), ..Default::default() });
-        rows.push(verify::sync_row(&d));
-        if d.connected {
-            asked.push(d.serial);
-        }
-    }
+    let members: Vec<Device> = members
+        .iter()
+        .map(|serial| {
+            devices.iter().find(|d| &d.serial == serial).cloned().unwrap_or(Device { serial: serial.clone(), ..Default::default() })
+        })
+        .collect();
+    rows.extend(members.iter().map(verify::sync_row));
+    rows.extend(verify::version_rows(&members, scope.before_push));
+    let versions = members.iter().filter_map(|d| Some((d.serial.clone(), d.policy_version?))).collect();
+    let asked: Vec<String> = members.iter().filter(|d| d.connected).map(|d| d.serial.clone()).collect();
     // Per firewall its interfaces and FQDN table, then every traffic probe: all through one
     // bounded stream, so a slow firewall never holds up the others' calls.
     // (Futures collected first, then bounded: a `stream.map(async closure)` over borrowed
@@ -126,7 +136,7 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
     let answers: Vec<Row> = stream::iter(answers).buffer_unordered(IN_FLIGHT).collect().await;
     rows.extend(answers);
     rows.sort_by(|a, b| (&a.serial, a.check, &a.subject).cmp(&(&b.serial, b.check, &b.subject)));
-    Ok(Report { rows, calls: client.stats.calls.load(std::sync::atomic::Ordering::Relaxed) - before })
+    Ok(Report { rows, calls: client.stats.calls.load(std::sync::atomic::Ordering::Relaxed) - before, versions })
 }
 
 async fn answer(client: &PanoramaClient, p: &Probe, fqdn_table: Option<&Result<Element, String>>) -> Answer {
@@ -276,12 +286,14 @@ pub fn parse_devices(result: &Element) -> Vec<Device> {
         .filter_map(|e| {
             let serial = e.text_at("serial").or_else(|| e.get_attr("name").map(str::to_owned))?;
             let vsys_status = e.find("vsys").and_then(|v| v.elements().find_map(|x| x.text_at("shared-policy-status")));
+            let version = e.find("vsys").and_then(|v| v.elements().find_map(|x| x.text_at("shared-policy-version")?.trim().parse().ok()));
             Some(Device {
                 serial,
                 hostname: e.text_at("hostname").unwrap_or_default(),
                 connected: e.text_at("connected").as_deref() == Some("yes"),
                 shared_policy_status: e.text_at("shared-policy-status").or(vsys_status).filter(|s| !s.is_empty()),
                 template_status: e.text_at("template-status").filter(|s| !s.is_empty()),
+                policy_version: version,
             })
         })
         .collect()

@@ -28,7 +28,7 @@ struct Inner {
     last_success_unix: f64,
     /// A converge is running now (observe → … → the last push job finished).
     converging: bool,
-    /// (firewall, check) → (rows ok, rows failed) of the last verification after a push.
+    /// (firewall, check) → (rows ok, rows failed) of the last finished verification pass.
     verify: BTreeMap<(String, &'static str), (u64, u64)>,
     last_verify_unix: f64,
     /// (target, firewall serial, result) → per-firewall results of the pushes sync ran.
@@ -73,7 +73,7 @@ impl Metrics {
         self.0.lock().expect("metrics lock").vm_auth_key_expiry_unix = unix;
     }
 
-    /// The rows of the verification that followed a push (issue 15), replacing the last one.
+    /// The rows of a finished verification pass (issue 15), replacing the last one.
     pub fn verified(&self, rows: &[pano_eks_core::verify::Row]) {
         let mut m = self.0.lock().expect("metrics lock");
         m.verify.clear();
@@ -157,7 +157,7 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
-            "# HELP pano_eks_verify_checks Rows of the last verification after a push, by firewall, check and result.\n# TYPE pano_eks_verify_checks gauge"
+            "# HELP pano_eks_verify_checks Rows of the last verification pass (after each converge), by firewall, check and result.\n# TYPE pano_eks_verify_checks gauge"
         );
         for ((fw, check), (ok, fail)) in &m.verify {
             for (result, v) in [("ok", ok), ("fail", fail)] {

@@ -10,6 +10,7 @@
 
 pub mod metrics;
 pub mod sources;
+pub mod verify_task;
 pub mod watch;
 
 use std::time::{Duration, Instant};

@@ -8,7 +8,8 @@
 //! with backoff); a cluster that has never been listed is *frozen* (its Service objects held as
 //! they are) because "unknown" must not read as "no Services", while the others keep converging.
 //! A converge that failed or had writes refused is tried again with backoff (2 s doubling, at
-//! most 5 min). On shutdown the in-flight converge finishes; none is started.
+//! most 5 min). On shutdown the in-flight converge finishes; none is started. After each
+//! converge a verification pass runs off the loop (`verify_task`; the next converge aborts it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use pano_eks_core::{ClusterFacts, Facts, ProblemKind, ServiceState};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use super::metrics::Metrics;
+use super::verify_task::{EventTarget, Verifier};
 use super::{Engine, Report};
 use crate::kube::service_facts;
 
@@ -106,6 +108,7 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut retry = Retry::new(setup.resync);
+    let mut verifier = verifier(&setup, &watches);
     let mut leadership = setup.leader.clone();
     loop {
         let retry_due = retry.due();
@@ -113,7 +116,7 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
             _ = &mut shutdown => break,
             // A replica that becomes the leader converges at once: changes it saw as a follower
             // were not written by anyone (and /metrics' leader gauge follows either way).
-            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states).await,
+            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
             Some(()) = rx.recv() => {
                 // Debounce: wait for a quiet window, at most 5 windows in total.
                 let cap = Instant::now() + setup.debounce * 5;
@@ -124,13 +127,14 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
                     }
                 }
                 while rx.try_recv().is_ok() {}
-                converge_once(&setup, &watches, &mut last_states).await
+                converge_once(&setup, &watches, &mut last_states, &mut verifier).await
             }
-            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states).await,
-            _ = retry_due => converge_once(&setup, &watches, &mut last_states).await,
+            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
+            _ = retry_due => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
         };
         retry.after(done);
     }
+    verifier.supersede();
     tracing::info!("sync --watch stopped");
 }
 
@@ -199,6 +203,7 @@ async fn converge_once(
     setup: &WatchSetup,
     watches: &[ClusterWatch],
     last: &mut BTreeMap<(String, String, String), ServiceState>,
+    verifier: &mut Verifier,
 ) -> Outcome {
     if let Some(l) = &setup.leader {
         let leading = *l.borrow();
@@ -217,6 +222,7 @@ async fn converge_once(
     for c in &facts.frozen_clusters {
         tracing::warn!(cluster = %c, "Services not listed yet (cluster unreachable?): its Service objects are held as they are");
     }
+    verifier.supersede();
     let start = Instant::now();
     let converging = setup.metrics.converging();
     let result = setup.engine.converge(&facts).await;
@@ -233,9 +239,7 @@ async fn converge_once(
                 tracing::info!(created = c, updated = u, deleted = d, commit = ?r.commit_job, ms = r.elapsed_ms, "converged");
             }
             record_events(watches, &r.plan, last).await;
-            if !r.pushes.is_empty() {
-                verify_after_push(setup, watches, &facts, &r.plan).await;
-            }
+            verifier.after_converge(&facts, r);
         }
         Err(e) => {
             setup.metrics.reconciled(secs, None);
@@ -254,61 +258,18 @@ async fn converge_once(
     outcome
 }
 
-/// After a push: ask the firewalls whether it took effect (issue 15); the rows go to /metrics,
-/// failures to the log and, for a check that concerns a Service, a `VerifyFailed` Warning Event
-/// on that Service. A verification that cannot run is logged, never fails the converge.
-async fn verify_after_push(setup: &WatchSetup, watches: &[ClusterWatch], facts: &Facts, plan: &pano_eks_core::Plan) {
-    let fqdns = pano_eks_core::verify::fqdns(facts);
-    let services = pano_eks_core::verify::after_converge(&plan.services);
-    let scope =
-        crate::panorama::verify::Scope { settings: &setup.engine.settings, services: &services, clusters: &plan.clusters, fqdns: &fqdns };
-    match crate::panorama::verify::run(&setup.engine.client, &scope).await {
-        Ok(report) => {
-            for r in report.rows.iter().filter(|r| !r.ok) {
-                tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
-            }
-            setup.metrics.verified(&report.rows);
-            verify_events(watches, &report.rows).await;
-        }
-        Err(e) => tracing::warn!(error = %e, "verify after the push could not run"),
-    }
-}
-
-/// One `VerifyFailed` Warning Event per Service with a failed check, naming each firewall, check
-/// and answer (at most 5, then how many more).
-async fn verify_events(watches: &[ClusterWatch], rows: &[pano_eks_core::verify::Row]) {
-    let mut by_service: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| !r.ok) {
-        if let Some(k) = &r.service {
-            by_service.entry((k.cluster.clone(), k.namespace.clone(), k.name.clone())).or_default().push(format!(
-                "{} {}: {}",
-                r.serial,
-                r.check.as_str(),
-                r.detail
-            ));
-        }
-    }
-    for ((cluster, namespace, name), failures) in by_service {
-        let Some(w) = watches.iter().find(|w| w.name == cluster) else { continue };
-        let (Some(rec), true) = (&w.recorder, w.events_allowed.load(Ordering::Relaxed)) else { continue };
-        let found = w
-            .store
-            .state()
-            .into_iter()
-            .find(|o| o.metadata.namespace.as_deref() == Some(&namespace) && o.metadata.name.as_deref() == Some(&name));
-        let Some(obj) = found else { continue };
-        let mut note = failures.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
-        if failures.len() > 5 {
-            note.push_str(&format!("; and {} more (pano-eks verify)", failures.len() - 5));
-        }
-        // Events carry at most 1 KiB of note.
-        note.truncate(note.char_indices().nth(1000).map_or(note.len(), |(i, _)| i));
-        let ev =
-            KEvent { type_: EventType::Warning, reason: "VerifyFailed".into(), note: Some(note), action: "Verify".into(), secondary: None };
-        if let Err(e) = rec.publish(&ev, &obj.object_ref(&())).await {
-            tracing::debug!(error = %e, "could not record a VerifyFailed Event");
-        }
-    }
+/// The verification that follows each converge, off the loop (`verify_task`).
+fn verifier(setup: &WatchSetup, watches: &[ClusterWatch]) -> Verifier {
+    let targets = watches
+        .iter()
+        .map(|w| EventTarget {
+            cluster: w.name.clone(),
+            store: w.store.clone(),
+            recorder: w.recorder.clone(),
+            allowed: w.events_allowed.clone(),
+        })
+        .collect();
+    Verifier::new(setup.engine.client.clone(), setup.engine.settings.clone(), setup.metrics.clone(), targets)
 }
 
 /// The facts of this instant: AWS-side facts plus every watched cluster's Services.

@@ -134,6 +134,14 @@ def check_status(services):
     assert got == want, got
     assert not st["problems"], st["problems"]
     print(f"ok: status JSON: {len(want)} Service(s) protected and committed")
+    # The live verification status runs (issue 15): both firewalls' own answers green, and every
+    # Service verified on both.
+    v = st["verification"]
+    assert v.get("summary", "").startswith("verified on 2/2 firewalls at "), v
+    assert sorted(f["serial"] for f in v["firewalls"] if f["ok"]) == ["007900000001", "007900000002"], v
+    for s in st["services"]:
+        assert (s["verification"]["verified_on"], s["verification"]["firewalls"]) == (2, 2), s
+    print(f"ok: status JSON: {v['summary']}")
 
 
 def check_aws_up():

@@ -37,6 +37,8 @@ pub struct DeviceRun {
     pub template: Option<Node>,
     pub policy_status: &'static str,
     pub template_status: &'static str,
+    /// `shared-policy-version` of the policy it holds (0 = none yet, reported empty).
+    pub policy_version: u64,
 }
 
 impl DeviceRun {

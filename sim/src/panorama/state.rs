@@ -155,6 +155,9 @@ pub struct State {
     write_call_seq: u64,
     /// Per-serial running config and sync status of the managed devices.
     pub runs: BTreeMap<String, super::dataplane::DeviceRun>,
+    /// The last `shared-policy-version` a device-group push gave (one per push job that landed
+    /// on at least one device; see sim/README, `show devices`).
+    pub policy_version: u64,
     /// FQDN -> addresses the devices resolve FQDN address objects to (`/_sim/dns`).
     pub dns: BTreeMap<String, Vec<String>>,
 }
@@ -337,6 +340,7 @@ impl State {
             write_call_seq: 0,
             refs_cache: None,
             runs: BTreeMap::new(),
+            policy_version: 0,
             dns: BTreeMap::new(),
             opts,
         };
@@ -362,6 +366,7 @@ impl State {
         self.stats = Stats::default();
         self.vm_auth_keys.clear();
         self.runs.clear();
+        self.policy_version = 0;
         self.dns.clear();
         self.reset_writes();
         self.apply_lock_faults();
@@ -1253,6 +1258,11 @@ impl State {
         let (container, names): (String, Vec<String>) = (container.into(), names.split(',').map(String::from).collect());
         let devices: Vec<(String, bool)> = job.devices.iter().map(|d| (d.serial.clone(), d.fail.is_some())).collect();
         let is_policy = container == "device-group";
+        let lands = devices.iter().any(|(s, failed)| !failed && !self.faults.push_silently_ignored_by.contains(s));
+        if is_policy && lands {
+            self.policy_version += 1;
+        }
+        let version = self.policy_version;
         for (serial, failed) in devices {
             let ignored = self.faults.push_silently_ignored_by.contains(&serial);
             let snap = if failed || ignored {
@@ -1273,7 +1283,12 @@ impl State {
                 run.template_status = status;
             }
             if let Some(n) = snap {
-                if is_policy { run.policy = Some(n) } else { run.template = Some(n) }
+                if is_policy {
+                    run.policy = Some(n);
+                    run.policy_version = version;
+                } else {
+                    run.template = Some(n)
+                }
             }
         }
     }
@@ -1466,11 +1481,13 @@ pub fn tz_abbrev(min: i32) -> String {
 fn device_xml(d: &Device, run: Option<&super::dataplane::DeviceRun>) -> String {
     use super::xml_tree::escape;
     let (ps, ts, md5) = run.map(|r| (r.policy_status, r.template_status, r.policy_digest())).unwrap_or_default();
+    let version = run.map(|r| r.policy_version).filter(|v| *v > 0).map(|v| v.to_string()).unwrap_or_default();
     format!(
         "<entry name=\"{s}\"><serial>{s}</serial><connected>{c}</connected><unsupported-version>no</unsupported-version>\
 <hostname>{h}</hostname><ip-address>{ip}</ip-address><ipv6-address>unknown</ipv6-address><model>{m}</model><family>vm</family>\
 <sw-version>{v}</sw-version><multi-vsys>no</multi-vsys><vsys><entry name=\"vsys1\"><display-name>vsys1</display-name>\
-<shared-policy-status>{ps}</shared-policy-status><shared-policy-md5sum>{md5}</shared-policy-md5sum></entry></vsys>\
+<shared-policy-status>{ps}</shared-policy-status><shared-policy-md5sum>{md5}</shared-policy-md5sum>\
+<shared-policy-version>{version}</shared-policy-version></entry></vsys>\
 <template-status>{ts}</template-status><connected-at>2024/01/01 00:00:00</connected-at><uptime>1 days, 0:00:00</uptime>\
 <app-version>8800-8000</app-version><threat-version>8800-8000</threat-version></entry>",
         s = escape(&d.serial),
