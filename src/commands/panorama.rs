@@ -159,6 +159,7 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
     let clients: Vec<(String, ::kube::Client)> = clusters.iter().map(|c| (c.name.clone(), c.client.clone())).collect();
     let cfg = cfg.clone();
     tokio::spawn(async move {
+        let mut announced: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         while rx.changed().await.is_ok() {
             let Some(plan) = rx.borrow_and_update().clone() else { continue };
             let mut facts = Facts::default();
@@ -171,6 +172,9 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
                 }
             }
             let steps = crate::aws::front_and_egress::after_sync(&aws, &cfg, &plan, &facts).await;
+            if let Some(a) = &steps.alb {
+                announce_public_names(&clients, &a.public, &mut announced).await;
+            }
             for l in steps.lines() {
                 if l.starts_with("error:") {
                     tracing::error!("{l}");
@@ -189,6 +193,29 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
     }))
 }
 
+/// A `PublicName` Event on each Service whose front (public DNS name) is new or changed since
+/// the last one announced; failures are logged at debug (the role may not create Events).
+async fn announce_public_names(
+    clients: &[(String, ::kube::Client)],
+    public: &[crate::aws::alb_shards::PublicName],
+    announced: &mut std::collections::BTreeMap<String, String>,
+) {
+    for p in public {
+        let key = p.service.to_string();
+        if announced.get(&key) == Some(&p.dns_name) {
+            continue;
+        }
+        let Some((_, client)) = clients.iter().find(|(n, _)| *n == p.service.cluster) else { continue };
+        let note = format!("reachable at {} (front load balancer {})", p.dns_name, p.front);
+        match crate::kube::events::service_event(client, &p.service.namespace, &p.service.name, "PublicName", note).await {
+            Ok(()) => {
+                announced.insert(key, p.dns_name.clone());
+            }
+            Err(e) => tracing::debug!(service = %key, error = %e, "could not record a PublicName Event"),
+        }
+    }
+}
+
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
     let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
     runtime()?.block_on(async {
@@ -201,6 +228,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
         // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
         let (key_state, key_expiry, key_note) = bootstrap_key_state(&loaded, source, &engine).await;
+        let public = public_names(&loaded, source).await;
         match cli.output {
             OutputFormat::Json => {
                 let services: Vec<serde_json::Value> = plan
@@ -217,6 +245,7 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                     "clusters": plan.clusters,
                     "problems": plan.problems,
                     "vm_auth_key": { "state": key_state, "expiry": key_expiry, "note": key_note },
+                    "public": public,
                 });
                 println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
             }
@@ -239,6 +268,9 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                         detail
                     );
                 }
+                for p in &public {
+                    println!("public {:<33} {} ({})", p.service.to_string(), p.dns_name, p.front);
+                }
                 for c in &plan.clusters {
                     println!("\ncluster {} (tag {})", c.name, c.tag);
                     for sn in &c.subnets {
@@ -260,6 +292,25 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
             }
         }
         Ok(())
+    })
+}
+
+/// With `sync.manage_alb` on an ALB front: the public DNS name of each Service a front serves
+/// (AWS facts only; a failed read is a warning, `status` goes on).
+async fn public_names(loaded: &LoadedConfig, source: &FactsSource) -> Vec<crate::aws::alb_shards::PublicName> {
+    let cfg = &loaded.config;
+    if !cfg.sync.manage_alb || cfg.firewalls.elb_type != crate::config::ElbType::Application || source.facts.is_some() {
+        return Vec::new();
+    }
+    let aws = Aws::connect(&cfg.region).await;
+    let read = match crate::aws::alb::context(&aws, &cfg.name, &cfg.firewall_stack()).await {
+        Ok(Some(ctx)) => crate::aws::alb_shards::public_names(&aws, &ctx).await,
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    read.unwrap_or_else(|e| {
+        eprintln!("warning: the fronts' public names could not be read: {e}");
+        Vec::new()
     })
 }
 

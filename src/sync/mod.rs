@@ -276,11 +276,17 @@ impl Engine {
 
     /// The candidate config's five containers, and what elsewhere could reference their entries
     /// (rules, groups; our device group, its descendants, shared), read concurrently.
+    /// Also what `shared` and the ancestor device groups hold, counted against the firewalls'
+    /// limits (`panorama::capacity::elsewhere`).
     async fn observe(&self) -> Result<Observed, SyncError> {
-        let (seen, referrers) =
-            tokio::join!(observe::read(&self.client, &self.locs, Which::Candidate), observe::read_referrers(&self.client, &self.locs));
+        let (seen, referrers, elsewhere) = tokio::join!(
+            observe::read(&self.client, &self.locs, Which::Candidate),
+            observe::read_referrers(&self.client, &self.locs),
+            crate::panorama::capacity::elsewhere(&self.client, &self.locs)
+        );
         let mut seen = seen?;
         seen.referrers = referrers?;
+        seen.elsewhere = elsewhere?;
         Ok(seen)
     }
 
