@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod locations;
 pub mod observe;
 pub mod prepare;
+pub mod security_codec;
 pub mod verify;
 pub mod xml;
 pub mod xpath;
