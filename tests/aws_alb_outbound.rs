@@ -13,6 +13,7 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks::aws::alb::{self, AlbState, ServiceKey};
+use pano_eks::aws::alb_shards;
 use pano_eks::aws::{Aws, DEPLOYMENT_TAG, outbound};
 use pano_eks_core::{ClusterFacts, Facts, Plan, ServiceFacts, ServiceState, ServiceStatus};
 use support::aws_world::{MotoWorld, moto_world};
@@ -281,9 +282,9 @@ fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
     )
 }
 
-async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str)])]) -> alb::AlbReport {
+async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str)])]) -> alb_shards::AlbReport {
     let (plan, facts) = world(services);
-    let r = alb::reconcile(aws, &f.alb, &alb::wanted(&plan, &facts)).await.unwrap();
+    let r = alb_shards::reconcile(aws, &f.alb, &alb::wanted(&plan, &facts)).await.unwrap();
     eprintln!("alb: {:#?}", r.done);
     r
 }
@@ -390,7 +391,7 @@ fn protected_services_get_target_group_attachment_and_rule_and_lose_them_when_th
 
         // `down`'s ALB part: everything ours goes, the default action is the stack's again, the
         // foreign target group and its attachment stay.
-        let r = alb::reconcile(&aws, &f.alb, &[]).await.unwrap();
+        let r = alb_shards::reconcile(&aws, &f.alb, &[]).await.unwrap();
         eprintln!("down: {:#?}", r.done);
         assert!(service_tagged(&aws, &f).await.is_empty());
         let l = aws.elbv2.describe_listeners().listener_arns(&f.alb.listener_arn).send().await.unwrap();
@@ -452,5 +453,147 @@ fn the_default_route_follows_a_replaced_firewall_and_undo_restores_the_igw() {
         assert_eq!(default_route(&aws, &f.route_table).await, (Some(f.igw.clone()), None));
         assert!(our_eips(&aws).await.is_empty());
         assert!(outbound::undo(&aws, &f.outbound).await.unwrap().done.is_empty(), "undo twice is a no-op");
+    });
+}
+
+/// Unique target groups the listeners of a load balancer forward to (default actions included).
+async fn lb_target_groups(aws: &Aws, lb_arn: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for l in aws.elbv2.describe_listeners().load_balancer_arn(lb_arn).send().await.unwrap().listeners() {
+        let mut marker = None;
+        loop {
+            let page = aws.elbv2.describe_rules().listener_arn(l.listener_arn().unwrap()).set_marker(marker.take()).send().await.unwrap();
+            for r in page.rules() {
+                out.extend(r.actions().iter().filter_map(|a| a.target_group_arn().map(str::to_string)));
+            }
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+/// Load balancers of the VPC with their tags: (name, arn, dns, tags).
+async fn load_balancers(aws: &Aws) -> Vec<(String, String, String, BTreeMap<String, String>)> {
+    let lbs = aws.elbv2.describe_load_balancers().send().await.unwrap();
+    let mut out = Vec::new();
+    for lb in lbs.load_balancers() {
+        let arn = lb.load_balancer_arn().unwrap().to_string();
+        let t = aws.elbv2.describe_tags().resource_arns(&arn).send().await.unwrap();
+        let tags = t.tag_descriptions()[0].tags().iter().map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string())).collect();
+        out.push((lb.load_balancer_name().unwrap().to_string(), arn, lb.dns_name().unwrap_or_default().to_string(), tags));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn one_hundred_thirty_services_shard_over_two_albs_served_by_the_firewalls_and_down_removes_both() {
+    let Some(MotoWorld { rt, moto: _moto, aws }) = moto_world(REGION) else { return };
+    rt.block_on(async {
+        let f = fixture(&aws).await;
+        let firewall = asg_instances(&aws).await;
+        let names: Vec<String> = (0..130).map(|i| format!("svc{i:03}")).collect();
+        let hosts: Vec<[(&str, &str); 1]> =
+            names.iter().map(|n| [(alb::HOST_ANNOTATION, Box::leak(format!("{n}.example.com").into_boxed_str()) as &str)]).collect();
+        let services = |n: usize| -> Vec<(&str, u16, &[(&str, &str)])> {
+            (0..n).map(|i| (names[i].as_str(), 2000 + i as u16, &hosts[i][..])).collect()
+        };
+
+        let r = reconcile(&aws, &f, &services(130)).await;
+        assert!(r.plan.services.iter().all(|s| s.state == AlbState::Routed), "{:?}", r.plan.conflicts().collect::<Vec<_>>());
+        // Two fronts: the stack's and demo-front-2, a copy of its scheme, subnets and security
+        // groups, tagged as ours and numbered.
+        let lbs = load_balancers(&aws).await;
+        assert_eq!(lbs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), ["demo-front-2", "demo-public"]);
+        let (extra, primary) = (&lbs[0], &lbs[1]);
+        assert_eq!(extra.3.get(DEPLOYMENT_TAG).map(String::as_str), Some(DEPLOYMENT));
+        assert_eq!(extra.3.get(pano_eks_core::front::shards::FRONT_TAG).map(String::as_str), Some("2"));
+        let described =
+            aws.elbv2.describe_load_balancers().load_balancer_arns(&primary.1).load_balancer_arns(&extra.1).send().await.unwrap();
+        let shape = |lb: &elb::LoadBalancer| {
+            let mut subnets: Vec<String> = lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
+            subnets.sort();
+            (lb.scheme().cloned(), subnets, lb.security_groups().to_vec(), lb.r#type().cloned())
+        };
+        let shapes: Vec<_> = described.load_balancers().iter().map(shape).collect();
+        assert_eq!(shapes[0], shapes[1], "same scheme, subnets, security groups and type");
+        // 100 target groups on the stack's front (99 Services' and its own default group, which
+        // counts towards the 100) and 31 on the second: the moto bridge refuses a 101st.
+        let (on_primary, on_extra) = (lb_target_groups(&aws, &primary.1).await, lb_target_groups(&aws, &extra.1).await);
+        assert_eq!((on_primary.len(), on_extra.len()), (100, 31));
+        assert!(on_primary.contains(&f.alb.public_tg_arn));
+        // Every Service's group serves the firewall: 49 attached to the ASG (50 with the stack's,
+        // the Auto Scaling limit), the other 81 with the firewall registered directly.
+        let attached = aws.asg.describe_load_balancer_target_groups().auto_scaling_group_name(ASG).send().await.unwrap();
+        assert_eq!(attached.load_balancer_target_groups().len(), 50);
+        let served = |arn: String| {
+            let aws = aws.clone();
+            async move {
+                let h = aws.elbv2.describe_target_health().target_group_arn(&arn).send().await.unwrap();
+                h.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(str::to_string)).collect::<Vec<_>>()
+            }
+        };
+        for arn in on_primary.iter().chain(&on_extra).filter(|a| **a != f.alb.public_tg_arn) {
+            assert_eq!(served(arn.clone()).await, firewall, "{arn}");
+        }
+        // Each Service's public DNS name: its front's.
+        assert_eq!(r.public.len(), 130);
+        assert_eq!(r.public.iter().filter(|p| p.dns_name == extra.2 && p.front == "demo-front-2").count(), 31);
+        assert!(r.public.iter().filter(|p| p.front != "demo-front-2").all(|p| p.dns_name == primary.2));
+        let status = alb_shards::public_names(&aws, &f.alb).await.unwrap();
+        assert_eq!(status, r.public, "status reads the same names back");
+
+        // Converged: a re-run does nothing.
+        let again = reconcile(&aws, &f, &services(130)).await;
+        assert!(again.done.is_empty(), "{:?}", again.done);
+
+        // The firewall is replaced: attached groups get the new one from the ASG, the others at
+        // the next converge.
+        aws.asg
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(&firewall[0])
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .unwrap();
+        let replacement = asg_instances(&aws).await;
+        assert_ne!(replacement, firewall);
+        let moved = reconcile(&aws, &f, &services(130)).await;
+        assert_eq!(moved.done.len(), 81 * 2, "register + deregister per direct group: {:?}", &moved.done[..2]);
+        // (moto leaves a terminated instance registered in the ASG's attached groups; AWS
+        // deregisters it: only the groups registered directly are compared whole.)
+        let attached: Vec<String> =
+            attached.load_balancer_target_groups().iter().filter_map(|t| t.load_balancer_target_group_arn().map(str::to_string)).collect();
+        for arn in on_primary.iter().chain(&on_extra).filter(|a| **a != f.alb.public_tg_arn) {
+            let now = served(arn.clone()).await;
+            if attached.contains(arn) {
+                assert!(now.contains(&replacement[0]), "{arn}: {now:?}");
+            } else {
+                assert_eq!(now, replacement, "{arn}");
+            }
+        }
+
+        // The last 40 Services go: the second front's 31 and 9 of the first's; the second front
+        // and its groups are removed, nobody else moved.
+        let fewer = reconcile(&aws, &f, &services(90)).await;
+        assert!(fewer.done.iter().any(|d| d.contains("deleted front demo-front-2")), "{:?}", fewer.done);
+        assert_eq!(load_balancers(&aws).await.len(), 1);
+        assert_eq!(lb_target_groups(&aws, &primary.1).await.len(), 91);
+        assert!(fewer.public.iter().all(|p| p.dns_name == primary.2) && fewer.public.len() == 90);
+
+        // `down`: everything of ours goes, on every front.
+        let r = alb_shards::reconcile(&aws, &f.alb, &[]).await.unwrap();
+        eprintln!("down: {} lines", r.done.len());
+        let tagged = service_tagged(&aws, &f).await;
+        assert!(tagged.is_empty(), "{tagged:?}");
+        assert_eq!(load_balancers(&aws).await.len(), 1, "only the stack's front");
+        let attached = aws.asg.describe_load_balancer_target_groups().auto_scaling_group_name(ASG).send().await.unwrap();
+        let left: Vec<&str> = attached.load_balancer_target_groups().iter().filter_map(|t| t.load_balancer_target_group_arn()).collect();
+        assert_eq!(left, [f.alb.public_tg_arn.as_str()]);
+        let tgs = aws.elbv2.describe_target_groups().send().await.unwrap();
+        assert_eq!(tgs.target_groups().len(), 1, "only the stack's target group is left");
     });
 }

@@ -77,6 +77,7 @@ fn assert_converged(rt: &tokio::runtime::Runtime, e: &Engine, f: &Facts) {
     let (plan, mut candidate) = rt.block_on(e.plan(f)).unwrap();
     assert!(plan.is_noop(), "left to do: {:#?}", plan.operations);
     candidate.referrers.clear(); // read for planning only
+    candidate.elsewhere = Default::default(); // counts outside our containers, for admission
     let running = read(rt, e, Which::Running);
     assert_eq!(canonical(candidate), canonical(running), "candidate and running differ: uncommitted work left");
 }
@@ -571,4 +572,53 @@ fn a_sync_past_the_fqdn_limit_of_tier_1_firewalls_admits_exactly_the_room_left()
     assert_eq!(ours, 2, "only the admitted Services' addresses were written");
     assert!(!report.pushes.is_empty() && report.pushes.iter().all(|p| p.devices.iter().all(|(_, _, r)| r == "OK")), "{:?}", report.pushes);
     assert!(requests(&sim, "op.show.system") >= system_info_before + 2, "each member firewall asked: {}", sim.stats());
+}
+
+/// Firewalls that enforce their limits (panorama-sim with `memory_mb` set: tier 1, 2,000 FQDN
+/// address objects, counting `shared` and the device group): another admin holds 1,000 FQDN
+/// objects in `shared` and 995 in eks-dg, committed. A sync of 10 Services admits exactly the 5
+/// that fit, counting `shared` (read as names and `fqdn` leaves, not whole entries), and its push
+/// succeeds on both firewalls. The same world with the limits lifted writes all 10 and the
+/// firewalls refuse that push, naming the limit: admission is what kept the first push whole.
+#[test]
+fn a_sync_against_tier_1_firewalls_that_enforce_their_limits_never_makes_a_push_fail() {
+    const DEVICES: &str = r#"[{"serial": "007900000001", "hostname": "fw-01", "ip": "10.0.0.11", "memory_mb": 8192},
+                              {"serial": "007900000002", "hostname": "fw-02", "ip": "10.0.0.12", "memory_mb": 8192}]"#;
+    let sim = Sim::start_with_devices(DEVICES, &["--job-step-ms", "0"]);
+    let dg = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']";
+    let fqdn = |n: usize, p: &str| -> String {
+        (0..n).map(|i| format!("<entry name='{p}-{i}'><fqdn>{p}{i}.example.com</fqdn></entry>")).collect()
+    };
+    for (xpath, element) in [("/config/shared/address".to_string(), fqdn(1_000, "shared")), (format!("{dg}/address"), fqdn(995, "dg"))] {
+        let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", &xpath), ("element", &element)]);
+        assert!(r.contains("success"), "{r}");
+    }
+    let r = sim.api_as("other-admin", "other", &[("type", "commit"), ("cmd", "<commit></commit>")]);
+    assert!(r.contains("success"), "{r}");
+    let rt = rt();
+    let e = engine(&rt, &sim, fast());
+    let gets_before = requests(&sim, "config.get");
+    let report = rt.block_on(e.converge(&facts(10, ""))).unwrap();
+    let over: Vec<_> = report.plan.services.iter().filter(|s| s.state == pano_eks_core::ServiceState::OverCapacity).collect();
+    assert_eq!(over.len(), 5, "{:?}", report.plan.services.iter().map(|s| (&s.name, s.state)).collect::<Vec<_>>());
+    assert!(over.iter().all(|s| s.reason.contains("FQDN address objects: 2,000 on memory tier 1, 2,000 in use")), "{:?}", over[0].reason);
+    assert!(report.pushes.iter().any(|p| p.target == "device-group/eks-dg"), "{:?}", report.pushes);
+    assert!(report.pushes.iter().all(|p| p.devices.len() == 2 && p.devices.iter().all(|(_, _, r)| r == "OK")), "{:?}", report.pushes);
+    assert!(requests(&sim, "config.get") > gets_before, "{}", sim.stats());
+
+    // Without admission the firewalls refuse the push: the test above could fail.
+    let mut lifted = engine(&rt, &sim, fast());
+    lifted.settings.capacity = Some(pano_eks_core::capacity::Capacity {
+        limits: pano_eks_core::capacity::Limits {
+            fqdn_addresses: usize::MAX,
+            addresses: usize::MAX,
+            service_objects: usize::MAX,
+            nat_rules: usize::MAX,
+            security_rules: usize::MAX,
+        },
+        source: "lifted".into(),
+    });
+    let err = rt.block_on(lifted.converge(&facts(10, ""))).expect_err("the firewalls refuse 2,005 FQDN objects");
+    let text = err.to_string() + &format!("{err:?}");
+    assert!(text.contains("fw-01") && text.contains("fw-02") && text.contains("FQDN address objects exceed the maximum of 2000"), "{text}");
 }

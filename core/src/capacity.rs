@@ -161,6 +161,60 @@ pub fn admit(capacity: &Capacity, used: Limits, claims: &[Claim]) -> Vec<Verdict
     verdicts
 }
 
+/// Memory of the EC2 instance types VM-Series is offered on (AWS EC2 instance type
+/// specifications; Palo Alto Networks, "VM-Series Models on AWS EC2 Instances"), in MB: the
+/// tier `up` can foresee before any firewall reports its own. `None`: a type not in the table.
+pub fn instance_memory_mb(instance_type: &str) -> Option<u64> {
+    let gb = match instance_type {
+        "m5.large" | "m5n.large" | "c5.xlarge" | "c5n.xlarge" | "m4.large" | "m6i.large" | "m7i.large" => 8,
+        "m5.xlarge" | "m5n.xlarge" | "c5.2xlarge" | "c5n.2xlarge" | "m4.xlarge" | "m6i.xlarge" | "m7i.xlarge" | "r5.large" => 16,
+        "m5.2xlarge" | "m5n.2xlarge" | "c5.4xlarge" | "m4.2xlarge" | "m6i.2xlarge" | "m7i.2xlarge" | "r5.xlarge" => 32,
+        "c5n.4xlarge" => 42,
+        "m5.4xlarge" | "m5n.4xlarge" | "m4.4xlarge" | "m6i.4xlarge" | "m7i.4xlarge" | "r5.2xlarge" => 64,
+        "c5.9xlarge" | "c5n.9xlarge" => 72,
+        "m5.8xlarge" | "m6i.8xlarge" | "r5.4xlarge" => 128,
+        _ => return None,
+    };
+    Some(gb * 1024)
+}
+
+/// Below this many Services per configured cluster, `up` warns that the firewalls leave little
+/// room (a deployment's clusters share one set of firewalls, so one device group's limits).
+pub const LITTLE_ROOM_PER_CLUSTER: usize = 250;
+
+/// `up`'s pre-flight: how many Services the firewall set can take in all (the scarcest kind:
+/// each Service spends one FQDN address, one service object and one NAT rule, plus a security
+/// rule with `with_security_rules`; each cluster subnet spends one outbound NAT rule) and a
+/// warning when that leaves fewer than [`LITTLE_ROOM_PER_CLUSTER`] per cluster. `None` when
+/// there is room enough, or no cluster.
+pub fn room_warning(capacity: &Capacity, clusters: usize, cluster_subnets: usize, with_security_rules: bool) -> Option<String> {
+    if clusters == 0 {
+        return None;
+    }
+    let l = &capacity.limits;
+    let mut room = [
+        ("FQDN address objects", l.fqdn_addresses),
+        ("service objects", l.service_objects),
+        ("NAT rules", l.nat_rules.saturating_sub(cluster_subnets)),
+    ]
+    .to_vec();
+    if with_security_rules {
+        room.push(("security rules", l.security_rules));
+    }
+    let (kind, services) = room.into_iter().min_by_key(|(_, n)| *n).expect("non-empty");
+    let per_cluster = services / clusters;
+    (per_cluster < LITTLE_ROOM_PER_CLUSTER).then(|| {
+        format!(
+            "the firewalls ({}) hold at most {} protected Services in all ({kind}), about {} per cluster over {clusters} \
+             clusters, before anything else in shared or the device group; Services past that wait as over-capacity \
+             (a larger instance type, or fewer clusters per deployment, gives more room)",
+            capacity.source,
+            thousands(services),
+            thousands(per_cluster)
+        )
+    })
+}
+
 /// 2000 → "2,000" (as the vendor tables and the operator's console write it).
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -252,6 +306,27 @@ mod tests {
         let v = admit(&cap, used, &[claim("c/ns/c", &t, true), claim("c/ns/d", &t, false)]);
         assert_eq!(v[0], None);
         assert_eq!(v[1].as_deref(), Some("FQDN address objects: 2 on x, 6 in use"));
+    }
+
+    #[test]
+    fn preflight_warns_when_the_instance_type_leaves_little_room_per_cluster() {
+        let tier = |t: &str| instance_memory_mb(t).and_then(Tier::from_memory_mb);
+        assert_eq!(tier("m5.large"), Some(Tier::One));
+        assert_eq!(tier("m5.xlarge"), Some(Tier::Two));
+        assert_eq!(tier("m5.2xlarge"), Some(Tier::Three));
+        assert_eq!(tier("m5.8xlarge"), Some(Tier::Four));
+        assert_eq!(tier("t3.nano"), None);
+        let t2 = Capacity::of_tier(Tier::Two);
+        assert_eq!(room_warning(&t2, 4, 8, false), None, "500 per cluster");
+        assert_eq!(room_warning(&t2, 8, 16, false), None, "exactly 250 per cluster");
+        let w = room_warning(&t2, 16, 32, false).expect("125 per cluster");
+        assert!(w.contains("memory tier 2") && w.contains("at most 2,000") && w.contains("about 125 per cluster over 16"), "{w}");
+        // Tier 1 with security rules: 1,500 security rules are the scarcest.
+        let w = room_warning(&Capacity::of_tier(Tier::One), 8, 16, true).expect("187 per cluster");
+        assert!(w.contains("1,500 protected Services in all (security rules)"), "{w}");
+        // Tier 4: 6,144 FQDN objects, 16 clusters → 384 each.
+        assert_eq!(room_warning(&Capacity::of_tier(Tier::Four), 16, 32, false), None);
+        assert_eq!(room_warning(&t2, 0, 0, false), None);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub mod verify;
 pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use panorama::model::{
     Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Referrer,
-    ReferrerKind, Scope, ServiceObject, SourceTranslation, StaticRoute, Tag, descendants,
+    ReferrerKind, Scope, ServiceObject, SourceTranslation, StaticRoute, Tag, ancestors, descendants,
 };
 pub use panorama::naming::Names;
 pub use panorama::refusals::Refusal;

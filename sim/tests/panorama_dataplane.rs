@@ -228,3 +228,36 @@ fn nat_first_match_with_a_foreign_rule_above_ours_and_to_zone_by_fib() {
     assert_eq!(q(&mut s, "10.200.1.99", 80, "<to>untrust</to>").as_deref(), Some("ours-untrust-any; index: 3"));
     assert_eq!(q(&mut s, "10.100.1.10", 80, "<to>dmz</to>"), None, "no match: empty rules");
 }
+
+/// A device with a memory size of its own (tier 1: 8 GB) refuses a push that would give it more
+/// than 2,000 FQDN address objects, counting `shared` too; the job reports that device FAIL with
+/// the limit named and its running config stays as it was. A device without `memory_mb` (the
+/// generated ones) takes it.
+#[test]
+fn a_device_refuses_a_push_past_its_memory_tiers_fqdn_limit_and_keeps_its_config() {
+    let mut devices: Vec<Device> = (1..=3).map(Device::generated).collect();
+    devices[0].memory_mb = Some(8192);
+    devices[1].memory_mb = Some(16384);
+    let mut s = Sim::with(Options { devices_in_dg: Some("DG1".into()), devices_in_stack: Some("TS1".into()), devices, ..opts() });
+    let fqdn = |range: std::ops::Range<usize>, p: &str| -> String {
+        range.map(|i| format!("<entry name='{p}-{i}'><fqdn>{p}{i}.example.com</fqdn></entry>")).collect()
+    };
+    s.set("/config/shared/address", &fqdn(0..1_000, "shared"));
+    s.set(&format!("{}/address", dg("DG1")), &fqdn(0..1_000, "dg"));
+    s.commit_and_wait();
+    s.push_wait(PUSH_DG1);
+    assert!(!s.last.contains("FAIL"), "2,000 fit on tier 1: {}", s.last);
+    assert!(s.running_of(&serial(1)).contains("dg-999"));
+
+    s.set(&format!("{}/address", dg("DG1")), &fqdn(1_000..1_001, "dg"));
+    s.commit_and_wait();
+    s.push_wait(PUSH_DG1);
+    let failed: Vec<&str> = s.last.split("<entry").skip(1).filter(|e| e.contains("<result>FAIL</result>")).collect();
+    assert_eq!(failed.len(), 2, "both devices with a tier-1/2 memory size refuse the 2,001st: {}", s.last);
+    assert!(
+        failed.iter().all(|e| e.contains("FQDN address objects exceed the maximum of 2000") && e.contains("2001 configured")),
+        "{failed:?}"
+    );
+    assert!(!s.running_of(&serial(1)).contains("dg-1000") && s.running_of(&serial(1)).contains("dg-999"), "kept as it was");
+    assert!(s.running_of(&serial(3)).contains("dg-1000"), "no memory_mb: not enforced");
+}

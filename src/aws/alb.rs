@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elb;
-use serde::Serialize;
 
 pub use pano_eks_core::front::alb::{
     Action, AlbContext, AlbPlan, AlbState, HOST_ANNOTATION, HealthCheck, Observed, PATH_ANNOTATION, PRIORITY_BASE, PRIORITY_SPAN, Rule,
     SERVICE_TAG, ServiceAlb, ServiceKey, TG_NAME_MAX, TargetGroup, Wanted, home_priority, plan, service_health_check, tg_name, wanted,
 };
+
+use pano_eks_core::front::shards;
 
 use super::elbv2::{self, StackOutputs, TargetGroupArns, forward, forwards, read_tags, tag};
 use super::{Aws, AwsError, DEPLOYMENT_TAG, sdk_err};
@@ -30,20 +31,28 @@ pub struct Context {
 }
 
 /// What the planner takes of the context.
-fn core_ctx(ctx: &Context) -> AlbContext {
+pub(crate) fn core_ctx(ctx: &Context) -> AlbContext {
     AlbContext { deployment: ctx.deployment.clone(), vpc_id: ctx.vpc_id.clone(), public_tg_arn: ctx.public_tg_arn.clone() }
 }
 
 /// Reads the VPC's target groups (with tags), the listener's rules and the ASG's attachments.
 pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
-    let mut tgs: Vec<TargetGroup> = elbv2::vpc_target_groups(aws, &ctx.vpc_id)
+    let target_groups = vpc_groups(aws, &ctx.vpc_id).await?;
+    let (rules, default_forward) = listener_rules(aws, &ctx.listener_arn).await?;
+    let asg_target_groups = elbv2::asg_target_groups(aws, &ctx.asg_name).await?;
+    Ok(Observed { target_groups, rules, default_forward, asg_target_groups })
+}
+
+/// Every target group of the VPC with its tags and health check.
+pub(crate) async fn vpc_groups(aws: &Aws, vpc_id: &str) -> Result<Vec<TargetGroup>, AwsError> {
+    let mut tgs: Vec<TargetGroup> = elbv2::vpc_target_groups(aws, vpc_id)
         .await?
         .iter()
         .map(|t| TargetGroup {
             arn: t.target_group_arn().unwrap_or_default().to_string(),
             name: t.target_group_name().unwrap_or_default().to_string(),
             port: elbv2::port(t.port()),
-            vpc_id: ctx.vpc_id.clone(),
+            vpc_id: vpc_id.to_string(),
             tags: BTreeMap::new(),
             health: Some(HealthCheck {
                 protocol: t.health_check_protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
@@ -57,21 +66,37 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
     for t in &mut tgs {
         t.tags = tags.get(&t.arn).cloned().unwrap_or_default();
     }
+    Ok(tgs)
+}
 
-    // A listener or ASG already gone (a half-deleted firewall stack) reads as empty, so `down`
-    // can still remove our target groups; creating rules on it fails in `apply`, by name.
-    let listed = match aws
-        .elbv2
-        .describe_rules()
-        .listener_arn(&ctx.listener_arn)
-        .send()
-        .await
-        .map_err(|e| sdk_err(&format!("elbv2:DescribeRules {}", ctx.listener_arn), e))
-    {
-        Ok(r) => r.rules().to_vec(),
-        Err(e) if e.is_code("ListenerNotFound") => Vec::new(),
-        Err(e) => return Err(e),
-    };
+/// A listener's non-default rules (with tags) and what its default action forwards to. A
+/// listener already gone (a half-deleted firewall stack) reads as empty, so `down` can still
+/// remove our target groups; creating rules on it fails in `apply`, by name.
+pub(crate) async fn listener_rules(aws: &Aws, listener_arn: &str) -> Result<(Vec<Rule>, Vec<String>), AwsError> {
+    // Every page: a listener holds up to 100 rules of ours and a page may hold fewer (moto
+    // answers 50 a page).
+    let mut listed = Vec::new();
+    let mut marker = None;
+    loop {
+        let r = aws
+            .elbv2
+            .describe_rules()
+            .listener_arn(listener_arn)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_err(&format!("elbv2:DescribeRules {listener_arn}"), e));
+        let r = match r {
+            Ok(r) => r,
+            Err(e) if e.is_code("ListenerNotFound") => break,
+            Err(e) => return Err(e),
+        };
+        listed.extend(r.rules().iter().cloned());
+        match r.next_marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
     let mut rules = Vec::new();
     let mut default_forward = Vec::new();
     for r in &listed {
@@ -107,9 +132,7 @@ pub async fn observe(aws: &Aws, ctx: &Context) -> Result<Observed, AwsError> {
     for r in &mut rules {
         r.tags = tags.get(&r.arn).cloned().unwrap_or_default();
     }
-
-    let asg_target_groups = elbv2::asg_target_groups(aws, &ctx.asg_name).await?;
-    Ok(Observed { target_groups: tgs, rules, default_forward, asg_target_groups })
+    Ok((rules, default_forward))
 }
 
 fn conditions(hosts: &[String], paths: &[String]) -> Vec<elb::RuleCondition> {
@@ -136,8 +159,21 @@ fn conditions(hosts: &[String], paths: &[String]) -> Vec<elb::RuleCondition> {
 /// Executes the plan's actions in order; returns one line per action done.
 pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) -> Result<Vec<String>, AwsError> {
     let mut arns = TargetGroupArns::new(seen.target_groups.iter().map(|t| (t.name.clone(), t.arn.clone())));
+    apply_front(aws, ctx, 1, &mut arns, &plan.actions).await
+}
+
+/// Executes one front's actions in order (`ctx.listener_arn` is that front's listener); the
+/// target groups it creates are tagged with the front ([`shards::FRONT_TAG`]). Front 1's default
+/// goes back to the stack's target group, an extra front's to its fixed response.
+pub(crate) async fn apply_front(
+    aws: &Aws,
+    ctx: &Context,
+    front: u32,
+    arns: &mut TargetGroupArns,
+    actions: &[Action],
+) -> Result<Vec<String>, AwsError> {
     let mut done = Vec::new();
-    for a in &plan.actions {
+    for a in actions {
         match a {
             Action::CreateTargetGroup { service, name, port, health } => {
                 let r = aws
@@ -154,6 +190,7 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                     .set_matcher(health.matcher.as_ref().map(|m| elb::Matcher::builder().http_code(m).build()))
                     .tags(tag(DEPLOYMENT_TAG, &ctx.deployment))
                     .tags(tag(SERVICE_TAG, &service.to_string()))
+                    .tags(tag(shards::FRONT_TAG, &shards::front_tag_value(front)))
                     .send()
                     .await
                     .map_err(|e| sdk_err(&format!("elbv2:CreateTargetGroup {name} ({service})"), e))?;
@@ -206,11 +243,12 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
                 done.push(format!("updated rule {priority} for {service} → {target}"));
             }
             Action::SetDefault { target } => {
-                let (arn, what) = match target {
-                    Some(t) => (arns.get(t)?, t.clone()),
-                    None => (ctx.public_tg_arn.clone(), "the firewall stack's target group".to_string()),
+                let (action, what) = match target {
+                    Some(t) => (forward(&arns.get(t)?), t.clone()),
+                    None if front == 1 => (forward(&ctx.public_tg_arn), "the firewall stack's target group".to_string()),
+                    None => (elbv2::no_service(), "a fixed 404".to_string()),
                 };
-                elbv2::set_default_action(aws, &ctx.listener_arn, &arn, &ctx.listener_arn).await?;
+                elbv2::set_default_action(aws, &ctx.listener_arn, action, &ctx.listener_arn).await?;
                 done.push(format!("listener default action → {what}"));
             }
             Action::DeleteRule { service, arn, priority } => {
@@ -225,21 +263,6 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &Observed, plan: &AlbPlan) ->
         }
     }
     Ok(done)
-}
-
-/// What one ALB reconcile did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct AlbReport {
-    pub plan: AlbPlan,
-    pub done: Vec<String>,
-}
-
-/// Observe → plan → apply. `wanted` empty removes everything we own (used by `down`).
-pub async fn reconcile(aws: &Aws, ctx: &Context, wanted: &[Wanted]) -> Result<AlbReport, AwsError> {
-    let seen = observe(aws, ctx).await?;
-    let plan = plan(&core_ctx(ctx), wanted, &seen);
-    let done = apply(aws, ctx, &seen, &plan).await?;
-    Ok(AlbReport { plan, done })
 }
 
 /// The context from the firewall stack's outputs; `None` when the stack does not exist.

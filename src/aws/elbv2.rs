@@ -101,6 +101,68 @@ pub(crate) async fn asg_target_groups(aws: &Aws, asg_name: &str) -> Result<BTree
         .collect())
 }
 
+/// The firewall group's instances that serve or are about to (not terminating); an ASG already
+/// gone reads as none.
+pub(crate) async fn asg_instances(aws: &Aws, asg_name: &str) -> Result<BTreeSet<String>, AwsError> {
+    let r = aws
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(asg_name)
+        .send()
+        .await
+        .map_err(|e| sdk_err(&format!("autoscaling:DescribeAutoScalingGroups {asg_name}"), e))?;
+    Ok(r.auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .filter(|i| !i.lifecycle_state().is_some_and(|s| s.as_str().starts_with("Terminat")))
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect())
+}
+
+/// The instance targets registered in a target group (any health state but draining).
+pub(crate) async fn registered_instances(aws: &Aws, tg_arn: &str) -> Result<BTreeSet<String>, AwsError> {
+    let r = aws
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(tg_arn)
+        .send()
+        .await
+        .map_err(|e| sdk_err(&format!("elbv2:DescribeTargetHealth {tg_arn}"), e))?;
+    Ok(r.target_health_descriptions()
+        .iter()
+        .filter(|d| d.target_health().and_then(|h| h.state()) != Some(&elb::TargetHealthStateEnum::Draining))
+        .filter_map(|d| d.target()?.id().map(str::to_string))
+        .collect())
+}
+
+/// Registers and deregisters instance targets of one group (one call each); the lines done.
+pub(crate) async fn register(aws: &Aws, name: &str, arn: &str, add: &[String], remove: &[String]) -> Result<Vec<String>, AwsError> {
+    let targets = |ids: &[String]| ids.iter().map(|i| elb::TargetDescription::builder().id(i).build()).collect::<Vec<_>>();
+    let mut done = Vec::new();
+    if !add.is_empty() {
+        aws.elbv2
+            .register_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(targets(add)))
+            .send()
+            .await
+            .map_err(|e| sdk_err(&format!("elbv2:RegisterTargets {name}"), e))?;
+        done.push(format!("registered {} in {name} (the firewall group holds its 50 target groups)", add.join(", ")));
+    }
+    if !remove.is_empty() {
+        let r = aws.elbv2.deregister_targets().target_group_arn(arn).set_targets(Some(targets(remove))).send().await;
+        super::already_done(r.map_err(|e| sdk_err(&format!("elbv2:DeregisterTargets {name}"), e)), &["InvalidTarget"])?;
+        done.push(format!("deregistered {} from {name} (no longer in the firewall group)", remove.join(", ")));
+    }
+    Ok(done)
+}
+
+/// Deletes a load balancer (with its listeners; already gone counts as done).
+pub(crate) async fn delete_load_balancer(aws: &Aws, name: &str, arn: &str) -> Result<(), AwsError> {
+    let r = aws.elbv2.delete_load_balancer().load_balancer_arn(arn).send().await;
+    super::already_done(r.map_err(|e| sdk_err(&format!("elbv2:DeleteLoadBalancer {name}"), e)), &["LoadBalancerNotFound"])
+}
+
 /// Target group ARNs by name: those observed, and those created while applying.
 pub(crate) struct TargetGroupArns(BTreeMap<String, String>);
 
@@ -160,12 +222,27 @@ pub(crate) async fn delete_target_group(aws: &Aws, service: &str, name: &str, ar
     Ok(format!("deleted target group {name} of {service}"))
 }
 
-/// Points a listener's default action at one target group.
-pub(crate) async fn set_default_action(aws: &Aws, listener_arn: &str, target_arn: &str, op: &str) -> Result<(), AwsError> {
+/// The default action of an extra front (no target group, so it takes none of the 100): a
+/// plain 404 for requests no Service's rule matches.
+pub(crate) fn no_service() -> elb::Action {
+    elb::Action::builder()
+        .r#type(elb::ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            elb::FixedResponseActionConfig::builder()
+                .status_code("404")
+                .content_type("text/plain")
+                .message_body("no Service matches this host or path")
+                .build(),
+        )
+        .build()
+}
+
+/// Sets a listener's default action (forward to one target group, or [`no_service`]).
+pub(crate) async fn set_default_action(aws: &Aws, listener_arn: &str, action: elb::Action, op: &str) -> Result<(), AwsError> {
     aws.elbv2
         .modify_listener()
         .listener_arn(listener_arn)
-        .default_actions(forward(target_arn))
+        .default_actions(action)
         .send()
         .await
         .map_err(|e| sdk_err(&format!("elbv2:ModifyListener {op}"), e))?;

@@ -9,13 +9,13 @@
 use pano_eks_core::{Facts, Plan};
 use serde::Serialize;
 
-use super::{Aws, alb, nlb, outbound};
+use super::{Aws, alb, alb_shards, nlb, outbound};
 use crate::config::{Config, ElbType};
 
 /// What the front and egress steps did after one converge (each is `None` when not enabled).
 #[derive(Debug, Default, Serialize)]
 pub struct FrontAndEgressReport {
-    pub alb: Option<alb::AlbReport>,
+    pub alb: Option<alb_shards::AlbReport>,
     /// With an NLB front (`firewalls.elb_type = "network"`).
     pub nlb: Option<nlb::NlbReport>,
     pub outbound: Option<outbound::OutboundReport>,
@@ -75,13 +75,13 @@ pub async fn nlb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts)
 }
 
 /// The ALB part after a converge; `Ok(None)` when the firewall stack does not exist.
-pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<alb::AlbReport>, String> {
+pub async fn alb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<alb_shards::AlbReport>, String> {
     if cfg.firewalls.elb_type != ElbType::Application {
         return Err("listener rules need an ALB (firewalls.elb_type = \"application\")".into());
     }
     let Some(ctx) = alb::context(aws, &cfg.name, &cfg.firewall_stack()).await.map_err(|e| e.to_string())? else { return Ok(None) };
     let wanted = alb::wanted(plan, facts);
-    alb::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
+    alb_shards::reconcile(aws, &ctx, &wanted).await.map(Some).map_err(|e| e.to_string())
 }
 
 /// Runs the enabled front and egress steps after a successful converge. Returns what happened rather than
@@ -106,6 +106,7 @@ pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> 
                 for s in r.plan.conflicts() {
                     report.problems.push(format!("alb: Service {} (port {}): {:?}: {}", s.service, s.port, s.state, s.reason));
                 }
+                report.problems.extend(r.fronts.problems.iter().map(|p| format!("alb: {p}")));
                 report.alb = Some(r);
             }
             Ok(None) => report.errors.push(format!("alb: firewall stack {} does not exist", cfg.firewall_stack())),
@@ -149,7 +150,7 @@ pub async fn remove_all(aws: &Aws, cfg: &Config) -> Result<Vec<String>, Vec<Stri
     let alb_ctx =
         if cfg.firewalls.elb_type == ElbType::Application { alb::context(aws, &cfg.name, &cfg.firewall_stack()).await } else { Ok(None) };
     match alb_ctx {
-        Ok(Some(ctx)) => match alb::reconcile(aws, &ctx, &[]).await {
+        Ok(Some(ctx)) => match alb_shards::reconcile(aws, &ctx, &[]).await {
             Ok(r) => done.extend(r.done.into_iter().map(|d| format!("alb: {d}"))),
             Err(e) => errors.push(format!("alb: {e}")),
         },

@@ -25,6 +25,7 @@
 //!   and egress steps.
 
 pub mod alb;
+pub mod alb_shards;
 pub mod asg;
 pub mod bucket;
 pub mod cleanup;

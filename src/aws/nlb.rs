@@ -195,7 +195,7 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &NlbObserved, plan: &NlbPlan)
                 done.push(format!("created listener TCP {port} for {service} → {target}"));
             }
             NlbAction::ModifyListener { service, arn, port, target } => {
-                elbv2::set_default_action(aws, arn, &arns.get(target)?, &format!("{arn} ({service})")).await?;
+                elbv2::set_default_action(aws, arn, forward(&arns.get(target)?), &format!("{arn} ({service})")).await?;
                 done.push(format!("listener TCP {port} of {service} → {target}"));
             }
             NlbAction::SetDefault { target } => {
@@ -203,7 +203,7 @@ pub async fn apply(aws: &Aws, ctx: &Context, seen: &NlbObserved, plan: &NlbPlan)
                     Some(t) => (arns.get(t)?, t.clone()),
                     None => (ctx.public_tg_arn.clone(), "the firewall stack's target group".to_string()),
                 };
-                elbv2::set_default_action(aws, &ctx.listener_arn, &arn, &ctx.listener_arn).await?;
+                elbv2::set_default_action(aws, &ctx.listener_arn, forward(&arn), &ctx.listener_arn).await?;
                 done.push(format!("listener TCP {DEFAULT_PORT} → {what}"));
             }
             NlbAction::DeleteListener { service, arn, port } => {

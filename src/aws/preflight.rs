@@ -68,8 +68,31 @@ fn new_subnets(cfg: &Config) -> Vec<(String, Ipv4Net)> {
 
 /// Every problem and warning of the configured deployment against what pre-flight observed
 /// (decided in `pano_eks_core::aws::preflight`).
+/// The firewalls' room for the configured clusters (`firewalls.capacity`, else the instance
+/// type's memory tier; core `capacity::room_warning` decides), or why it is unknown.
+pub fn capacity_warning(cfg: &Config) -> Option<String> {
+    use pano_eks_core::capacity::{Capacity, Tier, instance_memory_mb, room_warning};
+    let capacity = match cfg.firewalls.capacity.as_ref().and_then(|c| c.capacity()) {
+        Some(c) => c,
+        None => match instance_memory_mb(&cfg.firewalls.instance_type).and_then(Tier::from_memory_mb) {
+            Some(t) => Capacity { source: format!("{}, memory tier {}", cfg.firewalls.instance_type, t.number()), ..Capacity::of_tier(t) },
+            None => {
+                return Some(format!(
+                    "firewalls.instance_type {}: its memory tier is not known here, so the Services it can hold are not \
+                     checked (set firewalls.capacity)",
+                    cfg.firewalls.instance_type
+                ));
+            }
+        },
+    };
+    let subnets = cfg.clusters.iter().map(|c| c.subnets.len()).sum();
+    room_warning(&capacity, cfg.clusters.len(), subnets, false)
+}
+
 pub fn check(cfg: &Config, o: &Observed, existing_vpc: bool) -> Report {
-    decide::check(&deployment(cfg), o, existing_vpc)
+    let mut r = decide::check(&deployment(cfg), o, existing_vpc);
+    r.warnings.extend(capacity_warning(cfg));
+    r
 }
 
 /// (instance type, AZ, what uses it) that `up` launches.

@@ -159,6 +159,7 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
     let clients: Vec<(String, ::kube::Client)> = clusters.iter().map(|c| (c.name.clone(), c.client.clone())).collect();
     let cfg = cfg.clone();
     tokio::spawn(async move {
+        let mut announced: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         while rx.changed().await.is_ok() {
             let Some(plan) = rx.borrow_and_update().clone() else { continue };
             let mut facts = Facts::default();
@@ -171,6 +172,9 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
                 }
             }
             let steps = crate::aws::front_and_egress::after_sync(&aws, &cfg, &plan, &facts).await;
+            if let Some(a) = &steps.alb {
+                announce_public_names(&clients, &a.public, &mut announced).await;
+            }
             for l in steps.lines() {
                 if l.starts_with("error:") {
                     tracing::error!("{l}");
@@ -189,6 +193,29 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
     }))
 }
 
+/// A `PublicName` Event on each Service whose front (public DNS name) is new or changed since
+/// the last one announced; failures are logged at debug (the role may not create Events).
+async fn announce_public_names(
+    clients: &[(String, ::kube::Client)],
+    public: &[crate::aws::alb_shards::PublicName],
+    announced: &mut std::collections::BTreeMap<String, String>,
+) {
+    for p in public {
+        let key = p.service.to_string();
+        if announced.get(&key) == Some(&p.dns_name) {
+            continue;
+        }
+        let Some((_, client)) = clients.iter().find(|(n, _)| *n == p.service.cluster) else { continue };
+        let note = format!("reachable at {} (front load balancer {})", p.dns_name, p.front);
+        match crate::kube::events::service_event(client, &p.service.namespace, &p.service.name, "PublicName", note).await {
+            Ok(()) => {
+                announced.insert(key, p.dns_name.clone());
+            }
+            Err(e) => tracing::debug!(service = %key, error = %e, "could not record a PublicName Event"),
+        }
+    }
+}
+
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, no_verify: bool) -> CmdResult {
     let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
@@ -201,18 +228,20 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, no_verify: 
         let committed = |rule: &Option<String>| rule.as_ref().is_some_and(|r| running.nat_rules.iter().any(|x| &x.name == r));
         // The bootstrap package's vm-auth-key (its expiry; the key itself is never shown).
         let key = bootstrap_key_state(&loaded, source, &engine).await;
+        let public = public_names(&loaded, source).await;
         // The last verification: a live, read-only pass of `verify`'s checks (op commands only),
         // since sync --watch's results live in its own process (/metrics) and Events.
         let verification = if no_verify { Ok(None) } else { verify_now(&engine, &plan, &facts).await.map(Some) };
         match cli.output {
-            OutputFormat::Json => print_status_json(&plan, &committed, key, &verification),
-            OutputFormat::Text => print_status_text(&plan, &committed, key, &verification),
+            OutputFormat::Json => print_status_json(&plan, &committed, key, &verification, &public),
+            OutputFormat::Text => print_status_text(&plan, &committed, key, &verification, &public),
         }
         Ok(())
     })
 }
 
 type KeyState = (&'static str, Option<String>, String);
+type PublicName = crate::aws::alb_shards::PublicName;
 type VerifyResult = Result<Option<pano_eks_core::verify::Verification>, String>;
 
 /// `status`'s verification: every protected Service and cluster subnet, on every member firewall.
@@ -236,7 +265,13 @@ async fn verify_now(engine: &Engine, plan: &Plan, facts: &Facts) -> Result<pano_
     Ok(pano_eks_core::verify::verification(&report.rows, &keys, at))
 }
 
-fn print_status_json(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, key: KeyState, verification: &VerifyResult) {
+fn print_status_json(
+    plan: &Plan,
+    committed: &dyn Fn(&Option<String>) -> bool,
+    key: KeyState,
+    verification: &VerifyResult,
+    public: &[PublicName],
+) {
     let (key_state, key_expiry, key_note) = key;
     let services: Vec<serde_json::Value> = plan
         .services
@@ -266,11 +301,18 @@ fn print_status_json(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, k
         "problems": plan.problems,
         "vm_auth_key": { "state": key_state, "expiry": key_expiry, "note": key_note },
         "verification": verification,
+        "public": public,
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
 }
 
-fn print_status_text(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, key: KeyState, verification: &VerifyResult) {
+fn print_status_text(
+    plan: &Plan,
+    committed: &dyn Fn(&Option<String>) -> bool,
+    key: KeyState,
+    verification: &VerifyResult,
+    public: &[PublicName],
+) {
     let (key_state, key_expiry, key_note) = key;
     println!("{:<40} {:>5}  {:<10} {:<9} {}", "SERVICE", "PORT", "STATE", "COMMITTED", "NAT RULE / REASON");
     for s in &plan.services {
@@ -292,6 +334,9 @@ fn print_status_text(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, k
             detail
         );
     }
+    for p in public {
+        println!("public {:<33} {} ({})", p.service.to_string(), p.dns_name, p.front);
+    }
     for c in &plan.clusters {
         println!("\ncluster {} (tag {})", c.name, c.tag);
         for sn in &c.subnets {
@@ -309,6 +354,25 @@ fn print_status_text(plan: &Plan, committed: &dyn Fn(&Option<String>) -> bool, k
         Err(e) => println!("verify: {e}"),
     }
     print_problems(plan);
+}
+
+/// With `sync.manage_alb` on an ALB front: the public DNS name of each Service a front serves
+/// (AWS facts only; a failed read is a warning, `status` goes on).
+async fn public_names(loaded: &LoadedConfig, source: &FactsSource) -> Vec<crate::aws::alb_shards::PublicName> {
+    let cfg = &loaded.config;
+    if !cfg.sync.manage_alb || cfg.firewalls.elb_type != crate::config::ElbType::Application || source.facts.is_some() {
+        return Vec::new();
+    }
+    let aws = Aws::connect(&cfg.region).await;
+    let read = match crate::aws::alb::context(&aws, &cfg.name, &cfg.firewall_stack()).await {
+        Ok(Some(ctx)) => crate::aws::alb_shards::public_names(&aws, &ctx).await,
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    read.unwrap_or_else(|e| {
+        eprintln!("warning: the fronts' public names could not be read: {e}");
+        Vec::new()
+    })
 }
 
 /// The bootstrap package's vm-auth-key for `status`: (state, expiry, note); never the key.

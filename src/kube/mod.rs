@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod discovery;
+pub mod events;
 pub mod leader;
 pub mod pan_user;
 

@@ -111,7 +111,7 @@ const CONTAINERS: [(&str, ReferrerKind, &str); 6] = [
 ];
 
 /// `<device-group><entry name=X><parent-dg>P</parent-dg>…` → (X, P); no `parent-dg` = under shared.
-fn parse_hierarchy(result: &Element) -> Vec<(String, Option<String>)> {
+pub(crate) fn parse_hierarchy(result: &Element) -> Vec<(String, Option<String>)> {
     let list = result.find("device-group").unwrap_or(result);
     list.elements()
         .filter(|e| e.name == "entry")

@@ -279,6 +279,8 @@ impl Engine {
 
     /// The candidate config's five containers, and what elsewhere could reference their entries
     /// (rules, groups; our device group, its descendants, shared), read concurrently.
+    /// Also what `shared` and the ancestor device groups hold, counted against the firewalls'
+    /// limits (`panorama::capacity::elsewhere`).
     async fn observe(&self) -> Result<Observed, SyncError> {
         let profiles = async {
             match self.settings.security {
@@ -286,14 +288,16 @@ impl Engine {
                 None => Ok(Vec::new()),
             }
         };
-        let (seen, referrers, profiles) = tokio::join!(
+        let (seen, referrers, profiles, elsewhere) = tokio::join!(
             observe::read(&self.client, &self.locs, Which::Candidate),
             observe::read_referrers(&self.client, &self.locs),
-            profiles
+            profiles,
+            crate::panorama::capacity::elsewhere(&self.client, &self.locs)
         );
         let mut seen = seen?;
         seen.referrers = referrers?;
         seen.profile_groups = profiles?;
+        seen.elsewhere = elsewhere?;
         Ok(seen)
     }
 

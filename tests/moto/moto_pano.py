@@ -33,6 +33,12 @@ in docs/testing.md; none of this is product code.
    statement (Deny s3:* when aws:SecureTransport is false) denies everything. Here a statement
    whose only condition is aws:SecureTransport is evaluated as over TLS (the SDK talks HTTPS to
    AWS; the harness is plain HTTP only because it is local): it does not apply.
+12. Load-balancer and Auto Scaling quotas: moto enforces none (its CreateRule carries
+   "TODO: check for error 'TooManyRules'"). AWS refuses a rule or default action that would make
+   an ALB use more than 100 unique target groups over its listeners
+   (TooManyUniqueTargetGroupsPerLoadBalancer) or hold more than 100 rules (TooManyRules; the
+   default quota), and an Auto Scaling group takes at most 50 ELB target groups (not adjustable;
+   the error code is not documented: ValidationError here, the strictest plausible reading).
 """
 import datetime
 import os
@@ -503,6 +509,83 @@ def _get_permission(self, action, resource):
 
 
 s3_models.FakeBucket.get_permission = _get_permission
+
+
+# 12. ALB: 100 unique target groups and 100 rules per load balancer; ASG: 50 target groups.
+from moto.autoscaling.exceptions import ValidationError as AsgValidationError  # noqa: E402
+from moto.autoscaling.models import AutoScalingBackend  # noqa: E402
+from moto.elbv2.exceptions import ELBClientError  # noqa: E402
+
+ALB_TARGET_GROUPS = 100
+ALB_RULES = 100
+ASG_TARGET_GROUPS = 50
+
+
+def _action_tgs(self, actions):
+    out = set()
+    for a in actions:
+        data = a.data if hasattr(a, "data") else a
+        if (data.get("Type") or "").lower() == "forward":
+            out.update(self._get_target_group_arns_from(action_data=data))
+    return out
+
+
+def _lb_usage(self, lb_arn, skip_listener_default=None):
+    """(unique target groups, non-default rules) of a load balancer over all its listeners."""
+    lb = self.load_balancers.get(lb_arn)
+    tgs, rules = set(), 0
+    for listener in (lb.listeners.values() if lb else []):
+        if listener.arn != skip_listener_default:
+            tgs |= _action_tgs(self, listener.default_actions)
+        for rule in listener._non_default_rules.values():
+            tgs |= _action_tgs(self, rule.actions)
+            rules += 1
+    return tgs, rules
+
+
+def _check_lb(self, listener_arn, new_actions, adds_rule, replaces_default=False):
+    listener = self.describe_listeners(None, [listener_arn])[0]
+    tgs, rules = _lb_usage(self, listener.load_balancer_arn, listener_arn if replaces_default else None)
+    if adds_rule and rules + 1 > ALB_RULES:
+        raise ELBClientError("TooManyRules", "You've reached the limit on the number of rules per load balancer.")
+    if len(tgs | _action_tgs(self, new_actions)) > ALB_TARGET_GROUPS:
+        raise ELBClientError(
+            "TooManyUniqueTargetGroupsPerLoadBalancer",
+            "You've reached the limit on the number of unique target groups per load balancer across all listeners.",
+        )
+
+
+_orig_create_rule = ELBv2Backend.create_rule
+_orig_modify_listener = ELBv2Backend.modify_listener
+
+
+def _create_rule(self, listener_arn, conditions, priority, actions, tags=None):
+    _check_lb(self, listener_arn, actions, adds_rule=True)
+    return _orig_create_rule(self, listener_arn, conditions, priority, actions, tags)
+
+
+def _modify_listener(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None, actions=None):
+    if actions:
+        _check_lb(self, arn, actions, adds_rule=False, replaces_default=True)
+    return _orig_modify_listener(self, arn, port, protocol, ssl_policy, certificates, actions)
+
+
+ELBv2Backend.create_rule = _create_rule
+ELBv2Backend.modify_listener = _modify_listener
+
+_orig_attach_tgs = AutoScalingBackend.attach_load_balancer_target_groups
+
+
+def _attach_tgs(self, group_name, target_group_arns):
+    group = self.autoscaling_groups[group_name]
+    if len(set(group.target_group_arns) | set(target_group_arns)) > ASG_TARGET_GROUPS:
+        raise AsgValidationError(
+            f"Elastic Load Balancing target groups per Auto Scaling group: at most {ASG_TARGET_GROUPS}"
+        )
+    return _orig_attach_tgs(self, group_name, target_group_arns)
+
+
+AutoScalingBackend.attach_load_balancer_target_groups = _attach_tgs
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
 //!   the AWS ownership tags and names both fronts use.
 //! * [`nlb`]: an NLB front (listener + target group per Service port, the 50-listener limit, its
 //!   security group's ingress).
+//! * [`shards`]: more ALBs when one cannot hold every Service (100 target groups, 100 rules),
+//!   the stable Service → front assignment, and the firewall group's 50-attachment limit.
 
 pub mod alb;
 pub mod nlb;
+pub mod shards;

@@ -554,9 +554,35 @@ pub fn descendants(parents: &[(String, Option<String>)], dg: &str) -> Vec<String
     found
 }
 
+/// The device groups above `dg` (its parent, the parent's parent, …), nearest first; their
+/// objects and rules are pushed to `dg`'s firewalls too. Stops at a cycle.
+pub fn ancestors(parents: &[(String, Option<String>)], dg: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut at = dg.to_owned();
+    while let Some(Some(p)) = parents.iter().find(|(c, _)| *c == at).map(|(_, p)| p.clone()) {
+        if p == dg || found.contains(&p) {
+            break;
+        }
+        found.push(p.clone());
+        at = p;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ancestors_go_up_parent_dg_nearest_first_and_survive_cycles() {
+        let p = |c: &str, parent: Option<&str>| (c.to_string(), parent.map(str::to_string));
+        let tree = vec![p("top", None), p("eks-dg", Some("top")), p("west", Some("eks-dg")), p("other", None)];
+        assert_eq!(ancestors(&tree, "west"), vec!["eks-dg".to_string(), "top".to_string()]);
+        assert!(ancestors(&tree, "top").is_empty());
+        assert!(ancestors(&tree, "unknown").is_empty());
+        let cycle = vec![p("a", Some("b")), p("b", Some("a"))];
+        assert_eq!(ancestors(&cycle, "a"), vec!["b".to_string()]);
+    }
 
     #[test]
     fn descendants_follow_parent_dg_transitively_and_survive_cycles() {

@@ -90,7 +90,7 @@ fn dg_node<'a>(root: &'a Node, dg: &str) -> Option<&'a Node> {
 }
 
 /// Policy scopes of `dg` in PAN-OS order: shared, outermost parent … the device group.
-fn chain<'a>(root: &'a Node, dg: &str) -> Vec<&'a Node> {
+pub fn chain<'a>(root: &'a Node, dg: &str) -> Vec<&'a Node> {
     let mut names = vec![dg.to_string()];
     while let Some(p) = parent_dg(root, names.last().expect("non-empty")) {
         if names.contains(&p) || names.len() > 64 {

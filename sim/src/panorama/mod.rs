@@ -4,6 +4,7 @@ pub mod config;
 pub mod dataplane;
 pub mod faults;
 pub mod jobs;
+pub mod limits;
 pub mod locks;
 pub mod refs;
 pub mod response;

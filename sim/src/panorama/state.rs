@@ -471,6 +471,7 @@ impl State {
             }
             self.jobs[i].applied = true;
             if self.jobs[i].kind == JobKind::CommitAll {
+                self.refuse_over_limits(i);
                 self.land_push(i);
             }
             let effect = std::mem::replace(&mut self.jobs[i].effect, Effect::None);
@@ -1248,6 +1249,28 @@ impl State {
         }
         self.runs.retain(|s, _| devices.iter().any(|d| &d.serial == s));
         self.opts.devices = devices;
+    }
+
+    /// A device refuses a policy push that would exceed its memory tier's limits (sim/README.md,
+    /// "Device limits"); only devices with a `memory_mb` of their own. Judged when the push
+    /// finishes, on what it lands (earlier commits in the queue applied by then).
+    fn refuse_over_limits(&mut self, i: usize) {
+        let Some((container, names)) = self.jobs[i].scope.split_once(':') else { return };
+        if container != "device-group" {
+            return;
+        }
+        let names: Vec<String> = names.split(',').map(String::from).collect();
+        for k in 0..self.jobs[i].devices.len() {
+            let serial = self.jobs[i].devices[k].serial.clone();
+            if self.jobs[i].devices[k].fail.is_some() {
+                continue;
+            }
+            let Some(mb) = self.opts.devices.iter().find(|d| d.serial == serial).and_then(|d| d.memory_mb) else { continue };
+            let Some(limits) = super::limits::for_memory_mb(mb) else { continue };
+            let dg = names.iter().find(|n| self.members_of("device-group", n).is_some_and(|m| m.contains(&serial))).unwrap_or(&names[0]);
+            let refusal = super::limits::refusal(limits, super::limits::counts(&super::dataplane::chain(&self.running, dg)));
+            self.jobs[i].devices[k].fail = refusal;
+        }
     }
 
     /// A finished push lands on each device that did not fail, unless it silently ignores it.
