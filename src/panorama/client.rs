@@ -245,18 +245,18 @@ impl PanoramaClient {
 
     /// `action=get` (candidate config). `None` when the node does not exist (code 7).
     pub async fn get(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
-        let r = self.call(&[("type", "config"), ("action", "get"), ("xpath", xpath)], false).await?;
+        let mut r = self.call(&[("type", "config"), ("action", "get"), ("xpath", xpath)], false).await?;
         if r.get_attr("code") == Some("7") {
             return Ok(None);
         }
-        Ok(r.find("result").cloned())
+        Ok(r.take("result"))
     }
 
     /// `action=show` (running config). `None` when the node does not exist.
     pub async fn show(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
         match self.call(&[("type", "config"), ("action", "show"), ("xpath", xpath)], false).await {
             Ok(r) if r.get_attr("code") == Some("7") => Ok(None),
-            Ok(r) => Ok(r.find("result").cloned()),
+            Ok(mut r) => Ok(r.take("result")),
             Err(PanosError::Api { msg, .. }) if msg.contains("No such node") => Ok(None),
             Err(e) => Err(e),
         }

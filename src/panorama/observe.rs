@@ -2,10 +2,11 @@
 //! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
 //! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
-use pano_eks_core::{Observed, Referrer, ReferrerKind, descendants};
+use pano_eks_core::{Kind, Observed, Referrer, ReferrerKind, descendants};
 
 use super::client::{PanoramaClient, PanosError};
 use super::codec;
+use super::kinds;
 use super::locations::{KINDS, Locations};
 use super::xml::Element;
 use super::xpath;
@@ -20,26 +21,10 @@ pub enum Which {
 
 pub async fn read(client: &PanoramaClient, locs: &Locations, which: Which) -> Result<Observed, PanosError> {
     // The five reads run concurrently; the client keeps them within its in-flight limit.
-    let reads = KINDS.map(|kind| {
-        let xp = locs.container(kind);
-        async move {
-            let r = match which {
-                Which::Candidate => client.get(&xp).await?,
-                Which::Running => client.show(&xp).await?,
-            };
-            Ok::<_, PanosError>((kind, r))
-        }
-    });
-    let results = futures_join(reads).await;
+    let results = futures_join(KINDS.map(|kind| read_kind(client, locs, which, kind))).await;
     let mut seen = Observed::default();
-    for r in results {
-        let (kind, result) = r?;
-        if let Some(result) = result {
-            // `get` wraps the matched node in <result>; the container is its one child.
-            for container in result.elements() {
-                codec::decode_container(kind, container, &mut seen);
-            }
-        }
+    for (kind, r) in KINDS.into_iter().zip(results) {
+        kinds::append(&mut seen, &mut r?, kind);
     }
     Ok(seen)
 }
@@ -48,6 +33,56 @@ async fn futures_join<F: std::future::Future>(futs: [F; 5]) -> [F::Output; 5] {
     let [a, b, c, d, e] = futs;
     let (a, b, c, d, e) = tokio::join!(a, b, c, d, e);
     [a, b, c, d, e]
+}
+
+/// Every entry of one container (the other kinds stay empty).
+pub async fn read_kind(client: &PanoramaClient, locs: &Locations, which: Which, kind: Kind) -> Result<Observed, PanosError> {
+    let xp = locs.container(kind);
+    let r = match which {
+        Which::Candidate => client.get(&xp).await?,
+        Which::Running => client.show(&xp).await?,
+    };
+    let mut seen = Observed::default();
+    // `get` wraps the matched node in <result>; the container is its one child.
+    for container in r.iter().flat_map(Element::elements) {
+        codec::decode_container(kind, container, &mut seen);
+    }
+    Ok(seen)
+}
+
+/// The xpath names of one `get` stay below this many characters (pan-os-python chunks its
+/// `entry[@name='a' or …]` deletes at about 25,000: `chunk_instances_for_delete_similar`).
+const NAMED_XPATH_CHARS: usize = 20_000;
+
+/// The entries of `kind` with these names, from the candidate config: one `get` of
+/// `…/entry[@name='a' or @name='b' …]` per chunk of names (PAN-OS answers every matching node
+/// in `<result>`; absent names are simply not there).
+pub async fn read_named(client: &PanoramaClient, locs: &Locations, kind: Kind, names: &[String]) -> Result<Observed, PanosError> {
+    let mut chunks: Vec<&[String]> = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, n) in names.iter().enumerate() {
+        if chars + n.len() + 12 > NAMED_XPATH_CHARS && i > start {
+            chunks.push(&names[start..i]);
+            (start, chars) = (i, 0);
+        }
+        chars += n.len() + 12;
+    }
+    if start < names.len() {
+        chunks.push(&names[start..]);
+    }
+    let container = locs.container(kind);
+    let reads = chunks.into_iter().map(|c| {
+        let xp = format!("{container}/{}", xpath::entries_or(c));
+        async move { client.get(&xp).await }
+    });
+    let mut seen = Observed::default();
+    for r in futures::future::join_all(reads).await {
+        // The matched entries are <result>'s children.
+        if let Some(result) = r? {
+            codec::decode_container(kind, &result, &mut seen);
+        }
+    }
+    Ok(seen)
 }
 
 /// Reads what could reference our entries, for the planner's hold decision (facts §11.4): the

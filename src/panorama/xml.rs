@@ -79,6 +79,15 @@ impl Element {
         self.elements().find(|e| e.name == name)
     }
 
+    /// Removes and returns the first child element named `name` (no copy of a large answer).
+    pub fn take(&mut self, name: &str) -> Option<Element> {
+        let at = self.children.iter().position(|n| matches!(n, Node::Element(e) if e.name == name))?;
+        match self.children.remove(at) {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        }
+    }
+
     /// Follows a `a/b/c` path of child names.
     pub fn path(&self, path: &str) -> Option<&Element> {
         path.split('/').try_fold(self, |e, step| e.find(step))
@@ -175,7 +184,15 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
         return Err(err(&reader, "unclosed element".into()));
     }
     let doc = stack.pop().unwrap();
-    let mut tops: Vec<Element> = doc.elements().cloned().collect();
+    // Moved, not cloned: a 16,000-entry answer is tens of megabytes as a tree.
+    let mut tops: Vec<Element> = doc
+        .children
+        .into_iter()
+        .filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        })
+        .collect();
     match tops.len() {
         1 => Ok(tops.pop().unwrap()),
         0 => Err(XmlError { pos: 0, msg: "no element".into() }),

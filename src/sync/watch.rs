@@ -27,7 +27,7 @@ use pano_eks_core::{ClusterFacts, Facts, ProblemKind, ServiceState};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
 use super::metrics::Metrics;
-use super::{Engine, Report};
+use super::{Engine, Read, Report};
 use crate::kube::service_facts;
 
 /// One cluster whose Services are watched.
@@ -120,10 +120,11 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
                     }
                 }
                 while rx.try_recv().is_ok() {}
-                converge_once(&setup, &watches, &mut last_states).await
+                converge_once(&setup, &watches, &mut last_states, Read::Cached).await
             }
-            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states).await,
-            _ = retry_due => converge_once(&setup, &watches, &mut last_states).await,
+            // The resync and a retry read everything (drift repair; a failure emptied the cache).
+            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states, Read::Full).await,
+            _ = retry_due => converge_once(&setup, &watches, &mut last_states, Read::Full).await,
         };
         retry.after(done);
     }
@@ -183,12 +184,15 @@ async fn converge_once(
     setup: &WatchSetup,
     watches: &[ClusterWatch],
     last: &mut BTreeMap<(String, String, String), ServiceState>,
+    read: Read,
 ) -> Outcome {
     if let Some(l) = &setup.leader {
         let leading = *l.borrow();
         setup.metrics.set_leader(leading);
         if !leading {
             tracing::debug!("not the leader: not writing");
+            // Another replica writes meanwhile: what we knew of Panorama is stale.
+            setup.engine.forget_cache().await;
             return Outcome::Done;
         }
     }
@@ -203,7 +207,7 @@ async fn converge_once(
     }
     let start = Instant::now();
     let converging = setup.metrics.converging();
-    let result = setup.engine.converge(&facts).await.map_err(|e| e.to_string());
+    let result = setup.engine.converge_watched(&facts, read).await.map_err(|e| e.to_string());
     let secs = start.elapsed().as_secs_f64();
     match &result {
         Ok(r) => {
