@@ -323,7 +323,8 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
         let bound = metrics::serve(addr, metrics.clone()).await.map_err(|e| Failure::failed(format!("metrics on {addr}: {e}")))?;
         eprintln!("metrics on http://{bound}/metrics");
     }
-    let leader = leader_elect.then(|| leader_gate(&cfg, &clusters[0].client));
+    let (leader, elector) =
+        leader_elect.then(|| leader_gate(&cfg, &clusters[0].client)).map_or((None, None), |(rx, e)| (Some(rx), Some(e)));
     let engine = engine(loaded, conn, None).await?;
     if let Some(aws) = aws.clone() {
         // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
@@ -355,11 +356,17 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     };
     eprintln!("watching {} cluster(s); Ctrl-C to stop", cfg.clusters.len());
     watch::run(setup, shutdown_signal()).await;
+    if let Some((elector, renewals)) = elector {
+        elector.stop(renewals).await;
+    }
     Ok(())
 }
 
-/// With `--leader-elect`: the Lease this replica competes for; only the holder writes.
-fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> tokio::sync::watch::Receiver<bool> {
+type Elector = (crate::kube::leader::LeaderElector, tokio::task::JoinHandle<()>);
+
+/// With `--leader-elect`: the Lease this replica competes for; only the holder writes. Also the
+/// elector and its renewals, to give the lease up on shutdown.
+fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> (tokio::sync::watch::Receiver<bool>, Elector) {
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
     let elector = crate::kube::leader::LeaderElector::new(
         client.clone(),
@@ -368,7 +375,8 @@ fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> tokio::syn
         &identity,
         Duration::from_secs(15),
     );
-    elector.spawn().0
+    let (rx, renewals) = elector.clone().spawn();
+    (rx, (elector, renewals))
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {

@@ -94,7 +94,21 @@ impl LeaderElector {
         Ok(())
     }
 
-    /// Runs rounds every `duration/3` in the background; the receiver says whether we lead.
+    /// Graceful shutdown, once the last write is done: stops the renewals, then gives the lease
+    /// up, so a standby takes over at its next round (≤ `duration/3`) instead of after expiry.
+    /// Bounded: an unreachable API server leaves the lease to expire.
+    pub async fn stop(&self, renewals: tokio::task::JoinHandle<()>) {
+        renewals.abort();
+        let _ = renewals.await;
+        match tokio::time::timeout(Duration::from_secs(5), self.release()).await {
+            Ok(Ok(())) => tracing::info!(identity = %self.identity, "released the lease"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "releasing the lease failed; it expires by itself"),
+            Err(_) => tracing::warn!("releasing the lease timed out; it expires by itself"),
+        }
+    }
+
+    /// Runs rounds every `duration/3` in the background; the receiver says whether we lead (and
+    /// changes only when that does: `sync --watch` converges on a change).
     /// A leader that cannot renew within the lease duration steps down before anyone else may
     /// take over (renew deadline < lease duration), so two writers never overlap.
     pub fn spawn(self) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
@@ -109,18 +123,18 @@ impl LeaderElector {
                         if !*tx.borrow() {
                             tracing::info!(identity = %self.identity, "became the leader: this replica writes to Panorama");
                         }
-                        let _ = tx.send(true);
+                        tx.send_if_modified(|v| !std::mem::replace(v, true));
                     }
                     Ok(Round::Follower { holder }) => {
                         if *tx.borrow() {
                             tracing::warn!(%holder, "lost the lease: stopping writes");
                         }
-                        let _ = tx.send(false);
+                        tx.send_if_modified(|v| std::mem::replace(v, false));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "lease renewal failed");
                         if last_renew.elapsed() > self.duration * 2 / 3 {
-                            let _ = tx.send(false);
+                            tx.send_if_modified(|v| std::mem::replace(v, false));
                         }
                     }
                 }

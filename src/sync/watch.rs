@@ -106,10 +106,14 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut retry = Retry::new(setup.resync);
+    let mut leadership = setup.leader.clone();
     loop {
         let retry_due = retry.due();
         let done = tokio::select! {
             _ = &mut shutdown => break,
+            // A replica that becomes the leader converges at once: changes it saw as a follower
+            // were not written by anyone (and /metrics' leader gauge follows either way).
+            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states).await,
             Some(()) = rx.recv() => {
                 // Debounce: wait for a quiet window, at most 5 windows in total.
                 let cap = Instant::now() + setup.debounce * 5;
@@ -129,6 +133,18 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
         retry.after(done);
     }
     tracing::info!("sync --watch stopped");
+}
+
+/// Resolves when the leader gate flips (never without one, or once its elector is gone).
+async fn leadership_changed(gate: &mut Option<tokio_watch::Receiver<bool>>) {
+    let alive = match gate {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !alive {
+        *gate = None;
+        std::future::pending::<()>().await
+    }
 }
 
 /// A converge that failed, or in which Panorama refused writes, is tried again without waiting
