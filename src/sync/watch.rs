@@ -112,8 +112,9 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
         let done = tokio::select! {
             _ = &mut shutdown => break,
             // A replica that becomes the leader converges at once: changes it saw as a follower
-            // were not written by anyone (and /metrics' leader gauge follows either way).
-            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states).await,
+            // were not written by anyone (and /metrics' leader gauge follows either way). It reads
+            // everything: another replica wrote meanwhile.
+            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states, Read::Full).await,
             Some(()) = rx.recv() => {
                 // Debounce: wait for a quiet window, at most 5 windows in total.
                 let cap = Instant::now() + setup.debounce * 5;
