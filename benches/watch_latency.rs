@@ -38,7 +38,7 @@ fn service(i: usize) -> Service {
 fn service_on(i: usize, port: usize) -> Service {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": port.to_string()}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
+        "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()
 }

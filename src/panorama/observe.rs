@@ -35,19 +35,17 @@ async fn futures_join<F: std::future::Future>(futs: [F; 5]) -> [F::Output; 5] {
     [a, b, c, d, e]
 }
 
-/// Every entry of one container (the other kinds stay empty).
+/// Every entry of one container (the other kinds stay empty), decoded as the answer is parsed
+/// (`<response><result><container><entry>`: the entries are at depth 4).
 pub async fn read_kind(client: &PanoramaClient, locs: &Locations, which: Which, kind: Kind) -> Result<Observed, PanosError> {
-    let xp = locs.container(kind);
-    let r = match which {
-        Which::Candidate => client.get(&xp).await?,
-        Which::Running => client.show(&xp).await?,
-    };
     let mut seen = Observed::default();
-    // `get` wraps the matched node in <result>; the container is its one child.
-    for container in r.iter().flat_map(Element::elements) {
-        codec::decode_container(kind, container, &mut seen);
-    }
+    let mut each = |e: Element| decode_one(kind, e, &mut seen);
+    client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut each).await?;
     Ok(seen)
+}
+
+fn decode_one(kind: Kind, e: Element, into: &mut Observed) {
+    codec::decode_container(kind, &Element::new("c").child(e), into);
 }
 
 /// The xpath names of one `get` stay below this many characters (pan-os-python chunks its
@@ -73,14 +71,17 @@ pub async fn read_named(client: &PanoramaClient, locs: &Locations, kind: Kind, n
     let container = locs.container(kind);
     let reads = chunks.into_iter().map(|c| {
         let xp = format!("{container}/{}", xpath::entries_or(c));
-        async move { client.get(&xp).await }
+        async move {
+            let mut seen = Observed::default();
+            // The matched entries are <result>'s children (depth 3).
+            let mut each = |e: Element| decode_one(kind, e, &mut seen);
+            client.read_entries(false, &xp, 3, &mut each).await?;
+            Ok::<_, PanosError>(seen)
+        }
     });
     let mut seen = Observed::default();
     for r in futures::future::join_all(reads).await {
-        // The matched entries are <result>'s children.
-        if let Some(result) = r? {
-            codec::decode_container(kind, &result, &mut seen);
-        }
+        kinds::append(&mut seen, &mut r?, kind);
     }
     Ok(seen)
 }
