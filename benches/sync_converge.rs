@@ -138,5 +138,5 @@ fn support_config() -> pano_eks::config::Config {
         .replace("url = \"\"", "url = \"https://127.0.0.1\"");
     let p = dir.path().join("pano-eks.toml");
     std::fs::write(&p, text).unwrap();
-    pano_eks::config::load(&p, pano_eks::config::LoadOptions { existing_vpc: false }).unwrap_or_else(|d| panic!("{d}")).config
+    pano_eks::config::load(&p, pano_eks::config::LoadOptions::runtime()).unwrap_or_else(|d| panic!("{d}")).config
 }

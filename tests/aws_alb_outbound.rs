@@ -249,6 +249,7 @@ fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
             nat_rule: Some(format!("{n}-{port}-inbound")),
             address: None,
             service_object: None,
+            security_rule: None,
         })
         .collect();
     let facts = services

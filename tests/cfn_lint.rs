@@ -66,9 +66,13 @@ fn cfn_lint() -> Option<PathBuf> {
 
 /// Runs `pano-eks render` and returns the CloudFormation templates it wrote.
 fn render(dir: &Path, out: &str, existing_vpc: bool) -> Vec<PathBuf> {
+    render_config(dir, "pano-eks.toml", out, existing_vpc)
+}
+
+fn render_config(dir: &Path, config: &str, out: &str, existing_vpc: bool) -> Vec<PathBuf> {
     let out = dir.join(out);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pano-eks"));
-    cmd.arg("--config").arg(dir.join("pano-eks.toml")).arg("render").arg("--out").arg(&out);
+    cmd.arg("--config").arg(dir.join(config)).arg("render").arg("--out").arg(&out);
     if existing_vpc {
         cmd.arg("--existing-vpc");
     }
@@ -98,6 +102,15 @@ fn rendered_templates_pass_cfn_lint() {
 
     let green = render(dir.path(), "green", false);
     let brown = render(dir.path(), "brown", true);
+    // In-cluster sync in `shop` with the ALB front and egress: its access stack (IAM role for Pod
+    // Identity with the widest policy, the association, the agent add-on) as well.
+    let in_cluster = CONFIG.replacen("name = \"shop\"\n", "name = \"shop\"\nin_cluster = true\n", 1).replacen(
+        "existing_igw_id",
+        "outbound_via_firewall = true\nexisting_igw_id",
+        1,
+    ) + "\n[sync]\nmanage_alb = true\n";
+    std::fs::write(dir.path().join("in-cluster.toml"), in_cluster).unwrap();
+    let access = render_config(dir.path(), "in-cluster.toml", "incluster", false);
     let names = |v: &[PathBuf]| v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
     let want = ["eks-cluster-big.yaml", "eks-cluster-shop.yaml", "eks-node-big.yaml", "eks-node-shop.yaml"];
     let with = |fw: &str| {
@@ -108,8 +121,13 @@ fn rendered_templates_pass_cfn_lint() {
     };
     assert_eq!(names(&green), with("firewall-new-vpc.yaml"));
     assert_eq!(names(&brown), with("firewall-existing-vpc.yaml"));
+    let mut want_access = with("firewall-new-vpc.yaml");
+    want_access.push("sync-access-shop.yaml".into());
+    want_access.sort();
+    assert_eq!(names(&access), want_access);
+    let access_file: Vec<PathBuf> = access.into_iter().filter(|p| p.ends_with("sync-access-shop.yaml")).collect();
 
-    let files: Vec<&PathBuf> = green.iter().chain(&brown).collect();
+    let files: Vec<&PathBuf> = green.iter().chain(&brown).chain(&access_file).collect();
     // With pano-eks's own rules (tests/cfn-rules: DependsOn, health checks, security groups, IMDS…).
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cfn-rules");
     let out = Command::new(&lint)

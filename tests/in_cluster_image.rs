@@ -571,8 +571,8 @@ fn the_image_run_as_two_pods_elects_one_leader_that_protects_a_labelled_service(
     write_file(&vols.config.join("pano-eks.toml"), &config, 0o644, None);
     write_file(&vols.config.join("panorama-ca.pem"), &std::fs::read_to_string(sim.ca()).unwrap(), 0o644, None);
     write_file(&vols.config.join("facts.json"), AWS_FACTS, 0o644, None);
-    // config validation reads firewalls.authcodes_file even for sync (see the report of issue 17).
-    write_file(&vols.config.join("authcodes"), "I1234567\n", 0o644, None);
+    // No authcodes file: sync never reads it (config::LoadOptions::runtime), and licence codes have
+    // no place in a pod's ConfigMap.
 
     // KUBERNETES_SERVICE_HOST/PORT as the kubelet sets them: an IP address, so no DNS is needed.
     let hostport = k.url.strip_prefix("https://").unwrap();

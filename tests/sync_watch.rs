@@ -593,3 +593,46 @@ async fn an_internet_facing_service_is_told_exposed_then_protected_when_made_int
     let _ = stop.send(());
     let _ = run.await;
 }
+
+/// A push that does not end OK on a firewall is counted per target and firewall on /metrics
+/// (`pano_eks_push_results_total{result!="OK"}`: what `PanoEksPushFailingOnFirewall` reads), also
+/// though the converge itself fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_failing_on_a_firewall_is_counted_for_that_firewall() {
+    let sim = Sim::start(&["--job-step-ms", "20"]);
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(sim.ca()).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    let fault = serde_json::json!({"fail_push_serial": "*", "fail_push_message": "injected: push refused"});
+    assert!(http.post(format!("{}/_sim/faults", sim.url)).json(&fault).send().await.unwrap().status().is_success());
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let ws = setup(engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    let addr = pano_eks::sync::metrics::serve("127.0.0.1:0".parse().unwrap(), ws.metrics.clone()).await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(ws, async move {
+        let _ = stop_rx.await;
+    }));
+    api.create(&PostParams::default(), &service("frontend", "82")).await.unwrap();
+    publish_hostname(&api, "frontend", "internal-fe-1.elb.us-west-2.amazonaws.com").await;
+    let start = Instant::now();
+    let failed: Vec<String> = loop {
+        let text = scrape(addr).await;
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("pano_eks_push_results_total{target=\"device-group/eks-dg\"") && l.contains("result=\"FAIL\""))
+            .map(String::from)
+            .collect();
+        if !lines.is_empty() {
+            break lines;
+        }
+        assert!(start.elapsed() < WAIT, "waited {:?} for a failed push per firewall in /metrics:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // One series per firewall of the device group, each naming its serial.
+    assert!(failed.len() >= 2 && failed.iter().all(|l| !l.contains("firewall=\"\"")), "{failed:?}");
+    let _ = stop_tx.send(());
+    tokio::time::timeout(WAIT, run).await.expect("stops on shutdown").unwrap();
+}

@@ -199,6 +199,8 @@ fn foreign_edit(truth: &mut Observed, kind: Kind, name: String, how: u8) {
             r.metric = 99;
             Object::StaticRoute(r)
         }
+        // Security kinds are not in these plans (no [sync.security]).
+        (Some(_), _) => return,
         // A name the plan creates: someone else takes it first (no ownership marks).
         (None, _) => match kind {
             Kind::Tag => Object::Tag(pano_eks_core::Tag { name, color: None, comments: Some("by hand".into()), unmodelled: vec![] }),
@@ -219,7 +221,7 @@ fn foreign_edit(truth: &mut Observed, kind: Kind, name: String, how: u8) {
             }),
             // A route's name carries our prefix (its ownership mark), so nobody else's can hold it;
             // a NAT rule name taken by hand is what `admit_inbound` reports as a conflict.
-            Kind::NatRule | Kind::StaticRoute => return,
+            _ => return,
         },
     };
     truth.apply(&[round_trip(Operation::Update { object: edited })]);

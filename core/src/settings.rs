@@ -26,6 +26,29 @@ pub struct PlanSettings {
     /// What the firewalls can hold; `None`: unknown, every Service is admitted.
     #[serde(default)]
     pub capacity: Option<crate::capacity::Capacity>,
+    /// `[sync.security]`: security rules and address groups from Kubernetes; `None`: off
+    /// (pano-eks writes no security policy, and removes what it wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySettings>,
+}
+
+/// The operator's security policy choices (`[sync.security]`, see docs/config.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecuritySettings {
+    /// Where pano-eks's block of rules sits in the device group's pre-rulebase.
+    pub placement: crate::panorama::model::Position,
+    /// Security profile group of every allow rule unless the Service names one
+    /// (`pano-eks/profile-group`); `None`: no profile group.
+    #[serde(default)]
+    pub profile_group: Option<String>,
+    /// App-IDs of the per-subnet outbound rules (`["any"]` by default).
+    pub outbound_applications: Vec<String>,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self { placement: crate::panorama::model::Position::Top, profile_group: None, outbound_applications: vec!["any".to_owned()] }
+    }
 }
 
 impl PlanSettings {
@@ -43,6 +66,7 @@ impl PlanSettings {
             untrust_zone: "untrust".to_owned(),
             max_clusters: 16,
             capacity: None,
+            security: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub enum Check {
     Route,
     /// `test nat-policy-match` from a cluster subnet to the internet hits our outbound rule.
     OutboundNat,
+    /// With `[sync.security]`: inbound traffic to a port no Service claims is not allowed.
+    UnclaimedDenied,
 }
 
 impl Check {
@@ -76,6 +78,7 @@ impl Check {
             Check::Fqdn => "fqdn",
             Check::Route => "route",
             Check::OutboundNat => "outbound-nat",
+            Check::UnclaimedDenied => "unclaimed-denied",
         }
     }
 }
@@ -118,6 +121,8 @@ pub enum Expect {
     Rule { name: String },
     /// The first matching rule allows.
     Allow,
+    /// No rule allows: the first matching rule denies or drops, or none matches (default deny).
+    Deny,
     /// At least one address.
     Resolved,
     /// Egress on this interface towards this next hop.
@@ -287,10 +292,18 @@ pub fn probes(
             protocol: TCP,
             port,
         };
-        out.push(probe(Check::InboundSecurity, sec, Expect::Allow));
+        // With [sync.security] the Service's own allow rule must be the one that matches.
+        let expect = match &st.security_rule {
+            Some(name) if s.security.is_some() => Expect::Rule { name: name.clone() },
+            _ => Expect::Allow,
+        };
+        out.push(probe(Check::InboundSecurity, sec, expect));
         if let Some(fqdn) = fqdns(&key) {
             out.push(probe(Check::Fqdn, Query::Fqdn { fqdn }, Expect::Resolved));
         }
+    }
+    if s.security.is_some() {
+        out.push(unclaimed(serial, untrust_ip, services, s));
     }
     let nexthop = first_host(sides.trust.address.trunc());
     for c in clusters {
@@ -321,6 +334,28 @@ pub fn probes(
         }
     }
     out
+}
+
+/// With `[sync.security]` and no allow-all, inbound traffic to a port no labelled Service claims
+/// must not be allowed: asked for the lowest such port from 1024 up (below, well-known ports a
+/// foreign rule may legitimately open).
+fn unclaimed(serial: &str, untrust_ip: Ipv4Addr, services: &[ServiceStatus], s: &PlanSettings) -> Probe {
+    let port = (1024..=u16::MAX).find(|p| !services.iter().any(|st| st.port == Some(*p))).unwrap_or(1024);
+    Probe {
+        serial: serial.to_owned(),
+        check: Check::UnclaimedDenied,
+        subject: format!("tcp/{port}"),
+        service: None,
+        query: Query::SecurityMatch {
+            from: s.untrust_zone.clone(),
+            to: s.trust_zone.clone(),
+            source: INTERNET_CLIENT,
+            destination: untrust_ip,
+            protocol: TCP,
+            port,
+        },
+        expect: Expect::Deny,
+    }
 }
 
 /// After a converge whose writes were committed and pushed, its `Planned` Services are in
@@ -372,6 +407,14 @@ pub fn judge(p: &Probe, a: &Answer) -> Row {
             Some(MatchedRule { name, action: Some(act) }) => (false, format!("blocked: {name} says {act}")),
             Some(MatchedRule { name, action: None }) => (false, format!("{name} matches but the firewall did not say its action")),
             None => (false, "no security rule matches: dropped by the default rule".to_owned()),
+        },
+        (Expect::Deny, Answer::Rules { rules }) => match rules.first() {
+            Some(MatchedRule { name, action: Some(act) }) if act == "allow" => {
+                (false, format!("allowed by {name}: a port no Service claims is open to the internet"))
+            }
+            Some(MatchedRule { name, action: Some(act) }) => (true, format!("{name} says {act}")),
+            Some(MatchedRule { name, action: None }) => (false, format!("{name} matches but the firewall did not say its action")),
+            None => (true, "no security rule matches: dropped by the default rule".to_owned()),
         },
         (Expect::Resolved, Answer::Resolved { addresses }) if addresses.is_empty() => {
             (false, "the firewall has not resolved the FQDN: NAT to it sends traffic nowhere".to_owned())

@@ -24,6 +24,7 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         nat_rule: Some(format!("prod.in.shop.default.{name}")),
         address: Some(format!("prod.shop.default.{name}")),
         service_object: Some("prod.tcp-82".into()),
+        security_rule: None,
     }
 }
 
@@ -209,4 +210,37 @@ fn after_a_pushed_converge_planned_services_are_checked_refused_ones_not() {
     let got =
         after_converge(&[service("a", ServiceState::Planned), service("b", ServiceState::Refused), service("c", ServiceState::Protected)]);
     assert_eq!(got.iter().map(|s| s.state).collect::<Vec<_>>(), [ServiceState::Protected, ServiceState::Refused, ServiceState::Protected]);
+}
+
+#[test]
+fn with_security_the_services_own_rule_must_allow_it_and_an_unclaimed_port_is_denied() {
+    let mut s = settings();
+    s.security = Some(crate::settings::SecuritySettings::default());
+    let mut web = service("web", ServiceState::Protected);
+    web.security_rule = Some("prod.in.shop.default.web".into());
+    let mut api = service("api", ServiceState::Protected);
+    api.port = Some(1024);
+    let p = probes("S1", &both(), &[web, api], &[cluster()], &fqdn, &s);
+    let sec = p.iter().find(|p| p.check == Check::InboundSecurity && p.subject == "shop/default/web").unwrap();
+    assert_eq!(sec.expect, Expect::Rule { name: "prod.in.shop.default.web".into() });
+    let un = p.iter().find(|p| p.check == Check::UnclaimedDenied).expect("one unclaimed-port probe per firewall");
+    // 1024 is claimed by api: the lowest unclaimed port from 1024 up is 1025; same query as inbound.
+    assert_eq!(un.subject, "tcp/1025");
+    let Query::SecurityMatch { from, to, port, destination, .. } = &un.query else { panic!("{:?}", un.query) };
+    assert_eq!((from.as_str(), to.as_str(), *port, destination.to_string().as_str()), ("untrust", "trust", 1025, "10.0.1.10"));
+    let cases: Vec<(Answer, bool, &str)> = vec![
+        (rules(&[("interzone-default", Some("deny"))]), true, "interzone-default says deny"),
+        (rules(&[]), true, "dropped by the default rule"),
+        (rules(&[("allow-all", Some("allow"))]), false, "allowed by allow-all"),
+        (rules(&[("x", None)]), false, "did not say its action"),
+    ];
+    for (answer, ok, needle) in cases {
+        let row = judge(un, &answer);
+        assert_eq!(row.ok, ok, "{answer:?}: {}", row.detail);
+        assert!(row.detail.contains(needle), "{}", row.detail);
+    }
+    // Without [sync.security]: no such probe, any allowing rule passes inbound-security.
+    let p = probes("S1", &both(), &[service("web", ServiceState::Protected)], &[cluster()], &fqdn, &settings());
+    assert!(p.iter().all(|p| p.check != Check::UnclaimedDenied));
+    assert!(p.iter().any(|p| p.check == Check::InboundSecurity && p.expect == Expect::Allow));
 }

@@ -506,6 +506,8 @@ fn operations_are_ordered_upserts_by_dependency_then_deletes_in_reverse() {
             (false, Kind::NatRule | Kind::StaticRoute) => 3,
             (false, Kind::Address | Kind::Service) => 4,
             (false, Kind::Tag) => 5,
+            // Security kinds (off here): their own order is tested in core/tests/security.rs.
+            (_, Kind::AddressGroup | Kind::SecurityRule) => unreachable!("security is off"),
         }
     };
     let ranks: Vec<u8> = p.operations.iter().map(rank).collect();
@@ -553,6 +555,7 @@ fn content_changes_are_in_place_updates() {
                 Operation::Create { .. } => "create",
                 Operation::Update { .. } => "update",
                 Operation::Delete { .. } => "delete",
+                Operation::Move { .. } => "move",
             };
             (o.kind(), o.name().to_owned(), verb)
         })

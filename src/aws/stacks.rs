@@ -397,6 +397,7 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
         let cluster: &StackSpec = cluster;
         let fw_rx = fw_rx.clone();
         let nodes = specs.iter().find(|s| s.role == StackRole::Nodes && s.cluster == cluster.cluster);
+        let access = specs.iter().find(|s| s.role == StackRole::SyncAccess && s.cluster == cluster.cluster);
         async move {
             let mut task = progress.task(&cluster.stack_name);
             let wired_to_fw = cluster.parameters.values().any(|v| {
@@ -481,6 +482,20 @@ pub async fn deploy_all<A: CfnApi, E: EksLookup>(
             match runner.deploy(&req, &mut task, recreate_ok).await {
                 Ok((o, st)) => {
                     record(nodes, o.clone(), &st);
+                    task.finish(outcome_text(&o));
+                }
+                Err(e) => {
+                    task.finish("FAILED");
+                    return Err(e);
+                }
+            }
+            // The in-cluster sync's access (its Pod Identity agent add-on runs on the nodes).
+            let Some(access) = access else { return Ok(()) };
+            let mut task = progress.task(&access.stack_name);
+            let req = request(access)?;
+            match runner.deploy(&req, &mut task, recreate_ok).await {
+                Ok((o, st)) => {
+                    record(access, o.clone(), &st);
                     task.finish(outcome_text(&o));
                     Ok(())
                 }

@@ -308,6 +308,32 @@ fn early_cluster_start_overlaps_the_control_plane_with_the_firewall_stack() {
     assert_eq!(created[2].1["ServiceCidr"], "10.100.0.0/16");
 }
 
+/// The in-cluster sync's access stack (`in_cluster = true`) is deployed after its cluster's node
+/// stack: the Pod Identity agent add-on needs nodes to run on.
+#[test]
+fn the_access_stack_comes_after_its_clusters_nodes() {
+    let lab = Lab::new(&[
+        ("demo-firewall", vec![("Vpc", 15), ("InternetGateway", 10), ("InternetGatewayAttachment", 30), ("FirewallAsg", 600)]),
+        ("demo-shop-cluster", vec![("Cluster", 600)]),
+        ("demo-shop-nodes", vec![("NodeAsg", 180)]),
+        ("demo-shop-sync-access", vec![("PodIdentityAgent", 60), ("SyncRole", 10), ("SyncPodIdentity", 5)]),
+    ]);
+    let mut specs = lab_specs();
+    specs.push(spec(StackRole::SyncAccess, "demo-shop-sync-access", Some("shop"), &[("ClusterName", ParamValue::Value("shop".into()))]));
+    drive(&lab.clock, async {
+        let runner = Runner::new(&lab, Timing { poll: Duration::from_secs(5), ..Timing::default() });
+        let tpl = |s: &StackSpec| TemplateSource::Body(s.template_body.clone());
+        let out = deploy_all(&runner, &specs, &tpl, &LabEks, &Progress::plain(), false, true).await.unwrap();
+        assert_eq!(out.len(), 4, "{out:?}");
+    });
+    let created = lab.created.borrow();
+    let order: Vec<&str> = created.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(order, vec!["demo-firewall", "demo-shop-cluster", "demo-shop-nodes", "demo-shop-sync-access"]);
+    let stacks = lab.stacks.borrow();
+    let (nodes, access) = (&stacks["demo-shop-nodes"], &stacks["demo-shop-sync-access"]);
+    assert!(access.started.unwrap() >= nodes.started.unwrap() + Duration::from_secs(180), "started once the nodes were complete");
+}
+
 #[test]
 fn a_second_deploy_of_the_same_stacks_changes_nothing() {
     let lab = lab();

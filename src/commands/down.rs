@@ -30,7 +30,7 @@ pub struct DownOptions {
 const LB_WAIT: Duration = Duration::from_secs(600);
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let cfg = &loaded.config;
     let stack_names = stack_order(cfg);
     let buckets = [cfg.bootstrap_bucket(), cfg.lambda_bucket()];
@@ -74,8 +74,15 @@ pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &DownOptions) -> CmdResult {
 
 /// Every stack of the deployment, in the order `down` deletes them.
 fn stack_order(cfg: &Config) -> Vec<String> {
-    let clusters: Vec<ClusterStacks> =
-        cfg.clusters.iter().map(|c| ClusterStacks { nodes: cfg.node_stack(&c.name), cluster: cfg.cluster_stack(&c.name) }).collect();
+    let clusters: Vec<ClusterStacks> = cfg
+        .clusters
+        .iter()
+        .map(|c| ClusterStacks {
+            access: c.in_cluster.then(|| cfg.sync_access_stack(&c.name)),
+            nodes: cfg.node_stack(&c.name),
+            cluster: cfg.cluster_stack(&c.name),
+        })
+        .collect();
     deletion_order(&clusters, &cfg.firewall_stack())
 }
 

@@ -12,7 +12,7 @@ pub fn run(cli: &Cli, force: bool) -> CmdResult {
     std::fs::write(path, config::EXAMPLE).map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     // The example is valid but for the values only the user can know: show exactly those.
-    if let Err(d) = config::load(path, LoadOptions { existing_vpc: false }) {
+    if let Err(d) = config::load(path, LoadOptions::deploy(false)) {
         println!("before the other commands will run, supply:");
         for e in d.errors() {
             println!("  {}", config::diagnostics_line(path, e));

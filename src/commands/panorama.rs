@@ -33,7 +33,7 @@ async fn engine(loaded: &LoadedConfig, conn: &PanoramaFlags, mode: Option<WriteM
 }
 
 pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
@@ -47,7 +47,7 @@ pub fn plan(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult 
 }
 
 pub fn sync_once(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, write_mode: Option<WriteModeArg>) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let batch = loaded.config.sync.batch_size as usize;
     let mode = write_mode.map(|m| match m {
         WriteModeArg::MultiConfig => WriteMode::MultiConfig { batch },
@@ -190,7 +190,7 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
 }
 
 pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;
         let engine = engine(&loaded, conn, None).await?;
@@ -225,8 +225,10 @@ pub fn status(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags) -> CmdResul
                 for s in &plan.services {
                     let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                     // An exposed Service has a NAT rule, but the reason is what its operator needs.
-                    let detail = match (&s.nat_rule, s.state) {
-                        (Some(rule), st) if st != ServiceState::Exposed => rule.clone(),
+                    // With [sync.security]: which rule allows it.
+                    let detail = match (&s.nat_rule, s.state, &s.security_rule) {
+                        (Some(rule), st, Some(sec)) if st != ServiceState::Exposed => format!("{rule} (allowed by {sec})"),
+                        (Some(rule), st, None) if st != ServiceState::Exposed => rule.clone(),
                         _ => s.reason.clone(),
                     };
                     let com = if s.state == ServiceState::Protected { if committed(&s.nat_rule) { "yes" } else { "no" } } else { "-" };
@@ -282,7 +284,7 @@ async fn bootstrap_key_state(loaded: &LoadedConfig, source: &FactsSource, engine
 }
 
 pub fn sync_watch(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, leader_elect: bool) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     runtime()?.block_on(run_watch(&loaded, source.facts.as_deref(), conn, leader_elect))
 }
 
@@ -329,13 +331,18 @@ pub async fn run_watch(loaded: &LoadedConfig, facts_file: Option<&Path>, conn: &
     if let Some(aws) = aws.clone() {
         // The bootstrap package's vm-auth-key: checked at start and every resync; renewed ahead
         // of expiry (with --leader-elect only by the leader).
-        let (cfg, client, leader) = (cfg.clone(), engine.client.clone(), leader.clone());
+        let (cfg, client, leader, metrics) = (cfg.clone(), engine.client.clone(), leader.clone(), metrics.clone());
         tokio::spawn(async move {
             loop {
                 let may_renew = leader.as_ref().is_none_or(|l| *l.borrow());
                 match super::vm_auth_key::renew_if_due(&aws, &cfg, &client, may_renew).await {
                     Ok(lines) => lines.iter().for_each(|l| tracing::warn!("{l}")),
                     Err(e) => tracing::warn!("the bootstrap vm-auth-key was not checked: {e}"),
+                }
+                // Its expiry on /metrics (after a renewal: the new key's), for the expiry alert.
+                match super::vm_auth_key::expiry_unix(&aws, &cfg, &client).await {
+                    Ok(at) => metrics.vm_auth_key_expiry(at),
+                    Err(e) => tracing::warn!("the bootstrap vm-auth-key's expiry is unknown: {e}"),
                 }
                 tokio::time::sleep(resync).await;
             }
@@ -380,7 +387,7 @@ fn leader_gate(cfg: &crate::config::Config, client: &kube::Client) -> (tokio::sy
 }
 
 pub fn credentials(cli: &Cli, cluster: &str, out: Option<&Path>) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let c = loaded
         .config
         .clusters
@@ -461,8 +468,12 @@ fn print_plan(plan: &Plan, xml: bool) {
             Operation::Create { .. } => ('+', "create"),
             Operation::Update { .. } => ('~', "update"),
             Operation::Delete { .. } => ('-', "delete"),
+            Operation::Move { .. } => ('>', "move"),
         };
-        println!("{sign} {verb} {:?} {}", op.kind(), op.name());
+        match op {
+            Operation::Move { to, .. } => println!("{sign} {verb} {:?} {} to {to}", op.kind(), op.name()),
+            _ => println!("{sign} {verb} {:?} {}", op.kind(), op.name()),
+        }
         if xml {
             if let Operation::Create { object } | Operation::Update { object } = op {
                 println!("    {}", codec::encode(object).to_xml());
@@ -471,8 +482,10 @@ fn print_plan(plan: &Plan, xml: bool) {
     }
     let (c, u, d) = plan.counts();
     println!(
-        "plan: {c} to create, {u} to update, {d} to delete (device group changed: {}, template changed: {})",
-        plan.device_group_changed, plan.template_changed
+        "plan: {c} to create, {u} to update, {d} to delete, {} to move (device group changed: {}, template changed: {})",
+        plan.moves(),
+        plan.device_group_changed,
+        plan.template_changed
     );
     print_problems(plan);
 }

@@ -21,7 +21,7 @@ pub struct PrepareOptions {
 }
 
 pub const ALLOW_ALL_WARNING: &str = "warning: --allow-all adds the security pre-rule `allow-all` (any zone, source, destination, application and service: allow). \
-It is meant for first connectivity tests only; delete it (or run `pano-eks down`) before real traffic";
+It is meant for first connectivity tests only (it also opens every port pano-eks's [sync.security] rules keep closed); delete it (or run `pano-eks down`) before real traffic";
 
 pub(crate) fn writer<'a>(engine: &'a Engine, loaded: &'a LoadedConfig) -> Result<Writer<'a>, Failure> {
     let admin = loaded
@@ -58,7 +58,7 @@ pub(crate) fn summary(r: &PrepareReport) -> String {
 }
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: PrepareOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let cfg = &loaded.config;
     let p = &cfg.panorama;
     eprintln!(
@@ -176,6 +176,19 @@ pub(crate) async fn vm_auth_key_problem(
     key: &crate::secret::Secret,
 ) -> Result<Option<pano_eks_core::prepare::KeyProblem>, Failure> {
     Ok(vm_auth_key_check(&engine.client, key, MIN_KEY_LIFETIME_SECS).await.map_err(Failure::failed)?.err())
+}
+
+/// When `key` expires (Unix time, by Panorama's clock: `vm_auth_key::expiry_unix`); `None` when
+/// Panorama does not list it or its texts are unreadable.
+pub(crate) async fn vm_auth_key_expiry_unix(
+    client: &crate::panorama::client::PanoramaClient,
+    key: &crate::secret::Secret,
+) -> Result<Option<i64>, String> {
+    let listed = adapter::vm_auth_keys(client).await.map_err(|e| format!("asking Panorama for its vm-auth-keys: {e}"))?;
+    let clock = adapter::panorama_clock(client).await.map_err(|e| format!("asking Panorama for its clock: {e}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let expiry = listed.iter().find(|(k, _)| k == key.expose()).map(|(_, e)| e.clone());
+    Ok(expiry.and_then(|e| pano_eks_core::prepare::vm_auth_key::expiry_unix(&e, &clock, now)))
 }
 
 /// `key` against the keys Panorama lists: its expiry text when it stays valid `min_secs` from

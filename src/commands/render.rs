@@ -9,7 +9,7 @@ use crate::render::{self, RenderInputs};
 use crate::secret::Secret;
 
 pub fn run(cli: &Cli, out: &Path, existing_vpc: bool) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc })?;
+    let loaded = load_config(cli, LoadOptions::deploy(existing_vpc))?;
     let cfg = &loaded.config;
     let codes_path = loaded.resolve(&cfg.firewalls.authcodes_file);
     let authcodes = std::fs::read_to_string(&codes_path)

@@ -11,7 +11,7 @@ use crate::config::LoadOptions;
 pub fn run(cli: &Cli, cluster: &str, region: Option<&str>) -> CmdResult {
     let region = match region {
         Some(r) => r.to_string(),
-        None => load_config(cli, LoadOptions { existing_vpc: false })?.config.region,
+        None => load_config(cli, LoadOptions::runtime())?.config.region,
     };
     runtime()?.block_on(async {
         let aws = Aws::connect(&region).await;

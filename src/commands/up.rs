@@ -57,6 +57,12 @@ pub fn step_list(cfg: &Config, specs: &[StackSpec], opts: &UpOptions) -> Vec<Str
             }
             render::cfn::StackRole::Cluster => String::new(),
             render::cfn::StackRole::Nodes => format!(" (after {})", cfg.cluster_stack(sp.cluster.as_deref().unwrap_or_default())),
+            render::cfn::StackRole::SyncAccess => {
+                format!(
+                    " (after {}: IAM role for the in-cluster sync, Pod Identity)",
+                    cfg.node_stack(sp.cluster.as_deref().unwrap_or_default())
+                )
+            }
         };
         s.push(format!("     - {} [{}]{after}", sp.stack_name, sp.template_file));
     }
@@ -101,7 +107,7 @@ fn template_key(spec: &StackSpec) -> String {
 }
 
 pub fn run(cli: &Cli, conn: &PanoramaFlags, opts: &UpOptions) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: opts.existing_vpc })?;
+    let loaded = load_config(cli, LoadOptions::deploy(opts.existing_vpc))?;
     let cfg = &loaded.config;
     let codes_path = loaded.resolve(&cfg.firewalls.authcodes_file);
     let authcodes = std::fs::read_to_string(&codes_path)

@@ -5,7 +5,7 @@ use crate::cli::Cli;
 use crate::config::LoadOptions;
 
 pub fn run(cli: &Cli, existing_vpc: bool) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc })?;
+    let loaded = load_config(cli, LoadOptions::deploy(existing_vpc))?;
     if !cli.quiet {
         println!(
             "{}: ok ({} cluster{})",

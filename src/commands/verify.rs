@@ -12,7 +12,7 @@ use crate::config::LoadOptions;
 use crate::panorama::verify::{self, Report, Scope};
 
 pub fn run(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, cluster: Option<&str>, service: Option<&str>) -> CmdResult {
-    let loaded = load_config(cli, LoadOptions { existing_vpc: false })?;
+    let loaded = load_config(cli, LoadOptions::runtime())?;
     let only = parse_service(service)?;
     runtime()?.block_on(async {
         let facts = gather_facts(&loaded, source).await?;

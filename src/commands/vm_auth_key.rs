@@ -38,6 +38,13 @@ pub async fn check(aws: &Aws, cfg: &Config, client: &PanoramaClient) -> Result<O
     Ok(Some(state(r)))
 }
 
+/// When the bootstrap package's key expires (Unix time) for /metrics; `None`: no key, or Panorama
+/// does not know it.
+pub async fn expiry_unix(aws: &Aws, cfg: &Config, client: &PanoramaClient) -> Result<Option<i64>, String> {
+    let Some(key) = in_bucket(aws, cfg).await? else { return Ok(None) };
+    super::prepare::vm_auth_key_expiry_unix(client, &key).await
+}
+
 /// `sync`'s step: warn ahead of expiry and, when `may_renew` (not a standby replica, no
 /// configured key), put a new key into the bootstrap package. Returns report lines.
 pub async fn renew_if_due(aws: &Aws, cfg: &Config, client: &PanoramaClient, may_renew: bool) -> Result<Vec<String>, String> {

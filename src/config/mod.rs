@@ -268,6 +268,45 @@ pub struct Sync {
     pub metrics_addr: Option<String>,
     #[serde(default)]
     pub manage_alb: bool,
+    /// `[sync.security]`: security rules and address groups from Kubernetes (issue 19).
+    #[serde(default)]
+    pub security: Option<Security>,
+}
+
+/// `[sync.security]` (docs/config.md "Security policy"). Off unless `enabled = true`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Security {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `top` (default) or `bottom`; or give `before` / `after` instead.
+    pub placement: Option<String>,
+    /// Our block right before this rule of the pre-rulebase.
+    pub before: Option<String>,
+    /// Our block right after this rule of the pre-rulebase.
+    pub after: Option<String>,
+    /// Profile group of every allow rule unless a Service names one (`pano-eks/profile-group`).
+    pub profile_group: Option<String>,
+    /// App-IDs of the per-subnet outbound rules.
+    #[serde(default = "defaults::outbound_applications")]
+    pub outbound_applications: Vec<String>,
+}
+
+impl Security {
+    /// The planning core's settings (validated by `config::validate` first).
+    pub fn settings(&self) -> pano_eks_core::settings::SecuritySettings {
+        use pano_eks_core::panorama::model::Position;
+        let placement = match (&self.before, &self.after, self.placement.as_deref()) {
+            (Some(b), _, _) => Position::Before(b.clone()),
+            (None, Some(a), _) => Position::After(a.clone()),
+            (None, None, Some("bottom")) => Position::Bottom,
+            _ => Position::Top,
+        };
+        pano_eks_core::settings::SecuritySettings {
+            placement,
+            profile_group: self.profile_group.clone(),
+            outbound_applications: self.outbound_applications.clone(),
+        }
+    }
 }
 
 impl Default for Sync {
@@ -279,11 +318,15 @@ impl Default for Sync {
             batch_size: defaults::batch_size(),
             metrics_addr: None,
             manage_alb: false,
+            security: None,
         }
     }
 }
 
 mod defaults {
+    pub fn outbound_applications() -> Vec<String> {
+        vec!["any".into()]
+    }
     pub fn firewall_count() -> u32 {
         2
     }
@@ -377,6 +420,22 @@ impl LoadedConfig {
 pub struct LoadOptions {
     /// Check brownfield keys (`up --existing-vpc`).
     pub existing_vpc: bool,
+    /// The command builds the firewalls' bootstrap package (`up`, `render`, `validate`, `init`),
+    /// so `firewalls.authcodes_file` must be readable. The others (sync, status, verify, plan,
+    /// prepare, down, token) never read it: an in-cluster sync pod's ConfigMap holds only
+    /// `pano-eks.toml`, and licence codes have no business in a ConfigMap.
+    pub deploys: bool,
+}
+
+impl LoadOptions {
+    /// For commands that deploy firewalls: every file the bootstrap package needs is checked.
+    pub fn deploy(existing_vpc: bool) -> LoadOptions {
+        LoadOptions { existing_vpc, deploys: true }
+    }
+    /// For commands that only talk to Panorama, Kubernetes or AWS: the deploy-only files are not read.
+    pub fn runtime() -> LoadOptions {
+        LoadOptions { existing_vpc: false, deploys: false }
+    }
 }
 
 /// Reads, parses and validates a config file. Every problem is returned at once.
@@ -435,6 +494,10 @@ impl Config {
     }
     pub fn node_stack(&self, cluster: &str) -> String {
         format!("{}-{}-nodes", self.name, cluster)
+    }
+    /// The in-cluster sync's AWS access (IAM role, Pod Identity association and agent add-on).
+    pub fn sync_access_stack(&self, cluster: &str) -> String {
+        format!("{}-{}-sync-access", self.name, cluster)
     }
     /// The firewall autoscaling group (the original plugin finds firewalls by this name).
     pub fn firewall_asg(&self) -> String {

@@ -11,7 +11,7 @@ fn dir_with_authcodes() -> tempfile::TempDir {
 
 fn check(text: &str) -> Result<LoadedConfig, Diagnostics> {
     let d = dir_with_authcodes();
-    load_str(&d.path().join("pano-eks.toml"), text, LoadOptions { existing_vpc: false })
+    load_str(&d.path().join("pano-eks.toml"), text, LoadOptions::deploy(false))
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -114,10 +114,10 @@ fn more_than_sixteen_clusters_is_refused() {
 #[test]
 fn brownfield_needs_vpc_and_igw() {
     let d = dir_with_authcodes();
-    let err = load_str(&d.path().join("c.toml"), VALID, LoadOptions { existing_vpc: true }).unwrap_err();
+    let err = load_str(&d.path().join("c.toml"), VALID, LoadOptions::deploy(true)).unwrap_err();
     assert!(err.render().contains("needs `network.existing_vpc_id`"), "{err}");
     let text = VALID.replace("natgw_subnets", "existing_vpc_id = \"vpc-0123456789abcdef0\"\nexisting_igw_id = \"igw-bad\"\nnatgw_subnets");
-    let err = load_str(&d.path().join("c.toml"), &text, LoadOptions { existing_vpc: true }).unwrap_err();
+    let err = load_str(&d.path().join("c.toml"), &text, LoadOptions::deploy(true)).unwrap_err();
     assert!(err.render().contains("existing_igw_id = \"igw-bad\": is not an internet gateway id"), "{err}");
 }
 
@@ -134,7 +134,7 @@ fn type_errors_name_the_key_and_position() {
 fn authcodes_are_never_echoed() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("authcodes"), "SECRET-CODE with spaces\n").unwrap();
-    let err = load_str(&d.path().join("c.toml"), VALID, LoadOptions { existing_vpc: false }).unwrap_err();
+    let err = load_str(&d.path().join("c.toml"), VALID, LoadOptions::deploy(false)).unwrap_err();
     let text = err.render();
     assert!(text.contains("not a single auth code"), "{text}");
     assert!(!text.contains("SECRET-CODE"), "{text}");
@@ -143,7 +143,7 @@ fn authcodes_are_never_echoed() {
 #[test]
 fn the_init_example_fails_only_on_values_the_user_must_supply() {
     let d = tempfile::tempdir().unwrap();
-    let err = load_str(&d.path().join("pano-eks.toml"), EXAMPLE, LoadOptions { existing_vpc: false }).unwrap_err();
+    let err = load_str(&d.path().join("pano-eks.toml"), EXAMPLE, LoadOptions::deploy(false)).unwrap_err();
     let keys: Vec<String> = err.errors().map(|e| e.key.clone()).collect();
     let mut keys_sorted = keys.clone();
     keys_sorted.sort();
@@ -202,4 +202,16 @@ fn firewall_capacity_is_a_tier_or_numbers_and_a_bad_one_is_named() {
     assert!(e.iter().any(|e| e.contains("firewalls.capacity") && e.contains("needs a `tier`")), "{e:#?}");
     let e = errors(&with("{ tier = 2, fqdn = 1 }"));
     assert!(!e.is_empty(), "an unknown key is an error");
+}
+
+#[test]
+fn only_deploying_commands_need_the_authcodes_file() {
+    // An in-cluster sync pod mounts only pano-eks.toml: sync, status, verify, … must load without
+    // the licence codes; up, render, validate and init still name the missing file.
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("pano-eks.toml");
+    let ok = load_str(&path, VALID, LoadOptions::runtime());
+    assert!(ok.is_ok(), "runtime load needs no authcodes file: {:?}", ok.err().map(|e| e.to_string()));
+    let err = load_str(&path, VALID, LoadOptions::deploy(false)).unwrap_err().to_string();
+    assert!(err.contains("firewalls.authcodes_file") && err.contains("cannot read"), "{err}");
 }

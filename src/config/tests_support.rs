@@ -49,7 +49,7 @@ pub fn valid_config_from(text: &str) -> Config {
         std::fs::write(d.join("authcodes"), "I1234567\n").unwrap();
         d
     });
-    match load_str(&dir.join("pano-eks.toml"), text, LoadOptions { existing_vpc: false }) {
+    match load_str(&dir.join("pano-eks.toml"), text, LoadOptions::deploy(false)) {
         Ok(c) => c.config,
         Err(d) => panic!("test config invalid:\n{d}"),
     }

@@ -39,7 +39,7 @@ pub fn validate(c: &Config, map: &SourceMap, base: &Path, opts: LoadOptions) -> 
     let mut k = Check { map, out: Vec::new() };
     deployment(&mut k, c);
     network(&mut k, c, opts);
-    firewalls(&mut k, c, base);
+    firewalls(&mut k, c, base, opts);
     panorama(&mut k, c, base);
     clusters(&mut k, c, base);
     subnet_overlaps(&mut k, c);
@@ -133,7 +133,7 @@ fn host_bits(k: &mut Check, key: &str, n: Ipv4Net) {
     }
 }
 
-fn firewalls(k: &mut Check, c: &Config, base: &Path) {
+fn firewalls(k: &mut Check, c: &Config, base: &Path, opts: LoadOptions) {
     let f = &c.firewalls;
     if !(2..=6).contains(&f.count) {
         k.err("firewalls.count", "must be between 2 and 6");
@@ -154,18 +154,8 @@ fn firewalls(k: &mut Check, c: &Config, base: &Path) {
         );
     }
     host_bits(k, "firewalls.ssh_from", f.ssh_from);
-    let path = resolve(base, &f.authcodes_file);
-    match std::fs::read_to_string(&path) {
-        // Never echo the codes themselves: they are licences.
-        Ok(text) => {
-            let codes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            if codes.is_empty() {
-                k.err("firewalls.authcodes_file", "is empty: it must hold at least one VM-Series auth code");
-            } else if codes.iter().any(|c| c.chars().any(|ch| ch.is_whitespace() || ch.is_control())) {
-                k.err("firewalls.authcodes_file", "holds a line that is not a single auth code (one code per line)");
-            }
-        }
-        Err(e) => k.err("firewalls.authcodes_file", format!("cannot read {}: {e}", path.display())),
+    if opts.deploys {
+        authcodes_file(k, &resolve(base, &f.authcodes_file));
     }
     if !LAMBDA_RUNTIMES.contains(&f.lambda_runtime.as_str()) {
         k.err("firewalls.lambda_runtime", format!("must be a Lambda runtime that can still be created: {}", LAMBDA_RUNTIMES.join(", ")));
@@ -440,6 +430,37 @@ fn sync(k: &mut Check, c: &Config) {
             k.err("sync.metrics_addr", "must be an address and port like `127.0.0.1:9090`");
         }
     }
+    if let Some(sec) = &s.security {
+        security(k, sec);
+    }
+}
+
+/// `[sync.security]`: one placement, rule names PAN-OS can hold, App-IDs as PAN-OS takes them.
+fn security(k: &mut Check, sec: &super::Security) {
+    let given: Vec<&str> = [("placement", sec.placement.is_some()), ("before", sec.before.is_some()), ("after", sec.after.is_some())]
+        .into_iter()
+        .filter(|g| g.1)
+        .map(|g| g.0)
+        .collect();
+    if given.len() > 1 {
+        k.err(&format!("sync.security.{}", given[1]), format!("give one of placement, before and after, not {}", given.join(" and ")));
+    }
+    if let Some(p) = sec.placement.as_deref().filter(|p| !matches!(*p, "top" | "bottom")) {
+        k.err(
+            "sync.security.placement",
+            format!("`{p}` is not `top` or `bottom` (use `before = \"<rule>\"` or `after = \"<rule>\"` for an anchor)"),
+        );
+    }
+    for (key, v) in [("before", &sec.before), ("after", &sec.after), ("profile_group", &sec.profile_group)] {
+        if let Some(v) = v.as_deref().filter(|v| v.trim().is_empty() || v.len() > 63) {
+            k.err(&format!("sync.security.{key}"), format!("`{v}` is not a PAN-OS object name (1-63 characters)"));
+        }
+    }
+    if let Err(e) =
+        pano_eks_core::security::annotations::applications(&sec.outbound_applications.join(","), "sync.security.outbound_applications")
+    {
+        k.err("sync.security.outbound_applications", e);
+    }
 }
 
 /// Parses `500ms`, `1s`, `5m`, `1h` (one number, one unit).
@@ -644,6 +665,12 @@ const KNOWN_KEYS: &[&str] = &[
     "sync.batch_size",
     "sync.metrics_addr",
     "sync.manage_alb",
+    "sync.security.enabled",
+    "sync.security.placement",
+    "sync.security.before",
+    "sync.security.after",
+    "sync.security.profile_group",
+    "sync.security.outbound_applications",
 ];
 
 /// The closest known key in the same table, for a typo like `firewalls.cout`.
@@ -674,4 +701,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// The licence codes of the bootstrap package: present, one code per line.
+fn authcodes_file(k: &mut Check, path: &Path) {
+    match std::fs::read_to_string(path) {
+        // Never echo the codes themselves: they are licences.
+        Ok(text) => {
+            let codes: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            if codes.is_empty() {
+                k.err("firewalls.authcodes_file", "is empty: it must hold at least one VM-Series auth code");
+            } else if codes.iter().any(|c| c.chars().any(|ch| ch.is_whitespace() || ch.is_control())) {
+                k.err("firewalls.authcodes_file", "holds a line that is not a single auth code (one code per line)");
+            }
+        }
+        Err(e) => k.err("firewalls.authcodes_file", format!("cannot read {}: {e}", path.display())),
+    }
 }

@@ -166,6 +166,9 @@ pub fn sub_op(locs: &Locations, op: &Operation) -> MultiOp {
             MultiOp { action: MultiAction::Edit, xpath, element: Some(codec::encode(object)) }
         }
         Operation::Delete { .. } => MultiOp { action: MultiAction::Delete, xpath, element: None::<Element> },
+        Operation::Move { to, .. } => {
+            MultiOp { action: MultiAction::Move { where_: to.where_(), dst: to.dst().map(str::to_owned) }, xpath, element: None }
+        }
     }
 }
 
@@ -177,12 +180,15 @@ fn runs(ops: &[Operation]) -> Vec<(Range<usize>, usize)> {
         Operation::Create { .. } => 0,
         Operation::Update { .. } => 1,
         Operation::Delete { .. } => 2,
+        Operation::Move { .. } => 3,
     };
     let mut out = Vec::new();
     let mut i = 0;
     while i < ops.len() {
         let j = ops[i..].iter().position(|o| o.kind() != ops[i].kind() || verb(o) != verb(&ops[i])).map_or(ops.len(), |p| i + p);
-        let parallel = if ops[i].kind() == Kind::NatRule && verb(&ops[i]) != 2 { 1 } else { IN_FLIGHT };
+        // Rules are created and moved one at a time: rulebase order is policy.
+        let ordered = matches!(ops[i].kind(), Kind::NatRule | Kind::SecurityRule) && verb(&ops[i]) != 2;
+        let parallel = if ordered { 1 } else { IN_FLIGHT };
         out.push((i..j, parallel));
         i = j;
     }
@@ -288,9 +294,10 @@ async fn one_per_call(
         .map(|i| async move {
             let m = &subs[i];
             let r = with_lock_wait(wait, "writing to Panorama", || async {
-                match (m.action, &m.element) {
+                match (&m.action, &m.element) {
                     (MultiAction::Set, Some(el)) => client.set(&m.xpath, &el.to_xml()).await,
                     (MultiAction::Edit, Some(el)) => client.edit(&m.xpath, el).await,
+                    (MultiAction::Move { where_, dst }, _) => client.move_entry(&m.xpath, where_, dst.as_deref()).await,
                     _ => client.delete(&m.xpath).await,
                 }
             })
@@ -374,7 +381,7 @@ mod tests {
         assert!(subs[1].xpath.ends_with("/address/entry[@name='a1']"), "{}", subs[1].xpath);
         let el = subs[1].element.as_ref().unwrap();
         assert_eq!((el.name.as_str(), el.get_attr("name")), ("entry", Some("a1")));
-        assert_eq!((subs[2].action, subs[2].element.is_none()), (MultiAction::Delete, true));
+        assert_eq!((subs[2].action.clone(), subs[2].element.is_none()), (MultiAction::Delete, true));
         assert!(subs[2].xpath.ends_with("/address/entry[@name='gone']"));
     }
 

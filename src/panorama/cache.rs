@@ -61,14 +61,22 @@ pub trait Source {
 pub struct Candidate<'a> {
     pub client: &'a PanoramaClient,
     pub locs: &'a Locations,
+    /// Read the security profile groups too (`[sync.security]`).
+    pub profile_groups: bool,
 }
 
 impl Source for Candidate<'_> {
     async fn everything(&self) -> Result<Observed, PanosError> {
-        let (seen, referrers) =
-            tokio::join!(observe::read(self.client, self.locs, Which::Candidate), observe::read_referrers(self.client, self.locs));
+        let profiles =
+            async { if self.profile_groups { observe::read_profile_groups(self.client, self.locs).await } else { Ok(Vec::new()) } };
+        let (seen, referrers, profiles) = tokio::join!(
+            observe::read(self.client, self.locs, Which::Candidate),
+            observe::read_referrers(self.client, self.locs),
+            profiles
+        );
         let mut seen = seen?;
         seen.referrers = referrers?;
+        seen.profile_groups = profiles?;
         Ok(seen)
     }
 

@@ -297,12 +297,28 @@ impl PanoramaClient {
         self.call(&[("type", "config"), ("action", "delete"), ("xpath", xpath)], true).await.map(drop)
     }
 
+    /// `action=move`: puts the rule at `xpath` at `where_` (top, bottom, before/after `dst`).
+    pub async fn move_entry(&self, xpath: &str, where_: &str, dst: Option<&str>) -> Result<(), PanosError> {
+        let mut params = vec![("type", "config"), ("action", "move"), ("xpath", xpath), ("where", where_)];
+        if let Some(d) = dst {
+            params.push(("dst", d));
+        }
+        self.call(&params, true).await.map(drop)
+    }
+
     /// `action=multi-config`: all sub-operations or none. On failure the error names the
     /// failing sub-operation's index.
     pub async fn multi_config(&self, ops: &[MultiOp]) -> Result<(), PanosError> {
         let mut root = Element::new("multi-configure-request");
         for (i, op) in ops.iter().enumerate() {
             let mut e = Element::new(op.action.as_str()).attr("id", (i + 1).to_string()).attr("xpath", op.xpath.clone());
+            // A move's sub-operation carries `where` and `dst` as attributes (facts §7).
+            if let MultiAction::Move { where_, dst } = &op.action {
+                e = e.attr("where", *where_);
+                if let Some(d) = dst {
+                    e = e.attr("dst", d.clone());
+                }
+            }
             if let Some(el) = &op.element {
                 e = e.child(el.clone());
             }
@@ -473,20 +489,26 @@ pub struct MultiOp {
     pub element: Option<Element>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiAction {
     /// Merge `element` (a container holding many entries) into the node at `xpath`.
     Set,
     Edit,
     Delete,
+    /// Reorder the rule at `xpath`: `where` top | bottom | before | after, `dst` the other rule.
+    Move {
+        where_: &'static str,
+        dst: Option<String>,
+    },
 }
 
 impl MultiAction {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             MultiAction::Set => "set",
             MultiAction::Edit => "edit",
             MultiAction::Delete => "delete",
+            MultiAction::Move { .. } => "move",
         }
     }
 }

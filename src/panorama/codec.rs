@@ -132,6 +132,8 @@ pub fn encode(obj: &Object) -> Element {
             }
             with_raw(e, &r.unmodelled)
         }
+        Object::SecurityRule(r) => super::security_codec::encode_rule(r, &raw),
+        Object::AddressGroup(g) => super::security_codec::encode_group(g, &raw),
     }
 }
 
@@ -146,6 +148,8 @@ pub fn decode_container(kind: Kind, container: &Element, into: &mut Observed) {
             Kind::Service => into.services.push(decode_service(name, e)),
             Kind::NatRule => into.nat_rules.push(decode_nat(name, e)),
             Kind::StaticRoute => into.static_routes.push(decode_route(name, e)),
+            Kind::SecurityRule => into.security_rules.push(super::security_codec::decode_rule(name, e, &raw_of)),
+            Kind::AddressGroup => into.address_groups.push(super::security_codec::decode_group(name, e, &raw_of)),
         }
     }
 }
@@ -350,8 +354,60 @@ mod tests {
             Kind::Service => Object::Service(seen.services.pop().unwrap()),
             Kind::NatRule => Object::NatRule(seen.nat_rules.pop().unwrap()),
             Kind::StaticRoute => Object::StaticRoute(seen.static_routes.pop().unwrap()),
+            Kind::AddressGroup => Object::AddressGroup(seen.address_groups.pop().unwrap()),
+            Kind::SecurityRule => Object::SecurityRule(seen.security_rules.pop().unwrap()),
         };
         assert_eq!(back, obj, "{xml_text}");
+    }
+
+    #[test]
+    fn security_rules_and_groups_read_back_equal_and_pan_os_defaults_change_nothing() {
+        use pano_eks_core::panorama::model::{AddressGroup, GroupValue, SecurityRule};
+        let rule = SecurityRule {
+            name: "prod.in.shop.default.web".into(),
+            from: vec!["untrust".into()],
+            to: vec!["trust".into()],
+            source: vec!["any".into()],
+            destination: vec!["any".into()],
+            application: vec!["ssl".into(), "web-browsing".into()],
+            service: vec!["prod.tcp-82".into()],
+            action: "allow".into(),
+            profile_group: Some("strict".into()),
+            log_start: false,
+            log_end: true,
+            description: Some("shop/default/web - managed by pano-eks (prod)".into()),
+            tags: vec!["pano-eks".into(), "pano-eks.prod.shop".into()],
+            disabled: false,
+            unmodelled: vec![],
+            uuid: Some("u-1".into()),
+        };
+        round_trip(Kind::SecurityRule, Object::SecurityRule(rule.clone()));
+        let group = AddressGroup {
+            name: "prod.shop".into(),
+            value: GroupValue::Dynamic("'pano-eks.prod.shop'".into()),
+            description: Some("cluster shop - managed by pano-eks (prod)".into()),
+            tags: vec!["pano-eks".into(), "pano-eks.prod.shop".into()],
+            unmodelled: vec![],
+        };
+        round_trip(Kind::AddressGroup, Object::AddressGroup(group));
+        // What PAN-OS and pan-os-python add (rule-type, HIP any, no log-end) reads as ours.
+        let text = "<c><entry name='prod.in.shop.default.web' uuid='u-1'><from><member>untrust</member></from><to><member>trust</member></to>\
+            <source><member>any</member></source><destination><member>any</member></destination><source-user><member>any</member></source-user>\
+            <category><member>any</member></category><application><member>ssl</member><member>web-browsing</member></application>\
+            <service><member>prod.tcp-82</member></service><source-hip><member>any</member></source-hip><action>allow</action>\
+            <rule-type>universal</rule-type><profile-setting><group><member>strict</member></group></profile-setting>\
+            <description>shop/default/web - managed by pano-eks (prod)</description><tag><member>pano-eks</member><member>pano-eks.prod.shop</member></tag></entry></c>";
+        let mut seen = Observed::default();
+        decode_container(Kind::SecurityRule, &xml::parse(text).unwrap(), &mut seen);
+        assert_eq!(seen.security_rules, vec![rule]);
+        // A static group or extra content is not ours by shape.
+        let mut seen = Observed::default();
+        decode_container(
+            Kind::AddressGroup,
+            &xml::parse("<c><entry name='g'><static><member>a</member></static></entry></c>").unwrap(),
+            &mut seen,
+        );
+        assert_eq!(seen.address_groups[0].value, GroupValue::Static(vec!["a".into()]));
     }
 
     fn inbound() -> NatRule {

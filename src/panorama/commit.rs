@@ -24,7 +24,15 @@ pub enum CommitError {
     #[error("commit job {job} failed: {}", failures.join("; "))]
     CommitFailed { job: u64, failures: Vec<String> },
     #[error("push to {target} did not succeed on every firewall:\n  {}", failures.join("\n  "))]
-    PushFailed { target: String, job: u64, failures: Vec<String> },
+    PushFailed {
+        target: String,
+        job: u64,
+        failures: Vec<String>,
+        /// What /metrics counts: the target as `device-group/NAME` or `template-stack/NAME` and
+        /// (serial, device name, result) per firewall the job reported.
+        metric_target: String,
+        devices: Vec<(String, String, String)>,
+    },
 }
 
 /// `<commit><partial><admin><member>USER</member></admin></partial></commit>`: only `admin`'s
@@ -54,6 +62,14 @@ pub enum PushTarget<'a> {
 }
 
 impl PushTarget<'_> {
+    /// `device-group/NAME` or `template-stack/NAME`: the push's `target` label on /metrics.
+    pub fn metric_target(&self) -> String {
+        match self {
+            PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
+            PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             PushTarget::DeviceGroup(n) => format!("device group {n}"),
@@ -89,11 +105,23 @@ pub async fn push(
     let cmd = target.command(description);
     let id = with_commit_lock_wait(client, admin, wait, "pushing", || client.commit(&cmd, Some("all"))).await?;
     let Some(id) = id else {
-        return Err(CommitError::PushFailed { target: target.describe(), job: 0, failures: vec!["Panorama enqueued no push job".into()] });
+        return Err(CommitError::PushFailed {
+            target: target.describe(),
+            job: 0,
+            failures: vec!["Panorama enqueued no push job".into()],
+            metric_target: target.metric_target(),
+            devices: Vec::new(),
+        });
     };
     let job = jobs::wait(client, id, timeout, |j| tracing::debug!(job = j.id, progress = j.progress, "push")).await?;
     if !job.ok() {
-        return Err(CommitError::PushFailed { target: target.describe(), job: id, failures: job.failures() });
+        return Err(CommitError::PushFailed {
+            target: target.describe(),
+            job: id,
+            failures: job.failures(),
+            metric_target: target.metric_target(),
+            devices: job.devices.iter().map(|d| (d.serial.clone(), d.name.clone(), d.result.clone())).collect(),
+        });
     }
     if job.devices.is_empty() {
         tracing::warn!("push to {} reached no firewall (none connected in it yet)", target.describe());

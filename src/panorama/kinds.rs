@@ -12,6 +12,8 @@ pub fn append(into: &mut Observed, from: &mut Observed, kind: Kind) {
         Kind::Service => into.services.append(&mut from.services),
         Kind::NatRule => into.nat_rules.append(&mut from.nat_rules),
         Kind::StaticRoute => into.static_routes.append(&mut from.static_routes),
+        Kind::AddressGroup => into.address_groups.append(&mut from.address_groups),
+        Kind::SecurityRule => into.security_rules.append(&mut from.security_rules),
     }
 }
 
@@ -28,6 +30,8 @@ fn clear(o: &mut Observed, kind: Kind) {
         Kind::Service => o.services.clear(),
         Kind::NatRule => o.nat_rules.clear(),
         Kind::StaticRoute => o.static_routes.clear(),
+        Kind::AddressGroup => o.address_groups.clear(),
+        Kind::SecurityRule => o.security_rules.clear(),
     }
 }
 
@@ -39,6 +43,8 @@ pub fn objects(o: &Observed, kind: Kind) -> Vec<Object> {
         Kind::Service => o.services.iter().cloned().map(Object::Service).collect(),
         Kind::NatRule => o.nat_rules.iter().cloned().map(Object::NatRule).collect(),
         Kind::StaticRoute => o.static_routes.iter().cloned().map(Object::StaticRoute).collect(),
+        Kind::AddressGroup => o.address_groups.iter().cloned().map(Object::AddressGroup).collect(),
+        Kind::SecurityRule => o.security_rules.iter().cloned().map(Object::SecurityRule).collect(),
     }
 }
 
@@ -58,6 +64,8 @@ pub fn named(o: &Observed, kind: Kind, names: &std::collections::BTreeSet<&str>)
         Kind::Service => pick(&o.services, |x| &x.name, names, Object::Service),
         Kind::NatRule => pick(&o.nat_rules, |x| &x.name, names, Object::NatRule),
         Kind::StaticRoute => pick(&o.static_routes, |x| &x.name, names, Object::StaticRoute),
+        Kind::AddressGroup => pick(&o.address_groups, |x| &x.name, names, Object::AddressGroup),
+        Kind::SecurityRule => pick(&o.security_rules, |x| &x.name, names, Object::SecurityRule),
     }
 }
 
@@ -69,5 +77,7 @@ pub fn count(o: &Observed, kind: Kind) -> usize {
         Kind::Service => o.services.len(),
         Kind::NatRule => o.nat_rules.len(),
         Kind::StaticRoute => o.static_routes.len(),
+        Kind::AddressGroup => o.address_groups.len(),
+        Kind::SecurityRule => o.security_rules.len(),
     }
 }

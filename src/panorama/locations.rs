@@ -24,6 +24,8 @@ impl Locations {
             Kind::Service => xpath::dg_services(&self.device_group),
             Kind::NatRule => xpath::dg_nat_rules(&self.device_group),
             Kind::StaticRoute => xpath::static_routes(&self.template, &self.virtual_router),
+            Kind::AddressGroup => xpath::dg_address_groups(&self.device_group),
+            Kind::SecurityRule => xpath::dg_security_rules(&self.device_group),
         }
     }
 
@@ -40,4 +42,5 @@ impl Locations {
     }
 }
 
-pub const KINDS: [Kind; 5] = [Kind::Tag, Kind::Address, Kind::Service, Kind::NatRule, Kind::StaticRoute];
+pub const KINDS: [Kind; 7] =
+    [Kind::Tag, Kind::Address, Kind::Service, Kind::NatRule, Kind::StaticRoute, Kind::AddressGroup, Kind::SecurityRule];

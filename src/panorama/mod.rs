@@ -12,6 +12,7 @@ pub mod kinds;
 pub mod locations;
 pub mod observe;
 pub mod prepare;
+pub mod security_codec;
 pub mod verify;
 pub mod xml;
 pub mod xpath;

@@ -1,4 +1,4 @@
-//! Reads the five containers pano-eks writes into, from the candidate or the running config, and
+//! Reads the containers pano-eks writes into, from the candidate or the running config, and
 //! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
 //! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
@@ -29,10 +29,25 @@ pub async fn read(client: &PanoramaClient, locs: &Locations, which: Which) -> Re
     Ok(seen)
 }
 
-async fn futures_join<F: std::future::Future>(futs: [F; 5]) -> [F::Output; 5] {
-    let [a, b, c, d, e] = futs;
-    let (a, b, c, d, e) = tokio::join!(a, b, c, d, e);
-    [a, b, c, d, e]
+async fn futures_join<F: std::future::Future>(futs: [F; 7]) -> Vec<F::Output> {
+    futures::future::join_all(futs).await
+}
+
+/// The names of the security profile groups the device group can use: its own and `shared`'s
+/// (`[sync.security]` checks a Service's `pano-eks/profile-group` against them). Ancestor device
+/// groups are not read: a group only an ancestor holds is reported unknown (strict).
+pub async fn read_profile_groups(client: &PanoramaClient, locs: &Locations) -> Result<Vec<String>, PanosError> {
+    let dg_path = xpath::dg_profile_groups(&locs.device_group);
+    let (dg, shared) = tokio::join!(client.get(&dg_path), client.get("/config/shared/profile-group"));
+    let mut out = Vec::new();
+    for r in [dg?, shared?].into_iter().flatten() {
+        for container in r.elements() {
+            out.extend(container.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Every entry of one container (the other kinds stay empty), decoded as the answer is parsed

@@ -60,6 +60,16 @@ pub fn dg_services(dg: &str) -> String {
 pub fn dg_nat_rules(dg: &str) -> String {
     format!("{}/pre-rulebase/nat/rules", device_group(dg))
 }
+pub fn dg_security_rules(dg: &str) -> String {
+    format!("{}/pre-rulebase/security/rules", device_group(dg))
+}
+pub fn dg_address_groups(dg: &str) -> String {
+    format!("{}/address-group", device_group(dg))
+}
+/// Security profile groups of a device group (`shared`: `/config/shared/profile-group`).
+pub fn dg_profile_groups(dg: &str) -> String {
+    format!("{}/profile-group", device_group(dg))
+}
 
 /// Panorama's read-only device-group nodes (`…/entry[@name=DG]/parent-dg` names each parent).
 pub fn dg_hierarchy() -> String {

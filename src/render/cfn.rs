@@ -46,6 +46,8 @@ pub enum StackRole {
     Firewall,
     Cluster,
     Nodes,
+    /// The in-cluster sync's IAM role, Pod Identity association and agent add-on.
+    SyncAccess,
 }
 
 /// One stack `up` deploys, in deployment order.
@@ -105,6 +107,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("firewall-existing-vpc.yaml.tera", include_str!("../../cfn/firewall-existing-vpc.yaml.tera")),
     ("eks-cluster.yaml.tera", include_str!("../../cfn/eks-cluster.yaml.tera")),
     ("eks-node.yaml.tera", include_str!("../../cfn/eks-node.yaml.tera")),
+    ("sync-access.yaml.tera", include_str!("../../cfn/sync-access.yaml.tera")),
 ];
 
 fn engine() -> Result<tera::Tera, CfnError> {
@@ -138,15 +141,95 @@ pub fn al2023_ami_parameter(kubernetes_version: &str) -> String {
 }
 
 /// All stacks, in the order `up` creates them: the firewall stack, then per cluster its cluster
-/// stack and its node stack.
+/// stack and its node stack, and for the cluster sync runs in (`in_cluster = true`) its access
+/// stack (after the nodes: the Pod Identity agent add-on runs on them).
 pub fn render_stacks(cfg: &Config, existing_vpc: bool) -> Result<Vec<StackSpec>, CfnError> {
     let t = engine()?;
     let mut stacks = vec![firewall_stack(&t, cfg, existing_vpc)?];
     for cl in &cfg.clusters {
         stacks.push(cluster_stack(&t, cfg, cl, existing_vpc)?);
         stacks.push(node_stack(&t, cfg, cl)?);
+        if cl.in_cluster {
+            stacks.push(access_stack(&t, cfg, cl)?);
+        }
     }
     Ok(stacks)
+}
+
+/// The service account the in-cluster sync Deployment runs as (manifests/in-cluster/), which
+/// the Pod Identity association names.
+pub const SYNC_SERVICE_ACCOUNT: (&str, &str) = (super::manifests::NAMESPACE, super::manifests::SERVICE_ACCOUNT);
+
+/// What sync does in AWS for this config (the policy's scope).
+pub fn sync_scope(cfg: &Config) -> pano_eks_core::aws::iam::Scope {
+    use pano_eks_core::aws::iam::{Front, Scope};
+    let front = cfg.sync.manage_alb.then_some(match cfg.firewalls.elb_type {
+        crate::config::ElbType::Application => Front::Alb,
+        crate::config::ElbType::Network => Front::Nlb,
+    });
+    Scope { clusters: cfg.clusters.len(), front, outbound: cfg.network.outbound_via_firewall }
+}
+
+/// A `!Sub` string when it refers to parameters or pseudo parameters, else a quoted literal.
+fn yaml_scalar(v: &str) -> String {
+    let quoted = serde_json::to_string(v).expect("a string serializes");
+    if v.contains("${") { format!("!Sub {quoted}") } else { quoted }
+}
+
+/// The statements as the template writes them: YAML scalars, conditions grouped by operator.
+fn statements_context(policy: &[pano_eks_core::aws::iam::Statement]) -> Vec<serde_json::Value> {
+    policy
+        .iter()
+        .map(|s| {
+            let mut blocks: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
+            for c in &s.conditions {
+                let values: Vec<String> = c.values.iter().map(|v| yaml_scalar(v)).collect();
+                blocks.entry(c.operator).or_default().push(serde_json::json!({"key": c.key, "values": values}));
+            }
+            let conditions: Vec<serde_json::Value> =
+                blocks.into_iter().map(|(operator, keys)| serde_json::json!({"operator": operator, "keys": keys})).collect();
+            let resources: Vec<String> = s.resources.iter().map(|r| yaml_scalar(r)).collect();
+            serde_json::json!({"sid": s.sid, "actions": s.actions, "resources": resources, "conditions": conditions})
+        })
+        .collect()
+}
+
+fn access_stack(t: &tera::Tera, cfg: &Config, cl: &crate::config::Cluster) -> Result<StackSpec, CfnError> {
+    use pano_eks_core::aws::iam::{param, sync_policy};
+    let scope = sync_scope(cfg);
+    let mut ctx = tera::Context::new();
+    ctx.insert("statements", &statements_context(&sync_policy(&scope)));
+    ctx.insert("clusters", &numbered(cfg.clusters.len()));
+    ctx.insert("front", &scope.front.is_some());
+    ctx.insert("outbound", &scope.outbound);
+    let body = render_one(t, "sync-access.yaml.tera", &ctx)?;
+
+    let mut p = BTreeMap::new();
+    p.insert(param::DEPLOYMENT.into(), value(&cfg.name));
+    p.insert("ClusterName".into(), value(&cl.name));
+    p.insert("Namespace".into(), value(SYNC_SERVICE_ACCOUNT.0));
+    p.insert("ServiceAccount".into(), value(SYNC_SERVICE_ACCOUNT.1));
+    p.insert(param::BOOTSTRAP_BUCKET.into(), value(cfg.bootstrap_bucket()));
+    p.insert(param::FIREWALL_STACK.into(), value(cfg.firewall_stack()));
+    if scope.front.is_some() {
+        p.insert(param::FIREWALL_ASG.into(), value(cfg.firewall_asg()));
+        p.insert(param::ELB_NAME.into(), value(cfg.elb_name()));
+    }
+    for (i, c) in cfg.clusters.iter().enumerate() {
+        p.insert(param::cluster(i + 1), value(&c.name));
+        if scope.outbound {
+            p.insert(param::cluster_stack(i + 1), value(cfg.cluster_stack(&c.name)));
+        }
+    }
+    Ok(StackSpec {
+        role: StackRole::SyncAccess,
+        cluster: Some(cl.name.clone()),
+        stack_name: cfg.sync_access_stack(&cl.name),
+        template_file: format!("sync-access-{}.yaml", cl.name),
+        template_body: body,
+        parameters: p,
+        tags: cfg.stack_tags(Some(&cl.name)),
+    })
 }
 
 fn brownfield_id(cfg: &Config, key: &str, v: &Option<String>) -> Result<String, CfnError> {
@@ -293,7 +376,7 @@ mod tests {
     fn valid_config_from(text: &str) -> Config {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("authcodes"), "I1234567\n").unwrap();
-        match load_str(&d.path().join("pano-eks.toml"), text, LoadOptions { existing_vpc: false }) {
+        match load_str(&d.path().join("pano-eks.toml"), text, LoadOptions::deploy(false)) {
             Ok(c) => c.config,
             Err(e) => panic!("test config invalid:\n{e}"),
         }
@@ -327,6 +410,11 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
     /// egress through the firewalls, and three clusters with 2, 3 and 4 subnets (the second with
     /// its own node AMI).
     fn variant(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool) -> String {
+        variant_with(azs, count, elb, existing, outbound, false, false)
+    }
+
+    /// As [`variant`], with the first cluster (`two`) running sync in-cluster and `sync.manage_alb`.
+    fn variant_with(azs: usize, count: u32, elb: &str, existing: bool, outbound: bool, in_cluster: bool, manage_alb: bool) -> String {
         let mut t = VALID.to_string();
         if azs == 3 {
             for (from, to) in THREE_AZS {
@@ -348,6 +436,12 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
         let at = t.find("[[clusters]]").expect("fixture has a cluster");
         t.truncate(at);
         t.push_str(CLUSTERS);
+        if in_cluster {
+            t = t.replacen("name = \"two\"\n", "name = \"two\"\nin_cluster = true\n", 1);
+        }
+        if manage_alb {
+            t.push_str("\n[sync]\nmanage_alb = true\n");
+        }
         t
     }
 
@@ -385,12 +479,19 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                 for count in [2, 6] {
                     for elb in ["application", "network"] {
                         for outbound in [false, true] {
+                            // In-cluster sync (its access stack) with 6 firewalls, with the front
+                            // managed with 3 AZs: every policy shape (no front, ALB, NLB) × egress.
+                            let (in_cluster, manage_alb) = (count == 6, count == 6 && azs == 3);
                             let name = format!(
-                                "{}-{azs}az-{count}fw-{elb}{}",
+                                "{}-{azs}az-{count}fw-{elb}{}{}{}",
                                 if existing { "existing" } else { "new" },
-                                if outbound { "-outbound" } else { "" }
+                                if outbound { "-outbound" } else { "" },
+                                if in_cluster { "-incluster" } else { "" },
+                                if manage_alb { "-front" } else { "" }
                             );
-                            out.push((name, stacks_with(azs, count, elb, existing, outbound)));
+                            let text = variant_with(azs, count, elb, existing, outbound, in_cluster, manage_alb);
+                            let cfg = valid_config_from(&text);
+                            out.push((name, render_stacks(&cfg, existing).expect("renders")));
                         }
                     }
                 }
@@ -575,6 +676,11 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
                         assert_eq!(b.matches("0.0.0.0/0").count(), 1, "{variant} {f}");
                         assert!(b.contains("GroupId: !Ref ControlPlaneSecurityGroup\n      IpProtocol: tcp\n      FromPort: 443"));
                     }
+                    StackRole::SyncAccess => {
+                        assert!(b.contains("Service: pods.eks.amazonaws.com") && b.contains("- sts:TagSession"), "{variant} {f}");
+                        assert!(b.contains("Type: AWS::EKS::PodIdentityAssociation") && b.contains("AddonName: eks-pod-identity-agent"));
+                        assert!(!b.contains("Action: \"*\"") && !b.contains(":*\n"), "{variant} {f}: a wildcard action");
+                    }
                     StackRole::Firewall => {
                         assert!(b.contains("DefaultResult: ABANDON") && b.contains("DefaultResult: CONTINUE"));
                         assert!(b.contains("Handler: fw_lifecycle.handler"));
@@ -636,6 +742,61 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             "{}",
             c.template_body
         );
+    }
+
+    #[test]
+    fn the_cluster_sync_runs_in_gets_its_access_stack_after_its_nodes() {
+        let cfg = valid_config_from(&variant_with(2, 2, "application", false, true, true, true));
+        let s = render_stacks(&cfg, false).unwrap();
+        let roles: Vec<_> = s.iter().map(|s| (s.role, s.cluster.as_deref())).collect();
+        assert_eq!(
+            &roles[..5],
+            &[
+                (StackRole::Firewall, None),
+                (StackRole::Cluster, Some("two")),
+                (StackRole::Nodes, Some("two")),
+                (StackRole::SyncAccess, Some("two")),
+                (StackRole::Cluster, Some("three")),
+            ]
+        );
+        assert_eq!(s.iter().filter(|s| s.role == StackRole::SyncAccess).count(), 1, "only the cluster sync runs in");
+        let a = &s[3];
+        assert_eq!((a.stack_name.as_str(), a.template_file.as_str()), ("demo-two-sync-access", "sync-access-two.yaml"));
+        let v = |k: &str| match &a.parameters[k] {
+            ParamValue::Value(v) => v.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!((v("ClusterName"), v("Namespace"), v("ServiceAccount")), ("two".into(), "pano-eks".into(), "pan-user".into()));
+        assert_eq!((v("ClusterName3"), v("ClusterStack3")), ("four".into(), "demo-four-cluster".into()));
+        assert_eq!(
+            (v("ElbName"), v("FirewallAsgName"), v("FirewallStack")),
+            ("demo-exlb".into(), "demo-firewall-PANW-Firewall-ASG".into(), "demo-firewall".into())
+        );
+        assert_eq!(v("BootstrapBucket"), "demo-panw-bootstrap");
+        // Every statement the core decides is in the template, action by action, ARNs as !Sub.
+        let policy = pano_eks_core::aws::iam::sync_policy(&sync_scope(&cfg));
+        for st in &policy {
+            assert!(a.template_body.contains(&format!("              - Sid: {}\n                Effect: Allow\n", st.sid)), "{}", st.sid);
+            for action in &st.actions {
+                assert!(a.template_body.contains(&format!("                  - {action}\n")), "{action}");
+            }
+        }
+        assert!(a.template_body.contains(
+            "                  StringEquals:\n                    elasticloadbalancing:CreateAction:\n                      - \"CreateTargetGroup\"\n                      - \"CreateRule\"\n                    aws:RequestTag/pano-eks:deployment:\n                      - !Sub \"${DeploymentName}\"\n"
+        ), "conditions of one operator in one block:\n{}", a.template_body);
+        assert!(
+            a.template_body.contains("                  - !Sub \"arn:${AWS::Partition}:s3:::${BootstrapBucket}/config/init-cfg.txt\"\n")
+        );
+        // The association names the service account the in-cluster Deployment runs as.
+        let dep = super::super::manifests::SYNC_DEPLOYMENT;
+        assert!(dep.contains(&format!("  namespace: {}\n", SYNC_SERVICE_ACCOUNT.0)), "{dep}");
+        assert!(dep.contains(&format!("      serviceAccountName: {}\n", SYNC_SERVICE_ACCOUNT.1)), "{dep}");
+        // No in-cluster cluster: no access stack; without the front: no load balancer parameters.
+        assert!(stacks(2, 2, "application", false).iter().all(|s| s.role != StackRole::SyncAccess));
+        let plain = render_stacks(&valid_config_from(&variant_with(2, 2, "network", false, false, true, false)), false).unwrap();
+        let a = plain.iter().find(|s| s.role == StackRole::SyncAccess).unwrap();
+        assert!(!a.parameters.contains_key("ElbName") && !a.parameters.contains_key("ClusterStack1"));
+        assert!(!a.template_body.contains("elasticloadbalancing:") && !a.template_body.contains("ec2:ReplaceRoute"));
     }
 
     #[test]

@@ -31,6 +31,10 @@ struct Inner {
     /// (firewall, check) → (rows ok, rows failed) of the last verification after a push.
     verify: BTreeMap<(String, &'static str), (u64, u64)>,
     last_verify_unix: f64,
+    /// (target, firewall serial, result) → per-firewall results of the pushes sync ran.
+    push_results: BTreeMap<(String, String, String), u64>,
+    /// Expiry of the bootstrap package's vm-auth-key (Unix time), when it is known.
+    vm_auth_key_expiry_unix: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -48,12 +52,25 @@ impl Metrics {
                 m.write_calls += r.write_calls as u64;
                 m.commits += u64::from(r.commit_job.is_some());
                 m.pushes += r.pushes.len() as u64;
+                for p in &r.pushes {
+                    count_push(&mut m, &p.target, &p.devices);
+                }
                 m.last_success_unix =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
                 set_services(&mut m, &r.plan);
             }
             None => m.reconcile_failures += 1,
         }
+    }
+
+    /// A push that failed on a firewall (the converge failed): its per-firewall results.
+    pub fn pushed(&self, target: &str, devices: &[(String, String, String)]) {
+        count_push(&mut self.0.lock().expect("metrics lock"), target, devices);
+    }
+
+    /// The bootstrap package's vm-auth-key expires at `unix` (`None`: no key, or not known).
+    pub fn vm_auth_key_expiry(&self, unix: Option<i64>) {
+        self.0.lock().expect("metrics lock").vm_auth_key_expiry_unix = unix;
     }
 
     /// The rows of the verification that followed a push (issue 15), replacing the last one.
@@ -149,6 +166,26 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
+            "# HELP pano_eks_push_results_total Per-firewall results of pushes to a device group or template stack.\n# TYPE pano_eks_push_results_total counter"
+        );
+        for ((target, fw, result), v) in &m.push_results {
+            let _ = writeln!(
+                s,
+                "pano_eks_push_results_total{{target=\"{}\",firewall=\"{}\",result=\"{}\"}} {v}",
+                escape(target),
+                escape(fw),
+                escape(result)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_vm_auth_key_expiry_timestamp_seconds Unix time the bootstrap package's vm-auth-key expires (by Panorama's clock).\n# TYPE pano_eks_vm_auth_key_expiry_timestamp_seconds gauge"
+        );
+        if let Some(t) = m.vm_auth_key_expiry_unix {
+            let _ = writeln!(s, "pano_eks_vm_auth_key_expiry_timestamp_seconds {t}");
+        }
+        let _ = writeln!(
+            s,
             "# HELP pano_eks_verify_last_timestamp_seconds Unix time of the last verification.\n# TYPE pano_eks_verify_last_timestamp_seconds gauge\npano_eks_verify_last_timestamp_seconds {}",
             m.last_verify_unix
         );
@@ -164,6 +201,12 @@ impl Drop for ConvergingGuard {
         if let Ok(mut m) = self.0.0.lock() {
             m.converging = false;
         }
+    }
+}
+
+fn count_push(m: &mut Inner, target: &str, devices: &[(String, String, String)]) {
+    for (serial, _, result) in devices {
+        *m.push_results.entry((target.to_string(), serial.clone(), result.clone())).or_default() += 1;
     }
 }
 
@@ -188,6 +231,27 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Reads a request's head, however many segments it arrives in (a client may send the request
+/// line and each header in writes of their own), up to the blank line; `None` for a connection
+/// closed first or a head over 8 KiB.
+async fn read_head(sock: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = sock.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Some(head);
+        }
+        if head.len() > 8192 {
+            return None;
+        }
+    }
+}
+
 /// Serves /metrics, /healthz and /readyz until the task is dropped.
 pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -197,12 +261,10 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<Socket
             let Ok((mut sock, _)) = listener.accept().await else { continue };
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                    Ok(Ok(n)) => n,
-                    _ => return,
+                let Ok(Some(head)) = tokio::time::timeout(std::time::Duration::from_secs(5), read_head(&mut sock)).await else {
+                    return;
                 };
-                let req = String::from_utf8_lossy(&buf[..n]);
+                let req = String::from_utf8_lossy(&head);
                 let path = req.split_whitespace().nth(1).unwrap_or("/");
                 let (status, body) = match path {
                     "/metrics" => ("200 OK", metrics.render()),
@@ -242,6 +304,27 @@ mod tests {
         }
         m.verified(&[row("S1", Check::InSync, true)]);
         assert!(!m.render().contains("firewall=\"S2\""), "a firewall gone from the device group leaves the metrics");
+    }
+
+    #[test]
+    fn push_results_per_firewall_and_the_vm_auth_key_expiry() {
+        let m = Metrics::default();
+        let text = m.render();
+        assert!(text.contains("# TYPE pano_eks_push_results_total counter") && !text.contains("pano_eks_push_results_total{"));
+        assert!(text.contains("# TYPE pano_eks_vm_auth_key_expiry_timestamp_seconds gauge"));
+        assert!(!text.contains("pano_eks_vm_auth_key_expiry_timestamp_seconds 1"), "no sample while unknown");
+        let ok = |s: &str| (s.to_string(), format!("fw-{s}"), "OK".to_string());
+        m.pushed("device-group/eks-dg", &[ok("S1"), ("S2".into(), "fw-S2".into(), "FAIL".into())]);
+        m.pushed("device-group/eks-dg", &[ok("S1")]);
+        m.vm_auth_key_expiry(Some(1_800_000_000));
+        let text = m.render();
+        for want in [
+            "pano_eks_push_results_total{target=\"device-group/eks-dg\",firewall=\"S1\",result=\"OK\"} 2",
+            "pano_eks_push_results_total{target=\"device-group/eks-dg\",firewall=\"S2\",result=\"FAIL\"} 1",
+            "pano_eks_vm_auth_key_expiry_timestamp_seconds 1800000000",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
     }
 
     #[test]
@@ -299,6 +382,44 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+    }
+
+    /// A reader that hands out one piece per read, as a socket does when a client writes the
+    /// request line and each header separately.
+    struct Pieces(std::collections::VecDeque<&'static [u8]>);
+    impl tokio::io::AsyncRead for Pieces {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if let Some(p) = self.0.pop_front() {
+                buf.put_slice(p);
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_head_is_read_to_its_blank_line_across_pieces() {
+        let mut r = Pieces(["GET /hea", "lthz HTTP/1.1\r\n", "Host: x\r\n", "\r\n"].map(str::as_bytes).into());
+        let head = read_head(&mut r).await.expect("a whole head");
+        assert_eq!(head, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut cut = Pieces(["GET /metrics HTTP/1.1\r\n"].map(str::as_bytes).into());
+        assert_eq!(read_head(&mut cut).await, None, "closed before the blank line");
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_in_pieces_is_answered() {
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Metrics::default()).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for part in ["GET /hea", "lthz HTTP/1.1\r\n", "Host: x\r\n", "\r\n"] {
+            s.write_all(part.as_bytes()).await.unwrap();
+            s.flush().await.unwrap();
+        }
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.0 200") && out.ends_with("ok\n"), "{out}");
     }
 
     #[tokio::test]

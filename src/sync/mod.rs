@@ -14,6 +14,7 @@ pub mod watch;
 
 use std::time::{Duration, Instant};
 
+use pano_eks_core::panorama::model::{AddressGroup, SecurityRule};
 use pano_eks_core::{Address, Facts, Kind, Names, NatRule, Observed, Plan, PlanSettings, Scope, ServiceObject, StaticRoute, Tag};
 use serde::Serialize;
 
@@ -40,6 +41,7 @@ pub fn plan_settings(cfg: &Config) -> PlanSettings {
     s.trust_zone = p.trust_zone.clone();
     s.untrust_zone = p.untrust_zone.clone();
     s.capacity = cfg.firewalls.capacity.as_ref().and_then(|c| c.capacity());
+    s.security = cfg.sync.security.as_ref().filter(|sec| sec.enabled).map(|sec| sec.settings());
     s
 }
 
@@ -231,7 +233,7 @@ impl Engine {
         }
         let settings = self.settings_now().await;
         clock.mark("observe");
-        let source = Candidate { client: &self.client, locs: &self.locs };
+        let source = self.candidate();
         let (plan, confirmed) = cache.plan(&source, full, |o| Ok::<_, SyncError>(pano_eks_core::plan(&settings, facts, o)?)).await?;
         if !full {
             tracing::debug!(?confirmed, "plan confirmed against Panorama");
@@ -348,7 +350,12 @@ impl Engine {
     /// The candidate config's five containers, and what elsewhere could reference their entries
     /// (rules, groups; our device group, its descendants, shared), read concurrently.
     async fn observe(&self) -> Result<Observed, SyncError> {
-        Ok(Candidate { client: &self.client, locs: &self.locs }.everything().await?)
+        Ok(self.candidate().everything().await?)
+    }
+
+    /// Panorama's candidate config, as the watch cache reads it.
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate { client: &self.client, locs: &self.locs, profile_groups: self.settings.security.is_some() }
     }
 
     /// `check pending-changes`: whether any administrator has uncommitted changes.
@@ -358,10 +365,7 @@ impl Engine {
     }
 
     async fn push(&self, target: PushTarget<'_>, description: &str) -> Result<PushSummary, SyncError> {
-        let name = match &target {
-            PushTarget::DeviceGroup(n) => format!("device-group/{n}"),
-            PushTarget::TemplateStack(n) => format!("template-stack/{n}"),
-        };
+        let name = target.metric_target();
         let job: Job = commit::push(&self.client, &self.admin, target, description, self.opts.lock_wait, self.opts.job_timeout).await?;
         Ok(PushSummary {
             target: name,
@@ -398,7 +402,10 @@ fn owned_differences(names: &Names, a: &Observed, b: &Observed) -> (bool, bool) 
     (dg, tpl)
 }
 
-type DgView<'a> = (Vec<&'a Tag>, Vec<&'a Address>, Vec<&'a ServiceObject>, Vec<&'a NatRule>);
+type DgView<'a> = (Vec<&'a Tag>, Vec<&'a Address>, Vec<&'a ServiceObject>, Vec<&'a NatRule>, SecurityView<'a>);
+/// Our address groups by name; our security rules in rulebase order, each with the rule before
+/// it (a `move` changes only a position, which a partial commit must carry too).
+type SecurityView<'a> = (Vec<&'a AddressGroup>, Vec<(Option<&'a str>, &'a SecurityRule)>);
 
 /// This deployment's entries, sorted by name: (device-group kinds, template routes).
 fn owned_view<'a>(names: &Names, o: &'a Observed) -> (DgView<'a>, Vec<&'a StaticRoute>) {
@@ -411,5 +418,10 @@ fn owned_view<'a>(names: &Names, o: &'a Observed) -> (DgView<'a>, Vec<&'a Static
     let svcs = sorted(o.services.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
     let rules = sorted(o.nat_rules.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
     let routes = sorted(o.static_routes.iter().filter(|x| names.owns_route(&x.name)).collect(), |x| &x.name);
-    ((tags, addrs, svcs, rules), routes)
+    let groups = sorted(o.address_groups.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
+    let security: Vec<(Option<&str>, &SecurityRule)> = (o.security_rules.iter().enumerate())
+        .filter(|(_, r)| names.owns_tagged(&r.tags))
+        .map(|(i, r)| (i.checked_sub(1).map(|p| o.security_rules[p].name.as_str()), r))
+        .collect();
+    ((tags, addrs, svcs, rules, (groups, security)), routes)
 }

@@ -224,7 +224,11 @@ async fn converge_once(
     }
     let start = Instant::now();
     let converging = setup.metrics.converging();
-    let result = setup.engine.converge_watched(&facts, read).await.map_err(|e| e.to_string());
+    let result = setup.engine.converge_watched(&facts, read).await;
+    if let Err(crate::sync::SyncError::Commit(crate::panorama::commit::CommitError::PushFailed { metric_target, devices, .. })) = &result {
+        setup.metrics.pushed(metric_target, devices);
+    }
+    let result = result.map_err(|e| e.to_string());
     let secs = start.elapsed().as_secs_f64();
     match &result {
         Ok(r) => {

@@ -33,6 +33,9 @@ pub struct Moto {
     child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// moto's request recorder file (`MOTO_RECORDER_FILEPATH`): every request after
+    /// `start_recording`, one JSON object a line (headers, method, url, body).
+    pub recording: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -45,12 +48,14 @@ impl Moto {
         let venv = venv().expect("moto venv");
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
+        let recording = dir.path().join("recording.jsonl");
         let port = free_port();
         let child = Command::new(venv.join("bin/python"))
             .arg(repo_root().join("tests/moto/moto_pano.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // The EKS calendar bridge's "today": fixed, so version verdicts do not age with the tests.
             .env("MOTO_PANO_TODAY", MOTO_TODAY)
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -67,7 +72,28 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, url, log, _dir: dir }
+        Moto { child, url, log, recording, _dir: dir }
+    }
+
+    /// Empties moto's recording and records every request from now on (moto's recorder:
+    /// `/moto-api/recorder/reset-recording`, `/start-recording`).
+    pub fn start_recording(&self) {
+        pano_eks::panorama::client::install_crypto_provider();
+        let http = reqwest::blocking::Client::new();
+        for step in ["reset-recording", "start-recording"] {
+            let r = http.post(format!("{}/moto-api/recorder/{step}", self.url)).send().unwrap();
+            assert!(r.status().is_success(), "moto recorder {step}: {}", r.status());
+        }
+    }
+
+    /// Stops recording and returns what was recorded, one JSON value a request.
+    pub fn stop_recording(&self) -> Vec<serde_json::Value> {
+        pano_eks::panorama::client::install_crypto_provider();
+        let http = reqwest::blocking::Client::new();
+        let r = http.post(format!("{}/moto-api/recorder/stop-recording", self.url)).send().unwrap();
+        assert!(r.status().is_success(), "moto recorder stop: {}", r.status());
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     /// An SDK configuration for this moto (no process environment involved).

@@ -176,7 +176,7 @@ impl Sim {
 
     pub fn config(&self, extra_sync: &str) -> config::Config {
         let p = self.write_config(extra_sync);
-        match config::load(&p, LoadOptions { existing_vpc: false }) {
+        match config::load(&p, LoadOptions::runtime()) {
             Ok(c) => c.config,
             Err(d) => panic!("{d}"),
         }
@@ -308,6 +308,7 @@ pub fn canonical(mut o: pano_eks_core::Observed) -> pano_eks_core::Observed {
     o.addresses.sort_by(|a, b| a.name.cmp(&b.name));
     o.services.sort_by(|a, b| a.name.cmp(&b.name));
     o.static_routes.sort_by(|a, b| a.name.cmp(&b.name));
+    o.address_groups.sort_by(|a, b| a.name.cmp(&b.name));
     o
 }
 

@@ -8,18 +8,21 @@ use std::collections::BTreeSet;
 use super::kube_made::Found;
 use super::stacks::StackResource;
 
-/// A cluster's two stacks.
+/// A cluster's stacks: nodes, cluster and, for the cluster sync runs in, its AWS access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterStacks {
+    /// The in-cluster sync's IAM role and Pod Identity association (`in_cluster = true`).
+    pub access: Option<String>,
     pub nodes: String,
     pub cluster: String,
 }
 
-/// The order stacks are deleted in: per cluster its node stack then its cluster stack (the
-/// nodes' ENIs and security groups would block the cluster's subnets), then the firewall stack
-/// (it holds the VPC everything else sits in).
+/// The order stacks are deleted in: per cluster its access stack (its add-on and association
+/// need the cluster), its node stack, then its cluster stack (the nodes' ENIs and security groups
+/// would block the cluster's subnets), then the firewall stack (it holds the VPC everything else
+/// sits in).
 pub fn deletion_order(clusters: &[ClusterStacks], firewall: &str) -> Vec<String> {
-    let mut out: Vec<String> = clusters.iter().flat_map(|c| [c.nodes.clone(), c.cluster.clone()]).collect();
+    let mut out: Vec<String> = clusters.iter().flat_map(|c| c.access.iter().cloned().chain([c.nodes.clone(), c.cluster.clone()])).collect();
     out.push(firewall.to_string());
     out
 }

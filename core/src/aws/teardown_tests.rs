@@ -55,11 +55,17 @@ fn sweeps_only_detached_enis_of_our_groups_or_subnets() {
 }
 
 #[test]
-fn stacks_go_nodes_then_cluster_per_cluster_then_the_firewall() {
-    let c = |n: &str| ClusterStacks { nodes: format!("demo-{n}-nodes"), cluster: format!("demo-{n}-cluster") };
+fn stacks_go_access_nodes_then_cluster_per_cluster_then_the_firewall() {
+    let c = |n: &str| ClusterStacks { access: None, nodes: format!("demo-{n}-nodes"), cluster: format!("demo-{n}-cluster") };
     assert_eq!(
         deletion_order(&[c("shop"), c("pay")], "demo-firewall"),
         vec!["demo-shop-nodes", "demo-shop-cluster", "demo-pay-nodes", "demo-pay-cluster", "demo-firewall"]
+    );
+    // The cluster sync runs in: its access stack (add-on, association, role) goes first.
+    let shop = ClusterStacks { access: Some("demo-shop-sync-access".into()), ..c("shop") };
+    assert_eq!(
+        deletion_order(&[shop, c("pay")], "demo-firewall"),
+        vec!["demo-shop-sync-access", "demo-shop-nodes", "demo-shop-cluster", "demo-pay-nodes", "demo-pay-cluster", "demo-firewall"]
     );
     assert_eq!(deletion_order(&[], "demo-firewall"), vec!["demo-firewall"]);
 }

@@ -363,6 +363,7 @@ fn wanted_reads_protected_and_planned_services_with_their_annotations() {
         nat_rule: None,
         address: None,
         service_object: None,
+        security_rule: None,
     };
     let plan = Plan {
         operations: vec![],

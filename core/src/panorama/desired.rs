@@ -143,13 +143,15 @@ fn status(cluster: &str, s: &ServiceFacts, port: Option<u16>, state: ServiceStat
         nat_rule: None,
         address: None,
         service_object: None,
+        security_rule: None,
     }
 }
 
 /// Facts → desired model, in the stages a reader can follow: clusters, subnets, next hops,
 /// label-port claims, names, then the entries themselves.
-pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Facts) -> Model<'a> {
-    let mut r = Report { label_key: settings.label_key.as_str(), problems: Vec::new(), statuses: Vec::new() };
+pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Facts, profile_groups: &'a [String]) -> Model<'a> {
+    let security = settings.security.as_ref().map(|s| (s, profile_groups));
+    let mut r = Report { label_key: settings.label_key.as_str(), security, problems: Vec::new(), statuses: Vec::new() };
     let clusters = r.clusters(facts, settings.max_clusters);
     let cluster_tags =
         assign_unique(clusters.iter().map(|c| NameRequest::new(names.cluster_tag_prefix(), &[c.name], None)).collect(), TAG_NAME_MAX);
@@ -175,7 +177,9 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
 
     let managed = format!("managed by pano-eks ({})", names.deployment());
     let tags: Vec<Vec<String>> = cluster_tags.iter().map(|t| vec![MARKER_TAG.to_owned(), t.clone()]).collect();
-    let inbound = inbound_specs(&ready, addr_names, svc_names, &mut rule_names, &mut r.statuses);
+    let ns_tag =
+        |w: &Candidate| settings.security.as_ref().map(|_| crate::security::groups::namespace_tag(names, w.cluster, &w.svc.namespace));
+    let inbound = inbound_specs(&ready, addr_names, svc_names, &mut rule_names, &mut r.statuses, &ns_tag);
     let outbound = outbound_rules(settings, &subnets, &clusters, &cluster_status, &mut rule_names, &managed, &tags);
     let routes = route_keys
         .iter()
@@ -190,6 +194,8 @@ pub(crate) fn build<'a>(settings: &'a PlanSettings, names: &Names, facts: &'a Fa
 /// What the stages of [`build`] report as they go: problems, and one status per labelled Service.
 struct Report<'k> {
     label_key: &'k str,
+    /// With `[sync.security]`: its settings and the profile groups Panorama holds.
+    security: Option<(&'k crate::settings::SecuritySettings, &'k [String])>,
     problems: Vec<Problem>,
     statuses: Vec<ServiceStatus>,
 }
@@ -370,7 +376,14 @@ impl Report<'_> {
                     ));
                     continue;
                 }
-                match validate_service(s, label) {
+                // With `[sync.security]` its annotations must make a rule PAN-OS accepts.
+                let annotated = validate_service(s, label).and_then(|ok| match self.security {
+                    Some((sec, known)) => crate::security::annotations::read(&s.annotations, sec, known)
+                        .map(|_| ok)
+                        .map_err(|why| (Some(ok.0), ProblemKind::InvalidAnnotation, why)),
+                    None => Ok(ok),
+                });
+                match annotated {
                     Err((port, kind, why)) => {
                         self.statuses.push(status(c.name, s, port, ServiceState::Invalid, why.clone()));
                         self.problems.push(problem(kind, subject(), why));
@@ -403,11 +416,13 @@ fn inbound_specs<'a>(
     svc_names: Vec<String>,
     rule_names: &mut impl Iterator<Item = String>,
     statuses: &mut [ServiceStatus],
+    ns_tag: &dyn Fn(&Candidate) -> Option<String>,
 ) -> Vec<Inbound<'a>> {
     let mut inbound = Vec::with_capacity(ready.len());
     for ((w, address_name), service_name) in ready.iter().zip(addr_names).zip(svc_names) {
         let owner = Owner { ci: w.ci, cluster: w.cluster, namespace: &w.svc.namespace, name: &w.svc.name };
-        let address = AddressSpec { name: address_name, owner, hostname: w.svc.lb_hostname.as_deref().unwrap_or_default() };
+        let address =
+            AddressSpec { name: address_name, owner, hostname: w.svc.lb_hostname.as_deref().unwrap_or_default(), ns_tag: ns_tag(w) };
         let service = ServiceSpec { name: service_name, owner, port: w.port };
         let rule = InboundRuleSpec {
             name: rule_names.next().expect("one name per Service"),

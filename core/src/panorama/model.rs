@@ -1,4 +1,5 @@
-//! Domain types for the five kinds of Panorama entries pano-eks writes, and for what it reads.
+//! Domain types for the kinds of Panorama entries pano-eks writes, and for what it reads (the
+//! five of the NAT path, and with `[sync.security]` security rules and address groups).
 //!
 //! One type serves both sides: the planner builds desired values, the Panorama adapter parses
 //! *every* entry of the containers into the same types (owned or not). Shapes we do not model
@@ -149,6 +150,108 @@ pub struct StaticRoute {
     pub unmodelled: Vec<String>,
 }
 
+/// What an address group holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupValue {
+    /// `<dynamic><filter>`: every address object whose tags match the filter.
+    Dynamic(String),
+    /// `<static>` members.
+    Static(Vec<String>),
+    /// Anything else, as raw XML.
+    Other(String),
+}
+
+/// `<address-group>/entry` in the device group. pano-eks writes only dynamic groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressGroup {
+    pub name: String,
+    pub value: GroupValue,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// `<pre-rulebase>/<security>/<rules>/entry`. Read in document order: that is the rulebase's
+/// evaluation order, which placement decides on.
+///
+/// Adapter contract (on top of the module's): members `any` of `source-user`, `category` and
+/// the HIP fields and `rule-type` `universal` are PAN-OS defaults and dropped on read;
+/// `log-end` defaults to yes, `log-start` and `disabled` to no.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityRule {
+    pub name: String,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub source: Vec<String>,
+    pub destination: Vec<String>,
+    pub application: Vec<String>,
+    pub service: Vec<String>,
+    /// `allow`, `deny`, `drop`, `reset-client`, …
+    pub action: String,
+    /// `<profile-setting><group><member>`: the security profile group.
+    pub profile_group: Option<String>,
+    pub log_start: bool,
+    pub log_end: bool,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+    /// Identity, as [`NatRule::uuid`]: never compared, carried by an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl SecurityRule {
+    /// Equal in everything but the `uuid`.
+    pub fn same_content(&self, other: &SecurityRule) -> bool {
+        let uuid = |r: &SecurityRule| SecurityRule { uuid: None, ..r.clone() };
+        if self.uuid == other.uuid { self == other } else { uuid(self) == uuid(other) }
+    }
+}
+
+/// Where a `move` puts a rule (`action=move&where=…[&dst=…]`, facts §3): also the operator's
+/// placement of pano-eks's block of security rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "where", content = "dst")]
+pub enum Position {
+    Top,
+    Bottom,
+    Before(String),
+    After(String),
+}
+
+impl Position {
+    /// The `where` parameter.
+    pub fn where_(&self) -> &'static str {
+        match self {
+            Position::Top => "top",
+            Position::Bottom => "bottom",
+            Position::Before(_) => "before",
+            Position::After(_) => "after",
+        }
+    }
+
+    /// The `dst` parameter (before/after only).
+    pub fn dst(&self) -> Option<&str> {
+        match self {
+            Position::Before(d) | Position::After(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.dst() {
+            Some(d) => write!(f, "{} {d:?}", self.where_()),
+            None => f.write_str(self.where_()),
+        }
+    }
+}
+
 /// The kinds, in dependency order (a later kind may reference an earlier one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -158,6 +261,8 @@ pub enum Kind {
     Service,
     NatRule,
     StaticRoute,
+    AddressGroup,
+    SecurityRule,
 }
 
 /// Where an entry lives, i.e. what must be committed and pushed after changing it.
@@ -186,6 +291,8 @@ pub enum Object {
     Service(ServiceObject),
     NatRule(NatRule),
     StaticRoute(StaticRoute),
+    AddressGroup(AddressGroup),
+    SecurityRule(SecurityRule),
 }
 
 impl Object {
@@ -196,6 +303,8 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::NatRule(_) => Kind::NatRule,
             Object::StaticRoute(_) => Kind::StaticRoute,
+            Object::AddressGroup(_) => Kind::AddressGroup,
+            Object::SecurityRule(_) => Kind::SecurityRule,
         }
     }
 
@@ -206,31 +315,35 @@ impl Object {
             Object::Service(o) => &o.name,
             Object::NatRule(o) => &o.name,
             Object::StaticRoute(o) => &o.name,
+            Object::AddressGroup(o) => &o.name,
+            Object::SecurityRule(o) => &o.name,
         }
     }
 }
 
-/// One write. Create and Update carry the full desired entry (an Update is an in-place `edit`).
+/// One write. Create and Update carry the full desired entry (an Update is an in-place `edit`);
+/// a Move reorders one of our rules (`action=move`), never anyone else's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "op")]
 pub enum Operation {
     Create { object: Object },
     Update { object: Object },
     Delete { kind: Kind, name: String },
+    Move { kind: Kind, name: String, to: Position },
 }
 
 impl Operation {
     pub fn kind(&self) -> Kind {
         match self {
             Operation::Create { object } | Operation::Update { object } => object.kind(),
-            Operation::Delete { kind, .. } => *kind,
+            Operation::Delete { kind, .. } | Operation::Move { kind, .. } => *kind,
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Operation::Create { object } | Operation::Update { object } => object.name(),
-            Operation::Delete { name, .. } => name,
+            Operation::Delete { name, .. } | Operation::Move { name, .. } => name,
         }
     }
 }
@@ -274,7 +387,7 @@ pub struct Referrer {
     pub tags: Vec<String>,
 }
 
-/// Everything Panorama holds in the five containers, owned or not.
+/// Everything Panorama holds in the containers pano-eks writes into, owned or not.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observed {
@@ -288,6 +401,16 @@ pub struct Observed {
     pub nat_rules: Vec<NatRule>,
     #[serde(default)]
     pub static_routes: Vec<StaticRoute>,
+    /// The device group's address groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_groups: Vec<AddressGroup>,
+    /// The device group's pre-rulebase security rules, in rulebase order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_rules: Vec<SecurityRule>,
+    /// Names of the security profile groups the device group can use (its own and `shared`);
+    /// read only with `[sync.security]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_groups: Vec<String>,
     /// Entries elsewhere that may reference ours (rules, groups; see [`Referrer`]). Read for
     /// planning only (candidate config); empty when not read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -330,20 +453,45 @@ fn apply_kind<T>(list: &mut Vec<T>, ops: Vec<(&str, Option<T>)>, name: impl Fn(&
     *list = slots.into_iter().flatten().collect();
 }
 
+/// Moves the entry `name` as PAN-OS's `move` does; an unknown entry or anchor changes nothing.
+pub fn move_to<T>(list: &mut Vec<T>, name: &str, to: &Position, key: impl Fn(&T) -> &str) {
+    let Some(from) = list.iter().position(|x| key(x) == name) else { return };
+    if to.dst() == Some(name) {
+        return;
+    }
+    let anchor = to.dst().map(|d| list.iter().position(|x| key(x) == d));
+    if anchor == Some(None) {
+        return;
+    }
+    let item = list.remove(from);
+    let at = match to {
+        Position::Top => 0,
+        Position::Bottom => list.len(),
+        Position::Before(d) => list.iter().position(|x| key(x) == d).expect("anchor present"),
+        Position::After(d) => list.iter().position(|x| key(x) == d).expect("anchor present") + 1,
+    };
+    list.insert(at, item);
+}
+
 impl Observed {
     /// Applies operations as Panorama would (`edit` = replace or append, `delete` = remove).
     /// Pure; for simulators and tests that check a plan converges.
     pub fn apply(&mut self, ops: &[Operation]) {
         let (mut tags, mut addresses, mut services, mut rules, mut routes) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut groups, mut security) = (vec![], vec![]);
         for op in ops {
             let name = op.name();
             match op {
+                // A move reorders in place; later upserts and deletes keep that order.
+                Operation::Move { .. } => {}
                 Operation::Create { object } | Operation::Update { object } => match object.clone() {
                     Object::Tag(o) => tags.push((name, Some(o))),
                     Object::Address(o) => addresses.push((name, Some(o))),
                     Object::Service(o) => services.push((name, Some(o))),
                     Object::NatRule(o) => rules.push((name, Some(o))),
                     Object::StaticRoute(o) => routes.push((name, Some(o))),
+                    Object::AddressGroup(o) => groups.push((name, Some(o))),
+                    Object::SecurityRule(o) => security.push((name, Some(o))),
                 },
                 Operation::Delete { kind, .. } => match kind {
                     Kind::Tag => tags.push((name, None)),
@@ -351,6 +499,8 @@ impl Observed {
                     Kind::Service => services.push((name, None)),
                     Kind::NatRule => rules.push((name, None)),
                     Kind::StaticRoute => routes.push((name, None)),
+                    Kind::AddressGroup => groups.push((name, None)),
+                    Kind::SecurityRule => security.push((name, None)),
                 },
             }
         }
@@ -359,11 +509,26 @@ impl Observed {
         apply_kind(&mut self.services, services, |x| &x.name);
         apply_kind(&mut self.nat_rules, rules, |x| &x.name);
         apply_kind(&mut self.static_routes, routes, |x| &x.name);
+        apply_kind(&mut self.address_groups, groups, |x| &x.name);
+        // Security rules: upserts and deletes first (a create lands at the bottom, as `edit`
+        // of a new rule does), then the moves in order, as Panorama applies them.
+        apply_kind(&mut self.security_rules, security, |x| &x.name);
+        for op in ops {
+            if let Operation::Move { kind: Kind::SecurityRule, name, to } = op {
+                move_to(&mut self.security_rules, name, to, |r| &r.name);
+            }
+        }
     }
 
     /// Number of entries across all kinds.
     pub fn len(&self) -> usize {
-        self.tags.len() + self.addresses.len() + self.services.len() + self.nat_rules.len() + self.static_routes.len()
+        self.tags.len()
+            + self.addresses.len()
+            + self.services.len()
+            + self.nat_rules.len()
+            + self.static_routes.len()
+            + self.address_groups.len()
+            + self.security_rules.len()
     }
 
     pub fn is_empty(&self) -> bool {

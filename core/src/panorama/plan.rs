@@ -19,7 +19,7 @@ use crate::panorama::model::{
 use crate::panorama::naming::{MANAGED_BY, Names};
 use crate::panorama::spec::{AddressSpec, Ctx, RuleSpec, ServiceSpec, Spec};
 use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
-use crate::security::{Exposure, exposure};
+use crate::security::{Exposure, exposure, policy};
 use crate::settings::{PlanSettings, SettingsError};
 
 /// Everything one planning pass decided.
@@ -46,13 +46,19 @@ impl Plan {
         self.operations.is_empty()
     }
 
-    /// (creates, updates, deletes).
+    /// (creates, updates, deletes); moves are counted by [`Plan::moves`].
     pub fn counts(&self) -> (usize, usize, usize) {
         self.operations.iter().fold((0, 0, 0), |(c, u, d), op| match op {
             Operation::Create { .. } => (c + 1, u, d),
             Operation::Update { .. } => (c, u + 1, d),
             Operation::Delete { .. } => (c, u, d + 1),
+            Operation::Move { .. } => (c, u, d),
         })
+    }
+
+    /// How many of our rules this plan moves.
+    pub fn moves(&self) -> usize {
+        self.operations.iter().filter(|op| matches!(op, Operation::Move { .. })).count()
     }
 }
 
@@ -290,7 +296,8 @@ struct Admitted<'a, 'f> {
 pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Result<Plan, SettingsError> {
     settings.validate()?;
     let names = Names::new(&settings.deployment);
-    let desired::Model { ctx, inbound, outbound, routes, services, clusters, problems } = desired::build(settings, &names, facts);
+    let desired::Model { ctx, inbound, outbound, routes, services, clusters, problems } =
+        desired::build(settings, &names, facts, &observed.profile_groups);
     let seen = Index::new(&names, facts, observed);
     let mut out = Outcome { settings, services, clusters, problems };
 
@@ -302,7 +309,8 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     for r in &routes {
         out.clusters[r.cluster].subnets[r.subnet].routes.push(r.route.name.clone());
     }
-    let (wanted_tags, desired_tags) = wanted_tags(&seen, &ctx, &admitted.used_clusters, &mut out);
+    let ns_tags = namespace_tags(&admitted, &out.services);
+    let (wanted_tags, desired_tags) = wanted_tags(&seen, &ctx, &admitted.used_clusters, &ns_tags, &mut out);
 
     // A tag may go only if nothing that stays references it: our desired objects, and every
     // entry we do not own (foreign ones and other deployments'), which this plan leaves alone.
@@ -315,7 +323,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     }
 
     let route_objs: Vec<_> = routes.into_iter().map(|r| (seen.routes.locate(&r.route.name), r.route)).map(|(at, r)| (r, at)).collect();
-    let Admitted { held, held_tags, status_of, addresses, svc_objects, rules, .. } = admitted;
+    let Admitted { used_clusters, held, held_tags, status_of, addresses, svc_objects, rules } = admitted;
     let tag_diff = seen.tags.diff(&ctx, desired_tags, Kind::Tag);
     let mut addr_diff = seen.addresses.diff(&ctx, addresses, Kind::Address);
     let mut svc_diff = seen.services.diff(&ctx, svc_objects, Kind::Service);
@@ -370,8 +378,16 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     }
     mark_exposed(facts, &mut out.services, &mut out.problems);
 
+    // Security rules and address groups (core/src/security): after the objects they name, our
+    // moves after every create; their deletes before anything they name.
+    let input = policy::Input { settings, names: &names, facts, observed, holders: &holders, used_clusters: &used_clusters };
+    let security = policy::plan(&input, &mut out.services, &out.clusters);
+    out.problems.extend(security.problems);
+    operations.extend(security.upserts);
+    operations.extend(security.moves);
+
     // A rule goes before the objects it references; tags go last.
-    for deletes in [del_rule, del_route, del_addr, del_svc, del_tag] {
+    for deletes in [security.rule_deletes, del_rule, del_route, security.group_deletes, del_addr, del_svc, del_tag] {
         operations.extend(deletes);
     }
     let device_group_changed = operations.iter().any(|o| o.kind().scope() == Scope::DeviceGroup);
@@ -499,9 +515,28 @@ fn admit_outbound(seen: &Index, outbound: Vec<desired::Outbound>, a: &mut Admitt
     }
 }
 
-/// Tags: the marker and each cluster tag still referenced by a desired object; a foreign tag of
-/// that name is used as is (reported, not written).
-fn wanted_tags(seen: &Index, ctx: &Ctx, used_clusters: &[bool], out: &mut Outcome) -> (BTreeSet<String>, Vec<(Tag, Option<usize>)>) {
+/// With `[sync.security]`: each namespace tag an admitted address carries → (cluster, namespace).
+fn namespace_tags(admitted: &Admitted, services: &[ServiceStatus]) -> FxMap<String, (String, String)> {
+    let mut out: FxMap<String, (String, String)> = map_with_capacity(0);
+    for ((spec, _), &st) in admitted.addresses.iter().zip(&admitted.status_of) {
+        if let Some(tag) = &spec.ns_tag {
+            let st = &services[st];
+            out.entry(tag.clone()).or_insert_with(|| (st.cluster.clone(), st.namespace.clone()));
+        }
+    }
+    out
+}
+
+/// Tags: the marker and each cluster tag still referenced by a desired object (and the
+/// namespace tags of admitted addresses); a foreign tag of that name is used as is (reported,
+/// not written).
+fn wanted_tags(
+    seen: &Index,
+    ctx: &Ctx,
+    used_clusters: &[bool],
+    ns_tags: &FxMap<String, (String, String)>,
+    out: &mut Outcome,
+) -> (BTreeSet<String>, Vec<(Tag, Option<usize>)>) {
     let cluster_of_tag: FxMap<&str, &str> = out.clusters.iter().map(|c| (c.tag.as_str(), c.name.as_str())).collect();
     let mut wanted_tags: BTreeSet<String> = BTreeSet::new();
     for tags in ctx.tags.iter().zip(used_clusters).filter(|(_, used)| **used).map(|(tags, _)| tags) {
@@ -511,6 +546,7 @@ fn wanted_tags(seen: &Index, ctx: &Ctx, used_clusters: &[bool], out: &mut Outcom
             }
         }
     }
+    wanted_tags.extend(ns_tags.keys().cloned());
     let mut desired_tags = Vec::new();
     let mut problems = Vec::new();
     for name in &wanted_tags {
@@ -521,7 +557,11 @@ fn wanted_tags(seen: &Index, ctx: &Ctx, used_clusters: &[bool], out: &mut Outcom
             problems.push(Problem { subject: name.clone(), kind: ProblemKind::NameConflict, message });
             continue;
         }
-        desired_tags.push((tag_entry(name, &out.settings.deployment, cluster_of_tag.get(name.as_str()).copied()), at));
+        let mut entry = tag_entry(name, &out.settings.deployment, cluster_of_tag.get(name.as_str()).copied());
+        if let Some((cluster, ns)) = ns_tags.get(name) {
+            entry.comments = Some(format!("{MANAGED_BY}: deployment {}, cluster {cluster}, namespace {ns}", out.settings.deployment));
+        }
+        desired_tags.push((entry, at));
     }
     out.problems.extend(problems);
     (wanted_tags, desired_tags)

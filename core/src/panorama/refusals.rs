@@ -23,6 +23,7 @@ fn verb(op: &Operation) -> &'static str {
         Operation::Create { .. } => "create",
         Operation::Update { .. } => "update",
         Operation::Delete { .. } => "delete",
+        Operation::Move { .. } => "move",
     }
 }
 
@@ -33,6 +34,8 @@ fn what(kind: Kind) -> &'static str {
         Kind::Service => "service object",
         Kind::NatRule => "NAT rule",
         Kind::StaticRoute => "static route",
+        Kind::AddressGroup => "address group",
+        Kind::SecurityRule => "security rule",
     }
 }
 
@@ -62,7 +65,9 @@ impl Plan {
                     Kind::Address => st.address.as_deref() == Some(name),
                     Kind::Service => st.service_object.as_deref() == Some(name),
                     Kind::NatRule => st.nat_rule.as_deref() == Some(name),
-                    Kind::Tag | Kind::StaticRoute => false,
+                    // A refused move leaves the rule in force where it is: reported, not a refusal of the Service.
+                    Kind::SecurityRule => st.security_rule.as_deref() == Some(name) && !matches!(op, Operation::Move { .. }),
+                    Kind::Tag | Kind::StaticRoute | Kind::AddressGroup => false,
                 };
                 if !needs || !matches!(st.state, ServiceState::Planned | ServiceState::Protected | ServiceState::Refused) {
                     continue;
@@ -108,6 +113,7 @@ mod tests {
             nat_rule: Some(format!("demo.in.shop.default.{name}")),
             address: Some(format!("demo.shop.default.{name}")),
             service_object: Some("demo.tcp-82".into()),
+            security_rule: None,
         }
     }
 

@@ -108,6 +108,8 @@ pub(crate) struct AddressSpec<'a> {
     pub name: String,
     pub owner: Owner<'a>,
     pub hostname: &'a str,
+    /// With `[sync.security]`: the namespace tag after the cluster's tags (dynamic groups).
+    pub ns_tag: Option<String>,
 }
 
 impl Spec for AddressSpec<'_> {
@@ -120,14 +122,19 @@ impl Spec for AddressSpec<'_> {
         *name == self.name
             && matches!(value, AddressValue::Fqdn(h) if h == self.hostname)
             && self.owner.description_is(ctx, description)
-            && tags == self.owner.tags(ctx)
+            && match &self.ns_tag {
+                None => tags == self.owner.tags(ctx),
+                Some(ns) => tags.split_last().is_some_and(|(last, base)| last == ns && base == self.owner.tags(ctx)),
+            }
             && unmodelled.is_empty()
     }
     fn build(self, ctx: &Ctx) -> Address {
+        let mut tags = self.owner.tags(ctx).to_vec();
+        tags.extend(self.ns_tag);
         Address {
             value: AddressValue::Fqdn(self.hostname.to_owned()),
             description: self.owner.description(ctx),
-            tags: self.owner.tags(ctx).to_vec(),
+            tags,
             unmodelled: vec![],
             name: self.name,
         }
@@ -306,7 +313,13 @@ mod tests {
     #[test]
     fn address_spec_matches_exactly_what_it_builds() {
         let settings = PlanSettings::new("prod", "dg", "t");
-        let make = || AddressSpec { name: "a".into(), owner: OWNER, hostname: "internal-x.elb.amazonaws.com" };
+        let make = || AddressSpec { name: "a".into(), owner: OWNER, hostname: "internal-x.elb.amazonaws.com", ns_tag: None };
+        let with_ns = || AddressSpec { ns_tag: Some("pano-eks.prod.shop.default".into()), ..make() };
+        check(
+            &ctx(&settings),
+            with_ns,
+            vec![("namespace tag", |o| o.tags.pop().map(drop).unwrap_or(())), ("tag order", |o| o.tags.reverse())],
+        );
         check(
             &ctx(&settings),
             make,

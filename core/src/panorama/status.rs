@@ -46,6 +46,9 @@ pub struct ServiceStatus {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_object: Option<String>,
+    /// With `[sync.security]`: the allow rule of this Service in the pre-rulebase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_rule: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +98,10 @@ pub enum ProblemKind {
     OverCapacity,
     /// A labelled Service's own load balancer is internet-facing (it bypasses the firewalls).
     Exposed,
+    /// A `pano-eks/*` annotation of the Service is refused (with `[sync.security]`): `invalid`.
+    InvalidAnnotation,
+    /// `[sync.security]` placement cannot be met (a missing anchor): nothing of ours moves.
+    Placement,
 }
 
 /// Something skipped or not written, with the thing it concerns

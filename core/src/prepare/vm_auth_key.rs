@@ -74,9 +74,25 @@ pub fn action(state: KeyState, configured_env: Option<&str>, may_renew: bool) ->
     KeyAction::Renew { lines, old_expiry: expiry }
 }
 
+/// When the key expires, as a Unix time for /metrics: Panorama prints `expiry-time` and its clock
+/// in its own zone, so the time left by Panorama's clock is added to the local clock `now_unix`
+/// (`None`: either text unreadable).
+pub fn expiry_unix(expiry: &str, panorama_clock: &str, now_unix: i64) -> Option<i64> {
+    Some(now_unix + super::parse_panos_time(expiry)? - super::parse_panorama_clock(panorama_clock)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_is_the_time_left_by_panoramas_clock_from_now() {
+        // Panorama's zone is irrelevant: 2 days left by its clock are 2 days from the local now.
+        assert_eq!(expiry_unix("2027/12/03 10:00:00", "2027/12/01 10:00:00", 1_000_000), Some(1_000_000 + 2 * 86_400));
+        assert_eq!(expiry_unix("2027/12/01 09:00:00", "2027/12/01 10:00:00", 1_000_000), Some(1_000_000 - 3600), "expired");
+        assert_eq!(expiry_unix("soon", "2027/12/01 10:00:00", 0), None);
+        assert_eq!(expiry_unix("2027/12/01 10:00:00", "", 0), None);
+    }
 
     #[test]
     fn renewal_decisions() {

@@ -234,6 +234,8 @@ pub struct Packet {
     pub destination: u32,
     pub protocol: u8,
     pub port: Option<u16>,
+    /// `<application>`, when the query names one.
+    pub application: Option<String>,
 }
 
 impl Packet {
@@ -255,6 +257,7 @@ impl Packet {
                 Some(p) => Some(p.parse().map_err(|_| format!("destination-port {p} is invalid"))?),
                 None => None,
             },
+            application: text("application"),
         })
     }
 }
@@ -383,7 +386,19 @@ impl<'a> Matcher<'a> {
                 && self.addr_list(r, "source", p.source)
                 && self.addr_list(r, "destination", p.destination)
                 && r.child("service").map(|s| s.members()).unwrap_or_default().iter().any(|s| self.service(s, p.protocol, p.port, 0))
+                && Self::application(r, p.application.as_deref())
         })
+    }
+
+    /// A query naming an application matches rules listing it or `any`; one naming none is
+    /// matched on the other criteria only [inferred, no public fixture either way: `application`
+    /// is an optional criterion of the command, like the others left out; see sim/README.md].
+    fn application(rule: &Node, app: Option<&str>) -> bool {
+        let listed = rule.child("application").map(|c| c.members()).unwrap_or_default();
+        match app {
+            None => true,
+            Some(a) => listed.is_empty() || listed.iter().any(|x| *x == "any" || *x == a),
+        }
     }
 }
 
