@@ -13,11 +13,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use pano_eks::kube::ClusterAccess;
+use pano_eks::panorama::cache::Confirmed;
 use pano_eks::panorama::locations::Locations;
 use pano_eks::panorama::observe::{self, Which};
 use pano_eks::secret::Secret;
@@ -36,7 +38,7 @@ fn service(i: usize) -> Service {
 fn service_on(i: usize, port: usize) -> Service {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": port.to_string()}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
+        "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()
 }
@@ -45,6 +47,17 @@ async fn publish(api: &Api<Service>, i: usize) {
     let status =
         serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": format!("internal-{i}.elb.us-west-2.amazonaws.com")}]}}});
     api.patch_status(&format!("svc-{i}"), &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+}
+
+/// This process's peak resident set size (`VmHWM` in /proc/self/status), in MB.
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -82,6 +95,8 @@ fn main() {
     let k = support::aws_world::KubeSim::start("shop");
     let cfg = support::unlimited(sim.config(""));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // What each converge's confirmation read (None: a full read).
+    let confirmed: Arc<Mutex<Vec<Option<Confirmed>>>> = Arc::default();
     let stats = |key: &str| sim.stats()[key].as_u64().unwrap_or(0);
     let (latencies, burst_commits) = rt.block_on(async {
         let access =
@@ -90,6 +105,7 @@ fn main() {
         let connect =
             || Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(support::PASSWORD)));
         let (_facts_tx, facts_rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
+        let confirmed_log = confirmed.clone();
         let setup = WatchSetup {
             engine: connect().await.unwrap(),
             clusters: vec![WatchedCluster { name: "shop".into(), client: client.clone() }],
@@ -100,7 +116,11 @@ fn main() {
             metrics: Metrics::default(),
             leader: None,
             events: true,
-            on_converge: None,
+            on_converge: Some(Box::new(move |r: &Result<pano_eks::sync::Report, String>| {
+                if let Ok(r) = r {
+                    confirmed_log.lock().unwrap().push(r.confirmed.clone());
+                }
+            })),
         };
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let run = tokio::spawn(watch::run(setup, async move {
@@ -111,7 +131,7 @@ fn main() {
         let api: Api<Service> = Api::namespaced(client.clone(), "default");
         tokio::time::sleep(Duration::from_secs(2)).await; // the first list and the cluster's routes
         if estate > 0 {
-            let r = large_estate(&sim, &probe.client, &locs, &api, estate, n).await;
+            let r = large_estate(&sim, &probe.client, &locs, &api, estate, n, &confirmed).await;
             let _ = stop.send(());
             let _ = run.await;
             return (r, 0);
@@ -186,6 +206,7 @@ async fn large_estate(
     api: &Api<Service>,
     estate: usize,
     n: usize,
+    confirmed: &Mutex<Vec<Option<Confirmed>>>,
 ) -> Vec<f64> {
     let t0 = Instant::now();
     for i in 0..estate {
@@ -199,6 +220,7 @@ async fn large_estate(
     let reads =
         |s: &serde_json::Value| s["requests"]["config.get"].as_u64().unwrap_or(0) + s["requests"]["config.show"].as_u64().unwrap_or(0);
     let (mut lat, mut read_calls, mut write_calls) = (Vec::new(), Vec::new(), Vec::new());
+    confirmed.lock().unwrap().clear();
     for c in changes(estate, n) {
         let before = stats();
         let t = Instant::now();
@@ -242,5 +264,20 @@ async fn large_estate(
         mean(&write_calls),
         max(&write_calls)
     );
+    let log = confirmed.lock().unwrap();
+    let full = log.iter().filter(|c| c.is_none()).count();
+    let cached: Vec<&Confirmed> = log.iter().flatten().collect();
+    let whole: usize = cached.iter().map(|c| c.reread.len() + usize::from(c.fell_back)).sum();
+    let kinds_read: std::collections::BTreeMap<Kind, usize> =
+        cached.iter().flat_map(|c| c.named.keys().copied()).fold(Default::default(), |mut m, k| {
+            *m.entry(k).or_default() += 1;
+            m
+        });
+    println!(
+        "converges during the changes: {} from the cache ({whole} whole-kind reads after a foreign edit; kinds read by name: {kinds_read:?}; referrers read {} times), {full} full",
+        cached.len(),
+        cached.iter().filter(|c| c.referrers).count()
+    );
+    println!("peak RSS of this process (the watch loop, its kube store of {estate} Services, the probe): {} MB", peak_rss_mb());
     lat
 }

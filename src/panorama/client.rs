@@ -236,7 +236,8 @@ impl PanoramaClient {
     /// `type=keygen`: trades a username and password for an API key.
     pub async fn keygen(&self, user: &str, password: &Secret) -> Result<Secret, PanosError> {
         // Straight to the transport: a keygen's own 403 is a bad password, never a reason to re-key.
-        let r = self.call_retrying(&[("type", "keygen"), ("user", user), ("password", password.expose())], false, &mut 0).await?;
+        let r =
+            self.call_retrying(&[("type", "keygen"), ("user", user), ("password", password.expose())], false, &mut 0, &mut None).await?;
         r.text_at("result/key")
             .filter(|k| !k.is_empty())
             .map(Secret::new)
@@ -245,18 +246,36 @@ impl PanoramaClient {
 
     /// `action=get` (candidate config). `None` when the node does not exist (code 7).
     pub async fn get(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
-        let r = self.call(&[("type", "config"), ("action", "get"), ("xpath", xpath)], false).await?;
+        let mut r = self.call(&[("type", "config"), ("action", "get"), ("xpath", xpath)], false).await?;
         if r.get_attr("code") == Some("7") {
             return Ok(None);
         }
-        Ok(r.find("result").cloned())
+        Ok(r.take("result"))
+    }
+
+    /// `get` (candidate) or `show` (running) of `xpath`, each `<entry>` at `depth` of the answer
+    /// (`response` is 1) handed to `each` as it is parsed, never the whole answer as one tree.
+    /// False when the node does not exist.
+    pub async fn read_entries(
+        &self,
+        running: bool,
+        xpath: &str,
+        depth: usize,
+        each: &mut (dyn FnMut(Element) + Send),
+    ) -> Result<bool, PanosError> {
+        let action = if running { "show" } else { "get" };
+        match self.call_with(&[("type", "config"), ("action", action), ("xpath", xpath)], false, Some((depth, each))).await {
+            Ok(r) => Ok(r.get_attr("code") != Some("7")),
+            Err(PanosError::Api { msg, .. }) if running && msg.contains("No such node") => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// `action=show` (running config). `None` when the node does not exist.
     pub async fn show(&self, xpath: &str) -> Result<Option<Element>, PanosError> {
         match self.call(&[("type", "config"), ("action", "show"), ("xpath", xpath)], false).await {
             Ok(r) if r.get_attr("code") == Some("7") => Ok(None),
-            Ok(r) => Ok(r.find("result").cloned()),
+            Ok(mut r) => Ok(r.take("result")),
             Err(PanosError::Api { msg, .. }) if msg.contains("No such node") => Ok(None),
             Err(e) => Err(e),
         }
@@ -355,15 +374,21 @@ impl PanoramaClient {
     }
 
     async fn call(&self, params: &[(&str, &str)], write: bool) -> Result<Element, PanosError> {
+        self.call_with(params, write, None).await
+    }
+
+    /// With `stream`, the answer's `<entry>` elements at that depth go to the callback (only a
+    /// complete, successful HTTP answer is parsed, so a retried call never hands any twice).
+    async fn call_with(&self, params: &[(&str, &str)], write: bool, mut stream: Stream<'_>) -> Result<Element, PanosError> {
         // The generation of the key the refused request actually carried (read at send time,
         // after waiting for an in-flight slot), so a 403 on a newer key is a new 403 event.
         let mut seen = 0;
-        match self.call_retrying(params, write, &mut seen).await {
+        match self.call_retrying(params, write, &mut seen, &mut stream).await {
             // A 403 on a key: one new keygen (shared with concurrent calls that saw the same key)
             // and one retry; a second 403 is final.
             Err(PanosError::Auth(msg)) => {
                 self.rekey(seen, &msg).await?;
-                match self.call_retrying(params, write, &mut seen).await {
+                match self.call_retrying(params, write, &mut seen, &mut stream).await {
                     Err(PanosError::Auth(msg)) => Err(PanosError::Auth(format!(
                         "{msg}: Panorama refused a freshly generated API key for administrator {}. Another process generating keys \
                          for the same administrator is the usual cause (each keygen ends the administrator's other keys). Give \
@@ -378,11 +403,17 @@ impl PanoramaClient {
     }
 
     /// `used` is set to the generation of the key the last attempt carried.
-    async fn call_retrying(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
+    async fn call_retrying(
+        &self,
+        params: &[(&str, &str)],
+        write: bool,
+        used: &mut u64,
+        stream: &mut Stream<'_>,
+    ) -> Result<Element, PanosError> {
         let mut rng = seed();
         let mut attempt = 0;
         loop {
-            match self.call_once(params, write, used).await {
+            match self.call_once(params, write, used, stream).await {
                 Err(e) if e.retryable() && attempt + 1 < self.retry.attempts => {
                     let wait = self.retry.backoff(attempt, &mut rng);
                     tracing::debug!(error = %e, ?wait, attempt, "retrying Panorama call");
@@ -395,7 +426,13 @@ impl PanoramaClient {
         }
     }
 
-    async fn call_once(&self, params: &[(&str, &str)], write: bool, used: &mut u64) -> Result<Element, PanosError> {
+    async fn call_once(
+        &self,
+        params: &[(&str, &str)],
+        write: bool,
+        used: &mut u64,
+        stream: &mut Stream<'_>,
+    ) -> Result<Element, PanosError> {
         let _permit = self.limiter.acquire().await.expect("semaphore never closed");
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         if write {
@@ -416,7 +453,10 @@ impl PanoramaClient {
         let resp = req.send().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
-        let parsed = xml::parse(&body);
+        let parsed = match stream {
+            Some((depth, each)) if status < 400 => xml::parse_entries(&body, Some(*depth), &mut **each),
+            _ => xml::parse(&body),
+        };
         if status == 403 {
             let msg = parsed.as_ref().map(message).unwrap_or_default();
             return Err(PanosError::Auth(if msg.is_empty() { "Invalid Credential".into() } else { msg }));
@@ -437,6 +477,9 @@ impl PanoramaClient {
         }
     }
 }
+
+/// Where a read hands its entries as they are parsed: (depth in the answer, callback).
+type Stream<'a> = Option<(usize, &'a mut (dyn FnMut(Element) + Send))>;
 
 /// One sub-operation of a multi-config request.
 #[derive(Debug, Clone)]

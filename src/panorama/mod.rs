@@ -2,11 +2,13 @@
 //! XML API. It translates and transports; every decision comes from the planning core.
 
 pub mod apply;
+pub mod cache;
 pub mod capacity;
 pub mod client;
 pub mod codec;
 pub mod commit;
 pub mod jobs;
+pub mod kinds;
 pub mod locations;
 pub mod observe;
 pub mod prepare;

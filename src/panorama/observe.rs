@@ -2,10 +2,11 @@
 //! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
 //! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
-use pano_eks_core::{Observed, Referrer, ReferrerKind, descendants};
+use pano_eks_core::{Kind, Observed, Referrer, ReferrerKind, descendants};
 
 use super::client::{PanoramaClient, PanosError};
 use super::codec;
+use super::kinds;
 use super::locations::{KINDS, Locations};
 use super::xml::Element;
 use super::xpath;
@@ -19,27 +20,11 @@ pub enum Which {
 }
 
 pub async fn read(client: &PanoramaClient, locs: &Locations, which: Which) -> Result<Observed, PanosError> {
-    // The reads run concurrently; the client keeps them within its in-flight limit.
-    let reads = KINDS.map(|kind| {
-        let xp = locs.container(kind);
-        async move {
-            let r = match which {
-                Which::Candidate => client.get(&xp).await?,
-                Which::Running => client.show(&xp).await?,
-            };
-            Ok::<_, PanosError>((kind, r))
-        }
-    });
-    let results = futures_join(reads).await;
+    // The five reads run concurrently; the client keeps them within its in-flight limit.
+    let results = futures_join(KINDS.map(|kind| read_kind(client, locs, which, kind))).await;
     let mut seen = Observed::default();
-    for r in results {
-        let (kind, result) = r?;
-        if let Some(result) = result {
-            // `get` wraps the matched node in <result>; the container is its one child.
-            for container in result.elements() {
-                codec::decode_container(kind, container, &mut seen);
-            }
-        }
+    for (kind, r) in KINDS.into_iter().zip(results) {
+        kinds::append(&mut seen, &mut r?, kind);
     }
     Ok(seen)
 }
@@ -63,6 +48,57 @@ pub async fn read_profile_groups(client: &PanoramaClient, locs: &Locations) -> R
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Every entry of one container (the other kinds stay empty), decoded as the answer is parsed
+/// (`<response><result><container><entry>`: the entries are at depth 4).
+pub async fn read_kind(client: &PanoramaClient, locs: &Locations, which: Which, kind: Kind) -> Result<Observed, PanosError> {
+    let mut seen = Observed::default();
+    let mut each = |e: Element| decode_one(kind, e, &mut seen);
+    client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut each).await?;
+    Ok(seen)
+}
+
+fn decode_one(kind: Kind, e: Element, into: &mut Observed) {
+    codec::decode_container(kind, &Element::new("c").child(e), into);
+}
+
+/// The xpath names of one `get` stay below this many characters (pan-os-python chunks its
+/// `entry[@name='a' or …]` deletes at about 25,000: `chunk_instances_for_delete_similar`).
+const NAMED_XPATH_CHARS: usize = 20_000;
+
+/// The entries of `kind` with these names, from the candidate config: one `get` of
+/// `…/entry[@name='a' or @name='b' …]` per chunk of names (PAN-OS answers every matching node
+/// in `<result>`; absent names are simply not there).
+pub async fn read_named(client: &PanoramaClient, locs: &Locations, kind: Kind, names: &[String]) -> Result<Observed, PanosError> {
+    let mut chunks: Vec<&[String]> = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, n) in names.iter().enumerate() {
+        if chars + n.len() + 12 > NAMED_XPATH_CHARS && i > start {
+            chunks.push(&names[start..i]);
+            (start, chars) = (i, 0);
+        }
+        chars += n.len() + 12;
+    }
+    if start < names.len() {
+        chunks.push(&names[start..]);
+    }
+    let container = locs.container(kind);
+    let reads = chunks.into_iter().map(|c| {
+        let xp = format!("{container}/{}", xpath::entries_or(c));
+        async move {
+            let mut seen = Observed::default();
+            // The matched entries are <result>'s children (depth 3).
+            let mut each = |e: Element| decode_one(kind, e, &mut seen);
+            client.read_entries(false, &xp, 3, &mut each).await?;
+            Ok::<_, PanosError>(seen)
+        }
+    });
+    let mut seen = Observed::default();
+    for r in futures::future::join_all(reads).await {
+        kinds::append(&mut seen, &mut r?, kind);
+    }
+    Ok(seen)
 }
 
 /// Reads what could reference our entries, for the planner's hold decision (facts §11.4): the

@@ -21,6 +21,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::panorama::apply::{self, LockWait, WriteMode};
+pub use crate::panorama::cache::Read;
+use crate::panorama::cache::{Cache, Candidate, Confirmed, Source};
 use crate::panorama::commit::{self, CommitError, PushTarget};
 use crate::panorama::jobs::Job;
 use crate::panorama::locations::Locations;
@@ -95,6 +97,8 @@ pub struct Engine {
     opts: EngineOptions,
     /// The firewalls' capacity as last read (when `firewalls.capacity` is not configured).
     capacity: tokio::sync::Mutex<Option<(Instant, Option<pano_eks_core::capacity::Capacity>)>>,
+    /// What `sync --watch` knows of Panorama between converges (unused by `--once` and `plan`).
+    cache: tokio::sync::Mutex<Cache>,
 }
 
 /// How long a read of the firewalls' capacity is used before it is read again (a replaced
@@ -112,6 +116,9 @@ pub struct Report {
     pub elapsed_ms: u128,
     /// Where the time went: (phase, milliseconds), in order.
     pub phases_ms: Vec<(&'static str, u128)>,
+    /// A cached converge of `sync --watch`: what confirming its plan read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Confirmed>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,6 +177,7 @@ impl Engine {
             sw_version,
             opts,
             capacity: tokio::sync::Mutex::new(None),
+            cache: tokio::sync::Mutex::new(Cache::default()),
         })
     }
 
@@ -182,19 +190,73 @@ impl Engine {
 
     /// One full converge. Bad facts are reported in the plan and do not stop the good ones.
     pub async fn converge(&self, facts: &Facts) -> Result<Report, SyncError> {
-        let start = Instant::now();
-        let mut phases = Vec::new();
-        let mut lap = Instant::now();
-        let mut mark = |name: &'static str, lap: &mut Instant| {
-            phases.push((name, lap.elapsed().as_millis()));
-            *lap = Instant::now();
-        };
+        let mut clock = Clock::start();
         let seen = self.observe().await?;
         let settings = self.settings_now().await;
-        mark("observe", &mut lap);
+        clock.mark("observe");
         let plan = pano_eks_core::plan(&settings, facts, &seen)?;
+        clock.mark("plan");
+        let (plan, write_calls) = self.write(plan).await?;
         let mut candidate = seen;
-        mark("plan", &mut lap);
+        candidate.apply(&plan.operations);
+        clock.mark("apply");
+        let scopes = self.differs_from_running(&plan, &candidate).await?;
+        clock.mark("compare with running");
+        self.commit_and_push(plan, write_calls, scopes, clock).await
+    }
+
+    /// One converge of `sync --watch`, from the watch cache ([`crate::panorama::cache`]): with
+    /// [`Read::Cached`] only what the plan touches is read (and whatever differs from the cache),
+    /// and "anything of ours uncommitted?" is the cache's record of our writes since the last
+    /// push; [`Read::Full`] (or a cold cache) reads everything and compares with the running
+    /// config, as [`Engine::converge`] does. A failed converge, or one with refused writes,
+    /// empties the cache, so the next one reads everything.
+    pub async fn converge_watched(&self, facts: &Facts, read: Read) -> Result<Report, SyncError> {
+        let mut cache = self.cache.lock().await;
+        let result = self.converge_cached(facts, read, &mut cache).await;
+        match &result {
+            Ok(r) if !r.plan.problems.iter().any(|p| p.kind == pano_eks_core::ProblemKind::Refused) => {}
+            _ => cache.forget(),
+        }
+        result
+    }
+
+    /// Empties the watch cache (lost leadership: another replica may have written since).
+    pub async fn forget_cache(&self) {
+        self.cache.lock().await.forget();
+    }
+
+    async fn converge_cached(&self, facts: &Facts, read: Read, cache: &mut Cache) -> Result<Report, SyncError> {
+        let mut clock = Clock::start();
+        let full = read == Read::Full || cache.is_cold();
+        if full {
+            cache.fill(self.observe().await?);
+        }
+        let settings = self.settings_now().await;
+        clock.mark("observe");
+        let source = self.candidate();
+        let (plan, confirmed) = cache.plan(&source, full, |o| Ok::<_, SyncError>(pano_eks_core::plan(&settings, facts, o)?)).await?;
+        if !full {
+            tracing::debug!(?confirmed, "plan confirmed against Panorama");
+        }
+        clock.mark(if full { "plan" } else { "plan and confirm" });
+        let (plan, write_calls) = self.write(plan).await?;
+        cache.record(&plan.operations);
+        clock.mark("apply");
+        let scopes = match cache.observed() {
+            Some(candidate) if full => self.differs_from_running(&plan, candidate).await?,
+            _ => cache.unpushed(),
+        };
+        clock.mark(if full { "compare with running" } else { "uncommitted (cache)" });
+        let mut report = self.commit_and_push(plan, write_calls, scopes, clock).await?;
+        cache.pushed();
+        report.confirmed = (!full).then_some(confirmed);
+        Ok(report)
+    }
+
+    /// Writes a plan; returns it as it went in (refused operations removed and reported against
+    /// their Services, planned again by the next converge) and the write calls made.
+    async fn write(&self, plan: Plan) -> Result<(Plan, usize), SyncError> {
         let applied = if plan.is_noop() {
             apply::Applied::default()
         } else {
@@ -207,38 +269,47 @@ impl Engine {
             let op = &plan.operations[r.operation];
             tracing::warn!(kind = ?op.kind(), name = op.name(), refusal = %r.message, "Panorama refused a write; the rest goes on");
         }
-        // What went in: the refused operations are reported against their Services and planned
-        // again by the next converge.
-        let plan = plan.with_refusals(&applied.refused);
-        let write_calls = applied.calls;
-        candidate.apply(&plan.operations);
-        mark("apply", &mut lap);
+        Ok((plan.with_refusals(&applied.refused), applied.calls))
+    }
 
-        // Commit when *our* entries in the candidate differ from the running config. A no-op plan
-        // with nothing pending anywhere (one cheap op call) skips reading the running config.
-        let (dg_differs, template_differs) = if plan.is_noop() && !self.pending_changes().await? {
-            (false, false)
-        } else {
-            let running = observe::read(&self.client, &self.locs, Which::Running).await?;
-            owned_differences(&Names::new(&self.settings.deployment), &candidate, &running)
-        };
-        mark("compare with running", &mut lap);
+    /// Whether *our* entries in the candidate differ from the running config, per scope (device
+    /// group, template). A no-op plan with nothing pending anywhere (one cheap op call) skips
+    /// reading the running config.
+    async fn differs_from_running(&self, plan: &Plan, candidate: &Observed) -> Result<(bool, bool), SyncError> {
+        if plan.is_noop() && !self.pending_changes().await? {
+            return Ok((false, false));
+        }
+        let running = observe::read(&self.client, &self.locs, Which::Running).await?;
+        Ok(owned_differences(&Names::new(&self.settings.deployment), candidate, &running))
+    }
+
+    /// Commits our admin's changes and pushes the scopes that changed, when any did.
+    async fn commit_and_push(&self, plan: Plan, write_calls: usize, scopes: (bool, bool), mut clock: Clock) -> Result<Report, SyncError> {
+        let (dg_differs, template_differs) = scopes;
         let mut commit_job = None;
         let mut pushes = Vec::new();
         if dg_differs || template_differs {
             let description = format!("pano-eks {}: {} operation(s)", self.settings.deployment, plan.operations.len());
             let job = commit::commit_partial(&self.client, &self.admin, &description, self.opts.lock_wait, self.opts.job_timeout).await?;
             commit_job = job.as_ref().map(|j| j.id);
-            mark("commit", &mut lap);
+            clock.mark("commit");
             if dg_differs {
                 pushes.push(self.push(PushTarget::DeviceGroup(&self.settings.device_group), &description).await?);
             }
             if template_differs {
                 pushes.push(self.push(PushTarget::TemplateStack(&self.template_stack), &description).await?);
             }
-            mark("push", &mut lap);
+            clock.mark("push");
         }
-        Ok(Report { plan, write_calls, commit_job, pushes, elapsed_ms: start.elapsed().as_millis(), phases_ms: phases })
+        Ok(Report {
+            plan,
+            write_calls,
+            commit_job,
+            pushes,
+            elapsed_ms: clock.start.elapsed().as_millis(),
+            phases_ms: clock.phases,
+            confirmed: None,
+        })
     }
 
     /// The settings a plan uses now: with `firewalls.capacity` as configured, else with the
@@ -282,23 +353,12 @@ impl Engine {
     /// Also what `shared` and the ancestor device groups hold, counted against the firewalls'
     /// limits (`panorama::capacity::elsewhere`).
     async fn observe(&self) -> Result<Observed, SyncError> {
-        let profiles = async {
-            match self.settings.security {
-                Some(_) => observe::read_profile_groups(&self.client, &self.locs).await,
-                None => Ok(Vec::new()),
-            }
-        };
-        let (seen, referrers, profiles, elsewhere) = tokio::join!(
-            observe::read(&self.client, &self.locs, Which::Candidate),
-            observe::read_referrers(&self.client, &self.locs),
-            profiles,
-            crate::panorama::capacity::elsewhere(&self.client, &self.locs)
-        );
-        let mut seen = seen?;
-        seen.referrers = referrers?;
-        seen.profile_groups = profiles?;
-        seen.elsewhere = elsewhere?;
-        Ok(seen)
+        Ok(self.candidate().everything().await?)
+    }
+
+    /// Panorama's candidate config, as the watch cache reads it.
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate { client: &self.client, locs: &self.locs, profile_groups: self.settings.security.is_some() }
     }
 
     /// `check pending-changes`: whether any administrator has uncommitted changes.
@@ -315,6 +375,24 @@ impl Engine {
             job: job.id,
             devices: job.devices.iter().map(|d| (d.serial.clone(), d.name.clone(), d.result.clone())).collect(),
         })
+    }
+}
+
+/// Where a converge's time went.
+struct Clock {
+    start: Instant,
+    lap: Instant,
+    phases: Vec<(&'static str, u128)>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock { start: Instant::now(), lap: Instant::now(), phases: Vec::new() }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        self.phases.push((phase, self.lap.elapsed().as_millis()));
+        self.lap = Instant::now();
     }
 }
 

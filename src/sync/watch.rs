@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 
 use super::metrics::Metrics;
 use super::verify_task::{EventTarget, Verifier};
-use super::{Engine, Report};
+use super::{Engine, Read, Report};
 use crate::kube::service_facts;
 
 /// One cluster whose Services are watched.
@@ -115,8 +115,9 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
         let done = tokio::select! {
             _ = &mut shutdown => break,
             // A replica that becomes the leader converges at once: changes it saw as a follower
-            // were not written by anyone (and /metrics' leader gauge follows either way).
-            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
+            // were not written by anyone (and /metrics' leader gauge follows either way). It reads
+            // everything: another replica wrote meanwhile.
+            () = leadership_changed(&mut leadership) => converge_once(&setup, &watches, &mut last_states, &mut verifier, Read::Full).await,
             Some(()) = rx.recv() => {
                 // Debounce: wait for a quiet window, at most 5 windows in total.
                 let cap = Instant::now() + setup.debounce * 5;
@@ -127,10 +128,11 @@ pub async fn run(setup: WatchSetup, shutdown: impl std::future::Future<Output = 
                     }
                 }
                 while rx.try_recv().is_ok() {}
-                converge_once(&setup, &watches, &mut last_states, &mut verifier).await
+                converge_once(&setup, &watches, &mut last_states, &mut verifier, Read::Cached).await
             }
-            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
-            _ = retry_due => converge_once(&setup, &watches, &mut last_states, &mut verifier).await,
+            // The resync and a retry read everything (drift repair; a failure emptied the cache).
+            _ = resync.tick() => converge_once(&setup, &watches, &mut last_states, &mut verifier, Read::Full).await,
+            _ = retry_due => converge_once(&setup, &watches, &mut last_states, &mut verifier, Read::Full).await,
         };
         retry.after(done);
     }
@@ -204,12 +206,15 @@ async fn converge_once(
     watches: &[ClusterWatch],
     last: &mut BTreeMap<(String, String, String), ServiceState>,
     verifier: &mut Verifier,
+    read: Read,
 ) -> Outcome {
     if let Some(l) = &setup.leader {
         let leading = *l.borrow();
         setup.metrics.set_leader(leading);
         if !leading {
             tracing::debug!("not the leader: not writing");
+            // Another replica writes meanwhile: what we knew of Panorama is stale.
+            setup.engine.forget_cache().await;
             return Outcome::Done;
         }
     }
@@ -225,7 +230,7 @@ async fn converge_once(
     verifier.supersede();
     let start = Instant::now();
     let converging = setup.metrics.converging();
-    let result = setup.engine.converge(&facts).await;
+    let result = setup.engine.converge_watched(&facts, read).await;
     if let Err(crate::sync::SyncError::Commit(crate::panorama::commit::CommitError::PushFailed { metric_target, devices, .. })) = &result {
         setup.metrics.pushed(metric_target, devices);
     }
