@@ -15,8 +15,7 @@ use aws_sdk_elasticloadbalancingv2::types as elb;
 use pano_eks::aws::alb::{self, AlbState, ServiceKey};
 use pano_eks::aws::alb_shards;
 use pano_eks::aws::{Aws, DEPLOYMENT_TAG, outbound};
-use pano_eks_core::{ClusterFacts, Facts, Plan, ServiceFacts, ServiceState, ServiceStatus};
-use support::aws_world::{MotoWorld, moto_world};
+use support::aws_world::{MotoWorld, moto_world, protected_services};
 
 const REGION: &str = "us-west-2";
 const DEPLOYMENT: &str = "demo";
@@ -236,54 +235,8 @@ async fn service_tagged(aws: &Aws, f: &Fixture) -> BTreeMap<String, Vec<String>>
     out
 }
 
-/// The core's plan and facts for some protected Services: (name, port, annotations).
-fn world(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
-    let statuses = services
-        .iter()
-        .map(|(n, port, _)| ServiceStatus {
-            cluster: "shop".into(),
-            namespace: "default".into(),
-            name: n.to_string(),
-            port: Some(*port),
-            state: ServiceState::Protected,
-            reason: String::new(),
-            nat_rule: Some(format!("{n}-{port}-inbound")),
-            address: None,
-            service_object: None,
-            security_rule: None,
-        })
-        .collect();
-    let facts = services
-        .iter()
-        .map(|(n, port, ann)| {
-            let ann: BTreeMap<&str, &str> = ann.iter().copied().collect();
-            serde_json::from_value::<ServiceFacts>(serde_json::json!({
-                "namespace": "default", "name": n, "type": "LoadBalancer", "created": "2026-01-01T00:00:00Z",
-                "labels": {"panw-tg-port": port.to_string()}, "annotations": ann,
-            }))
-            .unwrap()
-        })
-        .collect();
-    let plan = Plan {
-        operations: vec![],
-        device_group_changed: false,
-        template_changed: false,
-        services: statuses,
-        clusters: vec![],
-        problems: vec![],
-    };
-    (
-        plan,
-        Facts {
-            clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }],
-            firewalls: vec![],
-            ..Default::default()
-        },
-    )
-}
-
 async fn reconcile(aws: &Aws, f: &Fixture, services: &[(&str, u16, &[(&str, &str)])]) -> alb_shards::AlbReport {
-    let (plan, facts) = world(services);
+    let (plan, facts) = protected_services(services);
     let r = alb_shards::reconcile(aws, &f.alb, &alb::wanted(&plan, &facts)).await.unwrap();
     eprintln!("alb: {:#?}", r.done);
     r

@@ -24,8 +24,7 @@ use pano_eks::config::{self, LoadOptions, LoadedConfig};
 use pano_eks::secret::Secret;
 use pano_eks::sync::{Credentials, Engine, EngineOptions, sources};
 use pano_eks_core::aws::iam::{Call, Front, Scope, allowed_actions, permissions_for_call, sync_policy};
-use pano_eks_core::{Facts, Plan, ServiceFacts, ServiceState, ServiceStatus};
-use support::aws_world::{MotoWorld, moto_world};
+use support::aws_world::{MotoWorld, moto_world, protected_services};
 use support::{PASSWORD, Sim, TestConfig};
 
 const REGION: &str = "us-west-2";
@@ -130,47 +129,6 @@ async fn world(aws: &Aws, cfg: &config::Config) -> String {
     rt
 }
 
-/// A plan with these Services protected, and their facts: (name, port, annotations).
-fn protected(services: &[(&str, u16, &[(&str, &str)])]) -> (Plan, Facts) {
-    let statuses = services
-        .iter()
-        .map(|(n, port, _)| ServiceStatus {
-            cluster: "shop".into(),
-            namespace: "default".into(),
-            name: n.to_string(),
-            port: Some(*port),
-            state: ServiceState::Protected,
-            reason: String::new(),
-            nat_rule: Some(format!("{n}-{port}-inbound")),
-            address: None,
-            service_object: None,
-            security_rule: None,
-        })
-        .collect();
-    let facts = services
-        .iter()
-        .map(|(n, port, ann)| {
-            let ann: BTreeMap<&str, &str> = ann.iter().copied().collect();
-            serde_json::from_value::<ServiceFacts>(serde_json::json!({
-                "namespace": "default", "name": n, "type": "LoadBalancer", "created": "2026-01-01T00:00:00Z",
-                "labels": {"panw-tg-port": port.to_string()}, "annotations": ann,
-            }))
-            .unwrap()
-        })
-        .collect();
-    let plan = Plan {
-        operations: vec![],
-        device_group_changed: false,
-        template_changed: false,
-        services: statuses,
-        clusters: vec![],
-        problems: vec![],
-    };
-    let mut f = Facts::default();
-    f.clusters.push(pano_eks_core::ClusterFacts { name: "shop".into(), subnets: vec![], services: facts });
-    (plan, f)
-}
-
 /// One sync's AWS steps, as `sync --once` runs them after its converge.
 async fn sync_aws_steps(aws: &Aws, loaded: &LoadedConfig, engine: &Engine, services: &[(&str, u16, &[(&str, &str)])]) {
     let facts = sources::aws_facts(loaded, aws).await.unwrap();
@@ -178,7 +136,7 @@ async fn sync_aws_steps(aws: &Aws, loaded: &LoadedConfig, engine: &Engine, servi
     assert_eq!(facts.clusters[0].subnets.len(), 1, "the cluster's subnet is discovered");
     let lines = pano_eks::commands::vm_auth_key::renew_if_due(aws, &loaded.config, &engine.client, true).await.unwrap();
     eprintln!("vm-auth-key: {lines:?}");
-    let (plan, facts) = protected(services);
+    let (plan, facts) = protected_services(services);
     let r = front_and_egress::after_sync(aws, &loaded.config, &plan, &facts).await;
     eprintln!("front and egress: {:#?}", r.lines());
     assert!(r.errors.is_empty(), "{:?}", r.errors);

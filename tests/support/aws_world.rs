@@ -222,3 +222,49 @@ impl Drop for KubeSim {
         let _ = self.child.wait();
     }
 }
+
+/// The core's plan and facts for some Services protected in cluster `shop` (name, port,
+/// annotations): what the AWS side of a converge (fronts, egress) takes from the Panorama side.
+pub fn protected_services(services: &[(&str, u16, &[(&str, &str)])]) -> (pano_eks_core::Plan, pano_eks_core::Facts) {
+    use pano_eks_core::{ClusterFacts, Facts, Plan, ServiceFacts, ServiceState, ServiceStatus};
+    let statuses = services
+        .iter()
+        .map(|(n, port, _)| ServiceStatus {
+            cluster: "shop".into(),
+            namespace: "default".into(),
+            name: n.to_string(),
+            port: Some(*port),
+            state: ServiceState::Protected,
+            reason: String::new(),
+            nat_rule: Some(format!("{n}-{port}-inbound")),
+            address: None,
+            service_object: None,
+            security_rule: None,
+        })
+        .collect();
+    let facts = services
+        .iter()
+        .map(|(n, port, ann)| {
+            let ann: std::collections::BTreeMap<&str, &str> = ann.iter().copied().collect();
+            serde_json::from_value::<ServiceFacts>(serde_json::json!({
+                "namespace": "default", "name": n, "type": "LoadBalancer", "created": "2026-01-01T00:00:00Z",
+                "labels": {"panw-tg-port": port.to_string()}, "annotations": ann,
+            }))
+            .unwrap()
+        })
+        .collect();
+    let plan = Plan {
+        operations: vec![],
+        device_group_changed: false,
+        template_changed: false,
+        services: statuses,
+        clusters: vec![],
+        problems: vec![],
+    };
+    let facts = Facts {
+        clusters: vec![ClusterFacts { name: "shop".into(), subnets: vec![], services: facts }],
+        firewalls: vec![],
+        ..Default::default()
+    };
+    (plan, facts)
+}

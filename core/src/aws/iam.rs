@@ -155,8 +155,11 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
     let elb = p(param::ELB_NAME);
     let target_groups = arn("elasticloadbalancing", "targetgroup/*/*");
     let reads: &[&'static str] = match front {
+        // The ALB front finds its shards (`<name>-front-N`) and their listeners (core::front::shards).
         Front::Alb => &[
             "autoscaling:DescribeLoadBalancerTargetGroups",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
