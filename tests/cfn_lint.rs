@@ -108,7 +108,7 @@ fn rendered_templates_pass_cfn_lint() {
         "existing_igw_id",
         "outbound_via_firewall = true\nexisting_igw_id",
         1,
-    ) + "\n[sync]\nmanage_alb = true\n";
+    ) + "\n[sync]\nmanage_alb = true\nmetrics_addr = \"0.0.0.0:9090\"\n";
     std::fs::write(dir.path().join("in-cluster.toml"), in_cluster).unwrap();
     let access = render_config(dir.path(), "in-cluster.toml", "incluster", false);
     let names = |v: &[PathBuf]| v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();

@@ -54,6 +54,8 @@ fn sorted(mut o: Observed) -> Observed {
     o.static_routes.retain(|x| ours(&x.name));
     // Referrers are read for planning only; a rule's uuid is PAN-OS's identity, new per create.
     o.referrers.clear();
+    // Counts of what others hold (capacity) include another admin's pending rules in the candidate.
+    o.elsewhere = Default::default();
     o.nat_rules.iter_mut().for_each(|r| r.uuid = None);
     canonical(o)
 }
