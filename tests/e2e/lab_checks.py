@@ -47,7 +47,8 @@ def hostname(ns, name):
 def expected(services):
     """The exact set of our Panorama objects for these Services (ns, name, label port, port)."""
     return {
-        "tags": ["pano-eks", "pano-eks.demo.shop"],
+        # [sync.security] is on in the lab: a namespace tag per namespace with protected Services.
+        "tags": ["pano-eks", "pano-eks.demo.shop"] + sorted({f"pano-eks.demo.shop.{ns}" for ns, _, _, _ in services}),
         "addresses": {f"demo.shop.{ns}.{n}": hostname(ns, n) for ns, n, _, _ in services},
         "services": {f"demo.tcp-{p}": f"tcp/{p}" for _, _, p, _ in services},
         "nat_in": {f"demo.in.shop.{ns}.{n}": (f"demo.tcp-{p}", f"demo.shop.{ns}.{n}", str(port)) for ns, n, p, port in services},
