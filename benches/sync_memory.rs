@@ -19,6 +19,7 @@ fn facts(clusters: usize, per_cluster: usize, relabelled: Option<usize>) -> Stri
                 let port = if relabelled == Some(n) { 40_000 + n } else { 10_000 + n };
                 format!(
                     r#"{{"namespace": "ns-{}", "name": "svc-{i}", "labels": {{"panw-tg-port": "{port}"}}, "type": "LoadBalancer",
+                 "annotations": {{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
                        "lb_hostname": "internal-c{c}-s{i}-0123456789.us-west-2.elb.amazonaws.com", "ports": [{{"port": 8080, "protocol": "TCP"}}],
                        "created": "2026-11-26T10:00:00Z"}}"#,
                     i % 10

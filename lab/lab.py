@@ -22,6 +22,7 @@ Subcommands (all talk to the lab's own moto / panorama-sim on 127.0.0.1; nothing
   panorama                    JSON: our Panorama objects read back with pan-os-python
   nat-rule NAME               one line: a NAT rule's service, destination and translation
   wait-status CONFIG N        poll `pano-eks status --output json` until N Services are protected
+  wait-state CONFIG NS/NAME STATE   poll it until that Service has STATE; print its reason
                               and committed (prints the table once, at the end)
 
 Environment: AWS_ENDPOINT_URL, AWS_REGION, dummy credentials (moto); LAB_PANORAMA_URL,
@@ -324,10 +325,29 @@ def wait_status(config, n, timeout=180):
     sys.exit(f"waited {time.monotonic() - start:.0f}s for {n} protected and committed Services; the last status is above")
 
 
+def wait_state(config, service, state, timeout=180):
+    """Polls `status` until the Service NS/NAME has STATE and prints its reason. The bound is a
+    failure detector, as in wait_status."""
+    ns, _, name = service.partition("/")
+    start = time.monotonic()
+    last = None
+    while time.monotonic() - start < float(timeout):
+        p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", config, "--output", "json", "status", "--no-verify"], capture_output=True, text=True)
+        if p.returncode == 0:
+            last = json.loads(p.stdout)
+            hit = [s for s in last["services"] if (s["namespace"], s["name"]) == (ns, name) and s["state"] == state]
+            if hit:
+                print(f"     {service}: {state}: {hit[0].get('reason', '')}")
+                return 0
+        time.sleep(0.5)
+    print(json.dumps(last, indent=1), file=sys.stderr)
+    sys.exit(f"waited {time.monotonic() - start:.0f}s for {service} to be {state}; the last status is above")
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"free-port": free_port, "prepare": prepare, "lifecycle": lifecycle, "inventory": inventory, "panorama": panorama_json,
-          "nat-rule": nat_rule, "wait-status": wait_status, "devices": devices, "dns": dns, "allow-inbound": allow_inbound,
+          "nat-rule": nat_rule, "wait-status": wait_status, "wait-state": wait_state, "devices": devices, "dns": dns, "allow-inbound": allow_inbound,
           "sim-post": sim_post, "wait-idle": wait_idle}[cmd]
     return fn(*args) or 0
 

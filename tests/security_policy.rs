@@ -27,9 +27,13 @@ fn facts(services: &[(&str, &str, &str, &[(&str, &str)])]) -> Facts {
     let svcs: Vec<serde_json::Value> = services
         .iter()
         .map(|(ns, name, label, ann)| {
+            // An internal NLB (the lab's), plus the test's own annotations.
+            let internal = [("service.beta.kubernetes.io/aws-load-balancer-internal", "true")];
+            let annotations: serde_json::Map<_, _> =
+                internal.iter().chain(ann.iter()).map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
             serde_json::json!({
                 "namespace": ns, "name": name, "labels": {"panw-tg-port": label}, "type": "LoadBalancer",
-                "annotations": ann.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
+                "annotations": annotations,
                 "lb_hostname": format!("internal-{name}.elb.us-west-2.amazonaws.com"),
                 "ports": [{"port": 80, "protocol": "TCP"}], "created": "2026-11-26T10:00:00Z"
             })

@@ -113,11 +113,17 @@ fn st(sid: &'static str, actions: &[&'static str], resources: Vec<String>, condi
 /// The policy of the sync role: statements in a fixed order, actions sorted in each.
 pub fn sync_policy(scope: &Scope) -> Vec<Statement> {
     let mut out = Vec::new();
-    // Discovery (every sync): subnets of each cluster, the firewall group's instances. No
-    // resource-level permissions exist for these Describe calls.
+    // Discovery (every sync): subnets of each cluster, the firewall group's instances, the load
+    // balancers (each Service's own scheme: core::security::exposure). No resource-level
+    // permissions exist for these Describe calls.
     out.push(st(
         "Discovery",
-        &["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeSubnets"],
+        &[
+            "autoscaling:DescribeAutoScalingGroups",
+            "ec2:DescribeInstances",
+            "ec2:DescribeSubnets",
+            "elasticloadbalancing:DescribeLoadBalancers",
+        ],
         vec!["*".into()],
         vec![],
     ));
@@ -155,11 +161,11 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
     let elb = p(param::ELB_NAME);
     let target_groups = arn("elasticloadbalancing", "targetgroup/*/*");
     let reads: &[&'static str] = match front {
-        // The ALB front finds its shards (`<name>-front-N`) and their listeners (core::front::shards).
+        // The ALB front finds its shards (`<name>-front-N`, by DescribeLoadBalancers of Discovery)
+        // and their listeners (core::front::shards).
         Front::Alb => &[
             "autoscaling:DescribeLoadBalancerTargetGroups",
             "elasticloadbalancing:DescribeListeners",
-            "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
