@@ -33,16 +33,22 @@ async fn futures_join<F: std::future::Future>(futs: [F; 7]) -> Vec<F::Output> {
     futures::future::join_all(futs).await
 }
 
-/// The names of the security profile groups the device group can use: its own and `shared`'s
-/// (`[sync.security]` checks a Service's `pano-eks/profile-group` against them). Ancestor device
-/// groups are not read: a group only an ancestor holds is reported unknown (strict).
+/// The names of the security profile groups the device group can use: its own, its ancestor
+/// device groups' and `shared`'s (a rule may name any object the device group inherits; the
+/// hierarchy from Panorama's read-only `parent-dg` nodes, as [`super::capacity::elsewhere`]
+/// reads it). `[sync.security]` checks a Service's `pano-eks/profile-group` against them. Names
+/// only (`…/profile-group/entry/@name`), concurrent within the client's in-flight limit.
 pub async fn read_profile_groups(client: &PanoramaClient, locs: &Locations) -> Result<Vec<String>, PanosError> {
-    let dg_path = xpath::dg_profile_groups(&locs.device_group);
-    let (dg, shared) = tokio::join!(client.get(&dg_path), client.get("/config/shared/profile-group"));
+    let hierarchy = client.get(&xpath::dg_hierarchy()).await?;
+    let parents = hierarchy.as_ref().map(parse_hierarchy).unwrap_or_default();
+    let mut at: Vec<String> = vec!["/config/shared".into(), xpath::device_group(&locs.device_group)];
+    at.extend(pano_eks_core::ancestors(&parents, &locs.device_group).iter().map(|dg| xpath::device_group(dg)));
+    let names: Vec<String> = at.iter().map(|prefix| format!("{prefix}/profile-group/entry/@name")).collect();
+    let answers = futures::future::join_all(names.iter().map(|xp| client.get(xp))).await;
     let mut out = Vec::new();
-    for r in [dg?, shared?].into_iter().flatten() {
-        for container in r.elements() {
-            out.extend(container.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)));
+    for answer in answers {
+        if let Some(r) = answer? {
+            out.extend(r.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)));
         }
     }
     out.sort();
