@@ -99,6 +99,10 @@ pub struct Engine {
     capacity: tokio::sync::Mutex<Option<(Instant, Option<pano_eks_core::capacity::Capacity>)>>,
     /// What `sync --watch` knows of Panorama between converges (unused by `--once` and `plan`).
     cache: tokio::sync::Mutex<Cache>,
+    /// Scopes whose last push of ours did not end OK (device group, template stack): the commit
+    /// landed, so the next converge finds nothing to commit, yet a firewall still lacks the
+    /// change. The next converge pushes them again until a push ends OK.
+    owed: std::sync::Mutex<(bool, bool)>,
 }
 
 /// How long a read of the firewalls' capacity is used before it is read again (a replaced
@@ -178,6 +182,7 @@ impl Engine {
             opts,
             capacity: tokio::sync::Mutex::new(None),
             cache: tokio::sync::Mutex::new(Cache::default()),
+            owed: std::sync::Mutex::new((false, false)),
         })
     }
 
@@ -284,8 +289,13 @@ impl Engine {
     }
 
     /// Commits our admin's changes and pushes the scopes that changed, when any did.
+    /// A push that did not end OK is owed: pushed again by the next converge, whatever it finds.
     async fn commit_and_push(&self, plan: Plan, write_calls: usize, scopes: (bool, bool), mut clock: Clock) -> Result<Report, SyncError> {
-        let (dg_differs, template_differs) = scopes;
+        let owed = *self.owed.lock().expect("owed pushes");
+        let (dg_differs, template_differs) = (scopes.0 || owed.0, scopes.1 || owed.1);
+        if owed.0 || owed.1 {
+            tracing::info!(device_group = owed.0, template_stack = owed.1, "pushing again what the last push did not land");
+        }
         let mut commit_job = None;
         let mut pushes = Vec::new();
         if dg_differs || template_differs {
@@ -293,11 +303,16 @@ impl Engine {
             let job = commit::commit_partial(&self.client, &self.admin, &description, self.opts.lock_wait, self.opts.job_timeout).await?;
             commit_job = job.as_ref().map(|j| j.id);
             clock.mark("commit");
+            // Committed: each push is owed until it ends OK (a failed first one leaves the
+            // second owed too, not forgotten).
+            *self.owed.lock().expect("owed pushes") = (dg_differs, template_differs);
             if dg_differs {
                 pushes.push(self.push(PushTarget::DeviceGroup(&self.settings.device_group), &description).await?);
+                self.owed.lock().expect("owed pushes").0 = false;
             }
             if template_differs {
                 pushes.push(self.push(PushTarget::TemplateStack(&self.template_stack), &description).await?);
+                self.owed.lock().expect("owed pushes").1 = false;
             }
             clock.mark("push");
         }
