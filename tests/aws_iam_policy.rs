@@ -3,9 +3,11 @@
 //! recorder: sync's AWS steps — discovery (`sources::aws_facts`), the bootstrap vm-auth-key check
 //! and renewal (`vm_auth_key::renew_if_due`) and the front and egress step
 //! (`front_and_egress::after_sync`), the functions `sync --once` and `sync --watch` run — over
-//! three converges that together take every path (create, change and delete a Service's target
-//! group and rule, the listener default, a drifted health check; allocate, move and release
-//! EIPs, replace and create the default route).
+//! six converges that together take every path (create, change and delete a Service's target
+//! group and rule, the listener default, a drifted health check; a second front for 130
+//! Services, the firewalls registered directly past the autoscaling group's 50 target groups, a
+//! replaced firewall, the second front removed; allocate, move and release EIPs, replace and
+//! create the default route).
 //!
 //! Fails if sync calls an action the policy does not allow, and if the policy allows an action
 //! no call needed. See docs/aws-access.md.
@@ -29,6 +31,9 @@ use support::{PASSWORD, Sim, TestConfig};
 
 const REGION: &str = "us-west-2";
 
+/// A protected Service: name, port, annotations.
+type Svc<'a> = (&'a str, u16, &'a [(&'a str, &'a str)]);
+
 fn tagged(kind: ResourceType, extra: &[(&str, &str)]) -> TagSpecification {
     let mut t = TagSpecification::builder().resource_type(kind).tags(Tag::builder().key(DEPLOYMENT_TAG).value("demo").build());
     for (k, v) in extra {
@@ -41,7 +46,7 @@ fn tagged(kind: ResourceType, extra: &[(&str, &str)]) -> TagSpecification {
 /// cluster route table (0.0.0.0/0 → IGW), the ALB with its listener and target group, the firewall
 /// ASG with one firewall and its trust ENI (as the lifecycle lambda adds it), the EKS cluster, and
 /// the two stacks' outputs sync reads. Returns the route table.
-async fn world(aws: &Aws, cfg: &config::Config) -> String {
+async fn world(aws: &Aws, cfg: &config::Config, front: Front) -> String {
     let ec2 = &aws.ec2;
     let vpc = ec2.create_vpc().cidr_block("192.168.0.0/16").tag_specifications(tagged(ResourceType::Vpc, &[])).send().await.unwrap();
     let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
@@ -62,14 +67,39 @@ async fn world(aws: &Aws, cfg: &config::Config) -> String {
     ec2.create_route().route_table_id(&rt).destination_cidr_block("0.0.0.0/0").gateway_id(&igw).send().await.unwrap();
     ec2.associate_route_table().route_table_id(&rt).subnet_id(&subnets["cluster"]).send().await.unwrap();
 
-    let lb =
-        aws.elbv2.create_load_balancer().name(cfg.elb_name()).subnets(&subnets["untrust-a"]).subnets(&subnets["untrust-b"]).send().await;
+    // The load balancer's own security group (the stack's ElbSecurityGroup, with the stack tags).
+    let sg = ec2
+        .create_security_group()
+        .group_name("demo-elb")
+        .description("public load balancer")
+        .vpc_id(&vpc)
+        .tag_specifications(tagged(ResourceType::SecurityGroup, &[]))
+        .send()
+        .await
+        .unwrap();
+    let elb_sg = sg.group_id().unwrap().to_string();
+    let (lb_type, proto) = match front {
+        Front::Alb => (elb::LoadBalancerTypeEnum::Application, elb::ProtocolEnum::Http),
+        Front::Nlb => (elb::LoadBalancerTypeEnum::Network, elb::ProtocolEnum::Tcp),
+    };
+    let lb = aws
+        .elbv2
+        .create_load_balancer()
+        .name(cfg.elb_name())
+        .r#type(lb_type)
+        .scheme(elb::LoadBalancerSchemeEnum::InternetFacing)
+        .subnets(&subnets["untrust-a"])
+        .subnets(&subnets["untrust-b"])
+        .security_groups(&elb_sg)
+        .tags(elb::Tag::builder().key(DEPLOYMENT_TAG).value("demo").build())
+        .send()
+        .await;
     let lb_arn = lb.unwrap().load_balancers()[0].load_balancer_arn().unwrap().to_string();
     let tg = aws
         .elbv2
         .create_target_group()
         .name("demo-fw-public")
-        .protocol(elb::ProtocolEnum::Http)
+        .protocol(proto.clone())
         .port(81)
         .vpc_id(&vpc)
         .target_type(elb::TargetTypeEnum::Instance)
@@ -78,7 +108,7 @@ async fn world(aws: &Aws, cfg: &config::Config) -> String {
         .unwrap();
     let public_tg = tg.target_groups()[0].target_group_arn().unwrap().to_string();
     let forward = elb::Action::builder().r#type(elb::ActionTypeEnum::Forward).target_group_arn(&public_tg).build();
-    let l = aws.elbv2.create_listener().load_balancer_arn(&lb_arn).port(80).protocol(elb::ProtocolEnum::Http).default_actions(forward);
+    let l = aws.elbv2.create_listener().load_balancer_arn(&lb_arn).port(80).protocol(proto).default_actions(forward);
     let listener = l.send().await.unwrap().listeners()[0].listener_arn().unwrap().to_string();
 
     let ami = ec2.describe_images().send().await.unwrap().images().iter().find_map(|i| i.image_id().map(str::to_string)).unwrap();
@@ -122,6 +152,8 @@ async fn world(aws: &Aws, cfg: &config::Config) -> String {
         ("PublicTargetGroupArn", public_tg.as_str()),
         ("FirewallAsgName", asg.as_str()),
         ("InternetGatewayId", igw.as_str()),
+        ("PublicElbArn", lb_arn.as_str()),
+        ("ElbSecurityGroup", elb_sg.as_str()),
     ]);
     aws.cfn.create_stack().stack_name(cfg.firewall_stack()).template_body(fw).send().await.unwrap();
     let cl = outputs(&[("ClusterRouteTable", rt.as_str())]);
@@ -130,7 +162,7 @@ async fn world(aws: &Aws, cfg: &config::Config) -> String {
 }
 
 /// One sync's AWS steps, as `sync --once` runs them after its converge.
-async fn sync_aws_steps(aws: &Aws, loaded: &LoadedConfig, engine: &Engine, services: &[(&str, u16, &[(&str, &str)])]) {
+async fn sync_aws_steps(aws: &Aws, loaded: &LoadedConfig, engine: &Engine, services: &[Svc<'_>]) {
     let facts = sources::aws_facts(loaded, aws).await.unwrap();
     assert_eq!(facts.firewalls.len(), 1, "the firewall is discovered: {facts:?}");
     assert_eq!(facts.clusters[0].subnets.len(), 1, "the cluster's subnet is discovered");
@@ -184,13 +216,14 @@ fn call_of(req: &serde_json::Value) -> Call {
     Call { service, operation, tags_on_create }
 }
 
-#[test]
-fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_nothing_else() {
-    let Some(MotoWorld { rt, moto, aws }) = moto_world(REGION) else { return };
+/// The world of `front`, moto recording nothing yet, Panorama's sim, the config (`manage_alb`,
+/// egress with `outbound`), an engine, and the bootstrap package with a key due for renewal.
+fn start(rt: &tokio::runtime::Runtime, aws: &Aws, front: Front, outbound: bool) -> (Sim, LoadedConfig, Engine) {
     let sim = Sim::start(&["--job-step-ms", "0"]);
     let path = TestConfig {
         panorama_url: &sim.url,
-        extra_network: "outbound_via_firewall = true",
+        extra_network: if outbound { "outbound_via_firewall = true" } else { "" },
+        extra_firewalls: if front == Front::Nlb { "elb_type = \"network\"" } else { "" },
         extra_sync: "manage_alb = true",
         ..TestConfig::default()
     }
@@ -198,10 +231,9 @@ fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_noth
     let loaded = config::load(&path, LoadOptions::runtime()).unwrap_or_else(|d| panic!("{d}"));
     let cfg = loaded.config.clone();
     let scope = pano_eks::render::cfn::sync_scope(&cfg);
-    assert_eq!(scope, Scope { clusters: 1, front: Some(Front::Alb), outbound: true });
-
+    assert_eq!(scope, Scope { clusters: 1, front: Some(front), outbound });
     let engine = rt.block_on(async {
-        let route_table = world(&aws, &cfg).await;
+        let route_table = world(aws, &cfg, front).await;
         assert!(!route_table.is_empty());
         let engine = Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(PASSWORD)))
             .await
@@ -225,6 +257,55 @@ fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_noth
         .unwrap();
         engine
     });
+    (sim, loaded, engine)
+}
+
+/// The firewall group replaces its firewall; the lifecycle lambda gives the new one its trust
+/// ENI (device index 2).
+async fn replace_firewall(aws: &Aws, cfg: &config::Config) {
+    let g = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(cfg.firewall_asg()).send().await.unwrap();
+    let old = g.auto_scaling_groups()[0].instances()[0].instance_id().unwrap().to_string();
+    aws.asg.terminate_instance_in_auto_scaling_group().instance_id(&old).should_decrement_desired_capacity(false).send().await.unwrap();
+    let g = aws.asg.describe_auto_scaling_groups().auto_scaling_group_names(cfg.firewall_asg()).send().await.unwrap();
+    let new = g.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id()).find(|i| *i != old).unwrap().to_string();
+    let subnet =
+        aws.ec2.describe_subnets().filters(Filter::builder().name("cidr-block").values("192.168.2.0/24").build()).send().await.unwrap();
+    let eni = aws.ec2.create_network_interface().subnet_id(subnet.subnets()[0].subnet_id().unwrap()).send().await.unwrap();
+    let eni = eni.network_interface().unwrap().network_interface_id().unwrap().to_string();
+    aws.ec2.attach_network_interface().network_interface_id(&eni).instance_id(&new).device_index(2).send().await.unwrap();
+}
+
+/// The comparison: every recorded call's actions are allowed, every allowed action was needed,
+/// and the paths the scenario promises (`must`) really ran.
+fn compare(recorded: &[serde_json::Value], scope: &Scope, must: &[&str]) {
+    let calls: BTreeSet<Call> = recorded.iter().map(call_of).collect();
+    let needed: BTreeMap<String, Vec<String>> = calls.iter().fold(BTreeMap::new(), |mut m, c| {
+        for p in permissions_for_call(c) {
+            m.entry(p).or_default().push(format!("{}:{}{}", c.service, c.operation, if c.tags_on_create { " (tagged)" } else { "" }));
+        }
+        m
+    });
+    eprintln!("{} requests; the permissions they needed:", recorded.len());
+    for (p, by) in &needed {
+        eprintln!("  {p} <- {}", by.join(", "));
+    }
+    let policy = sync_policy(scope);
+    let allowed: BTreeSet<String> = allowed_actions(&policy).into_iter().map(str::to_string).collect();
+    let needed_set: BTreeSet<String> = needed.keys().cloned().collect();
+    let not_allowed: Vec<&String> = needed_set.difference(&allowed).collect();
+    assert!(not_allowed.is_empty(), "sync called actions the policy does not allow: {not_allowed:?}");
+    let never_needed: Vec<&String> = allowed.difference(&needed_set).collect();
+    assert!(never_needed.is_empty(), "the policy allows actions sync never needed: {never_needed:?}");
+    for m in must {
+        assert!(needed_set.contains(*m), "{m} never called");
+    }
+}
+
+#[test]
+fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_nothing_else() {
+    let Some(MotoWorld { rt, moto, aws }) = moto_world(REGION) else { return };
+    let (_sim, loaded, engine) = start(&rt, &aws, Front::Alb, true);
+    let cfg = loaded.config.clone();
 
     moto.start_recording();
     let host: &[(&str, &str)] = &[(alb::HOST_ANNOTATION, "shop.example.com")];
@@ -265,34 +346,84 @@ fn every_aws_call_sync_makes_is_allowed_by_the_policy_and_the_policy_allows_noth
     rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &[("api", 83, path_b), ("web", 84, &[])]));
     // 3. web alone takes the listener's default action.
     rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &[("web", 84, &[])]));
+    // 4. 130 Services with a host each: a second front (load balancer, listener, rules, target
+    //    groups), 49 groups attached to the firewall group (50 with the stack's), the rest with
+    //    the firewall registered directly.
+    let names: Vec<String> = (0..130).map(|i| format!("svc{i:03}")).collect();
+    let hosts: Vec<[(&str, &str); 1]> =
+        names.iter().map(|n| [(alb::HOST_ANNOTATION, Box::leak(format!("{n}.example.com").into_boxed_str()) as &str)]).collect();
+    let many = |n: usize| -> Vec<Svc<'_>> { (0..n).map(|i| (names[i].as_str(), 2000 + i as u16, &hosts[i][..])).collect() };
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &many(130)));
     let second = moto.stop_recording();
 
-    let calls: BTreeSet<Call> = first.iter().chain(&second).map(call_of).collect();
-    let needed: BTreeMap<String, Vec<String>> = calls.iter().fold(BTreeMap::new(), |mut m, c| {
-        for p in permissions_for_call(c) {
-            m.entry(p).or_default().push(format!("{}:{}{}", c.service, c.operation, if c.tags_on_create { " (tagged)" } else { "" }));
+    // Between: the firewall group replaces the firewall.
+    rt.block_on(replace_firewall(&aws, &cfg));
+    moto.start_recording();
+    // 5. The same 130: the directly registered groups get the new firewall, lose the old one.
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &many(130)));
+    // 6. 40 go (the second front's 31 among them): the second front is deleted.
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &many(90)));
+    let third = moto.stop_recording();
+    let fronts = rt.block_on(aws.elbv2.describe_load_balancers().send()).unwrap();
+    assert_eq!(fronts.load_balancers().len(), 1, "the second front is gone again");
+
+    let recorded: Vec<serde_json::Value> = first.into_iter().chain(second).chain(third).collect();
+    compare(
+        &recorded,
+        &pano_eks::render::cfn::sync_scope(&cfg),
+        &[
+            "elasticloadbalancing:DeleteRule",
+            "elasticloadbalancing:ModifyTargetGroup",
+            "ec2:ReleaseAddress",
+            "ec2:CreateRoute",
+            "s3:PutObject",
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+        ],
+    );
+}
+
+/// The same with an NLB front (no egress): 60 Service ports and one on the stack's port 80, so a
+/// second NLB is made and 11 groups get the firewall registered directly; a replaced firewall;
+/// then the second NLB's Services, the one on 80 and one attached go, and the second NLB is
+/// deleted.
+#[test]
+fn the_nlb_front_and_its_shards_need_exactly_what_the_policy_allows() {
+    let Some(MotoWorld { rt, moto, aws }) = moto_world(REGION) else { return };
+    let (_sim, loaded, engine) = start(&rt, &aws, Front::Nlb, false);
+    let cfg = loaded.config.clone();
+    let names: Vec<String> = (0..60).map(|i| format!("svc{i:03}")).collect();
+    let ports = |range: std::ops::Range<usize>, web: bool| -> Vec<Svc<'_>> {
+        let mut v: Vec<Svc<'_>> = range.map(|i| (names[i].as_str(), 2000 + i as u16, &[][..])).collect();
+        if web {
+            v.push(("web", 80, &[]));
         }
-        m
-    });
-    eprintln!("{} requests; the permissions they needed:", first.len() + second.len());
-    for (p, by) in &needed {
-        eprintln!("  {p} <- {}", by.join(", "));
-    }
-    let policy = sync_policy(&scope);
-    let allowed: BTreeSet<String> = allowed_actions(&policy).into_iter().map(str::to_string).collect();
-    let needed_set: BTreeSet<String> = needed.keys().cloned().collect();
-    let not_allowed: Vec<&String> = needed_set.difference(&allowed).collect();
-    assert!(not_allowed.is_empty(), "sync called actions the policy does not allow: {not_allowed:?}");
-    let never_needed: Vec<&String> = allowed.difference(&needed_set).collect();
-    assert!(never_needed.is_empty(), "the policy allows actions sync never needed: {never_needed:?}");
-    // The paths the scenario promises really ran (else the comparison above proves little).
-    for must in [
-        "elasticloadbalancing:DeleteRule",
-        "elasticloadbalancing:ModifyTargetGroup",
-        "ec2:ReleaseAddress",
-        "ec2:CreateRoute",
-        "s3:PutObject",
-    ] {
-        assert!(needed_set.contains(must), "{must} never called");
-    }
+        v
+    };
+    moto.start_recording();
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &ports(0..60, true)));
+    let first = moto.stop_recording();
+    rt.block_on(replace_firewall(&aws, &cfg));
+    moto.start_recording();
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &ports(0..60, true)));
+    rt.block_on(sync_aws_steps(&aws, &loaded, &engine, &ports(1..49, false)));
+    let second = moto.stop_recording();
+    let lbs = rt.block_on(aws.elbv2.describe_load_balancers().send()).unwrap();
+    assert_eq!(lbs.load_balancers().len(), 1, "the second NLB is gone again");
+    let recorded: Vec<serde_json::Value> = first.into_iter().chain(second).collect();
+    compare(
+        &recorded,
+        &pano_eks::render::cfn::sync_scope(&cfg),
+        &[
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+            "autoscaling:DetachLoadBalancerTargetGroups",
+            "ec2:RevokeSecurityGroupIngress",
+        ],
+    );
 }

@@ -35,7 +35,7 @@ pub(crate) struct Template {
 /// A front's name and public DNS name, by front number.
 pub type FrontNames = BTreeMap<u32, (String, String)>;
 
-async fn describe_lbs(aws: &Aws, arn: Option<&str>) -> Result<Vec<elb::LoadBalancer>, AwsError> {
+pub(crate) async fn describe_lbs(aws: &Aws, arn: Option<&str>) -> Result<Vec<elb::LoadBalancer>, AwsError> {
     let mut out = Vec::new();
     let mut marker = None;
     loop {

@@ -1,7 +1,7 @@
 //! The AWS side of a converge: the front load balancer and cluster egress, and when they run.
 //! After every successful Panorama converge (`sync --once`, `sync --watch`, `up`): the load
 //! balancer reconcile (`sync.manage_alb`: ALB rules, or with `elb_type = "network"` one NLB
-//! listener per Service port) and the egress check (`network.outbound_via_firewall`); `down`
+//! listener per Service port; either over as many load balancers as the Services need) and the egress check (`network.outbound_via_firewall`); `down`
 //! removes both before the stacks go. Sequencing only: the decisions are in
 //! `pano_eks_core::front::alb`, `pano_eks_core::front::nlb` and `pano_eks_core::egress`, the I/O in the
 //! adapters `alb`, `nlb` and `outbound`.
@@ -66,7 +66,8 @@ pub async fn outbound_context(aws: &Aws, cfg: &Config) -> Result<outbound::Conte
     .map_err(|e| e.to_string())
 }
 
-/// The NLB part after a converge (one listener per protected Service port); `Ok(None)` when
+/// The NLB part after a converge (one listener per protected Service port, over every NLB of the
+/// front); `Ok(None)` when
 /// the firewall stack does not exist.
 pub async fn nlb_after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> Result<Option<nlb::NlbReport>, String> {
     let Some(ctx) = nlb::context(aws, &cfg.name, &cfg.firewall_stack()).await.map_err(|e| e.to_string())? else { return Ok(None) };
@@ -95,6 +96,7 @@ pub async fn after_sync(aws: &Aws, cfg: &Config, plan: &Plan, facts: &Facts) -> 
                 for s in r.plan.conflicts() {
                     report.problems.push(format!("nlb: Service {} (port {}): {:?}: {}", s.service, s.port, s.state, s.reason));
                 }
+                report.problems.extend(r.fronts.problems.iter().map(|p| format!("nlb: {p}")));
                 report.nlb = Some(r);
             }
             Ok(None) => report.errors.push(format!("nlb: firewall stack {} does not exist", cfg.firewall_stack())),

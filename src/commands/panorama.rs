@@ -175,6 +175,9 @@ fn spawn_front_and_egress(cfg: &crate::config::Config, aws: Option<Aws>, cluster
             if let Some(a) = &steps.alb {
                 announce_public_names(&clients, &a.public, &mut announced).await;
             }
+            if let Some(n) = &steps.nlb {
+                announce_public_names(&clients, &n.public, &mut announced).await;
+            }
             for l in steps.lines() {
                 if l.starts_with("error:") {
                     tracing::error!("{l}");
@@ -356,18 +359,25 @@ fn print_status_text(
     print_problems(plan);
 }
 
-/// With `sync.manage_alb` on an ALB front: the public DNS name of each Service a front serves
+/// With `sync.manage_alb`: the public DNS name of each Service a front (ALB or NLB) serves
 /// (AWS facts only; a failed read is a warning, `status` goes on).
 async fn public_names(loaded: &LoadedConfig, source: &FactsSource) -> Vec<crate::aws::alb_shards::PublicName> {
     let cfg = &loaded.config;
-    if !cfg.sync.manage_alb || cfg.firewalls.elb_type != crate::config::ElbType::Application || source.facts.is_some() {
+    if !cfg.sync.manage_alb || source.facts.is_some() {
         return Vec::new();
     }
     let aws = Aws::connect(&cfg.region).await;
-    let read = match crate::aws::alb::context(&aws, &cfg.name, &cfg.firewall_stack()).await {
-        Ok(Some(ctx)) => crate::aws::alb_shards::public_names(&aws, &ctx).await,
-        Ok(None) => Ok(Vec::new()),
-        Err(e) => Err(e),
+    let read = match cfg.firewalls.elb_type {
+        crate::config::ElbType::Application => match crate::aws::alb::context(&aws, &cfg.name, &cfg.firewall_stack()).await {
+            Ok(Some(ctx)) => crate::aws::alb_shards::public_names(&aws, &ctx).await,
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        },
+        crate::config::ElbType::Network => match crate::aws::nlb::context(&aws, &cfg.name, &cfg.firewall_stack()).await {
+            Ok(Some(ctx)) => crate::aws::nlb::public_names(&aws, &ctx).await,
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        },
     };
     read.unwrap_or_else(|e| {
         eprintln!("warning: the fronts' public names could not be read: {e}");

@@ -186,8 +186,10 @@ fn statements_context(policy: &[pano_eks_core::aws::iam::Statement]) -> Vec<serd
                 let values: Vec<String> = c.values.iter().map(|v| yaml_scalar(v)).collect();
                 blocks.entry(c.operator).or_default().push(serde_json::json!({"key": c.key, "values": values}));
             }
+            // `Null` (the condition operator) is YAML's null as a bare key: quoted.
+            let key = |op: &str| if op.eq_ignore_ascii_case("null") { format!("\"{op}\"") } else { op.to_string() };
             let conditions: Vec<serde_json::Value> =
-                blocks.into_iter().map(|(operator, keys)| serde_json::json!({"operator": operator, "keys": keys})).collect();
+                blocks.into_iter().map(|(operator, keys)| serde_json::json!({"operator": key(operator), "keys": keys})).collect();
             let resources: Vec<String> = s.resources.iter().map(|r| yaml_scalar(r)).collect();
             serde_json::json!({"sid": s.sid, "actions": s.actions, "resources": resources, "conditions": conditions})
         })
@@ -782,8 +784,16 @@ subnets = ["192.168.130.0/24", "192.168.131.0/24", "192.168.132.0/24", "192.168.
             }
         }
         assert!(a.template_body.contains(
-            "                  StringEquals:\n                    elasticloadbalancing:CreateAction:\n                      - \"CreateTargetGroup\"\n                      - \"CreateRule\"\n                    aws:RequestTag/pano-eks:deployment:\n                      - !Sub \"${DeploymentName}\"\n"
+            "                  StringEquals:\n                    elasticloadbalancing:CreateAction:\n                      - \"CreateTargetGroup\"\n                      - \"CreateRule\"\n                      - \"CreateLoadBalancer\"\n                      - \"CreateListener\"\n                    aws:RequestTag/pano-eks:deployment:\n                      - !Sub \"${DeploymentName}\"\n"
         ), "conditions of one operator in one block:\n{}", a.template_body);
+        // The Null operator (the extra fronts' delete) is quoted, else YAML reads a null key.
+        assert!(
+            a.template_body.contains(
+                "                  \"Null\":\n                    aws:ResourceTag/pano-eks:front:\n                      - \"false\"\n"
+            ),
+            "{}",
+            a.template_body
+        );
         assert!(
             a.template_body.contains("                  - !Sub \"arn:${AWS::Partition}:s3:::${BootstrapBucket}/config/init-cfg.txt\"\n")
         );

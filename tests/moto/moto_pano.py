@@ -39,6 +39,10 @@ in docs/testing.md; none of this is product code.
    (TooManyUniqueTargetGroupsPerLoadBalancer) or hold more than 100 rules (TooManyRules; the
    default quota), and an Auto Scaling group takes at most 50 ELB target groups (not adjustable;
    the error code is not documented: ValidationError here, the strictest plausible reading).
+13. NLB listeners: moto takes any number. AWS refuses a 51st listener on a Network Load Balancer
+   ("Quotas for your Network Load Balancers": 50 listeners per load balancer, not adjustable)
+   with TooManyListeners (ELB API reference, CreateListener errors: "You've reached the limit on
+   the number of listeners per load balancer"). Here CreateListener on an NLB holding 50 does.
 """
 import datetime
 import os
@@ -586,6 +590,21 @@ def _attach_tgs(self, group_name, target_group_arns):
 
 
 AutoScalingBackend.attach_load_balancer_target_groups = _attach_tgs
+
+
+# 13. NLB: 50 listeners per load balancer.
+NLB_LISTENERS = 50
+_orig_create_listener = ELBv2Backend.create_listener
+
+
+def _create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs):
+    lb = self.load_balancers.get(load_balancer_arn)
+    if lb is not None and lb.type == "network" and len(lb.listeners) >= NLB_LISTENERS:
+        raise ELBClientError("TooManyListeners", "You've reached the limit on the number of listeners per load balancer.")
+    return _orig_create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+
+ELBv2Backend.create_listener = _create_listener
 
 
 if __name__ == "__main__":

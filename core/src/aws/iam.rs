@@ -157,18 +157,37 @@ pub fn sync_policy(scope: &Scope) -> Vec<Statement> {
     out
 }
 
+/// `"Null": {key: "false"}`: the tag is present on the resource.
+fn has_resource_tag(tag: &str) -> Condition {
+    Condition { operator: "Null", key: format!("aws:ResourceTag/{tag}"), values: vec!["false".into()] }
+}
+
+/// The name pattern of the extra fronts (`<deployment>-front-N`, or a hashed head for a long
+/// deployment name: [`crate::front::shards::front_name`]); always `…-front-…`.
+const EXTRA_FRONT: &str = "*-front-*";
+
 fn front_statements(front: Front, out: &mut Vec<Statement>) {
     let elb = p(param::ELB_NAME);
     let target_groups = arn("elasticloadbalancing", "targetgroup/*/*");
+    let kind = match front {
+        Front::Alb => "app",
+        Front::Nlb => "net",
+    };
+    // The extra fronts (core::front::shards, core::front::nlb_shards): created, listened on and
+    // deleted by sync itself.
+    let extra_lb = arn("elasticloadbalancing", &format!("loadbalancer/{kind}/{EXTRA_FRONT}/*"));
+    let extra_listeners = arn("elasticloadbalancing", &format!("listener/{kind}/{EXTRA_FRONT}/*/*"));
+    // Every front finds its shards (`<name>-front-N`, by Discovery's DescribeLoadBalancers) and
+    // their listeners, and the targets of the groups registered directly (past the autoscaling
+    // group's 50).
     let reads: &[&'static str] = match front {
-        // The ALB front finds its shards (`<name>-front-N`, by DescribeLoadBalancers of Discovery)
-        // and their listeners (core::front::shards).
         Front::Alb => &[
             "autoscaling:DescribeLoadBalancerTargetGroups",
             "elasticloadbalancing:DescribeListeners",
             "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
         ],
         Front::Nlb => &[
             "autoscaling:DescribeLoadBalancerTargetGroups",
@@ -176,6 +195,7 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
             "elasticloadbalancing:DescribeListeners",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
         ],
     };
     out.push(st("FrontReads", reads, vec!["*".into()], vec![]));
@@ -186,25 +206,31 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
         vec![request_tagged()],
     ));
     // Tags given in a create are authorized as AddTags of that create only (CreateAction).
-    let (creates, created): (Vec<String>, String) = match front {
-        Front::Alb => {
-            (vec!["CreateTargetGroup".into(), "CreateRule".into()], arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*")))
-        }
-        Front::Nlb => {
-            (vec!["CreateTargetGroup".into(), "CreateListener".into()], arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*")))
-        }
+    let (creates, mut created): (Vec<String>, Vec<String>) = match front {
+        Front::Alb => (
+            vec!["CreateTargetGroup".into(), "CreateRule".into(), "CreateLoadBalancer".into(), "CreateListener".into()],
+            vec![
+                arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*")),
+                arn("elasticloadbalancing", &format!("listener-rule/app/{EXTRA_FRONT}/*/*/*")),
+            ],
+        ),
+        Front::Nlb => (
+            vec!["CreateTargetGroup".into(), "CreateListener".into(), "CreateLoadBalancer".into()],
+            vec![arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*"))],
+        ),
     };
+    created.extend([extra_lb.clone(), extra_listeners.clone(), target_groups.clone()]);
     out.push(st(
         "FrontTagOnCreate",
         &["elasticloadbalancing:AddTags"],
-        vec![created, target_groups.clone()],
+        created,
         vec![Condition { operator: "StringEquals", key: "elasticloadbalancing:CreateAction".into(), values: creates }, request_tagged()],
     ));
     let own_tg: &[&'static str] = match front {
         Front::Alb => &["elasticloadbalancing:DeleteTargetGroup", "elasticloadbalancing:ModifyTargetGroup"],
         Front::Nlb => &["elasticloadbalancing:DeleteTargetGroup"],
     };
-    out.push(st("FrontOwnTargetGroups", own_tg, vec![target_groups], vec![resource_tagged()]));
+    out.push(st("FrontOwnTargetGroups", own_tg, vec![target_groups.clone()], vec![resource_tagged()]));
     let asg = arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", p(param::FIREWALL_ASG)));
     out.push(st(
         "FrontAttachToFirewalls",
@@ -212,46 +238,85 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
         vec![asg],
         vec![],
     ));
+    // Past the autoscaling group's 50 target groups the firewalls are registered directly.
+    out.push(st(
+        "FrontDirectTargets",
+        &["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
+        vec![target_groups],
+        vec![resource_tagged()],
+    ));
+    // The extra fronts: made with our tags, deleted only when they carry our mark and a front
+    // number (the stack's load balancer carries the stack tags, pano-eks:deployment included,
+    // but no pano-eks:front).
+    out.push(st("FrontCreateLoadBalancers", &["elasticloadbalancing:CreateLoadBalancer"], vec![extra_lb.clone()], vec![request_tagged()]));
+    out.push(st(
+        "FrontDeleteLoadBalancers",
+        &["elasticloadbalancing:DeleteLoadBalancer"],
+        vec![extra_lb.clone()],
+        vec![resource_tagged(), has_resource_tag(crate::front::shards::FRONT_TAG)],
+    ));
     match front {
-        Front::Alb => {
-            let listener = arn("elasticloadbalancing", &format!("listener/app/{elb}/*/*"));
-            let rules = arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*"));
-            out.push(st(
-                "AlbCreateRules",
-                &["elasticloadbalancing:CreateRule"],
-                vec![listener.clone(), rules.clone()],
-                vec![request_tagged()],
-            ));
-            out.push(st(
-                "AlbOwnRules",
-                &["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"],
-                vec![rules],
-                vec![resource_tagged()],
-            ));
-            // The stack's listener carries no tags of ours (CloudFormation's listener has no Tags):
-            // scoped by ARN to our load balancer.
-            out.push(st("AlbDefaultAction", &["elasticloadbalancing:ModifyListener"], vec![listener], vec![]));
-        }
-        Front::Nlb => {
-            let lb = arn("elasticloadbalancing", &format!("loadbalancer/net/{elb}/*"));
-            let listeners = arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*"));
-            out.push(st(
-                "NlbCreateListeners",
-                &["elasticloadbalancing:CreateListener"],
-                vec![lb, listeners.clone()],
-                vec![request_tagged()],
-            ));
-            out.push(st("NlbOwnListeners", &["elasticloadbalancing:DeleteListener"], vec![listeners.clone()], vec![resource_tagged()]));
-            out.push(st("NlbForward", &["elasticloadbalancing:ModifyListener"], vec![listeners], vec![]));
-            // The load balancer's security group (the firewall stack's, tagged by its stack tags).
-            out.push(st(
-                "NlbIngress",
-                &["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-                vec![arn("ec2", "security-group/*")],
-                vec![resource_tagged()],
-            ));
-        }
+        Front::Alb => alb_statements(&elb, extra_lb, extra_listeners, out),
+        Front::Nlb => nlb_statements(&elb, extra_lb, extra_listeners, out),
     }
+}
+
+fn alb_statements(elb: &str, extra_lb: String, extra_listeners: String, out: &mut Vec<Statement>) {
+    let listener = arn("elasticloadbalancing", &format!("listener/app/{elb}/*/*"));
+    let rules = arn("elasticloadbalancing", &format!("listener-rule/app/{elb}/*/*/*"));
+    let extra_rules = arn("elasticloadbalancing", &format!("listener-rule/app/{EXTRA_FRONT}/*/*/*"));
+    // An extra front's listener (its default: a fixed 404), tagged as ours.
+    out.push(st(
+        "AlbCreateFrontListeners",
+        &["elasticloadbalancing:CreateListener"],
+        vec![extra_lb, extra_listeners.clone()],
+        vec![request_tagged()],
+    ));
+    out.push(st(
+        "AlbCreateRules",
+        &["elasticloadbalancing:CreateRule"],
+        vec![listener.clone(), rules.clone(), extra_listeners.clone(), extra_rules.clone()],
+        vec![request_tagged()],
+    ));
+    out.push(st(
+        "AlbOwnRules",
+        &["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"],
+        vec![rules, extra_rules],
+        vec![resource_tagged()],
+    ));
+    // The stack's listener carries no tags of ours (CloudFormation's listener has no Tags):
+    // scoped by ARN to our load balancer.
+    out.push(st("AlbDefaultAction", &["elasticloadbalancing:ModifyListener"], vec![listener], vec![]));
+    // An extra front's listener carries our tags.
+    out.push(st("AlbFrontDefaultAction", &["elasticloadbalancing:ModifyListener"], vec![extra_listeners], vec![resource_tagged()]));
+}
+
+fn nlb_statements(elb: &str, extra_lb: String, extra_listeners: String, out: &mut Vec<Statement>) {
+    let lb = arn("elasticloadbalancing", &format!("loadbalancer/net/{elb}/*"));
+    let listeners = arn("elasticloadbalancing", &format!("listener/net/{elb}/*/*"));
+    out.push(st(
+        "NlbCreateListeners",
+        &["elasticloadbalancing:CreateListener"],
+        vec![lb, listeners.clone(), extra_lb, extra_listeners.clone()],
+        vec![request_tagged()],
+    ));
+    out.push(st(
+        "NlbOwnListeners",
+        &["elasticloadbalancing:DeleteListener"],
+        vec![listeners.clone(), extra_listeners.clone()],
+        vec![resource_tagged()],
+    ));
+    // The stack's listener (no tags of ours) by ARN; the extra fronts' listeners by our tags.
+    out.push(st("NlbForward", &["elasticloadbalancing:ModifyListener"], vec![listeners], vec![]));
+    out.push(st("NlbFrontForward", &["elasticloadbalancing:ModifyListener"], vec![extra_listeners], vec![resource_tagged()]));
+    // The load balancers' security group (the firewall stack's, tagged by its stack tags; the
+    // extra NLBs have it too).
+    out.push(st(
+        "NlbIngress",
+        &["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+        vec![arn("ec2", "security-group/*")],
+        vec![resource_tagged()],
+    ));
 }
 
 fn egress_statements(out: &mut Vec<Statement>) {
@@ -344,20 +409,30 @@ mod tests {
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "eks:DescribeCluster",
+                "elasticloadbalancing:DescribeLoadBalancers",
                 "s3:GetObject",
                 "s3:ListBucket",
                 "s3:PutObject"
             ]
         );
         let alb = allowed_actions(&sync_policy(&scope(Some(Front::Alb), false)));
-        assert!(alb.contains("elasticloadbalancing:CreateRule") && !alb.contains("elasticloadbalancing:CreateListener"));
+        assert!(alb.contains("elasticloadbalancing:CreateRule") && alb.contains("elasticloadbalancing:CreateLoadBalancer"));
+        // An ALB front's listener is the stack's: only an extra front's is created (its own
+        // statement, on the extra fronts' ARNs only).
+        let alb_policy = sync_policy(&scope(Some(Front::Alb), false));
+        let creates_listeners: Vec<&Statement> =
+            alb_policy.iter().filter(|s| s.actions.contains(&"elasticloadbalancing:CreateListener")).collect();
+        assert_eq!(creates_listeners.len(), 1);
+        assert!(creates_listeners[0].resources.iter().all(|r| r.contains("/app/*-front-*/")), "{:?}", creates_listeners[0]);
         assert!(!alb.iter().any(|a| a.contains("Address") || a.contains("Route")), "{alb:?}");
         let nlb = allowed_actions(&sync_policy(&scope(Some(Front::Nlb), false)));
         assert!(nlb.contains("elasticloadbalancing:CreateListener") && !nlb.contains("elasticloadbalancing:CreateRule"));
         assert!(nlb.contains("ec2:AuthorizeSecurityGroupIngress") && !alb.contains("ec2:AuthorizeSecurityGroupIngress"));
         let egress = allowed_actions(&sync_policy(&scope(None, true)));
         assert!(egress.contains("ec2:ReplaceRoute") && egress.contains("ec2:AllocateAddress"));
-        assert!(!egress.iter().any(|a| a.starts_with("elasticloadbalancing:")), "{egress:?}");
+        // Egress alone reads the load balancers (Discovery: each Service's scheme), writes none.
+        let elb: Vec<&&str> = egress.iter().filter(|a| a.starts_with("elasticloadbalancing:")).collect();
+        assert_eq!(elb, [&"elasticloadbalancing:DescribeLoadBalancers"], "{egress:?}");
     }
 
     #[test]
@@ -387,9 +462,19 @@ mod tests {
         let sids: BTreeSet<&str> = policy.iter().map(|s| s.sid).collect();
         assert_eq!(sids.len(), policy.len(), "unique sids");
         // Writes on resources anyone could own are tag-conditioned.
-        for sid in
-            ["FrontCreateTargetGroups", "FrontOwnTargetGroups", "AlbOwnRules", "EgressAllocateEip", "EgressOwnEips", "EgressClusterRoutes"]
-        {
+        for sid in [
+            "FrontCreateTargetGroups",
+            "FrontOwnTargetGroups",
+            "FrontDirectTargets",
+            "FrontCreateLoadBalancers",
+            "FrontDeleteLoadBalancers",
+            "AlbCreateFrontListeners",
+            "AlbOwnRules",
+            "AlbFrontDefaultAction",
+            "EgressAllocateEip",
+            "EgressOwnEips",
+            "EgressClusterRoutes",
+        ] {
             let s = policy.iter().find(|s| s.sid == sid).unwrap();
             assert!(s.conditions.iter().any(|c| c.key.ends_with("/pano-eks:deployment") && c.values == vec!["${DeploymentName}"]), "{sid}");
         }
@@ -415,7 +500,23 @@ mod tests {
         );
         assert_eq!(arns("StackOutputs").len(), 3, "the firewall stack and both cluster stacks (egress reads their route tables)");
         let tag_on_create = policy.iter().find(|s| s.sid == "FrontTagOnCreate").unwrap();
-        assert_eq!(tag_on_create.conditions[0].values, vec!["CreateTargetGroup", "CreateRule"]);
+        assert_eq!(tag_on_create.conditions[0].values, vec!["CreateTargetGroup", "CreateRule", "CreateLoadBalancer", "CreateListener"]);
+        // Load balancers: only the extra fronts, and deleted only with a front number (the
+        // stack's own carries pano-eks:deployment through the stack tags, not pano-eks:front).
+        let extra = "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:loadbalancer/app/*-front-*/*";
+        assert_eq!(arns("FrontCreateLoadBalancers"), vec![extra]);
+        let delete = policy.iter().find(|s| s.sid == "FrontDeleteLoadBalancers").unwrap();
+        assert_eq!(delete.resources, vec![extra]);
+        assert!(
+            delete.conditions.iter().any(|c| c.operator == "Null" && c.key == "aws:ResourceTag/pano-eks:front" && c.values == ["false"]),
+            "{delete:?}"
+        );
+        // The front names match the pattern, the hashed long form too.
+        for n in [2, 10] {
+            for dep in ["demo", "a-very-long-deployment-name-indeed"] {
+                assert!(crate::front::shards::front_name(dep, n).contains("-front-"));
+            }
+        }
         // Without egress only the firewall stack's outputs are read.
         let alb_only = sync_policy(&scope(Some(Front::Alb), false));
         assert_eq!(alb_only.iter().find(|s| s.sid == "StackOutputs").unwrap().resources.len(), 1);

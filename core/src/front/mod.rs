@@ -7,7 +7,10 @@
 //!   security group's ingress).
 //! * [`shards`]: more ALBs when one cannot hold every Service (100 target groups, 100 rules),
 //!   the stable Service → front assignment, and the firewall group's 50-attachment limit.
+//! * [`nlb_shards`]: more NLBs when one cannot hold every Service port (50 listeners), by the
+//!   same assignment and attachment budget.
 
 pub mod alb;
 pub mod nlb;
+pub mod nlb_shards;
 pub mod shards;

@@ -14,8 +14,10 @@
 //! the group never admits a port no listener serves.
 //!
 //! Limit: 50 listeners per Network Load Balancer, not adjustable (Elastic Load Balancing,
-//! "Quotas for your Network Load Balancers"), the stack's own and anyone else's included. A
-//! Service that would need a 51st is a conflict, reported, never half-created.
+//! "Quotas for your Network Load Balancers"), the stack's own and anyone else's included. This
+//! plans one NLB; [`crate::front::nlb_shards`] gives each NLB of the front its share so none needs
+//! a 51st (a Service that still would, on a front of someone else's listeners, is a conflict,
+//! reported, never half-created).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +45,8 @@ pub struct NlbTargetGroup {
     pub name: String,
     pub port: u16,
     pub owner: Option<String>,
+    /// The front it serves ([`crate::front::shards::front_of`] its tags: 1 without a front tag).
+    pub front: u32,
 }
 
 /// A listener of the NLB; `owner` as for target groups.
@@ -64,11 +68,12 @@ pub struct NlbObserved {
     pub ingress: BTreeMap<u16, String>,
 }
 
-/// The firewall stack's side: its listener (TCP `default_port`) and target group.
+/// The firewall stack's side: its listener (TCP `default_port`) and target group. An extra
+/// front ([`crate::front::nlb_shards`]) has no stack listener: `default_port` is `None`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NlbContext {
     pub default_listener_arn: String,
-    pub default_port: u16,
+    pub default_port: Option<u16>,
     pub public_tg_arn: String,
 }
 
@@ -287,7 +292,8 @@ pub fn plan_nlb(ctx: &NlbContext, wanted: &[NlbWanted], seen: &NlbObserved) -> N
     }
 
     // The stack's listener goes back to the stack's group when no Service holds it.
-    let default_forward: Vec<&String> = listener_on.get(&ctx.default_port).map(|l| l.forward.iter().collect()).unwrap_or_default();
+    let default_forward: Vec<&String> =
+        ctx.default_port.and_then(|p| listener_on.get(&p)).map(|l| l.forward.iter().collect()).unwrap_or_default();
     let default_is_ours = default_forward.iter().any(|a| tg_by_arn.get(a.as_str()).is_some_and(|t| t.owner.is_some()));
     if default_for.is_none() && default_is_ours {
         default_op = Some(NlbAction::SetDefault { target: None });
@@ -320,7 +326,7 @@ fn listener_for<'a>(
     still_wanted: &BTreeSet<&str>,
     (foreign_listeners, ours_after): (usize, usize),
 ) -> Result<Option<Option<&'a NlbListener>>, String> {
-    if w.port == ctx.default_port {
+    if Some(w.port) == ctx.default_port {
         let current: Vec<&String> = existing.map(|l| l.forward.iter().collect()).unwrap_or_default();
         let foreign =
             current.iter().any(|a| a.as_str() != ctx.public_tg_arn && tg_by_arn.get(a.as_str()).is_none_or(|t| t.owner.is_none()));
@@ -388,7 +394,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> NlbContext {
-        NlbContext { default_listener_arn: "lst-80".into(), default_port: 80, public_tg_arn: "tg-public".into() }
+        NlbContext { default_listener_arn: "lst-80".into(), default_port: Some(80), public_tg_arn: "tg-public".into() }
     }
 
     fn want(svc: &str, port: u16) -> NlbWanted {
@@ -398,7 +404,7 @@ mod tests {
     /// The firewall stack as created: its listener on 80 → its target group, attached to the ASG.
     fn base() -> NlbObserved {
         NlbObserved {
-            target_groups: vec![NlbTargetGroup { arn: "tg-public".into(), name: "demo-fw-public".into(), port: 81, owner: None }],
+            target_groups: vec![NlbTargetGroup { arn: "tg-public".into(), name: "demo-fw-public".into(), port: 81, owner: None, front: 1 }],
             listeners: vec![NlbListener { arn: "lst-80".into(), port: 80, forward: vec!["tg-public".into()], owner: None }],
             asg_target_groups: BTreeSet::from(["tg-public".to_string()]),
             ingress: BTreeMap::new(),
@@ -411,9 +417,13 @@ mod tests {
         let arn = |n: &str| format!("arn-{n}");
         for a in &p.actions {
             match a {
-                NlbAction::CreateTargetGroup { service, name, port } => {
-                    s.target_groups.push(NlbTargetGroup { arn: arn(name), name: name.clone(), port: *port, owner: Some(service.clone()) })
-                }
+                NlbAction::CreateTargetGroup { service, name, port } => s.target_groups.push(NlbTargetGroup {
+                    arn: arn(name),
+                    name: name.clone(),
+                    port: *port,
+                    owner: Some(service.clone()),
+                    front: 1,
+                }),
                 NlbAction::Attach { name } => {
                     s.asg_target_groups.insert(arn(name));
                 }
@@ -576,7 +586,7 @@ mod tests {
         assert!(p.actions.is_empty() && p.services[0].reason.contains("not overwritten"), "{p:?}");
         // Our target group name held by a group not ours.
         let mut seen = base();
-        seen.target_groups.push(NlbTargetGroup { arn: "tg-squat".into(), name: "pk-a-443".into(), port: 443, owner: None });
+        seen.target_groups.push(NlbTargetGroup { arn: "tg-squat".into(), name: "pk-a-443".into(), port: 443, owner: None, front: 1 });
         let p = plan_nlb(&ctx(), &[want("a", 443)], &seen);
         assert!(p.actions.is_empty() && p.services[0].reason.contains("tg-squat"), "{p:?}");
     }

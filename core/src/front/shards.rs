@@ -159,15 +159,19 @@ pub struct ShardedPlan {
 }
 
 /// How many Services a front can hold: what the target group and rule limits leave after what
-/// is not ours (the stack's default target group, foreign rules and their groups).
-pub fn room(deployment: &str, front: &Front, tgs: &BTreeMap<&str, &TargetGroup>) -> usize {
+/// is not ours (the stack's default target group, foreign rules and their groups). On front 1
+/// the stack's target group (`stack_tg`) always counts, also while a Service holds the default
+/// action: it comes back there when that Service goes, in the same run as new Services may come.
+pub fn room(deployment: &str, front: &Front, tgs: &BTreeMap<&str, &TargetGroup>, stack_tg: &str) -> usize {
     let ours = |arn: &str| tgs.get(arn).is_some_and(|t| owner(deployment, &t.tags).is_some());
+    let stack = (front.number == 1).then_some(stack_tg);
     let foreign_groups: BTreeSet<&str> = front
         .default_forward
         .iter()
         .chain(front.rules.iter().flat_map(|r| r.forward.iter()))
         .map(String::as_str)
         .filter(|a| !ours(a))
+        .chain(stack)
         .collect();
     let foreign_rules = front.rules.iter().filter(|r| owner(deployment, &r.tags).is_none()).count();
     TARGET_GROUPS_PER_ALB.saturating_sub(foreign_groups.len()).min(RULES_PER_ALB.saturating_sub(foreign_rules))
@@ -178,11 +182,17 @@ pub fn room(deployment: &str, front: &Front, tgs: &BTreeMap<&str, &TargetGroup>)
 /// when none has room. `fronts`: (number, room, held Services). Returns the assignment and the
 /// numbers of the fronts to create.
 pub fn assign(wanted: &[ServiceKey], fronts: &[(u32, usize, BTreeSet<ServiceKey>)]) -> (BTreeMap<ServiceKey, u32>, Vec<u32>) {
-    let mut keys: Vec<&ServiceKey> = wanted.iter().collect();
+    assign_with(wanted, fronts, TARGET_GROUPS_PER_ALB.min(RULES_PER_ALB))
+}
+
+/// [`assign`] for any front type: `new_room` is what a front made now holds (ALB: 100
+/// Services, NLB: 50 listeners).
+pub fn assign_with<K: Ord + Clone>(wanted: &[K], fronts: &[(u32, usize, BTreeSet<K>)], new_room: usize) -> (BTreeMap<K, u32>, Vec<u32>) {
+    let mut keys: Vec<&K> = wanted.iter().collect();
     keys.sort();
     keys.dedup();
     let mut load: BTreeMap<u32, (usize, usize)> = fronts.iter().map(|(n, room, _)| (*n, (*room, 0))).collect();
-    load.entry(1).or_insert((TARGET_GROUPS_PER_ALB.min(RULES_PER_ALB), 0));
+    load.entry(1).or_insert((new_room, 0));
     let mut out = BTreeMap::new();
     for k in &keys {
         let held = fronts.iter().find(|(_, _, h)| h.contains(*k)).map(|(n, _, _)| *n);
@@ -203,7 +213,7 @@ pub fn assign(wanted: &[ServiceKey], fronts: &[(u32, usize, BTreeSet<ServiceKey>
             Some(n) => n,
             None => {
                 let n = (2..).find(|n| !load.contains_key(n)).expect("a free number");
-                load.insert(n, (TARGET_GROUPS_PER_ALB.min(RULES_PER_ALB), 0));
+                load.insert(n, (new_room, 0));
                 created.push(n);
                 n
             }
@@ -226,7 +236,8 @@ pub fn plan(ctx: &AlbContext, wanted: &[Wanted], seen: &FrontsObserved) -> Shard
         let by_tg = seen.target_groups.iter().filter(|t| front_of(&t.tags) == f.number).filter_map(|t| owner(dep, &t.tags));
         by_rule.chain(by_tg).collect()
     };
-    let loads: Vec<(u32, usize, BTreeSet<ServiceKey>)> = fronts.iter().map(|f| (f.number, room(dep, f, &tgs), held(f))).collect();
+    let loads: Vec<(u32, usize, BTreeSet<ServiceKey>)> =
+        fronts.iter().map(|f| (f.number, room(dep, f, &tgs, &ctx.public_tg_arn), held(f))).collect();
     let keys: Vec<ServiceKey> = wanted.iter().map(|w| w.key.clone()).collect();
     let (shard_of, new_numbers) = assign(&keys, &loads);
 
@@ -290,32 +301,64 @@ pub fn served(deployment: &str, seen: &FrontsObserved) -> Vec<(ServiceKey, u32)>
 /// the same run do not: they come after the attaches), in front and action order; every other
 /// group of ours that serves a Service gets the firewall instances registered directly.
 fn attachment_budget(seen: &FrontsObserved, fronts: &mut [(u32, AlbPlan)]) -> Vec<Targets> {
-    let by_name: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut budget = TARGET_GROUPS_PER_ASG.saturating_sub(seen.asg_target_groups.len());
-    let mut targets = Vec::new();
+    let arns: BTreeMap<&str, &str> = seen.target_groups.iter().map(|t| (t.name.as_str(), t.arn.as_str())).collect();
+    let mut budget = AsgBudget::new(&seen.asg_target_groups, &seen.asg_instances, &seen.registered, arns);
     for (n, p) in fronts.iter_mut() {
+        budget.take(*n, &mut p.actions, |a| match a {
+            alb::Action::Attach { name } => Some(name.as_str()),
+            _ => None,
+        });
+    }
+    budget.targets
+}
+
+/// The firewall autoscaling group's [`TARGET_GROUPS_PER_ASG`] over every front (either type):
+/// attachments within it are kept (what is attached now counts, detaches planned in the same run
+/// do not: they come after the attaches), in front and action order; every other group that
+/// would be attached gets the firewall instances registered directly ([`Targets`]).
+pub struct AsgBudget<'a> {
+    left: usize,
+    instances: &'a BTreeSet<String>,
+    registered: &'a BTreeMap<String, BTreeSet<String>>,
+    /// Target group ARN by name.
+    arns: BTreeMap<&'a str, &'a str>,
+    pub targets: Vec<Targets>,
+}
+
+impl<'a> AsgBudget<'a> {
+    pub fn new(
+        attached: &BTreeSet<String>,
+        instances: &'a BTreeSet<String>,
+        registered: &'a BTreeMap<String, BTreeSet<String>>,
+        arns: BTreeMap<&'a str, &'a str>,
+    ) -> AsgBudget<'a> {
+        AsgBudget { left: TARGET_GROUPS_PER_ASG.saturating_sub(attached.len()), instances, registered, arns, targets: Vec::new() }
+    }
+
+    /// Keeps the attaches of one front's `actions` that fit, removes the others and plans their
+    /// direct registration. `attach`: the target group an action attaches, if it is an attach.
+    pub fn take<A>(&mut self, front: u32, actions: &mut Vec<A>, attach: impl Fn(&A) -> Option<&str>) {
         let mut direct = Vec::new();
-        p.actions.retain(|a| match a {
-            alb::Action::Attach { name } if budget > 0 => {
-                budget -= 1;
+        actions.retain(|a| match attach(a) {
+            Some(_) if self.left > 0 => {
+                self.left -= 1;
                 true
             }
-            alb::Action::Attach { name } => {
-                direct.push(name.clone());
+            Some(name) => {
+                direct.push(name.to_string());
                 false
             }
-            _ => true,
+            None => true,
         });
         for name in direct {
-            let have = by_name.get(name.as_str()).and_then(|t| seen.registered.get(&t.arn)).cloned().unwrap_or_default();
-            let register: Vec<String> = seen.asg_instances.difference(&have).cloned().collect();
-            let deregister: Vec<String> = have.difference(&seen.asg_instances).cloned().collect();
+            let have = self.arns.get(name.as_str()).and_then(|arn| self.registered.get(*arn)).cloned().unwrap_or_default();
+            let register: Vec<String> = self.instances.difference(&have).cloned().collect();
+            let deregister: Vec<String> = have.difference(self.instances).cloned().collect();
             if !register.is_empty() || !deregister.is_empty() {
-                targets.push(Targets { front: *n, name, register, deregister });
+                self.targets.push(Targets { front, name, register, deregister });
             }
         }
     }
-    targets
 }
 
 #[cfg(test)]

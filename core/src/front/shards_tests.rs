@@ -194,7 +194,21 @@ fn assignment_fills_the_lowest_front_keeps_held_services_and_opens_fronts_when_f
 fn room_counts_the_default_group_and_foreign_rules_and_their_groups() {
     let seen = base();
     let tgs: BTreeMap<&str, &TargetGroup> = seen.target_groups.iter().map(|t| (t.arn.as_str(), t)).collect();
-    assert_eq!(room("demo", &seen.fronts[0], &tgs), 99, "the stack's default target group is one of the 100");
+    assert_eq!(room("demo", &seen.fronts[0], &tgs, "tg-public"), 99, "the stack's default target group is one of the 100");
+    // While a Service holds the default action the stack's group still counts: it comes back
+    // when that Service goes (perhaps in the run that fills the front).
+    let held = Front { default_forward: vec!["arn-pk-web".into()], ..seen.fronts[0].clone() };
+    let mut with_web = seen.target_groups.clone();
+    with_web.push(TargetGroup {
+        arn: "arn-pk-web".into(),
+        name: "pk-web".into(),
+        port: 84,
+        vpc_id: "vpc-1".into(),
+        tags: ours(&key("web"), 1),
+        health: None,
+    });
+    let tgs_web: BTreeMap<&str, &TargetGroup> = with_web.iter().map(|t| (t.arn.as_str(), t)).collect();
+    assert_eq!(room("demo", &held, &tgs_web, "tg-public"), 99);
     let mut f = seen.fronts[0].clone();
     f.rules = (0..5)
         .map(|i| Rule {
@@ -206,9 +220,9 @@ fn room_counts_the_default_group_and_foreign_rules_and_their_groups() {
             tags: BTreeMap::new(),
         })
         .collect();
-    assert_eq!(room("demo", &f, &tgs), 95, "5 foreign rules (2 foreign groups + the default: 97 left)");
+    assert_eq!(room("demo", &f, &tgs, "tg-public"), 95, "5 foreign rules (2 foreign groups + the default: 97 left)");
     let extra = Front { number: 2, default_forward: vec![], rules: vec![], ..f };
-    assert_eq!(room("demo", &extra, &tgs), 100, "an extra front's default is a fixed response");
+    assert_eq!(room("demo", &extra, &tgs, "tg-public"), 100, "an extra front's default is a fixed response");
 }
 
 #[test]
