@@ -2,7 +2,7 @@
 //! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
 //! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
-use pano_eks_core::{Kind, Observed, Referrer, ReferrerKind, descendants};
+use pano_eks_core::{Kind, Object, Observed, Referrer, ReferrerKind, descendants};
 
 use super::client::{PanoramaClient, PanosError};
 use super::codec;
@@ -63,6 +63,25 @@ pub async fn read_kind(client: &PanoramaClient, locs: &Locations, which: Which, 
     let mut each = |e: Element| decode_one(kind, e, &mut seen);
     client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut each).await?;
     Ok(seen)
+}
+
+/// Every entry of one container, each handed to `each` decoded as it is parsed (the container
+/// is never held: the running config's fingerprint, `sync::owned`).
+pub async fn read_kind_each(
+    client: &PanoramaClient,
+    locs: &Locations,
+    which: Which,
+    kind: Kind,
+    each: &mut (dyn FnMut(Object) + Send),
+) -> Result<(), PanosError> {
+    let mut one = |e: Element| {
+        let mut seen = Observed::default();
+        decode_one(kind, e, &mut seen);
+        let mut objects = kinds::objects(&seen, kind);
+        objects.drain(..).for_each(&mut *each);
+    };
+    client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut one).await?;
+    Ok(())
 }
 
 fn decode_one(kind: Kind, e: Element, into: &mut Observed) {
