@@ -146,8 +146,24 @@ def check_status(services):
 
 
 def check_exposed(protected):
-    """Issue 19: a Service behind an internet-facing load balancer is `exposed` (reason, problem,
-    metric), while its objects are still written, and the others stay protected."""
+    """Issue 19: a Service behind an internet-facing load balancer is `exposed` (metric, reason,
+    problem), while its objects are still written, and the others stay protected."""
+    # sync --watch reports it once its converge after the hostname was published has run (status
+    # reads afresh and can be first): wait for that state, bounded as the settling is, then for
+    # that converge's commit and pushes.
+    want = 'pano_eks_services{cluster="shop",state="exposed"} 1'
+    start = time.monotonic()
+    while True:
+        with urllib.request.urlopen(os.environ["LAB_SYNC_METRICS_URL"], timeout=10) as r:
+            text = r.read().decode()
+        if want in text:
+            break
+        waited = time.monotonic() - start
+        assert waited < SETTLE_TIMEOUT, (f"waited {waited:.0f}s for {want} on sync --watch's metrics",
+                                         [line for line in text.splitlines() if "pano_eks_services" in line])
+        time.sleep(0.2)
+    print(f"ok: sync --watch metrics: {want} after {time.monotonic() - start:.1f}s")
+    wait_settled("guestbook/frontend-public converged")
     p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", os.environ["LAB_CONFIG"], "--output", "json", "status", "--no-verify"],
                        capture_output=True, text=True, check=True)
     st = json.loads(p.stdout)
@@ -155,18 +171,15 @@ def check_exposed(protected):
     exposed = got.pop(("guestbook", "frontend-public"))
     assert exposed["state"] == "exposed", exposed
     assert "aws-load-balancer-internal is absent" in exposed["reason"] and "internet-facing" in exposed["reason"], exposed
-    # Its objects are still written (the firewall path works): its NAT rule is in the candidate,
-    # read back with pan-os-python.
-    rules = [n for n in lab.read_back()["nat_rules"] if "guestbook.frontend-public" in n]
-    assert rules, "the exposed Service has no NAT rule in the candidate config"
     assert {k: v["state"] for k, v in got.items()} == {(ns, n): "protected" for ns, n, _, _ in protected}, got
     kinds = [(x["subject"], x["kind"]) for x in st["problems"]]
     assert ("shop/guestbook/frontend-public", "exposed") in kinds, st["problems"]
     print(f"ok: status JSON: guestbook/frontend-public exposed ({exposed['reason']}); the others protected")
-    with urllib.request.urlopen(os.environ["LAB_SYNC_METRICS_URL"], timeout=10) as r:
-        text = r.read().decode()
-    assert 'pano_eks_services{cluster="shop",state="exposed"} 1' in text, [l for l in text.splitlines() if "pano_eks_services" in l]
-    print("ok: sync --watch metrics: pano_eks_services{cluster=\"shop\",state=\"exposed\"} 1")
+    # Its objects are still written (the firewall path works): its NAT rule is in the candidate,
+    # read back with pan-os-python.
+    rules = [n for n in lab.read_back()["nat_rules"] if "guestbook.frontend-public" in n]
+    assert rules, "the exposed Service has no NAT rule in the candidate config"
+    print(f"ok: its NAT rule {rules[0]} is written")
 
 
 def check_aws_up():
@@ -285,7 +298,6 @@ def main(checkpoint, env_file):
         check_pushes()
         check_status(now)
     elif checkpoint == "exposed":
-        wait_settled("guestbook/frontend-public created")
         check_exposed([("guestbook", "frontend", 85, 80), DEMO[1]])
     elif checkpoint == "down":
         wait_settled("after down", watch=False)
