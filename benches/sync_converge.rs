@@ -26,6 +26,7 @@ fn facts(clusters: usize, per_cluster: usize) -> Facts {
                 let port = 10_000 + c * per_cluster + i;
                 format!(
                     r#"{{"namespace": "ns-{}", "name": "svc-{i}", "labels": {{"panw-tg-port": "{port}"}}, "type": "LoadBalancer",
+                 "annotations": {{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
                        "lb_hostname": "internal-c{c}-s{i}-0123456789.us-west-2.elb.amazonaws.com", "ports": [{{"port": 8080, "protocol": "TCP"}}],
                        "created": "2026-11-26T10:00:00Z"}}"#,
                     i % 10

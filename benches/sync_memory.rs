@@ -4,6 +4,9 @@
 //! default 20). Prints peak RSS and wall time of the first converge and of the relabel.
 //!
 //!   cargo bench --bench sync_memory        (SYNC_MEMORY_SERVICES=N for another size)
+//!
+//! `SYNC_MEMORY_HEAPTRACK=FILE` runs the relabel under `heaptrack -o FILE` too (where the peak
+//! is: `heaptrack_print FILE.zst`); its RSS figure then includes heaptrack's own.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -19,6 +22,7 @@ fn facts(clusters: usize, per_cluster: usize, relabelled: Option<usize>) -> Stri
                 let port = if relabelled == Some(n) { 40_000 + n } else { 10_000 + n };
                 format!(
                     r#"{{"namespace": "ns-{}", "name": "svc-{i}", "labels": {{"panw-tg-port": "{port}"}}, "type": "LoadBalancer",
+                 "annotations": {{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
                        "lb_hostname": "internal-c{c}-s{i}-0123456789.us-west-2.elb.amazonaws.com", "ports": [{{"port": 8080, "protocol": "TCP"}}],
                        "created": "2026-11-26T10:00:00Z"}}"#,
                     i % 10
@@ -37,9 +41,13 @@ fn facts(clusters: usize, per_cluster: usize, relabelled: Option<usize>) -> Stri
 }
 
 /// Runs `pano-eks sync --once` under `/usr/bin/time -v`: (peak RSS in MB, wall seconds).
-fn sync_once(config: &std::path::Path, facts: &std::path::Path) -> (f64, f64) {
-    let out = Command::new("/usr/bin/time")
-        .arg("-v")
+fn sync_once(config: &std::path::Path, facts: &std::path::Path, trace: bool) -> (f64, f64) {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.arg("-v");
+    if let (true, Ok(h)) = (trace, std::env::var("SYNC_MEMORY_HEAPTRACK")) {
+        cmd.args(["heaptrack", "-o", &h]);
+    }
+    let out = cmd
         .arg(env!("CARGO_BIN_EXE_pano-eks"))
         .args(["--config", &support::path_str(config), "sync", "--once", "--facts", &support::path_str(facts)])
         .env("PANO_EKS_TEST_PANORAMA_PASSWORD", support::PASSWORD)
@@ -65,10 +73,10 @@ fn main() {
             .write(sim.dir.path(), "pano-eks.toml");
     let first = sim.dir.path().join("facts.json");
     std::fs::write(&first, facts(clusters, per, None)).unwrap();
-    let (rss, secs) = sync_once(&config, &first);
+    let (rss, secs) = sync_once(&config, &first, false);
     println!("sync --once, first converge of {total} Services: peak RSS {rss:.0} MB, {secs:.1} s wall");
     let relabel = sim.dir.path().join("relabel.json");
     std::fs::write(&relabel, facts(clusters, per, Some(total / 2))).unwrap();
-    let (rss, secs) = sync_once(&config, &relabel);
+    let (rss, secs) = sync_once(&config, &relabel, true);
     println!("sync --once, one Service relabelled among {total} (latency {latency} ms per call): peak RSS {rss:.0} MB, {secs:.1} s wall");
 }

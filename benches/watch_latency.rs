@@ -37,7 +37,8 @@ fn service(i: usize) -> Service {
 
 fn service_on(i: usize, port: usize) -> Service {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": port.to_string()}},
+        "metadata": {"name": format!("svc-{i}"), "namespace": "default", "labels": {"panw-tg-port": port.to_string()},
+                     "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
         "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()

@@ -22,6 +22,7 @@ Subcommands (all talk to the lab's own moto / panorama-sim on 127.0.0.1; nothing
   panorama                    JSON: our Panorama objects read back with pan-os-python
   nat-rule NAME               one line: a NAT rule's service, destination and translation
   wait-status CONFIG N        poll `pano-eks status --output json` until N Services are protected
+  wait-state CONFIG NS/NAME STATE   poll it until that Service has STATE; print its reason
                               and committed (prints the table once, at the end)
 
 Environment: AWS_ENDPOINT_URL, AWS_REGION, dummy credentials (moto); LAB_PANORAMA_URL,
@@ -307,27 +308,46 @@ def nat_rule(name_part):
         print(f"  NAT rule {n}: service {r['service']} -> {r['translated']}:{r['translated_port']}")
 
 
-def wait_status(config, n, timeout=180):
-    """Polls `status` until N Services are protected and committed. The bound is a failure
-    detector (idle machine: 1-3 s); the message says how long it waited and what status said."""
+def _poll_status(config, until, what, timeout):
+    """Polls `pano-eks status --output json` until `until(status)` is true. The bound is a
+    failure detector (idle machine: 1-3 s); the message says how long it waited and what status
+    said last."""
     start = time.monotonic()
     last = None
     while time.monotonic() - start < float(timeout):
         p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", config, "--output", "json", "status", "--no-verify"], capture_output=True, text=True)
         if p.returncode == 0:
             last = json.loads(p.stdout)
-            done = [s for s in last["services"] if s["state"] == "protected" and s.get("committed")]
-            if len(done) >= int(n):
-                return 0
+            if until(last):
+                return last
         time.sleep(0.5)
     print(json.dumps(last, indent=1), file=sys.stderr)
-    sys.exit(f"waited {time.monotonic() - start:.0f}s for {n} protected and committed Services; the last status is above")
+    sys.exit(f"waited {time.monotonic() - start:.0f}s for {what}; the last status is above")
+
+
+def wait_status(config, n, timeout=180):
+    """Polls `status` until N Services are protected and committed."""
+    _poll_status(config, lambda st: len([s for s in st["services"] if s["state"] == "protected" and s.get("committed")]) >= int(n),
+                 f"{n} protected and committed Services", timeout)
+    return 0
+
+
+def wait_state(config, service, state, timeout=180):
+    """Polls `status` until the Service NS/NAME has STATE and prints its reason."""
+    ns, _, name = service.partition("/")
+
+    def hit(st):
+        return [s for s in st["services"] if (s["namespace"], s["name"]) == (ns, name) and s["state"] == state]
+
+    st = _poll_status(config, hit, f"{service} to be {state}", timeout)
+    print(f"     {service}: {state}: {hit(st)[0].get('reason', '')}")
+    return 0
 
 
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"free-port": free_port, "prepare": prepare, "lifecycle": lifecycle, "inventory": inventory, "panorama": panorama_json,
-          "nat-rule": nat_rule, "wait-status": wait_status, "devices": devices, "dns": dns, "allow-inbound": allow_inbound,
+          "nat-rule": nat_rule, "wait-status": wait_status, "wait-state": wait_state, "devices": devices, "dns": dns, "allow-inbound": allow_inbound,
           "sim-post": sim_post, "wait-idle": wait_idle}[cmd]
     return fn(*args) or 0
 

@@ -395,7 +395,8 @@ fn until(what: &str, bound: Duration, mut pred: impl FnMut() -> bool) -> Duratio
 
 fn service(name: &str, port: &str) -> Service {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": "default", "labels": {"panw-tg-port": port}},
+        "metadata": {"name": name, "namespace": "default", "labels": {"panw-tg-port": port},
+                     "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
         "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()

@@ -140,6 +140,7 @@ fn the_json_of_every_data_command_is_the_documented_schema() {
     let mut f: serde_json::Value = serde_json::from_str(&facts_json(2, "")).unwrap();
     f["clusters"][0]["services"].as_array_mut().unwrap().push(serde_json::json!({
         "namespace": "default", "name": "bad-label", "labels": {"panw-tg-port": "http"}, "type": "LoadBalancer",
+        "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
         "lb_hostname": "internal-bad.elb.us-west-2.amazonaws.com", "ports": [{"port": 80, "protocol": "TCP"}],
         "created": "2026-11-26T10:00:00Z"
     }));

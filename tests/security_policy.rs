@@ -27,9 +27,13 @@ fn facts(services: &[(&str, &str, &str, &[(&str, &str)])]) -> Facts {
     let svcs: Vec<serde_json::Value> = services
         .iter()
         .map(|(ns, name, label, ann)| {
+            // An internal NLB (the lab's), plus the test's own annotations.
+            let internal = [("service.beta.kubernetes.io/aws-load-balancer-internal", "true")];
+            let annotations: serde_json::Map<_, _> =
+                internal.iter().chain(ann.iter()).map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
             serde_json::json!({
                 "namespace": ns, "name": name, "labels": {"panw-tg-port": label}, "type": "LoadBalancer",
-                "annotations": ann.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
+                "annotations": annotations,
                 "lb_hostname": format!("internal-{name}.elb.us-west-2.amazonaws.com"),
                 "ports": [{"port": 80, "protocol": "TCP"}], "created": "2026-11-26T10:00:00Z"
             })
@@ -289,4 +293,60 @@ fn verify_finds_every_service_allowed_by_its_own_rule_and_an_unclaimed_port_deni
     for r in of(&rows, "unclaimed-denied") {
         assert!(!r["ok"].as_bool().unwrap() && r["detail"].as_str().unwrap().contains("allowed by allow-all"), "{r}");
     }
+}
+
+/// A rule may name a security profile group the device group inherits: its own, an ancestor
+/// device group's or `shared`'s. One the device group cannot see makes that Service `invalid`
+/// (the reason names the group), and the others still get their rules.
+#[test]
+fn profile_groups_of_shared_and_ancestor_device_groups_are_usable_and_others_are_invalid() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let ld = "/config/devices/entry[@name='localhost.localdomain']";
+    let set = |xpath: &str, element: &str| {
+        let r = sim.api_as("other-admin", "other", &[("type", "config"), ("action", "set"), ("xpath", xpath), ("element", element)]);
+        assert!(r.contains("status=\"success\""), "{xpath}: {r}");
+    };
+    let group = |name: &str| format!("<entry name='{name}'><virus><member>default</member></virus></entry>");
+    // eks-dg's parent is corp, whose parent is the top (Panorama's read-only parent-dg nodes).
+    set(&format!("{ld}/device-group"), "<entry name='corp'/>");
+    set(
+        "/config/readonly/devices/entry[@name='localhost.localdomain']/device-group",
+        "<entry name='eks-dg'><parent-dg>corp</parent-dg></entry>",
+    );
+    set("/config/shared/profile-group", &group("from-shared"));
+    set(&format!("{ld}/device-group/entry[@name='corp']/profile-group"), &group("from-parent"));
+    set(&format!("{DG}/profile-group"), &group("from-own"));
+    set(&format!("{ld}/device-group/entry[@name='elsewhere']/profile-group"), &group("from-unrelated"));
+
+    let cfg = sim.config("[sync.security]\nenabled = true\n");
+    let rt = rt();
+    let e = rt
+        .block_on(Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(PASSWORD))))
+        .unwrap();
+    let pg = "pano-eks/profile-group";
+    let f = facts(&[
+        ("default", "a", "82", &[(pg, "from-shared")]),
+        ("default", "b", "83", &[(pg, "from-parent")]),
+        ("default", "c", "84", &[(pg, "from-own")]),
+        ("default", "d", "85", &[(pg, "from-unrelated")]),
+    ]);
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    let state = |n: &str| r.plan.services.iter().find(|s| s.name == n).map(|s| (s.state, s.reason.clone())).unwrap();
+    for n in ["a", "b", "c"] {
+        assert_eq!(state(n).0, pano_eks_core::ServiceState::Planned, "{n}: {}", state(n).1);
+    }
+    let (st, why) = state("d");
+    assert_eq!(st, pano_eks_core::ServiceState::Invalid);
+    assert!(why.contains("\"from-unrelated\""), "{why}");
+    // What was written: each rule names its group.
+    let running = sim.config_xml("running");
+    let security = &running[running.find("<security><rules>").expect("a security rulebase")..];
+    for (svc, g) in [("a", "from-shared"), ("b", "from-parent"), ("c", "from-own")] {
+        let rule = format!("<entry name=\"demo.in.shop.default.{svc}\"");
+        let at = security.find(&rule).unwrap_or_else(|| panic!("no rule for {svc}"));
+        let running = security;
+        let end = at + running[at..].find("</entry>").unwrap();
+        assert!(running[at..end].contains(&format!("<member>{g}</member>")), "{svc}: {}", &running[at..end]);
+    }
+    assert!(!security.contains("demo.in.shop.default.d\""), "the invalid Service got no security rule");
 }

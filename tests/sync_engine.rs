@@ -263,6 +263,38 @@ fn a_push_that_fails_on_one_firewall_fails_the_sync_and_names_it() {
     assert!(!stderr.contains(PASSWORD), "no secret in errors");
 }
 
+/// The commit landed but the push failed on a firewall: the next converge finds nothing to
+/// commit, yet pushes again (what was sent: one more `commit-all` of the device group), until a
+/// push ends OK; then a converge with nothing to do pushes nothing.
+#[test]
+fn a_failed_push_is_pushed_again_by_the_next_converge_until_it_lands() {
+    let (sim, rt, e) = started(&["--job-step-ms", "0"], fast());
+    let pushes = || sim.jobs().iter().filter(|j| j["type"] == "CommitAll").count();
+    sim.faults(serde_json::json!({"fail_push_serial": "007900000002", "fail_push_message": "injected: device busy"}));
+    let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
+    assert!(err.contains("007900000002"), "{err}");
+    assert_eq!(pushes(), 1);
+
+    // Still failing: pushed again (nothing to commit), and still reported.
+    sim.reset_writes();
+    let err = rt.block_on(e.converge(&facts(1, ""))).unwrap_err().to_string();
+    assert!(err.contains("007900000002"), "{err}");
+    assert!(sim.writes().is_empty(), "nothing was written, only pushed");
+    assert_eq!(pushes(), 2);
+
+    // The firewall takes it now: the push lands, and the one after has nothing owed.
+    sim.faults(serde_json::json!({"fail_push_serial": null}));
+    let r = rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    assert!(r.plan.is_noop() && r.commit_job.is_none(), "{:?}", r.plan.operations);
+    // Both owed: the device group's, and the template stack's, which the failed first push held up.
+    let targets: Vec<&str> = r.pushes.iter().map(|p| p.target.as_str()).collect();
+    assert_eq!(targets, ["device-group/eks-dg", "template-stack/eks-stack"]);
+    assert_eq!(pushes(), 4);
+    let r = rt.block_on(e.converge(&facts(1, ""))).unwrap();
+    assert!(r.pushes.is_empty() && r.commit_job.is_none());
+    assert_eq!(pushes(), 4);
+}
+
 #[test]
 fn a_nat_rule_update_sends_the_observed_uuid_so_pan_os_keeps_its_history() {
     use pano_eks::panorama::codec;

@@ -36,7 +36,8 @@ async fn engine(sim: &Sim) -> Engine {
 
 fn service(name: &str, port: &str) -> Service {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": "default", "labels": {"panw-tg-port": port}},
+        "metadata": {"name": name, "namespace": "default", "labels": {"panw-tg-port": port},
+                     "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
         "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
     }))
     .unwrap()
@@ -245,6 +246,7 @@ async fn an_unreachable_cluster_is_held_while_the_others_keep_syncing() {
     let seeded: Facts = Facts::from_json(r#"{"clusters": [
         {"name": "blog", "subnets": [{"id": "subnet-9", "cidr": "192.168.120.0/24", "az": "us-west-2a"}],
          "services": [{"namespace": "default", "name": "api", "labels": {"panw-tg-port": "90"}, "type": "LoadBalancer",
+                       "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
                        "lb_hostname": "internal-api.elb.us-west-2.amazonaws.com", "ports": [{"port": 80}], "created": "2026-11-26T10:00:00Z"}]}],
         "firewalls": [{"id": "i-a", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#).unwrap();
     e.converge(&seeded).await.unwrap();

@@ -109,6 +109,7 @@ fn facts(world: &World) -> Facts {
             .map(|((_, i), (port, host))| {
                 format!(
                     r#"{{"namespace": "default", "name": "svc-{i}", "labels": {{"panw-tg-port": "{port}"}}, "type": "LoadBalancer",
+                 "annotations": {{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
                      "lb_hostname": "internal-svc-{i}-{host}.elb.us-west-2.amazonaws.com", "ports": [{{"port": 80, "protocol": "TCP"}}],
                      "created": "2026-11-26T10:00:{i:02}Z"}}"#
                 )

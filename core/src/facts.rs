@@ -21,6 +21,21 @@ pub struct Facts {
     /// Service objects on Panorama are held as they are. Subnets still come from `clusters`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frozen_clusters: Vec<String>,
+    /// The VPC's Elastic Load Balancing v2 load balancers as AWS reports them (DNS name and
+    /// scheme): the ground truth for whether a Service's own load balancer is internal. Empty
+    /// in a facts file without them; the annotations decide then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerFacts>,
+}
+
+/// One load balancer AWS knows (`elbv2:DescribeLoadBalancers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerFacts {
+    pub name: String,
+    pub dns_name: String,
+    /// `internal` or `internet-facing` (kept as text: another value is reported, not a parse error).
+    pub scheme: String,
 }
 
 /// One EKS cluster. `services` may be absent (a facts file with only subnets/firewalls).
@@ -57,6 +72,10 @@ pub struct ServiceFacts {
     /// `LoadBalancer`, `ClusterIP`, ... (kept as text so an unexpected value is a report, not a parse error).
     #[serde(rename = "type")]
     pub service_type: String,
+    /// `spec.loadBalancerClass`: which controller owns the Service's load balancer
+    /// (`service.k8s.aws/nlb` is the AWS Load Balancer Controller; none is the cloud provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_class: Option<String>,
     /// The internal NLB's DNS name; `None` while the load balancer is still being provisioned.
     #[serde(default)]
     pub lb_hostname: Option<String>,

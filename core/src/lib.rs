@@ -57,7 +57,7 @@ pub mod settings;
 pub mod time;
 pub mod verify;
 
-pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, PortFacts, ServiceFacts, SubnetFacts};
+pub use facts::{ClusterFacts, Facts, FactsError, FirewallFacts, LoadBalancerFacts, PortFacts, ServiceFacts, SubnetFacts};
 pub use panorama::model::{
     Address, AddressValue, DestinationTranslation, Kind, MARKER_TAG, NatRule, NextHop, Object, Observed, Operation, Protocol, Referrer,
     ReferrerKind, Scope, ServiceObject, SourceTranslation, StaticRoute, Tag, ancestors, descendants,

@@ -4,12 +4,17 @@ mod common;
 
 use pano_eks_core::*;
 
+/// docs/facts.md's example, as it is there.
 const EXAMPLE: &str = r#"{"clusters": [{"name": "shop",
    "subnets": [{"id": "subnet-1", "cidr": "192.168.110.0/24", "az": "us-west-2a"}],
    "services": [{"namespace": "default", "name": "frontend", "labels": {"panw-tg-port": "82"},
-                 "type": "LoadBalancer", "lb_hostname": "internal-a1b2.elb.us-west-2.amazonaws.com",
+                 "annotations": {"pano-eks/alb-host": "shop.example.com",
+                                 "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                                 "service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
+                 "type": "LoadBalancer", "lb_hostname": "a1b2-0123.elb.us-west-2.amazonaws.com",
                  "ports": [{"port": 80, "protocol": "TCP"}], "created": "2026-11-26T10:00:00Z"}]}],
- "firewalls": [{"id": "i-0abc", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}]}"#;
+ "firewalls": [{"id": "i-0abc", "az": "us-west-2a", "trust_subnet_cidr": "192.168.2.0/24"}],
+ "load_balancers": [{"name": "a1b2", "dns_name": "a1b2-0123.elb.us-west-2.amazonaws.com", "scheme": "internal"}]}"#;
 
 #[test]
 fn the_documented_example_parses_and_round_trips() {
@@ -19,6 +24,13 @@ fn the_documented_example_parses_and_round_trips() {
     assert_eq!(Facts::from_json(&f.to_json()).unwrap(), f);
     let p = plan(&common::settings(), &f, &Observed::default()).unwrap();
     assert_eq!(p.services[0].state, ServiceState::Planned);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/facts.md")).unwrap();
+    assert!(doc.contains(EXAMPLE.trim_start_matches('{').lines().next().unwrap()), "docs/facts.md's example changed");
+    // The same Service without the annotations, and AWS reporting its NLB internet-facing: exposed.
+    let mut open = f.clone();
+    open.load_balancers[0].scheme = "internet-facing".into();
+    let p = plan(&common::settings(), &open, &Observed::default()).unwrap();
+    assert_eq!(p.services[0].state, ServiceState::Exposed, "{}", p.services[0].reason);
 }
 
 #[test]
@@ -42,11 +54,11 @@ fn optional_parts_default() {
 #[test]
 fn errors_name_the_culprit() {
     let cases: Vec<(String, &[&str])> = vec![
-        (EXAMPLE.replace("\"az\": \"us-west-2a\", \"trust", "\"zone\": \"x\", \"trust"), &["unknown field `zone`", "line 6"]),
-        (EXAMPLE.replace("\"lb_hostname\"", "\"hostname\""), &["unknown field `hostname`", "line 4"]),
+        (EXAMPLE.replace("\"az\": \"us-west-2a\", \"trust", "\"zone\": \"x\", \"trust"), &["unknown field `zone`", "line 9"]),
+        (EXAMPLE.replace("\"lb_hostname\"", "\"hostname\""), &["unknown field `hostname`", "line 7"]),
         (EXAMPLE.replace("\"clusters\"", "\"cluster\""), &["unknown field `cluster`"]),
-        (EXAMPLE.replace("2026-11-26T10:00:00Z", "2026-11-26 10:00"), &["invalid RFC 3339 timestamp", "2026-11-26 10:00", "line 5"]),
-        (EXAMPLE.replace("\"port\": 80", "\"port\": \"80\""), &["invalid type", "line 5"]),
+        (EXAMPLE.replace("2026-11-26T10:00:00Z", "2026-11-26 10:00"), &["invalid RFC 3339 timestamp", "2026-11-26 10:00", "line 8"]),
+        (EXAMPLE.replace("\"port\": 80", "\"port\": \"80\""), &["invalid type", "line 8"]),
         (EXAMPLE.replace(", \"created\": \"2026-11-26T10:00:00Z\"", ""), &["missing field `created`"]),
         (r#"{"clusters": []}"#.to_owned(), &["missing field `firewalls`"]),
         ("{".to_owned(), &["EOF", "line 1"]),

@@ -858,18 +858,28 @@ fn an_internet_facing_service_is_exposed_with_the_reason_and_the_others_are_not(
                 ann(svc("default", "open", "82"), &[("type", "external"), ("scheme", "internet-facing")]),
                 ann(svc("default", "closed", "83"), &[("type", "external"), ("scheme", "internal")]),
                 ann(svc("default", "legacy", "84"), &[("internal", "true")]),
-                svc("default", "plain", "85"),
+                // No annotation: the cloud provider's default, internet-facing...
+                ann(svc("default", "plain", "85"), &[]),
+                // ...unless AWS reports its load balancer internal.
+                ann(svc("default", "reported", "86"), &[]),
             ],
         )],
         vec![fw("i-1", "192.168.2.0/24")],
     );
+    let mut f = f;
+    f.load_balancers = vec![pano_eks_core::LoadBalancerFacts {
+        name: "k8s-default-reported".into(),
+        dns_name: "internal-reported-1.elb.us-west-2.amazonaws.com".into(),
+        scheme: "internal".into(),
+    }];
     let states = |p: &Plan| p.services.iter().map(|s| (s.name.clone(), s.state)).collect::<Vec<_>>();
     let want = |exposed_or_planned: ServiceState| {
         vec![
             ("closed".to_owned(), exposed_or_planned),
             ("legacy".to_owned(), exposed_or_planned),
             ("open".to_owned(), ServiceState::Exposed),
-            ("plain".to_owned(), exposed_or_planned),
+            ("plain".to_owned(), ServiceState::Exposed),
+            ("reported".to_owned(), exposed_or_planned),
         ]
     };
     let p = run(&f, &Observed::default());
@@ -879,7 +889,9 @@ fn an_internet_facing_service_is_exposed_with_the_reason_and_the_others_are_not(
     let open = p.services.iter().find(|s| s.name == "open").unwrap();
     assert!(open.reason.contains("internet-facing") && open.reason.contains("aws-load-balancer-scheme"), "{}", open.reason);
     let problems: Vec<_> = p.problems.iter().filter(|x| x.kind == ProblemKind::Exposed).map(|x| x.subject.as_str()).collect();
-    assert_eq!(problems, ["shop/default/open"]);
+    assert_eq!(problems, ["shop/default/open", "shop/default/plain"]);
+    let plain = p.services.iter().find(|s| s.name == "plain").unwrap();
+    assert!(plain.reason.contains("aws-load-balancer-internal is absent"), "{}", plain.reason);
     // Converged: still exposed, and a resync writes nothing.
     let observed = converge(&f, &Observed::default());
     let p = run(&f, &observed);

@@ -1,11 +1,13 @@
 //! The AWS facts `sync` needs, so the config file is all a user supplies: each cluster's
 //! subnets (DescribeCluster → DescribeSubnets: id, CIDR, AZ) and the firewalls (the firewall
-//! ASG's instances → their trust interface, device index 2 → the trust subnet's CIDR).
+//! ASG's instances → their trust interface, device index 2 → the trust subnet's CIDR), and the
+//! region's load balancers (name, DNS name, scheme: what each Service's own load balancer really
+//! is, core::security::exposure).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
-use pano_eks_core::{FirewallFacts, SubnetFacts};
+use pano_eks_core::{FirewallFacts, LoadBalancerFacts, SubnetFacts};
 
 use super::{Aws, AwsError, sdk_err};
 
@@ -161,6 +163,26 @@ pub async fn firewalls(aws: &Aws, asg_name: &str) -> Result<(Vec<FirewallFacts>,
     pending.extend(excluded);
     pending.sort();
     Ok((facts, pending))
+}
+
+/// Every Elastic Load Balancing v2 load balancer of the region (all pages), as name, DNS name
+/// and scheme. Classic Load Balancers are not listed (elbv2 does not see them): for those the
+/// Service's annotations decide.
+pub async fn load_balancers(aws: &Aws) -> Result<Vec<LoadBalancerFacts>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_err("elbv2:DescribeLoadBalancers", e))?;
+        out.extend(page.load_balancers().iter().filter_map(|lb| {
+            Some(LoadBalancerFacts {
+                name: lb.load_balancer_name()?.to_string(),
+                dns_name: lb.dns_name()?.to_string(),
+                scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })
+        }));
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]

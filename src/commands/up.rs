@@ -319,6 +319,7 @@ async fn sync_step(aws: &Aws, cfg: &Config, engine: &Engine, facts: &mut Facts, 
         progress.line(format!("   firewalls not used yet (no trust interface: still booting; or not InService): {}", pending.join(", ")));
     }
     facts.firewalls = firewalls;
+    facts.load_balancers = discovery::load_balancers(aws).await.map_err(|e| Failure::failed(e.to_string()))?;
     let sync = engine.converge(facts).await.map_err(|e| Failure::failed(format!("sync failed: {e}")))?;
     let (c, u, d) = sync.plan.counts();
     let committed = sync.commit_job.map(|j| format!("committed (job {j})")).unwrap_or_else(|| "nothing to commit".into());

@@ -31,6 +31,7 @@ pub fn service_facts(svc: &Service) -> Option<ServiceFacts> {
         labels: meta.labels.clone().unwrap_or_default(),
         annotations: meta.annotations.clone().unwrap_or_default(),
         service_type: spec.and_then(|s| s.type_.clone()).unwrap_or_else(|| "ClusterIP".into()),
+        load_balancer_class: spec.and_then(|s| s.load_balancer_class.clone()),
         lb_hostname,
         ports: spec
             .and_then(|s| s.ports.as_ref())
@@ -94,7 +95,8 @@ mod tests {
             "metadata": {"name": "frontend", "namespace": "default", "creationTimestamp": "2026-11-26T10:00:00Z",
                           "labels": {"panw-tg-port": "82", "app": "guestbook"},
                           "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
-            "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}, {"port": 53}]},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "service.k8s.aws/nlb",
+                     "ports": [{"port": 80, "protocol": "TCP"}, {"port": 53}]},
             "status": {"loadBalancer": {"ingress": [{"hostname": "internal-a1b2.elb.us-west-2.amazonaws.com"}]}}
         }))
         .unwrap();
@@ -102,6 +104,7 @@ mod tests {
         assert_eq!((f.namespace.as_str(), f.name.as_str(), f.service_type.as_str()), ("default", "frontend", "LoadBalancer"));
         assert_eq!(f.labels.get("panw-tg-port").map(String::as_str), Some("82"));
         assert_eq!(f.lb_hostname.as_deref(), Some("internal-a1b2.elb.us-west-2.amazonaws.com"));
+        assert_eq!(f.load_balancer_class.as_deref(), Some("service.k8s.aws/nlb"));
         assert_eq!(f.ports, vec![PortFacts { port: 80, protocol: "TCP".into() }, PortFacts { port: 53, protocol: "TCP".into() }]);
         assert_eq!(f.created, Timestamp::parse("2026-11-26T10:00:00Z").unwrap());
     }

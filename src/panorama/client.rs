@@ -452,7 +452,7 @@ impl PanoramaClient {
         tracing::trace!(kind, action, "Panorama call");
         let resp = req.send().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
+        let body = body_text(resp).await.map_err(|e| PanosError::Transport { url: self.endpoint.clone(), msg: error_chain(&e) })?;
         let parsed = match stream {
             Some((depth, each)) if status < 400 => xml::parse_entries(&body, Some(*depth), &mut **each),
             _ => xml::parse(&body),
@@ -476,6 +476,17 @@ impl PanoramaClient {
             other => Err(PanosError::Parse(format!("response status {other:?}"))),
         }
     }
+}
+
+/// The answer's body as text, gathered chunk by chunk into one buffer: a large read (16,000 NAT
+/// rules are ~14 MB) is held once, not as its chunks plus a contiguous copy plus a decoded copy
+/// (`Response::text`). PAN-OS answers UTF-8; anything else is decoded lossily, as `text` would.
+async fn body_text(mut resp: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut buf = Vec::with_capacity(resp.content_length().unwrap_or(0).min(64 << 20) as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Where a read hands its entries as they are parsed: (depth in the answer, callback).

@@ -2,7 +2,7 @@
 //! (for planning) the entries elsewhere that may reference ours ([`read_referrers`]).
 //! Every entry is returned, owned or not: ownership and holds are the planning core's decisions.
 
-use pano_eks_core::{Kind, Observed, Referrer, ReferrerKind, descendants};
+use pano_eks_core::{Kind, Object, Observed, Referrer, ReferrerKind, descendants};
 
 use super::client::{PanoramaClient, PanosError};
 use super::codec;
@@ -33,16 +33,22 @@ async fn futures_join<F: std::future::Future>(futs: [F; 7]) -> Vec<F::Output> {
     futures::future::join_all(futs).await
 }
 
-/// The names of the security profile groups the device group can use: its own and `shared`'s
-/// (`[sync.security]` checks a Service's `pano-eks/profile-group` against them). Ancestor device
-/// groups are not read: a group only an ancestor holds is reported unknown (strict).
+/// The names of the security profile groups the device group can use: its own, its ancestor
+/// device groups' and `shared`'s (a rule may name any object the device group inherits; the
+/// hierarchy from Panorama's read-only `parent-dg` nodes, as [`super::capacity::elsewhere`]
+/// reads it). `[sync.security]` checks a Service's `pano-eks/profile-group` against them. Names
+/// only (`…/profile-group/entry/@name`), concurrent within the client's in-flight limit.
 pub async fn read_profile_groups(client: &PanoramaClient, locs: &Locations) -> Result<Vec<String>, PanosError> {
-    let dg_path = xpath::dg_profile_groups(&locs.device_group);
-    let (dg, shared) = tokio::join!(client.get(&dg_path), client.get("/config/shared/profile-group"));
+    let hierarchy = client.get(&xpath::dg_hierarchy()).await?;
+    let parents = hierarchy.as_ref().map(parse_hierarchy).unwrap_or_default();
+    let mut at: Vec<String> = vec!["/config/shared".into(), xpath::device_group(&locs.device_group)];
+    at.extend(pano_eks_core::ancestors(&parents, &locs.device_group).iter().map(|dg| xpath::device_group(dg)));
+    let names: Vec<String> = at.iter().map(|prefix| format!("{prefix}/profile-group/entry/@name")).collect();
+    let answers = futures::future::join_all(names.iter().map(|xp| client.get(xp))).await;
     let mut out = Vec::new();
-    for r in [dg?, shared?].into_iter().flatten() {
-        for container in r.elements() {
-            out.extend(container.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)));
+    for answer in answers {
+        if let Some(r) = answer? {
+            out.extend(r.elements().filter(|e| e.name == "entry").filter_map(|e| e.get_attr("name").map(str::to_string)));
         }
     }
     out.sort();
@@ -57,6 +63,25 @@ pub async fn read_kind(client: &PanoramaClient, locs: &Locations, which: Which, 
     let mut each = |e: Element| decode_one(kind, e, &mut seen);
     client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut each).await?;
     Ok(seen)
+}
+
+/// Every entry of one container, each handed to `each` decoded as it is parsed (the container
+/// is never held: the running config's fingerprint, `sync::owned`).
+pub async fn read_kind_each(
+    client: &PanoramaClient,
+    locs: &Locations,
+    which: Which,
+    kind: Kind,
+    each: &mut (dyn FnMut(Object) + Send),
+) -> Result<(), PanosError> {
+    let mut one = |e: Element| {
+        let mut seen = Observed::default();
+        decode_one(kind, e, &mut seen);
+        let mut objects = kinds::objects(&seen, kind);
+        objects.drain(..).for_each(&mut *each);
+    };
+    client.read_entries(which == Which::Running, &locs.container(kind), 4, &mut one).await?;
+    Ok(())
 }
 
 fn decode_one(kind: Kind, e: Element, into: &mut Observed) {

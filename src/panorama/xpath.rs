@@ -66,10 +66,6 @@ pub fn dg_security_rules(dg: &str) -> String {
 pub fn dg_address_groups(dg: &str) -> String {
     format!("{}/address-group", device_group(dg))
 }
-/// Security profile groups of a device group (`shared`: `/config/shared/profile-group`).
-pub fn dg_profile_groups(dg: &str) -> String {
-    format!("{}/profile-group", device_group(dg))
-}
 
 /// Panorama's read-only device-group nodes (`…/entry[@name=DG]/parent-dg` names each parent).
 pub fn dg_hierarchy() -> String {

@@ -359,6 +359,7 @@ mod tests {
             ]
             .into(),
             service_type: "LoadBalancer".into(),
+            load_balancer_class: None,
             lb_hostname: Some(format!("{name}-1.elb.us-west-2.amazonaws.com")),
             ports: vec![PortFacts { port: 80, protocol: "TCP".into() }],
             created: Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),

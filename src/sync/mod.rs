@@ -9,14 +9,14 @@
 //! 5. push: to the device group and/or the template stack that changed, checking every firewall.
 
 pub mod metrics;
+pub mod owned;
 pub mod sources;
 pub mod verify_task;
 pub mod watch;
 
 use std::time::{Duration, Instant};
 
-use pano_eks_core::panorama::model::{AddressGroup, SecurityRule};
-use pano_eks_core::{Address, Facts, Kind, Names, NatRule, Observed, Plan, PlanSettings, Scope, ServiceObject, StaticRoute, Tag};
+use pano_eks_core::{Facts, Names, Observed, Plan, PlanSettings};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -26,10 +26,10 @@ use crate::panorama::cache::{Cache, Candidate, Confirmed, Source};
 use crate::panorama::commit::{self, CommitError, PushTarget};
 use crate::panorama::jobs::Job;
 use crate::panorama::locations::Locations;
-use crate::panorama::observe::{self, Which};
 use crate::panorama::xml::Element;
 use crate::panorama::{ClientConfig, PanoramaClient, PanosError};
 use crate::secret::Secret;
+use owned::Fingerprint;
 
 /// Builds the planning core's settings from the config file.
 pub fn plan_settings(cfg: &Config) -> PlanSettings {
@@ -99,6 +99,10 @@ pub struct Engine {
     capacity: tokio::sync::Mutex<Option<(Instant, Option<pano_eks_core::capacity::Capacity>)>>,
     /// What `sync --watch` knows of Panorama between converges (unused by `--once` and `plan`).
     cache: tokio::sync::Mutex<Cache>,
+    /// Scopes whose last push of ours did not end OK (device group, template stack): the commit
+    /// landed, so the next converge finds nothing to commit, yet a firewall still lacks the
+    /// change. The next converge pushes them again until a push ends OK.
+    owed: std::sync::Mutex<(bool, bool)>,
 }
 
 /// How long a read of the firewalls' capacity is used before it is read again (a replaced
@@ -178,6 +182,7 @@ impl Engine {
             opts,
             capacity: tokio::sync::Mutex::new(None),
             cache: tokio::sync::Mutex::new(Cache::default()),
+            owed: std::sync::Mutex::new((false, false)),
         })
     }
 
@@ -200,7 +205,10 @@ impl Engine {
         let mut candidate = seen;
         candidate.apply(&plan.operations);
         clock.mark("apply");
-        let scopes = self.differs_from_running(&plan, &candidate).await?;
+        // Only the fingerprint of our entries is kept while the running config is read.
+        let ours = Fingerprint::of(&self.names(), &candidate);
+        drop(candidate);
+        let scopes = self.differs_from_running(&plan, &ours).await?;
         clock.mark("compare with running");
         self.commit_and_push(plan, write_calls, scopes, clock).await
     }
@@ -244,7 +252,7 @@ impl Engine {
         cache.record(&plan.operations);
         clock.mark("apply");
         let scopes = match cache.observed() {
-            Some(candidate) if full => self.differs_from_running(&plan, candidate).await?,
+            Some(candidate) if full => self.differs_from_running(&plan, &Fingerprint::of(&self.names(), candidate)).await?,
             _ => cache.unpushed(),
         };
         clock.mark(if full { "compare with running" } else { "uncommitted (cache)" });
@@ -275,17 +283,26 @@ impl Engine {
     /// Whether *our* entries in the candidate differ from the running config, per scope (device
     /// group, template). A no-op plan with nothing pending anywhere (one cheap op call) skips
     /// reading the running config.
-    async fn differs_from_running(&self, plan: &Plan, candidate: &Observed) -> Result<(bool, bool), SyncError> {
+    async fn differs_from_running(&self, plan: &Plan, candidate: &Fingerprint) -> Result<(bool, bool), SyncError> {
         if plan.is_noop() && !self.pending_changes().await? {
             return Ok((false, false));
         }
-        let running = observe::read(&self.client, &self.locs, Which::Running).await?;
-        Ok(owned_differences(&Names::new(&self.settings.deployment), candidate, &running))
+        let running = Fingerprint::running(&self.client, &self.locs, &self.names()).await?;
+        Ok(candidate.differs(&running))
+    }
+
+    fn names(&self) -> Names {
+        Names::new(&self.settings.deployment)
     }
 
     /// Commits our admin's changes and pushes the scopes that changed, when any did.
+    /// A push that did not end OK is owed: pushed again by the next converge, whatever it finds.
     async fn commit_and_push(&self, plan: Plan, write_calls: usize, scopes: (bool, bool), mut clock: Clock) -> Result<Report, SyncError> {
-        let (dg_differs, template_differs) = scopes;
+        let owed = *self.owed.lock().expect("owed pushes");
+        let (dg_differs, template_differs) = (scopes.0 || owed.0, scopes.1 || owed.1);
+        if owed.0 || owed.1 {
+            tracing::info!(device_group = owed.0, template_stack = owed.1, "pushing again what the last push did not land");
+        }
         let mut commit_job = None;
         let mut pushes = Vec::new();
         if dg_differs || template_differs {
@@ -293,11 +310,16 @@ impl Engine {
             let job = commit::commit_partial(&self.client, &self.admin, &description, self.opts.lock_wait, self.opts.job_timeout).await?;
             commit_job = job.as_ref().map(|j| j.id);
             clock.mark("commit");
+            // Committed: each push is owed until it ends OK (a failed first one leaves the
+            // second owed too, not forgotten).
+            *self.owed.lock().expect("owed pushes") = (dg_differs, template_differs);
             if dg_differs {
                 pushes.push(self.push(PushTarget::DeviceGroup(&self.settings.device_group), &description).await?);
+                self.owed.lock().expect("owed pushes").0 = false;
             }
             if template_differs {
                 pushes.push(self.push(PushTarget::TemplateStack(&self.template_stack), &description).await?);
+                self.owed.lock().expect("owed pushes").1 = false;
             }
             clock.mark("push");
         }
@@ -394,37 +416,4 @@ impl Clock {
         self.phases.push((phase, self.lap.elapsed().as_millis()));
         self.lap = Instant::now();
     }
-}
-
-/// Whether the entries this deployment owns differ between two views, per scope
-/// (device group: tags, addresses, services, NAT rules; template: static routes).
-fn owned_differences(names: &Names, a: &Observed, b: &Observed) -> (bool, bool) {
-    debug_assert_eq!(Kind::StaticRoute.scope(), Scope::Template);
-    let dg = owned_view(names, a).0 != owned_view(names, b).0;
-    let tpl = owned_view(names, a).1 != owned_view(names, b).1;
-    (dg, tpl)
-}
-
-type DgView<'a> = (Vec<&'a Tag>, Vec<&'a Address>, Vec<&'a ServiceObject>, Vec<&'a NatRule>, SecurityView<'a>);
-/// Our address groups by name; our security rules in rulebase order, each with the rule before
-/// it (a `move` changes only a position, which a partial commit must carry too).
-type SecurityView<'a> = (Vec<&'a AddressGroup>, Vec<(Option<&'a str>, &'a SecurityRule)>);
-
-/// This deployment's entries, sorted by name: (device-group kinds, template routes).
-fn owned_view<'a>(names: &Names, o: &'a Observed) -> (DgView<'a>, Vec<&'a StaticRoute>) {
-    fn sorted<'a, T>(mut v: Vec<&'a T>, name: impl Fn(&T) -> &str) -> Vec<&'a T> {
-        v.sort_by(|x, y| name(x).cmp(name(y)));
-        v
-    }
-    let tags = sorted(o.tags.iter().filter(|t| names.owns_tag_object(t)).collect(), |x| &x.name);
-    let addrs = sorted(o.addresses.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
-    let svcs = sorted(o.services.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
-    let rules = sorted(o.nat_rules.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
-    let routes = sorted(o.static_routes.iter().filter(|x| names.owns_route(&x.name)).collect(), |x| &x.name);
-    let groups = sorted(o.address_groups.iter().filter(|x| names.owns_tagged(&x.tags)).collect(), |x| &x.name);
-    let security: Vec<(Option<&str>, &SecurityRule)> = (o.security_rules.iter().enumerate())
-        .filter(|(_, r)| names.owns_tagged(&r.tags))
-        .map(|(i, r)| (i.checked_sub(1).map(|p| o.security_rules[p].name.as_str()), r))
-        .collect();
-    ((tags, addrs, svcs, rules, (groups, security)), routes)
 }

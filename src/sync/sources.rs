@@ -92,8 +92,9 @@ pub async fn cluster_client(loaded: &LoadedConfig, c: &Cluster, aws: Option<&Aws
     kube::client(&access).await.map_err(|e| format!("cluster {}: {e}", c.name))
 }
 
-/// The AWS-side facts: each cluster's subnets (EKS → EC2) and the firewalls (the firewall
-/// ASG's instances → their trust ENI, device index 2 → its subnet). No Services.
+/// The AWS-side facts: each cluster's subnets (EKS → EC2), the firewalls (the firewall ASG's
+/// instances → their trust ENI, device index 2 → its subnet) and the load balancers (each
+/// Service's own scheme). No Services.
 pub async fn aws_facts(loaded: &LoadedConfig, aws: &Aws) -> Result<Facts, String> {
     let cfg = &loaded.config;
     let mut facts = Facts::default();
@@ -106,6 +107,7 @@ pub async fn aws_facts(loaded: &LoadedConfig, aws: &Aws) -> Result<Facts, String
         tracing::warn!("firewalls not used yet (no trust interface: still booting; or not InService): {}", pending.join(", "));
     }
     facts.firewalls = firewalls;
+    facts.load_balancers = discovery::load_balancers(aws).await.map_err(|e| format!("load balancers: {e}"))?;
     Ok(facts)
 }
 

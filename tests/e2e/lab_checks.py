@@ -145,6 +145,30 @@ def check_status(services):
     print(f"ok: status JSON: {v['summary']}")
 
 
+def check_exposed(protected):
+    """Issue 19: a Service behind an internet-facing load balancer is `exposed` (reason, problem,
+    metric), while its objects are still written, and the others stay protected."""
+    p = subprocess.run([os.environ["LAB_PANO_EKS"], "--config", os.environ["LAB_CONFIG"], "--output", "json", "status", "--no-verify"],
+                       capture_output=True, text=True, check=True)
+    st = json.loads(p.stdout)
+    got = {(s["namespace"], s["name"]): s for s in st["services"]}
+    exposed = got.pop(("guestbook", "frontend-public"))
+    assert exposed["state"] == "exposed", exposed
+    assert "aws-load-balancer-internal is absent" in exposed["reason"] and "internet-facing" in exposed["reason"], exposed
+    # Its objects are still written (the firewall path works): its NAT rule is in the candidate,
+    # read back with pan-os-python.
+    rules = [n for n in lab.read_back()["nat_rules"] if "guestbook.frontend-public" in n]
+    assert rules, "the exposed Service has no NAT rule in the candidate config"
+    assert {k: v["state"] for k, v in got.items()} == {(ns, n): "protected" for ns, n, _, _ in protected}, got
+    kinds = [(x["subject"], x["kind"]) for x in st["problems"]]
+    assert ("shop/guestbook/frontend-public", "exposed") in kinds, st["problems"]
+    print(f"ok: status JSON: guestbook/frontend-public exposed ({exposed['reason']}); the others protected")
+    with urllib.request.urlopen(os.environ["LAB_SYNC_METRICS_URL"], timeout=10) as r:
+        text = r.read().decode()
+    assert 'pano_eks_services{cluster="shop",state="exposed"} 1' in text, [l for l in text.splitlines() if "pano_eks_services" in l]
+    print("ok: sync --watch metrics: pano_eks_services{cluster=\"shop\",state=\"exposed\"} 1")
+
+
 def check_aws_up():
     cfn, s3, ec2 = lab.aws("cloudformation"), lab.aws("s3"), lab.aws("ec2")
     for s in STACKS:
@@ -260,6 +284,9 @@ def main(checkpoint, env_file):
         check_panorama(now, running=True)
         check_pushes()
         check_status(now)
+    elif checkpoint == "exposed":
+        wait_settled("guestbook/frontend-public created")
+        check_exposed([("guestbook", "frontend", 85, 80), DEMO[1]])
     elif checkpoint == "down":
         wait_settled("after down", watch=False)
         check_down()

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "lab-e2e-Pw-7c1f9a"
 KUBE_TOKEN = "lab-e2e-kube-admin-3b8e"
-CHECKPOINTS = ["up", "protected", "relabeled", "deleted", "down"]
+CHECKPOINTS = ["up", "protected", "relabeled", "deleted", "exposed", "down"]
 STOP_TIMEOUT = 180
 
 

@@ -282,6 +282,7 @@ pub fn facts_range(start: usize, end: usize, hostname_suffix: &str) -> String {
         .map(|i| {
             format!(
                 r#"{{"namespace": "default", "name": "svc-{i}", "labels": {{"panw-tg-port": "{}"}}, "type": "LoadBalancer",
+                 "annotations": {{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}},
                  "lb_hostname": "internal-svc-{i}{hostname_suffix}.elb.us-west-2.amazonaws.com", "ports": [{{"port": 80, "protocol": "TCP"}}],
                  "created": "2026-11-26T10:00:{:02}Z"}}"#,
                 8000 + i,

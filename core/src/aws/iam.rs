@@ -113,11 +113,17 @@ fn st(sid: &'static str, actions: &[&'static str], resources: Vec<String>, condi
 /// The policy of the sync role: statements in a fixed order, actions sorted in each.
 pub fn sync_policy(scope: &Scope) -> Vec<Statement> {
     let mut out = Vec::new();
-    // Discovery (every sync): subnets of each cluster, the firewall group's instances. No
-    // resource-level permissions exist for these Describe calls.
+    // Discovery (every sync): subnets of each cluster, the firewall group's instances, the load
+    // balancers (each Service's own scheme: core::security::exposure). No resource-level
+    // permissions exist for these Describe calls.
     out.push(st(
         "Discovery",
-        &["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:DescribeSubnets"],
+        &[
+            "autoscaling:DescribeAutoScalingGroups",
+            "ec2:DescribeInstances",
+            "ec2:DescribeSubnets",
+            "elasticloadbalancing:DescribeLoadBalancers",
+        ],
         vec!["*".into()],
         vec![],
     ));
@@ -171,13 +177,13 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
     // deleted by sync itself.
     let extra_lb = arn("elasticloadbalancing", &format!("loadbalancer/{kind}/{EXTRA_FRONT}/*"));
     let extra_listeners = arn("elasticloadbalancing", &format!("listener/{kind}/{EXTRA_FRONT}/*/*"));
-    // Every front finds its shards (`<name>-front-N`) and their listeners, and the targets of the
-    // groups registered directly (past the autoscaling group's 50).
+    // Every front finds its shards (`<name>-front-N`, by Discovery's DescribeLoadBalancers) and
+    // their listeners, and the targets of the groups registered directly (past the autoscaling
+    // group's 50).
     let reads: &[&'static str] = match front {
         Front::Alb => &[
             "autoscaling:DescribeLoadBalancerTargetGroups",
             "elasticloadbalancing:DescribeListeners",
-            "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
@@ -187,7 +193,6 @@ fn front_statements(front: Front, out: &mut Vec<Statement>) {
             "autoscaling:DescribeLoadBalancerTargetGroups",
             "ec2:DescribeSecurityGroupRules",
             "elasticloadbalancing:DescribeListeners",
-            "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroups",
             "elasticloadbalancing:DescribeTargetHealth",
@@ -404,6 +409,7 @@ mod tests {
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "eks:DescribeCluster",
+                "elasticloadbalancing:DescribeLoadBalancers",
                 "s3:GetObject",
                 "s3:ListBucket",
                 "s3:PutObject"
@@ -424,7 +430,9 @@ mod tests {
         assert!(nlb.contains("ec2:AuthorizeSecurityGroupIngress") && !alb.contains("ec2:AuthorizeSecurityGroupIngress"));
         let egress = allowed_actions(&sync_policy(&scope(None, true)));
         assert!(egress.contains("ec2:ReplaceRoute") && egress.contains("ec2:AllocateAddress"));
-        assert!(!egress.iter().any(|a| a.starts_with("elasticloadbalancing:")), "{egress:?}");
+        // Egress alone reads the load balancers (Discovery: each Service's scheme), writes none.
+        let elb: Vec<&&str> = egress.iter().filter(|a| a.starts_with("elasticloadbalancing:")).collect();
+        assert_eq!(elb, [&"elasticloadbalancing:DescribeLoadBalancers"], "{egress:?}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::panorama::model::{
 use crate::panorama::naming::{MANAGED_BY, Names};
 use crate::panorama::spec::{AddressSpec, Ctx, RuleSpec, ServiceSpec, Spec};
 use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
-use crate::security::{Exposure, exposure, policy};
+use crate::security::{exposure, policy};
 use crate::settings::{PlanSettings, SettingsError};
 
 /// Everything one planning pass decided.
@@ -628,11 +628,11 @@ fn mark_exposed(facts: &Facts, services: &mut [ServiceStatus], problems: &mut Ve
         else {
             continue;
         };
-        if let Exposure::InternetFacing(why) = exposure(&svc.annotations) {
+        if let Some(why) = exposure(svc, &facts.load_balancers).exposed_because() {
             st.state = ServiceState::Exposed;
-            st.reason = why.clone();
+            st.reason = why.to_owned();
             let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
-            problems.push(Problem { subject, kind: ProblemKind::Exposed, message: why });
+            problems.push(Problem { subject, kind: ProblemKind::Exposed, message: why.to_owned() });
         }
     }
 }

@@ -63,7 +63,9 @@ fn profile_group(name: &str, what: &str, known: &[String]) -> Result<String, Str
         return Err(format!("{what}: {name:?} is not a profile group name PAN-OS accepts"));
     }
     if !known.iter().any(|k| k == name) {
-        return Err(format!("{what} names profile group {name:?}, which neither the device group nor shared holds"));
+        return Err(format!(
+            "{what} names profile group {name:?}, which neither the device group, its ancestor device groups nor shared holds"
+        ));
     }
     Ok(name.to_owned())
 }

@@ -2,39 +2,92 @@
 //! comes through the firewalls; a Service behind an internet-facing load balancer is reachable
 //! from the internet without passing any of them, so it is `exposed`, not `protected`.
 //!
-//! Read the way the two controllers that may own the Service decide it:
-//! * AWS Load Balancer Controller (it owns `aws-load-balancer-type: external` or `nlb-ip`):
-//!   `aws-load-balancer-scheme` (`internal` | `internet-facing`), else the deprecated boolean
-//!   `aws-load-balancer-internal`, else its default `internal`
-//!   (kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/).
-//! * The in-tree cloud provider (every other `aws-load-balancer-type`, e.g. `nlb`, or none): only
-//!   `aws-load-balancer-internal`; `"false"` means internet-facing, any other non-empty value
-//!   internal, absent internet-facing (legacy-cloud-providers aws.go; kubernetes/website#15771).
-//!
-//! A Service with none of these annotations is `Unknown`: whether the AWS Load Balancer
-//! Controller owns it depends on `spec.loadBalancerClass` and the controller's configuration,
-//! which the facts do not carry yet, so it is not called exposed on a guess.
+//! In this order:
+//! 1. **AWS's own answer.** When discovery found the load balancer whose DNS name the Service
+//!    publishes (`elbv2:DescribeLoadBalancers`, [`LoadBalancerFacts`]), its `Scheme` decides:
+//!    the annotations only say what a controller was asked to make, and the AWS Load Balancer
+//!    Controller keeps an existing NLB's scheme when the annotation is absent
+//!    (kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb/).
+//! 2. **Which controller owns the Service**, then its reading of the annotations:
+//!    * the AWS Load Balancer Controller owns `spec.loadBalancerClass: service.k8s.aws/nlb`
+//!      (its v2.5+ webhook sets that on every new LoadBalancer Service unless turned off:
+//!      …/latest/deploy/installation/), and, with no class, `aws-load-balancer-type: external`
+//!      or `nlb-ip`. It reads `aws-load-balancer-scheme` (`internal` | `internet-facing`), else
+//!      the deprecated boolean `aws-load-balancer-internal`, else its default **internal**
+//!      (…/latest/guide/service/annotations/; "Secure by default" since v2.2.0);
+//!    * the cloud provider (in-tree or cloud-provider-aws) owns every Service without a class
+//!      and with any other type (`nlb`, or none: a Classic Load Balancer). It reads only
+//!      `aws-load-balancer-internal`: `"false"` or empty means internet-facing, any other value
+//!      internal, and absent means its default, **internet-facing** (legacy-cloud-providers
+//!      aws.go, `ServiceAnnotationLoadBalancerInternal`; kubernetes/website#15771);
+//!    * another class belongs to a controller pano-eks does not know: nothing shows the load
+//!      balancer internal, so, strictly, it is not called protected.
 
 use std::collections::BTreeMap;
+
+use crate::facts::{LoadBalancerFacts, ServiceFacts};
 
 const TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
 const SCHEME: &str = "service.beta.kubernetes.io/aws-load-balancer-scheme";
 const INTERNAL: &str = "service.beta.kubernetes.io/aws-load-balancer-internal";
+/// The AWS Load Balancer Controller's `spec.loadBalancerClass` for Services.
+pub const LBC_CLASS: &str = "service.k8s.aws/nlb";
 
-/// What the annotations say about the Service's load balancer.
+/// Where the Service's load balancer faces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exposure {
     Internal,
-    /// Internet-facing (or not known to be internal): the reason names the annotation.
+    /// Internet-facing: the reason names AWS's answer or the annotation that decided.
     InternetFacing(String),
-    /// No annotation decides it.
-    Unknown,
+    /// Nothing shows it internal (a load balancer class pano-eks does not know): treated as
+    /// exposed, the reason says why.
+    Undetermined(String),
 }
 
-/// Pure: the Service's annotations → where its load balancer faces.
-pub fn exposure(annotations: &BTreeMap<String, String>) -> Exposure {
+impl Exposure {
+    /// The reason when the Service is not shown internal.
+    pub fn exposed_because(&self) -> Option<&str> {
+        match self {
+            Exposure::Internal => None,
+            Exposure::InternetFacing(why) | Exposure::Undetermined(why) => Some(why),
+        }
+    }
+}
+
+/// Pure: the Service and the load balancers AWS reported → where its load balancer faces.
+pub fn exposure(svc: &ServiceFacts, load_balancers: &[LoadBalancerFacts]) -> Exposure {
+    if let Some(lb) = svc.lb_hostname.as_deref().and_then(|h| reported(h, load_balancers)) {
+        return match lb.scheme.as_str() {
+            "internal" => Exposure::Internal,
+            "internet-facing" => facing(format!("AWS reports load balancer {} ({}) as internet-facing", lb.name, lb.dns_name)),
+            other => facing(format!("AWS reports scheme {other:?} for load balancer {}, not \"internal\"", lb.name)),
+        };
+    }
+    annotated(&svc.annotations, svc.load_balancer_class.as_deref())
+}
+
+/// The load balancer AWS reported under the Service's published hostname (DNS names are case
+/// insensitive; a trailing dot is the same name).
+fn reported<'a>(hostname: &str, load_balancers: &'a [LoadBalancerFacts]) -> Option<&'a LoadBalancerFacts> {
+    let norm = |s: &str| s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let host = norm(hostname);
+    load_balancers.iter().find(|lb| norm(&lb.dns_name) == host)
+}
+
+/// Pure: the Service's class and annotations → where its load balancer faces, as the owning
+/// controller reads them.
+pub fn annotated(annotations: &BTreeMap<String, String>, class: Option<&str>) -> Exposure {
     let get = |k: &str| annotations.get(k).map(|v| v.trim());
-    let lbc = matches!(get(TYPE), Some("external" | "nlb-ip"));
+    let lbc = match class.map(str::trim) {
+        Some(LBC_CLASS) => true,
+        Some(other) => {
+            return Exposure::Undetermined(format!(
+                "spec.loadBalancerClass {other:?} hands its load balancer to a controller pano-eks does not know, \
+                 and AWS reports no load balancer under its hostname: nothing shows it internal"
+            ));
+        }
+        None => matches!(get(TYPE), Some("external" | "nlb-ip")),
+    };
     if lbc {
         match get(SCHEME) {
             Some("internal") => return Exposure::Internal,
@@ -49,18 +102,18 @@ pub fn exposure(annotations: &BTreeMap<String, String>) -> Exposure {
             Some(v) => facing(format!("{INTERNAL} is {v:?}, not a boolean")),
         };
     }
+    let provider = match get(TYPE) {
+        Some(t) => format!("{TYPE} is {t:?}, so the cloud provider makes it"),
+        None => "no spec.loadBalancerClass and no aws-load-balancer-type, so the cloud provider makes it".to_owned(),
+    };
     match get(INTERNAL) {
         Some("false") => facing(format!("{INTERNAL} is \"false\"")),
-        Some("") => facing(format!("{INTERNAL} is empty (the in-tree provider's default is internet-facing)")),
+        Some("") => facing(format!("{INTERNAL} is empty ({provider}, and its default is internet-facing)")),
         Some(_) => Exposure::Internal,
-        None if get(TYPE).is_some() => facing(format!(
-            "{TYPE} is {:?} (the in-tree provider) and {INTERNAL} is absent: its default is internet-facing",
-            get(TYPE).unwrap_or_default()
+        None if get(SCHEME).is_some() => facing(format!(
+            "{provider}: it reads {INTERNAL}, which is absent (its default is internet-facing); {SCHEME} is read only by the AWS Load Balancer Controller"
         )),
-        None if get(SCHEME).is_some() => {
-            facing(format!("{SCHEME} is read only by the AWS Load Balancer Controller, and {TYPE} does not hand the Service to it"))
-        }
-        None => Exposure::Unknown,
+        None => facing(format!("{provider}, {INTERNAL} is absent, and its default is internet-facing")),
     }
 }
 
@@ -79,36 +132,81 @@ mod tests {
     #[test]
     fn the_scheme_as_each_controller_reads_it() {
         use Exposure::*;
-        let table: &[(&[(&str, &str)], Option<bool>)] = &[
-            // (annotations, Some(exposed) | None for unknown)
-            (&[], None),
-            (&[("internal", "true")], Some(false)),
-            (&[("internal", "0.0.0.0/0")], Some(false)),
-            (&[("internal", "false")], Some(true)),
-            (&[("internal", "")], Some(true)),
-            (&[("type", "nlb")], Some(true)),
-            (&[("type", "nlb"), ("internal", "true")], Some(false)),
-            (&[("type", "nlb"), ("scheme", "internal")], Some(true)),
-            (&[("scheme", "internal")], Some(true)),
-            (&[("type", "external")], Some(false)),
-            (&[("type", "nlb-ip")], Some(false)),
-            (&[("type", "external"), ("scheme", "internal")], Some(false)),
-            (&[("type", "external"), ("scheme", "internet-facing")], Some(true)),
-            (&[("type", "external"), ("scheme", "Internal")], Some(true)),
-            (&[("type", "external"), ("internal", "false")], Some(true)),
-            (&[("type", "external"), ("internal", "TRUE")], Some(false)),
-            (&[("type", "external"), ("internal", "yes")], Some(true)),
-            (&[("type", "external"), ("scheme", "internal"), ("internal", "false")], Some(false)),
+        // (class, annotations, Some(exposed) | None for undetermined)
+        let table: &[(Option<&str>, &[(&str, &str)], Option<bool>)] = &[
+            (None, &[], Some(true)),
+            (None, &[("internal", "true")], Some(false)),
+            (None, &[("internal", "0.0.0.0/0")], Some(false)),
+            (None, &[("internal", "false")], Some(true)),
+            (None, &[("internal", "")], Some(true)),
+            (None, &[("type", "nlb")], Some(true)),
+            (None, &[("type", "nlb"), ("internal", "true")], Some(false)),
+            (None, &[("type", "nlb"), ("scheme", "internal")], Some(true)),
+            (None, &[("scheme", "internal")], Some(true)),
+            (None, &[("type", "external")], Some(false)),
+            (None, &[("type", "nlb-ip")], Some(false)),
+            (None, &[("type", "external"), ("scheme", "internal")], Some(false)),
+            (None, &[("type", "external"), ("scheme", "internet-facing")], Some(true)),
+            (None, &[("type", "external"), ("scheme", "Internal")], Some(true)),
+            (None, &[("type", "external"), ("internal", "false")], Some(true)),
+            (None, &[("type", "external"), ("internal", "TRUE")], Some(false)),
+            (None, &[("type", "external"), ("internal", "yes")], Some(true)),
+            (None, &[("type", "external"), ("scheme", "internal"), ("internal", "false")], Some(false)),
+            // The controller's class: its default is internal, whatever the type annotation says.
+            (Some(LBC_CLASS), &[], Some(false)),
+            (Some(LBC_CLASS), &[("type", "nlb")], Some(false)),
+            (Some(LBC_CLASS), &[("scheme", "internet-facing")], Some(true)),
+            (Some(LBC_CLASS), &[("internal", "false")], Some(true)),
+            // Another controller's class: nothing shows it internal.
+            (Some("example.com/lb"), &[("internal", "true")], None),
+            (Some("example.com/lb"), &[], None),
         ];
-        for (pairs, want) in table {
-            let got = exposure(&ann(pairs));
+        for (class, pairs, want) in table {
+            let got = annotated(&ann(pairs), *class);
             match (want, &got) {
-                (None, Unknown) | (Some(false), Internal) => {}
+                (None, Undetermined(why)) => assert!(why.contains("example.com/lb"), "{why}"),
+                (Some(false), Internal) => {}
                 (Some(true), InternetFacing(why)) => {
-                    assert!(why.contains("service.beta.kubernetes.io/aws-load-balancer-"), "{pairs:?}: reason names no annotation: {why}")
+                    assert!(why.contains("aws-load-balancer-"), "{class:?} {pairs:?}: reason names no annotation: {why}")
                 }
-                _ => panic!("{pairs:?}: want exposed={want:?}, got {got:?}"),
+                _ => panic!("{class:?} {pairs:?}: want exposed={want:?}, got {got:?}"),
             }
         }
+    }
+
+    fn svc(host: Option<&str>, pairs: &[(&str, &str)]) -> ServiceFacts {
+        ServiceFacts {
+            namespace: "d".into(),
+            name: "web".into(),
+            labels: BTreeMap::new(),
+            annotations: ann(pairs),
+            service_type: "LoadBalancer".into(),
+            load_balancer_class: None,
+            lb_hostname: host.map(str::to_owned),
+            ports: vec![],
+            created: "2026-01-01T00:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn lb(dns: &str, scheme: &str) -> LoadBalancerFacts {
+        LoadBalancerFacts { name: "k8s-d-web".into(), dns_name: dns.into(), scheme: scheme.into() }
+    }
+
+    #[test]
+    fn what_aws_reports_for_the_hostname_decides_over_the_annotations() {
+        let host = "k8s-d-web-1a2b.elb.us-west-2.amazonaws.com";
+        let internal = [("type", "nlb"), ("internal", "true")];
+        // The annotations ask for internal, AWS says internet-facing (e.g. made before them).
+        let got = exposure(&svc(Some(host), &internal), &[lb(host, "internet-facing")]);
+        let why = got.exposed_because().expect("exposed");
+        assert!(why.contains("AWS reports load balancer k8s-d-web") && why.contains(host), "{why}");
+        // No annotation at all, AWS says internal (hostname matched case-insensitively, trailing dot).
+        let upper = format!("{}.", host.to_ascii_uppercase());
+        assert_eq!(exposure(&svc(Some(&upper), &[]), &[lb(host, "internal")]), Exposure::Internal);
+        // Another load balancer's answer does not count; the annotations decide.
+        assert_eq!(exposure(&svc(Some(host), &internal), &[lb("other.elb.amazonaws.com", "internet-facing")]), Exposure::Internal);
+        assert!(exposure(&svc(Some(host), &[]), &[lb("other.elb.amazonaws.com", "internal")]).exposed_because().is_some());
+        // A scheme AWS does not document is not internal.
+        assert!(exposure(&svc(Some(host), &internal), &[lb(host, "odd")]).exposed_because().unwrap().contains("\"odd\""));
     }
 }

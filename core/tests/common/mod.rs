@@ -19,8 +19,13 @@ pub fn svc(ns: &str, name: &str, label: &str) -> ServiceFacts {
         namespace: ns.into(),
         name: name.into(),
         labels: BTreeMap::from([("panw-tg-port".to_owned(), label.to_owned())]),
-        annotations: BTreeMap::new(),
+        // The lab's Services: an NLB the cloud provider makes internal (not `exposed`).
+        annotations: BTreeMap::from([
+            ("service.beta.kubernetes.io/aws-load-balancer-type".to_owned(), "nlb".to_owned()),
+            ("service.beta.kubernetes.io/aws-load-balancer-internal".to_owned(), "true".to_owned()),
+        ]),
         service_type: "LoadBalancer".into(),
+        load_balancer_class: None,
         lb_hostname: Some(format!("internal-{name}-1.elb.us-west-2.amazonaws.com")),
         ports: vec![PortFacts { port: 80, protocol: "TCP".into() }],
         created: ts("2026-11-26T10:00:00Z"),
