@@ -654,3 +654,54 @@ fn a_sync_against_tier_1_firewalls_that_enforce_their_limits_never_makes_a_push_
     let text = err.to_string() + &format!("{err:?}");
     assert!(text.contains("fw-01") && text.contains("fw-02") && text.contains("FQDN address objects exceed the maximum of 2000"), "{text}");
 }
+
+/// Capacity with `[sync.security]` (issue 16): each admitted Service spends its allow rule and
+/// our own rules in the device group's pre-rulebase count once, as the claims and outbound rules
+/// they are, never again as someone else's (`panorama::capacity::elsewhere` reads only the
+/// post-rulebase of the device group itself). So a second converge changes nothing, and when a
+/// protected Service goes the oldest waiting one is admitted: with our rules counted twice the
+/// room would never reappear.
+#[test]
+fn with_sync_security_our_own_rules_count_once_and_a_departure_readmits() {
+    use pano_eks_core::ServiceState::{OverCapacity, Planned, Protected};
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rt = rt();
+    let mut e = engine(&rt, &sim, fast());
+    e.settings.security = Some(pano_eks_core::settings::SecuritySettings::default());
+    let big = usize::MAX / 4;
+    e.settings.capacity = Some(pano_eks_core::capacity::Capacity {
+        limits: pano_eks_core::capacity::Limits {
+            fqdn_addresses: big,
+            addresses: big,
+            service_objects: big,
+            nat_rules: big,
+            security_rules: 4,
+        },
+        source: "firewalls.capacity".into(),
+    });
+    let mut f = facts(6, "");
+    let states = |r: &pano_eks::sync::Report, s: pano_eks_core::ServiceState| -> Vec<String> {
+        r.plan.services.iter().filter(|x| x.state == s).map(|x| x.name.clone()).collect()
+    };
+    let first = rt.block_on(e.converge(&f)).unwrap();
+    let admitted = states(&first, Planned);
+    let waiting = states(&first, OverCapacity);
+    assert!(!admitted.is_empty() && !waiting.is_empty(), "{:?}", first.plan.services);
+    assert!(
+        waiting.iter().all(|_| first.plan.problems.iter().any(|p| p.message.contains("security rules: 4 on firewalls.capacity, 4 in use")))
+    );
+    let rules = read(&rt, &e, Which::Candidate).security_rules.len();
+    assert_eq!(rules, 4, "the limit, not more");
+
+    let second = rt.block_on(e.converge(&f)).unwrap();
+    assert_eq!(states(&second, Protected), admitted);
+    assert_eq!(states(&second, OverCapacity), waiting);
+    assert!(second.plan.is_noop(), "{:?}", second.plan.operations);
+
+    // An admitted Service goes: the first waiting one takes its rule.
+    let gone = admitted[0].clone();
+    f.clusters.iter_mut().for_each(|c| c.services.retain(|s| s.name != gone));
+    let third = rt.block_on(e.converge(&f)).unwrap();
+    assert_eq!(states(&third, Planned), [waiting[0].clone()], "{:?}", third.plan.services);
+    assert_eq!(read(&rt, &e, Which::Candidate).security_rules.len(), 4);
+}

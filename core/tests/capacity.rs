@@ -5,6 +5,8 @@
 mod common;
 use common::*;
 use pano_eks_core::capacity::{Capacity, Limits};
+use pano_eks_core::panorama::model::SecurityRule;
+use pano_eks_core::settings::SecuritySettings;
 use pano_eks_core::*;
 
 fn limited(fqdn: usize) -> PlanSettings {
@@ -82,4 +84,59 @@ fn admitted_services_stay_when_an_older_one_arrives_and_room_readmits() {
     assert_eq!(status(&p, "default", "old").state, ServiceState::Planned);
     let (c, _, d) = p.counts();
     assert!(c >= 3 && d >= 3, "old's objects created, new's deleted: {:?}", p.operations);
+}
+
+/// With `[sync.security]` every admitted Service also spends its allow rule and each subnet's
+/// outbound security rule is in use; foreign rules of the device group's pre-rulebase count, our
+/// own never as someone else's (they were counted twice: by the adapter's `elsewhere` read of
+/// the pre-rulebase, and as the claims and fixed entries they are).
+#[test]
+fn security_rules_count_once_each_with_sync_security() {
+    let mut s = limited(100);
+    s.capacity.as_mut().unwrap().limits.security_rules = 4;
+    s.security = Some(SecuritySettings::default());
+    let any = || vec!["any".to_string()];
+    let foreign = SecurityRule {
+        name: "corp-allow".into(),
+        from: any(),
+        to: any(),
+        source: any(),
+        destination: any(),
+        application: any(),
+        service: any(),
+        action: "allow".into(),
+        profile_group: None,
+        log_start: false,
+        log_end: true,
+        description: None,
+        tags: vec!["corp".into()],
+        disabled: false,
+        unmodelled: vec![],
+        uuid: None,
+    };
+    let start = Observed { security_rules: vec![foreign], ..Default::default() };
+    // 4 rules: the foreign one, the subnet's outbound rule, old's and mid's allow rules.
+    let p = plan(&s, &three(), &start).unwrap();
+    assert_eq!(status(&p, "default", "old").state, ServiceState::Planned);
+    assert_eq!(status(&p, "default", "mid").state, ServiceState::Planned);
+    let new = status(&p, "default", "new");
+    assert_eq!(new.state, ServiceState::OverCapacity);
+    assert_eq!(new.reason, "over capacity: security rules: 4 on memory tier 1, 4 in use; admitted when room appears");
+    let rules: std::collections::BTreeSet<String> = op_names(&p, Kind::SecurityRule).into_iter().map(|n| n.to_string()).collect();
+    assert_eq!(rules.len(), 3, "outbound + two allow rules (created, then moved into place): {rules:?}");
+    // Applied: our three rules are in the device group now and change nothing: the same two
+    // stay, new still waits, nothing is written.
+    let mut after = start.clone();
+    after.apply(&p.operations);
+    assert_eq!(after.security_rules.len(), 4);
+    let again = plan(&s, &three(), &after).unwrap();
+    assert_eq!(status(&again, "default", "old").state, ServiceState::Protected);
+    assert_eq!(status(&again, "default", "mid").state, ServiceState::Protected);
+    assert_eq!(status(&again, "default", "new").state, ServiceState::OverCapacity);
+    assert!(again.is_noop(), "{:?}", again.operations);
+    // Without [sync.security] no Service spends a rule: all three fit the same limit.
+    let mut off = s.clone();
+    off.security = None;
+    let p = plan(&off, &three(), &start).unwrap();
+    assert!(p.services.iter().all(|x| x.state == ServiceState::Planned), "{:?}", p.services);
 }

@@ -40,8 +40,10 @@ pub fn tier_of(info: &Element) -> Result<Tier, String> {
 /// What else is pushed to the device group's firewalls and counts against their limits (facts:
 /// references and pushes take `shared`, every ancestor device group and the device group): every
 /// address (FQDN ones apart), service, NAT and security rule of `shared` and the ancestors, and
-/// the device group's own post-rulebase NAT rules and security rules (its address, service and
-/// pre-rulebase NAT containers are what the planner reads and counts itself). Counts only: names
+/// the device group's own post-rulebase NAT and security rules (its address, service,
+/// pre-rulebase NAT and pre-rulebase security containers are what the planner reads and counts
+/// itself, telling ours from others': counted here too, our own rules would count twice, once as
+/// someone else's). Counts only: names
 /// (`…/entry/@name`, as pango lists names) and the `fqdn` leaves (`…/address/entry/fqdn`), never
 /// whole entries. Candidate config, concurrent within the client's in-flight limit.
 pub async fn elsewhere(client: &PanoramaClient, locs: &Locations) -> Result<Limits, PanosError> {
@@ -61,9 +63,7 @@ pub async fn elsewhere(client: &PanoramaClient, locs: &Locations) -> Result<Limi
         }
     }
     reads.push((Kind::Nat, format!("{own}/post-rulebase/nat/rules/entry/@name")));
-    for base in ["pre-rulebase", "post-rulebase"] {
-        reads.push((Kind::Security, format!("{own}/{base}/security/rules/entry/@name")));
-    }
+    reads.push((Kind::Security, format!("{own}/post-rulebase/security/rules/entry/@name")));
     let answers = futures::future::join_all(reads.iter().map(|(_, xp)| client.get(xp))).await;
     let mut used = Limits::default();
     for ((kind, _), answer) in reads.iter().zip(answers) {

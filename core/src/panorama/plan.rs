@@ -301,7 +301,7 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
     let seen = Index::new(&names, facts, observed);
     let mut out = Outcome { settings, services, clusters, problems };
 
-    let inbound = within_capacity(&seen, observed, inbound, outbound.len(), &mut out);
+    let inbound = within_capacity(&seen, &names, observed, inbound, outbound.len(), &mut out);
     let mut admitted = admit_inbound(&seen, inbound, ctx.tags.len(), &mut out);
     admitted.rules.reserve_exact(outbound.len());
     admit_outbound(&seen, outbound, &mut admitted, &mut out);
@@ -401,10 +401,14 @@ pub fn plan(settings: &PlanSettings, facts: &Facts, observed: &Observed) -> Resu
 
 /// Capacity: with known limits, the Services whose objects fit (those already in Panorama
 /// first, then the oldest; see [`crate::capacity::admit`]); the others are `over-capacity`.
-/// Counted as in use: everything of the containers that is not this deployment's, what lies
-/// `elsewhere` (shared, ancestors) and the outbound rules.
+/// Counted as in use: everything of the containers that is not this deployment's (the device
+/// group's pre-rulebase security rules among them: ours are claims or fixed entries, never
+/// counted as someone else's too), what lies `elsewhere` (shared, ancestors, the device group's
+/// post-rulebases) and the outbound rules (NAT, and with `[sync.security]` the outbound security
+/// rule of each). With `[sync.security]` a Service also spends its allow rule.
 fn within_capacity<'f>(
     seen: &Index,
+    names: &Names,
     observed: &Observed,
     inbound: Vec<desired::Inbound<'f>>,
     outbound: usize,
@@ -418,7 +422,10 @@ fn within_capacity<'f>(
     }
     used.service_objects += seen.services.foreign().count();
     used.nat_rules += seen.rules.foreign().count() + outbound;
-    let cost = Limits { fqdn_addresses: 1, addresses: 1, service_objects: 1, nat_rules: 1, security_rules: 0 };
+    used.security_rules += observed.security_rules.iter().filter(|r| !names.owns_tagged(&r.tags)).count();
+    let security = usize::from(out.settings.security.is_some());
+    used.security_rules += security * outbound;
+    let cost = Limits { fqdn_addresses: 1, addresses: 1, service_objects: 1, nat_rules: 1, security_rules: security };
     let claims: Vec<Claim> = inbound
         .iter()
         .map(|i| {
