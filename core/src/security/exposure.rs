@@ -133,7 +133,8 @@ mod tests {
     fn the_scheme_as_each_controller_reads_it() {
         use Exposure::*;
         // (class, annotations, Some(exposed) | None for undetermined)
-        let table: &[(Option<&str>, &[(&str, &str)], Option<bool>)] = &[
+        type Row<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], Option<bool>);
+        let table: &[Row] = &[
             (None, &[], Some(true)),
             (None, &[("internal", "true")], Some(false)),
             (None, &[("internal", "0.0.0.0/0")], Some(false)),
