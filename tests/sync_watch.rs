@@ -75,7 +75,17 @@ fn setup(
     leader: Option<tokio::sync::watch::Receiver<bool>>,
     log: Arc<Mutex<Vec<usize>>>,
 ) -> WatchSetup {
-    let (_tx, rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
+    setup_with_facts(AWS_FACTS, engine, client, leader, log)
+}
+
+fn setup_with_facts(
+    aws_facts: &str,
+    engine: Engine,
+    client: kube::Client,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
+    log: Arc<Mutex<Vec<usize>>>,
+) -> WatchSetup {
+    let (_tx, rx) = tokio::sync::watch::channel(Facts::from_json(aws_facts).unwrap());
     std::mem::forget(_tx); // the AWS facts stay as they are for the test's lifetime
     WatchSetup {
         engine,
@@ -510,6 +520,87 @@ async fn verify_runs_on_each_resync_and_catches_a_push_every_firewall_ignored() 
         assert!(start.elapsed() < WAIT, "config-version did not fail on both after {:?}:\n{text}", start.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = stop.send(());
+    let _ = run.await;
+}
+
+/// After a converge from the watch cache, verify asks the firewalls only about what it changed
+/// (issue 18): with four Services protected and verified green, one relabel costs per firewall
+/// one NAT match and one security match for that Service and one FQDN table, and no fib-lookup
+/// (the subnets did not change); the other Services' rows are kept, so /metrics still counts all
+/// four. Counted from what the sim received, not from what the product reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_relabel_verify_asks_only_about_the_relabelled_service() {
+    let sim = Sim::start_with_devices(support::DEVICES_WITH_INTERFACES, &["--job-step-ms", "20"]);
+    tokio::task::block_in_place(|| support::allow_inbound_and_stack_the_template(&sim));
+    let names = ["a", "b", "c", "d"];
+    let host = |n: &str| format!("internal-{n}.elb.us-west-2.amazonaws.com");
+    let dns: serde_json::Map<String, serde_json::Value> =
+        names.iter().enumerate().map(|(i, n)| (host(n), serde_json::json!([format!("192.168.110.{}", 70 + i)]))).collect();
+    tokio::task::block_in_place(|| sim.dns(serde_json::Value::Object(dns)));
+    let k = KubeSim::start("shop");
+    let client = kube_client(&k).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let facts = support::facts_json(0, "");
+    let s = setup_with_facts(&facts, engine(&sim).await, client.clone(), None, Arc::new(Mutex::new(Vec::new())));
+    let metrics = s.metrics.clone();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(watch::run(s, async move {
+        let _ = stop_rx.await;
+    }));
+    for (i, n) in names.iter().enumerate() {
+        api.create(&PostParams::default(), &service(n, &(8100 + i).to_string())).await.unwrap();
+        publish_hostname(&api, n, &host(n)).await;
+    }
+    let fws = ["007900000001", "007900000002"];
+    let green = |text: &str, services: usize| {
+        text.lines().filter(|l| l.contains("result=\"fail\"")).all(|l| l.ends_with(" 0"))
+            && fws.iter().all(|fw| {
+                [("inbound-nat", services), ("inbound-security", services), ("fqdn", services), ("route", 2), ("outbound-nat", 2)]
+                    .iter()
+                    .all(|(check, n)| {
+                        text.contains(&format!("pano_eks_verify_checks{{firewall=\"{fw}\",check=\"{check}\",result=\"ok\"}} {n}\n"))
+                    })
+            })
+    };
+    let start = Instant::now();
+    let before = loop {
+        let text = metrics.render();
+        if green(&text, 4) && gauge(&text, "pano_eks_converge_in_progress") == 0.0 {
+            break gauge(&text, "pano_eks_verify_last_timestamp_seconds");
+        }
+        assert!(start.elapsed() < WAIT, "four Services not verified green after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let kinds = ["op.test.nat-policy-match", "op.test.security-policy-match", "op.test.routing", "op.request.system"];
+    let sent = || {
+        let stats = sim.stats();
+        kinds.map(|k| stats["requests"][k].as_u64().unwrap_or(0))
+    };
+    let sent_before = tokio::task::block_in_place(sent);
+    let relabel = serde_json::json!({"metadata": {"labels": {"panw-tg-port": "8200"}}});
+    api.patch("b", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    let e = engine(&sim).await;
+    until(&e, "b's NAT rule on the new port", |o| {
+        o.nat_rules.iter().any(|r| r.name == "demo.in.shop.default.b" && r.service.ends_with("8200"))
+    })
+    .await;
+    let start = Instant::now();
+    loop {
+        let text = metrics.render();
+        if gauge(&text, "pano_eks_verify_last_timestamp_seconds") > before && green(&text, 4) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no green verification after the relabel after {:?}:\n{text}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent_after = tokio::task::block_in_place(sent);
+    let delta: Vec<u64> = sent_after.iter().zip(&sent_before).map(|(a, b)| a - b).collect();
+    assert_eq!(
+        delta,
+        [2, 2, 0, 2],
+        "what the pass after the relabel asked ({kinds:?}), per firewall: b's NAT and security match, one FQDN table"
+    );
     let _ = stop.send(());
     let _ = run.await;
 }

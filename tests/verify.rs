@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{PASSWORD, Sim, facts_json, path_str};
+use support::{DEVICES_WITH_INTERFACES, DG_RULES, PASSWORD, Sim, allow_inbound_and_stack_the_template, facts_json, path_str};
 
 fn cli(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_pano-eks")).args(args).env("PANO_EKS_TEST_PANORAMA_PASSWORD", PASSWORD).output().unwrap()
@@ -84,13 +84,6 @@ fn a_device_group_without_firewalls_fails_verify() {
     assert_eq!(requests(&sim, "op.show.interface"), 0, "{}", sim.stats());
 }
 
-/// Interfaces as AWS discovery reports the ENIs, matching `facts_json`'s trust subnets.
-const DEVICES_WITH_INTERFACES: &str = r#"[
-  {"serial": "007900000001", "hostname": "fw-01", "ip": "10.0.0.11", "interfaces": [
-    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.1.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.2.10/24"}]},
-  {"serial": "007900000002", "hostname": "fw-02", "ip": "10.0.0.12", "interfaces": [
-    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.11.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.12.10/24"}]}]"#;
-
 fn verify_json(cfg: &str, facts: &str) -> (Option<i32>, Vec<serde_json::Value>, String) {
     let out = cli(&["--config", cfg, "--output", "json", "verify", "--facts", facts]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -124,26 +117,6 @@ fn green_on_both_firewalls_and_what_verify_sends() {
         for check in ["in-sync", "config-version", "interfaces", "inbound-nat", "inbound-security", "fqdn", "route", "outbound-nat"] {
             assert!(rows.iter().any(|r| r["serial"] == fw && r["check"] == check), "{fw} {check}: {rows:#?}");
         }
-    }
-}
-
-const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
-
-/// Another admin's allow rule for the inbound traffic and the stack carrying our template (what
-/// `panorama prepare` sets up), committed: our partial commit never takes another admin's
-/// changes, so our push carries them to the firewalls.
-fn allow_inbound_and_stack_the_template(sim: &Sim) {
-    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
-        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
-    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
-    let rules = format!("{DG_RULES}/security/rules");
-    for p in [
-        &[("type", "config"), ("action", "set"), ("xpath", rules.as_str()), ("element", allow)][..],
-        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
-        &[("type", "commit"), ("cmd", "<commit></commit>")],
-    ] {
-        let r = sim.api_as("other-admin", "other", p);
-        assert!(r.contains("success"), "{p:?}: {r}");
     }
 }
 

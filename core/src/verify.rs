@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::PlanSettings;
 use crate::panorama::{ClusterStatus, ServiceState, ServiceStatus};
 
+pub mod focus;
+pub use focus::{Focus, Verified};
+
 /// An internet client as the public load balancer delivers it (NLB/ALB-to-firewall traffic keeps
 /// the client address, so the firewall sees an internet source). TEST-NET-2 (RFC 5737): never a
 /// real peer, so no rule can be written for it by accident.
@@ -259,7 +262,9 @@ pub fn sides(serial: &str, ifaces: &[Interface], s: &PlanSettings) -> (Row, Opti
 
 /// Every traffic probe for one firewall: per protected Service inbound NAT, inbound security
 /// and FQDN; per cluster subnet route and outbound NAT. Only Services whose objects Panorama
-/// holds (`Protected`) are checked: the others are not claimed to be protected.
+/// holds (`Protected`) are checked: the others are not claimed to be protected. With a
+/// [`Focus`], only its Services and clusters are asked about (the unclaimed port is always
+/// asked, and is chosen among all `services`).
 pub fn probes(
     serial: &str,
     sides: &Sides,
@@ -267,12 +272,16 @@ pub fn probes(
     clusters: &[ClusterStatus],
     fqdns: &dyn Fn(&ServiceKey) -> Option<String>,
     s: &PlanSettings,
+    focus: Option<&Focus>,
 ) -> Vec<Probe> {
     let mut out = Vec::new();
     let untrust_ip = sides.untrust.address.addr();
     for st in services.iter().filter(|st| st.state == ServiceState::Protected) {
         let (Some(rule), Some(port)) = (&st.nat_rule, st.port) else { continue };
         let key = ServiceKey { cluster: st.cluster.clone(), namespace: st.namespace.clone(), name: st.name.clone() };
+        if focus.is_some_and(|f| !f.has_service(&key)) {
+            continue;
+        }
         let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
         let probe = |check, query, expect| Probe {
             serial: serial.to_owned(),
@@ -316,7 +325,7 @@ pub fn probes(
         out.push(unclaimed(serial, untrust_ip, services, s));
     }
     let nexthop = first_host(sides.trust.address.trunc());
-    for c in clusters {
+    for c in clusters.iter().filter(|c| focus.is_none_or(|f| f.has_cluster(&c.name))) {
         for sn in &c.subnets {
             let Ok(net) = sn.cidr.parse::<Ipv4Net>() else { continue };
             let host = first_host(net.trunc());

@@ -48,7 +48,7 @@ fn fqdn(k: &ServiceKey) -> Option<String> {
 #[test]
 fn probes_ask_nat_pre_nat_and_security_post_nat_zone() {
     let services = [service("web", ServiceState::Protected), service("pending", ServiceState::Pending)];
-    let p = probes("S1", &both(), &services, &[cluster()], &fqdn, &settings());
+    let p = probes("S1", &both(), &services, &[cluster()], &fqdn, &settings(), None);
     let kinds: Vec<(Check, &str)> = p.iter().map(|p| (p.check, p.subject.as_str())).collect();
     assert_eq!(
         kinds,
@@ -107,7 +107,7 @@ fn probes_ask_nat_pre_nat_and_security_post_nat_zone() {
 fn a_subnet_whose_outbound_name_is_taken_gets_no_outbound_probe() {
     let mut c = cluster();
     c.subnets[0].outbound_rule = None;
-    let p = probes("S1", &both(), &[], &[c], &fqdn, &settings());
+    let p = probes("S1", &both(), &[], &[c], &fqdn, &settings(), None);
     assert_eq!(p.iter().map(|p| p.check).collect::<Vec<_>>(), [Check::Route]);
 }
 
@@ -117,7 +117,7 @@ fn rules(rs: &[(&str, Option<&str>)]) -> Answer {
 
 #[test]
 fn judge_table() {
-    let p = probes("S1", &both(), &[service("web", ServiceState::Protected)], &[cluster()], &fqdn, &settings());
+    let p = probes("S1", &both(), &[service("web", ServiceState::Protected)], &[cluster()], &fqdn, &settings(), None);
     let (nat, sec, fq, route) = (&p[0], &p[1], &p[2], &p[3]);
     let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
     let cases: Vec<(&Probe, Answer, bool, &str)> = vec![
@@ -316,7 +316,7 @@ fn with_security_the_services_own_rule_must_allow_it_and_an_unclaimed_port_is_de
     web.security_rule = Some("prod.in.shop.default.web".into());
     let mut api = service("api", ServiceState::Protected);
     api.port = Some(1024);
-    let p = probes("S1", &both(), &[web, api], &[cluster()], &fqdn, &s);
+    let p = probes("S1", &both(), &[web, api], &[cluster()], &fqdn, &s, None);
     let sec = p.iter().find(|p| p.check == Check::InboundSecurity && p.subject == "shop/default/web").unwrap();
     assert_eq!(sec.expect, Expect::Rule { name: "prod.in.shop.default.web".into() });
     let un = p.iter().find(|p| p.check == Check::UnclaimedDenied).expect("one unclaimed-port probe per firewall");
@@ -336,7 +336,7 @@ fn with_security_the_services_own_rule_must_allow_it_and_an_unclaimed_port_is_de
         assert!(row.detail.contains(needle), "{}", row.detail);
     }
     // Without [sync.security]: no such probe, any allowing rule passes inbound-security.
-    let p = probes("S1", &both(), &[service("web", ServiceState::Protected)], &[cluster()], &fqdn, &settings());
+    let p = probes("S1", &both(), &[service("web", ServiceState::Protected)], &[cluster()], &fqdn, &settings(), None);
     assert!(p.iter().all(|p| p.check != Check::UnclaimedDenied));
     assert!(p.iter().any(|p| p.check == Check::InboundSecurity && p.expect == Expect::Allow));
 }

@@ -256,6 +256,7 @@ async fn verify_now(engine: &Engine, plan: &Plan, facts: &Facts) -> Result<pano_
         clusters: &plan.clusters,
         fqdns: &fqdns,
         before_push: None,
+        focus: None,
     };
     let report = crate::panorama::verify::run(&engine.client, &scope).await.map_err(|e| format!("verify could not run: {e}"))?;
     let keys: Vec<pano_eks_core::verify::ServiceKey> = plan

@@ -353,6 +353,7 @@ async fn verify_step(engine: &Engine, sync: &Report, facts: &Facts, progress: &P
         clusters: &sync.plan.clusters,
         fqdns: &fqdns,
         before_push: None,
+        focus: None,
     };
     match crate::panorama::verify::run(&engine.client, &scope).await {
         Ok(report) => {

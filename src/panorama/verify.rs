@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use futures::stream::{self, StreamExt};
-use pano_eks_core::verify::{self, Answer, Device, Interface, MatchedRule, Probe, Query, Row, ServiceKey};
+use pano_eks_core::verify::{self, Answer, Device, Focus, Interface, MatchedRule, Probe, Query, Row, ServiceKey};
 use pano_eks_core::{ClusterStatus, PlanSettings, ServiceStatus};
 
 use super::PanoramaClient;
@@ -73,6 +73,9 @@ pub struct Scope<'a> {
     /// The members' policy versions before a device-group push of ours that reported OK for
     /// them (`config-version` must have moved past it); `None` when this pass follows no push.
     pub before_push: Option<&'a BTreeMap<String, u64>>,
+    /// Only these Services and clusters (`sync --watch` after a converge from its cache,
+    /// `core::verify::focus`); `None`: all of them.
+    pub focus: Option<&'a Focus>,
 }
 
 /// Verifies every member firewall of the device group; one row per check.
@@ -91,23 +94,20 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
     rows.extend(verify::version_rows(&members, scope.before_push));
     let versions = members.iter().filter_map(|d| Some((d.serial.clone(), d.policy_version?))).collect();
     let asked: Vec<String> = members.iter().filter(|d| d.connected).map(|d| d.serial.clone()).collect();
-    // Per firewall its interfaces and FQDN table, then every traffic probe: all through one
-    // bounded stream, so a slow firewall never holds up the others' calls.
+    // Per firewall its interfaces, then its FQDN table when a probe needs it, then every traffic
+    // probe: all through one bounded stream, so a slow firewall never holds up the others' calls.
     // (Futures collected first, then bounded: a `stream.map(async closure)` over borrowed
     // items is not `Send` for every lifetime, which `tokio::spawn` of the watch loop needs.)
     let firsts: Vec<_> = asked
         .iter()
         .map(|serial| async move {
             let ifaces = ask(client, serial, &show_interfaces()).await;
-            let fq = ask(client, serial, &fqdn_show()).await;
-            (serial.clone(), ifaces, fq)
+            (serial.clone(), ifaces)
         })
         .collect();
-    let firsts: Vec<(String, Result<Element, String>, Result<Element, String>)> =
-        stream::iter(firsts).buffer_unordered(IN_FLIGHT.div_ceil(2)).collect().await;
+    let firsts: Vec<(String, Result<Element, String>)> = stream::iter(firsts).buffer_unordered(IN_FLIGHT).collect().await;
     let mut probes: Vec<Probe> = Vec::new();
-    let mut fqdn_tables: BTreeMap<String, Result<Element, String>> = BTreeMap::new();
-    for (serial, ifaces, fq) in firsts {
+    for (serial, ifaces) in firsts {
         let ifaces = match ifaces {
             Ok(r) => parse_interfaces(&r),
             Err(e) => {
@@ -126,10 +126,16 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
         rows.push(row);
         if let Some(sides) = sides {
             let f = |k: &ServiceKey| scope.fqdns.get(k).cloned();
-            probes.extend(verify::probes(&serial, &sides, scope.services, scope.clusters, &f, scope.settings));
+            probes.extend(verify::probes(&serial, &sides, scope.services, scope.clusters, &f, scope.settings, scope.focus));
         }
-        fqdn_tables.insert(serial, fq);
     }
+    // One FQDN table per firewall answers all its FQDN probes; a pass with none reads none.
+    let tables: Vec<_> = asked
+        .iter()
+        .filter(|serial| probes.iter().any(|p| &p.serial == *serial && matches!(p.query, Query::Fqdn { .. })))
+        .map(|serial| async move { (serial.clone(), ask(client, serial, &fqdn_show()).await) })
+        .collect();
+    let fqdn_tables: BTreeMap<String, Result<Element, String>> = stream::iter(tables).buffer_unordered(IN_FLIGHT).collect().await;
     // The futures of one chunk at a time: each holds a whole call's state (kilobytes), so the
     // 64,000 probes of 16,000 Services on two firewalls, collected at once, would hold hundreds
     // of megabytes before the first answer.

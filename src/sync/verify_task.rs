@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
 use kube::runtime::events::{Event as KEvent, EventType, Recorder};
 use kube::runtime::reflector::Store;
-use pano_eks_core::verify::{self, Row};
+use pano_eks_core::verify::{self, Focus, Row, Verified};
 use pano_eks_core::{Facts, PlanSettings};
 
 use super::Report;
@@ -34,9 +34,9 @@ pub struct EventTarget {
     pub allowed: Arc<AtomicBool>,
 }
 
-/// What `config-version` compares with.
+/// What a pass compares with and joins.
 #[derive(Default)]
-struct Versions {
+struct State {
     /// Each member's policy version as the last finished pass saw it.
     seen: BTreeMap<String, u64>,
     /// The baseline of a device-group push of ours whose pass has not finished yet (it was
@@ -44,6 +44,10 @@ struct Versions {
     pending: Option<BTreeMap<String, u64>>,
     /// The pass allowed to record what it saw (an aborted one may still be mid-poll).
     current: u64,
+    /// Every check's row as the finished passes left them (`None` until a full pass finished).
+    verified: Option<Verified>,
+    /// What passes that did not finish were to ask about: the next pass asks it too.
+    owed: Focus,
 }
 
 pub struct Verifier {
@@ -51,13 +55,13 @@ pub struct Verifier {
     settings: PlanSettings,
     metrics: Metrics,
     events: Arc<Vec<EventTarget>>,
-    versions: Arc<Mutex<Versions>>,
+    state: Arc<Mutex<State>>,
     running: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Verifier {
     pub fn new(client: PanoramaClient, settings: PlanSettings, metrics: Metrics, events: Vec<EventTarget>) -> Verifier {
-        Verifier { client, settings, metrics, events: Arc::new(events), versions: Arc::default(), running: None }
+        Verifier { client, settings, metrics, events: Arc::new(events), state: Arc::default(), running: None }
     }
 
     /// A converge is about to start: a pass still running is aborted (it would compete with the
@@ -78,7 +82,10 @@ impl Verifier {
 
     /// Starts the pass that follows a successful converge. Services the converge wrote count as
     /// protected (`core::verify::after_converge`); after a device-group push the firewalls it
-    /// reported OK for must hold a newer policy version than the last pass saw.
+    /// reported OK for must hold a newer policy version than the last pass saw. After a converge
+    /// from the cache the pass asks only about what it changed and what failed last time
+    /// (`core::verify::focus`) and joins the last pass's other rows; after a full read, and when
+    /// the join finds a firewall without rows it should have, it asks about everything.
     pub fn after_converge(&mut self, facts: &Facts, report: &Report) {
         self.supersede();
         let pushed_ok: Vec<String> = report
@@ -87,53 +94,95 @@ impl Verifier {
             .filter(|p| p.target.starts_with("device-group/"))
             .flat_map(|p| p.devices.iter().filter(|d| d.2.eq_ignore_ascii_case("OK")).map(|d| d.0.clone()))
             .collect();
-        if report.pushes.iter().any(|p| p.target.starts_with("device-group/")) {
-            let mut v = self.versions.lock().expect("versions lock");
-            let now = verify::before_push(&v.seen, &pushed_ok);
-            // An earlier push still unchecked keeps its (older) baseline.
-            let mut merged = v.pending.take().unwrap_or_default();
-            for (s, n) in now {
-                merged.entry(s).or_insert(n);
-            }
-            v.pending = Some(merged);
-        }
-        let generation = {
-            let mut v = self.versions.lock().expect("versions lock");
-            v.current += 1;
-            v.current
-        };
-        let (client, settings, metrics, events, versions) =
-            (self.client.clone(), self.settings.clone(), self.metrics.clone(), self.events.clone(), self.versions.clone());
         let fqdns = verify::fqdns(facts);
+        let (generation, focus) = {
+            let mut v = self.state.lock().expect("verify state lock");
+            if report.pushes.iter().any(|p| p.target.starts_with("device-group/")) {
+                let now = verify::before_push(&v.seen, &pushed_ok);
+                // An earlier push still unchecked keeps its (older) baseline.
+                let mut merged = v.pending.take().unwrap_or_default();
+                for (s, n) in now {
+                    merged.entry(s).or_insert(n);
+                }
+                v.pending = Some(merged);
+            }
+            v.current += 1;
+            let cached = report.confirmed.is_some();
+            let focus = match &v.verified {
+                Some(last) if cached => {
+                    let mut f = verify::focus::focus(last, &report.plan.services, &report.plan.clusters, &fqdns);
+                    f.extend(&v.owed);
+                    v.owed = f.clone();
+                    Some(f)
+                }
+                _ => None,
+            };
+            (v.current, focus)
+        };
+        let (client, settings, metrics, events, state) =
+            (self.client.clone(), self.settings.clone(), self.metrics.clone(), self.events.clone(), self.state.clone());
         let services = verify::after_converge(&report.plan.services);
         let clusters = report.plan.clusters.clone();
         self.running = Some(tokio::spawn(async move {
-            let before = versions.lock().expect("versions lock").pending.clone();
-            let scope =
-                Scope { settings: &settings, services: &services, clusters: &clusters, fqdns: &fqdns, before_push: before.as_ref() };
-            match run(&client, &scope).await {
-                Ok(report) => {
-                    for r in report.rows.iter().filter(|r| !r.ok) {
-                        tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
+            let before = state.lock().expect("verify state lock").pending.clone();
+            let scope = |focus| Scope {
+                settings: &settings,
+                services: &services,
+                clusters: &clusters,
+                fqdns: &fqdns,
+                before_push: before.as_ref(),
+                focus,
+            };
+            let mut result = run(&client, &scope(focus.as_ref())).await;
+            // The join of a scoped pass; `None` after a full one.
+            let mut joined = None;
+            let mut asked = 0;
+            if let (Ok(r), Some(f)) = (&mut result, &focus) {
+                asked = r.rows.len();
+                let last = {
+                    let mut v = state.lock().expect("verify state lock");
+                    if v.current != generation {
+                        return;
                     }
-                    tracing::info!(
-                        rows = report.rows.len(),
-                        failed = report.rows.iter().filter(|r| !r.ok).count(),
-                        calls = report.calls,
-                        "verified"
-                    );
-                    {
-                        let mut v = versions.lock().expect("versions lock");
-                        if v.current != generation {
-                            return;
-                        }
-                        (v.seen, v.pending) = (report.versions.clone(), None);
+                    v.verified.take().unwrap_or_default()
+                };
+                match verify::focus::merge(last, Some(f), std::mem::take(&mut r.rows), &services, &clusters, &fqdns) {
+                    (j, true) => joined = Some(j),
+                    (_, false) => {
+                        tracing::info!("a firewall lacks the rows of Services it protects (it joined, or came back): verifying everything");
+                        result = run(&client, &scope(None)).await;
                     }
-                    metrics.verified(&report.rows);
-                    verify_events(&events, &report.rows).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "verify after the converge could not run"),
             }
+            let report = match result {
+                Ok(r) => r,
+                Err(e) => return tracing::warn!(error = %e, "verify after the converge could not run"),
+            };
+            if joined.is_none() {
+                asked = report.rows.len();
+            }
+            let joined =
+                joined.unwrap_or_else(|| verify::focus::merge(Verified::default(), None, report.rows, &services, &clusters, &fqdns).0);
+            for r in joined.rows.iter().filter(|r| !r.ok) {
+                tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
+            }
+            tracing::info!(
+                rows = joined.rows.len(),
+                asked,
+                failed = joined.rows.iter().filter(|r| !r.ok).count(),
+                calls = report.calls,
+                "verified"
+            );
+            let failed: Vec<Row> = joined.rows.iter().filter(|r| !r.ok).cloned().collect();
+            {
+                let mut v = state.lock().expect("verify state lock");
+                if v.current != generation {
+                    return;
+                }
+                metrics.verified(&joined.rows);
+                (v.seen, v.pending, v.owed, v.verified) = (report.versions, None, Focus::default(), Some(joined));
+            }
+            verify_events(&events, &failed).await;
         }));
     }
 }

@@ -341,3 +341,30 @@ pub fn unlimited(mut cfg: pano_eks::config::Config) -> pano_eks::config::Config 
     });
     cfg
 }
+
+/// Interfaces as AWS discovery reports the ENIs, matching `facts_json`'s trust subnets.
+pub const DEVICES_WITH_INTERFACES: &str = r#"[
+  {"serial": "007900000001", "hostname": "fw-01", "ip": "10.0.0.11", "interfaces": [
+    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.1.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.2.10/24"}]},
+  {"serial": "007900000002", "hostname": "fw-02", "ip": "10.0.0.12", "interfaces": [
+    {"name": "ethernet1/1", "zone": "untrust", "address": "192.168.11.10/24"}, {"name": "ethernet1/2", "zone": "trust", "address": "192.168.12.10/24"}]}]"#;
+
+pub const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
+
+/// Another admin's allow rule for the inbound traffic and the stack carrying our template (what
+/// `panorama prepare` sets up), committed: our partial commit never takes another admin's
+/// changes, so our push carries them to the firewalls.
+pub fn allow_inbound_and_stack_the_template(sim: &Sim) {
+    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
+        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
+    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
+    let rules = format!("{DG_RULES}/security/rules");
+    for p in [
+        &[("type", "config"), ("action", "set"), ("xpath", rules.as_str()), ("element", allow)][..],
+        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
+        &[("type", "commit"), ("cmd", "<commit></commit>")],
+    ] {
+        let r = sim.api_as("other-admin", "other", p);
+        assert!(r.contains("success"), "{p:?}: {r}");
+    }
+}
