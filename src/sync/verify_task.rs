@@ -7,6 +7,10 @@
 //! before it starts (its op calls would otherwise share Panorama's 5 slots with the converge's
 //! writes), and the pass after that converge starts afresh. Aborting is safe: a pass only reads.
 //! A pass that cannot run is logged, never fails a converge.
+//!
+//! After a converge from the watch cache a pass asks only what `core::verify::focus` picks (what
+//! the converge wrote or changed, what failed last time, the firewall-wide checks) and joins the
+//! last pass's other rows; after a full read it asks everything (docs/verify.md).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
