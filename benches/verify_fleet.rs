@@ -84,14 +84,7 @@ fn pass(rt: &tokio::runtime::Runtime, firewalls: usize, services: usize, latency
     sim.faults(serde_json::json!({"latency_ms": latency_ms}));
     let fqdns = pano_eks_core::verify::fqdns(&facts);
     let statuses = pano_eks_core::verify::after_converge(&converged.plan.services);
-    let scope = Scope {
-        settings: &engine.settings,
-        services: &statuses,
-        clusters: &converged.plan.clusters,
-        fqdns: &fqdns,
-        before_push: None,
-        focus: None,
-    };
+    let scope = Scope::all(&engine.settings, &statuses, &converged.plan.clusters, &fqdns);
     let before = requests(&sim);
     let t = Instant::now();
     let report = rt.block_on(verify::run(&engine.client, &scope)).unwrap();

@@ -417,6 +417,33 @@ fn a_refused_nat_rule_blocks_nothing_else_and_converges_once_the_fault_is_lifted
     assert_converged(&rt, &e, &f, "after the fault");
 }
 
+/// A plan larger than one render chunk (`apply`'s 5,000 operations) is rendered and written in
+/// pieces: a refusal in a later piece is still reported against its own Service (the index is
+/// the plan's, not the piece's), and cutting adds no call beyond the batches' own.
+#[test]
+fn a_refusal_past_the_first_render_chunk_names_its_own_service() {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let msg = "demo.in.shop.default.svc-2500 -> destination-translation is invalid (injected)";
+    sim.faults(serde_json::json!({"refuse_writes": [{"name_glob": "demo.in.shop.default.svc-2500", "message": msg}]}));
+    let rt = rt();
+    let e = engine(&rt, &sim);
+    let f = facts(2_600, "");
+    let r = rt.block_on(e.converge(&f)).unwrap();
+    assert!(r.plan.operations.len() > 5_000, "{} operations: more than one chunk", r.plan.operations.len());
+    let refused: Vec<&str> = r.plan.services.iter().filter(|s| s.state == ServiceState::Refused).map(|s| s.name.as_str()).collect();
+    assert_eq!(refused, ["svc-2500"]);
+    let svc = r.plan.services.iter().find(|s| s.name == "svc-2500").unwrap();
+    assert!(svc.reason.contains(msg), "{}", svc.reason);
+    let running = read(&rt, &e, Which::Running);
+    for i in [0, 2_499, 2_501, 2_599] {
+        assert!(running.nat_rules.iter().any(|x| x.name == format!("demo.in.shop.default.svc-{i}")), "svc-{i} committed");
+    }
+    assert!(!running.nat_rules.iter().any(|x| x.name == "demo.in.shop.default.svc-2500"));
+    let writes = sim.writes();
+    assert!(writes.iter().all(|w| w["multi_config"] == true), "every call a multi-config batch");
+    assert!(r.write_calls <= 10, "the batches (≤ 2,500 sub-operations each) and the split around the refusal: {} calls", r.write_calls);
+}
+
 #[test]
 fn prepare_on_9_1_writes_one_node_per_call_and_is_ready() {
     let sim = Sim::start_fresh(&["--job-step-ms", "0", "--sw-version", "9.1.16"]);

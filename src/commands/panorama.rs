@@ -250,14 +250,7 @@ type VerifyResult = Result<Option<pano_eks_core::verify::Verification>, String>;
 /// `status`'s verification: every protected Service and cluster subnet, on every member firewall.
 async fn verify_now(engine: &Engine, plan: &Plan, facts: &Facts) -> Result<pano_eks_core::verify::Verification, String> {
     let fqdns = pano_eks_core::verify::fqdns(facts);
-    let scope = crate::panorama::verify::Scope {
-        settings: &engine.settings,
-        services: &plan.services,
-        clusters: &plan.clusters,
-        fqdns: &fqdns,
-        before_push: None,
-        focus: None,
-    };
+    let scope = crate::panorama::verify::Scope::all(&engine.settings, &plan.services, &plan.clusters, &fqdns);
     let report = crate::panorama::verify::run(&engine.client, &scope).await.map_err(|e| format!("verify could not run: {e}"))?;
     let keys: Vec<pano_eks_core::verify::ServiceKey> = plan
         .services

@@ -347,14 +347,7 @@ async fn verify_step(engine: &Engine, sync: &Report, facts: &Facts, progress: &P
     // What the sync just wrote and pushed is in Panorama as planned: checked as protected.
     let services =
         if sync.pushes.is_empty() { sync.plan.services.clone() } else { pano_eks_core::verify::after_converge(&sync.plan.services) };
-    let scope = crate::panorama::verify::Scope {
-        settings: &engine.settings,
-        services: &services,
-        clusters: &sync.plan.clusters,
-        fqdns: &fqdns,
-        before_push: None,
-        focus: None,
-    };
+    let scope = crate::panorama::verify::Scope::all(&engine.settings, &services, &sync.plan.clusters, &fqdns);
     match crate::panorama::verify::run(&engine.client, &scope).await {
         Ok(report) => {
             let firewalls = pano_eks_core::verify::summary(&report.rows);

@@ -26,8 +26,7 @@ pub fn run(cli: &Cli, source: &FactsSource, conn: &PanoramaFlags, cluster: Optio
             return Err(Failure::usage(format!("--service {ns}/{n}: no labelled Service of that name")));
         }
         let fqdns = fqdns(&facts);
-        let scope =
-            Scope { settings: &engine.settings, services: &services, clusters: &clusters, fqdns: &fqdns, before_push: None, focus: None };
+        let scope = Scope::all(&engine.settings, &services, &clusters, &fqdns);
         let report = verify::run(&engine.client, &scope).await.map_err(|e| Failure::failed(format!("verify failed: {e}")))?;
         print(cli.output, &report);
         if report.ok() { Ok(()) } else { Err(Failure::failed(format!("{} check(s) failed", report.rows.iter().filter(|r| !r.ok).count()))) }

@@ -145,6 +145,11 @@ pub enum OnRefusal {
     Fail,
 }
 
+/// Operations whose sub-operations exist at once: each is an `Element` tree of its entry
+/// (kilobytes), so the 48,000 entries of a large first converge are rendered a few batches at a
+/// time instead of all before the first call (issue 18's memory bound).
+const RENDER_CHUNK: usize = 5_000;
+
 /// Applies `ops` in order; refused operations are isolated and returned, never fatal.
 pub async fn apply(
     client: &PanoramaClient,
@@ -153,9 +158,42 @@ pub async fn apply(
     mode: WriteMode,
     wait: LockWait,
 ) -> Result<Applied, PanosError> {
-    let subs: Vec<MultiOp> = ops.iter().map(|op| sub_op(locs, op)).collect();
-    let runs = runs(ops);
-    write(client, &subs, &runs, mode, wait, OnRefusal::Isolate).await
+    let mut out = Applied::default();
+    let mut mode = mode;
+    for chunk in chunks(locs, ops, mode) {
+        let subs: Vec<MultiOp> = ops[chunk.clone()].iter().map(|op| sub_op(locs, op)).collect();
+        let runs = runs(&ops[chunk.clone()]);
+        let done = write(client, &subs, &runs, mode, wait, OnRefusal::Isolate).await?;
+        out.calls += done.calls;
+        out.refused.extend(done.refused.into_iter().map(|r| Refusal { operation: r.operation + chunk.start, ..r }));
+        if let Some(msg) = done.multi_config_unavailable {
+            // Detected once: the rest goes one per call without asking again.
+            mode = WriteMode::OnePerCall;
+            out.multi_config_unavailable = Some(msg);
+        }
+    }
+    Ok(out)
+}
+
+/// Where `apply` cuts `ops` for rendering: at the boundaries of the multi-config batches one pass
+/// over all of them would make (each entry's size measured and dropped), so cutting never adds a
+/// call; one per call, every `RENDER_CHUNK` operations.
+fn chunks(locs: &Locations, ops: &[Operation], mode: WriteMode) -> Vec<Range<usize>> {
+    if ops.len() <= RENDER_CHUNK {
+        return if ops.is_empty() { vec![] } else { vec![0..ops.len()] };
+    }
+    let batches = match mode {
+        WriteMode::MultiConfig { batch } => pack_sizes(ops.iter().map(|op| sub_bytes(&sub_op(locs, op))), batch.max(1)),
+        WriteMode::OnePerCall => (0..ops.len()).step_by(RENDER_CHUNK).map(|s| s..(s + RENDER_CHUNK).min(ops.len())).collect(),
+    };
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for b in batches {
+        match out.last_mut() {
+            Some(last) if last.len() + b.len() <= RENDER_CHUNK => last.end = b.end,
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 /// The sub-operation of one plan operation: the full-xpath `edit` or `delete` of its entry.
@@ -333,18 +371,24 @@ fn sub_bytes(m: &MultiOp) -> usize {
 
 /// Consecutive ranges of at most `batch` sub-operations and `MAX_REQUEST_BYTES`, in order.
 fn pack(subs: &[MultiOp], batch: usize) -> Vec<Range<usize>> {
+    pack_sizes(subs.iter().map(sub_bytes), batch)
+}
+
+/// [`pack`] over the sub-operations' sizes. Greedy from the first: packing from any of its
+/// boundaries on gives the same ranges (what `chunks` relies on).
+fn pack_sizes(sizes: impl Iterator<Item = usize>, batch: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, m) in subs.iter().enumerate() {
-        let b = sub_bytes(m);
+    let (mut start, mut bytes, mut n) = (0, 0, 0);
+    for (i, b) in sizes.enumerate() {
         if i > start && (i - start >= batch || bytes + b > MAX_REQUEST_BYTES) {
             out.push(start..i);
             (start, bytes) = (i, 0);
         }
         bytes += b;
+        n = i + 1;
     }
-    if start < subs.len() {
-        out.push(start..subs.len());
+    if start < n {
+        out.push(start..n);
     }
     out
 }
@@ -400,6 +444,27 @@ mod tests {
         assert_eq!(calls.first().unwrap().start, 0);
         assert_eq!(calls.last().unwrap().end, 40_000);
         assert!(calls.windows(2).all(|w| w[0].end == w[1].start), "contiguous, in order");
+    }
+
+    #[test]
+    fn rendering_in_chunks_cuts_only_at_the_batches_boundaries() {
+        let ops: Vec<Operation> = (0..12_345).map(addr).collect();
+        let subs: Vec<MultiOp> = ops.iter().map(|o| sub_op(&locs(), o)).collect();
+        for batch in [2_500, 700, 10_000] {
+            let all = pack(&subs, batch);
+            let chunks = chunks(&locs(), &ops, WriteMode::MultiConfig { batch });
+            assert_eq!((chunks[0].start, chunks.last().unwrap().end), (0, ops.len()));
+            assert!(chunks.windows(2).all(|w| w[0].end == w[1].start), "in order, nothing left out");
+            assert!(chunks.iter().all(|c| c.len() <= RENDER_CHUNK.max(batch)), "{chunks:?}");
+            // Packing each chunk on its own gives the batches of one pass over everything.
+            let again: Vec<Range<usize>> =
+                chunks.iter().flat_map(|c| pack(&subs[c.clone()], batch).into_iter().map(|r| r.start + c.start..r.end + c.start)).collect();
+            assert_eq!(again, all, "batch {batch}");
+        }
+        let one = chunks(&locs(), &ops, WriteMode::OnePerCall);
+        assert_eq!(one.iter().map(|c| c.len()).collect::<Vec<_>>(), [5_000, 5_000, 2_345]);
+        assert_eq!(chunks(&locs(), &ops[..10], WriteMode::MultiConfig { batch: 2_500 }), [0..10]);
+        assert!(chunks(&locs(), &[], WriteMode::OnePerCall).is_empty());
     }
 
     #[test]

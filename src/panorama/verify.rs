@@ -76,6 +76,21 @@ pub struct Scope<'a> {
     /// Only these Services and clusters (`sync --watch` after a converge from its cache,
     /// `core::verify::focus`); `None`: all of them.
     pub focus: Option<&'a Focus>,
+    /// Given the rows as they come: first every firewall-wide row, then each chunk of answers
+    /// (`sync --watch` keeps what a pass it stops had answered).
+    pub sink: Option<&'a (dyn Fn(&[Row]) + Send + Sync)>,
+}
+
+impl<'a> Scope<'a> {
+    /// Everything, with no push to compare with (`verify`, `status`, `up`).
+    pub fn all(
+        settings: &'a PlanSettings,
+        services: &'a [ServiceStatus],
+        clusters: &'a [ClusterStatus],
+        fqdns: &'a BTreeMap<ServiceKey, String>,
+    ) -> Scope<'a> {
+        Scope { settings, services, clusters, fqdns, before_push: None, focus: None, sink: None }
+    }
 }
 
 /// Verifies every member firewall of the device group; one row per check.
@@ -129,6 +144,12 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
             probes.extend(verify::probes(&serial, &sides, scope.services, scope.clusters, &f, scope.settings, scope.focus));
         }
     }
+    if let Some(sink) = scope.sink {
+        sink(&rows);
+    }
+    // Service by Service (each on every firewall in turn), so a pass stopped part-way has
+    // finished whole Services.
+    probes.sort_by(|a, b| a.subject.cmp(&b.subject));
     // One FQDN table per firewall answers all its FQDN probes; a pass with none reads none.
     let tables: Vec<_> = asked
         .iter()
@@ -148,6 +169,9 @@ pub async fn run(client: &PanoramaClient, scope: &Scope<'_>) -> Result<Report, s
             })
             .collect();
         let answers: Vec<Row> = stream::iter(answers).buffer_unordered(IN_FLIGHT).collect().await;
+        if let Some(sink) = scope.sink {
+            sink(&answers);
+        }
         rows.extend(answers);
     }
     rows.sort_by(|a, b| (&a.serial, a.check, &a.subject).cmp(&(&b.serial, b.check, &b.subject)));

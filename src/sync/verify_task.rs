@@ -20,8 +20,8 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
 use kube::runtime::events::{Event as KEvent, EventType, Recorder};
 use kube::runtime::reflector::Store;
-use pano_eks_core::verify::{self, Focus, Row, Verified};
-use pano_eks_core::{Facts, PlanSettings};
+use pano_eks_core::verify::{self, Focus, Row, ServiceKey, Verified};
+use pano_eks_core::{ClusterStatus, Facts, PlanSettings, ServiceStatus};
 
 use super::Report;
 use super::metrics::Metrics;
@@ -38,6 +38,22 @@ pub struct EventTarget {
     pub allowed: Arc<AtomicBool>,
 }
 
+/// What a pass asks about, as the converge before it left things.
+struct Subject {
+    services: Vec<ServiceStatus>,
+    clusters: Vec<ClusterStatus>,
+    fqdns: BTreeMap<ServiceKey, String>,
+}
+
+/// The pass running now: what it asks, and the rows it has answered so far (`None` until its
+/// firewall-wide rows came back: before that it has nothing to join).
+struct InFlight {
+    generation: u64,
+    focus: Focus,
+    subject: Arc<Subject>,
+    rows: Option<Vec<Row>>,
+}
+
 /// What a pass compares with and joins.
 #[derive(Default)]
 struct State {
@@ -48,10 +64,31 @@ struct State {
     pending: Option<BTreeMap<String, u64>>,
     /// The pass allowed to record what it saw (an aborted one may still be mid-poll).
     current: u64,
-    /// Every check's row as the finished passes left them (`None` until a full pass finished).
+    /// Every check's row as the passes left them (`None` until a pass answered anything).
     verified: Option<Verified>,
-    /// What passes that did not finish were to ask about: the next pass asks it too.
+    /// What earlier passes were to ask and did not: the next pass asks it too.
     owed: Focus,
+    in_flight: Option<InFlight>,
+}
+
+impl State {
+    /// Joins what a pass answered into `verified`. A finished pass asked its whole focus (a
+    /// Service it has no rows for sits on a firewall that failed its firewall-wide checks, and
+    /// keeps none); one that was stopped answered only what it has rows for, and owes the rest.
+    /// What the join finds missing is owed too. Returns the join's failed rows (for Events).
+    fn join(&mut self, focus: &Focus, subject: &Subject, rows: Vec<Row>, finished: bool, metrics: &Metrics) -> Vec<Row> {
+        let answered = if finished { focus.clone() } else { focus.answered(&rows) };
+        let last = self.verified.take().unwrap_or_default();
+        let (joined, missing) = verify::focus::merge(last, &answered, rows, &subject.services, &subject.clusters, &subject.fqdns);
+        let mut owed = self.owed.without(&answered);
+        owed.extend(&focus.without(&answered));
+        owed.extend(&missing);
+        self.owed = owed;
+        metrics.verified(&joined.rows);
+        let failed = joined.rows.iter().filter(|r| !r.ok).cloned().collect();
+        self.verified = Some(joined);
+        failed
+    }
 }
 
 pub struct Verifier {
@@ -86,10 +123,10 @@ impl Verifier {
 
     /// Starts the pass that follows a successful converge. Services the converge wrote count as
     /// protected (`core::verify::after_converge`); after a device-group push the firewalls it
-    /// reported OK for must hold a newer policy version than the last pass saw. After a converge
-    /// from the cache the pass asks only about what it changed and what failed last time
-    /// (`core::verify::focus`) and joins the last pass's other rows; after a full read, and when
-    /// the join finds a firewall without rows it should have, it asks about everything.
+    /// reported OK for must hold a newer policy version than the last pass saw. After a full read
+    /// the pass asks about everything; after a converge from the cache only about what it wrote
+    /// or changed and what failed last time (`core::verify::focus`), plus what earlier passes
+    /// owe: what a stopped pass had not asked yet, what a firewall lacks rows for.
     pub fn after_converge(&mut self, facts: &Facts, report: &Report) {
         self.supersede();
         let pushed_ok: Vec<String> = report
@@ -98,9 +135,22 @@ impl Verifier {
             .filter(|p| p.target.starts_with("device-group/"))
             .flat_map(|p| p.devices.iter().filter(|d| d.2.eq_ignore_ascii_case("OK")).map(|d| d.0.clone()))
             .collect();
-        let fqdns = verify::fqdns(facts);
+        let subject = Arc::new(Subject {
+            services: verify::after_converge(&report.plan.services),
+            clusters: report.plan.clusters.clone(),
+            fqdns: verify::fqdns(facts),
+        });
         let (generation, focus) = {
             let mut v = self.state.lock().expect("verify state lock");
+            // The pass this converge stopped: what it answered is kept, the rest owed.
+            if let Some(stopped) = v.in_flight.take() {
+                match stopped.rows {
+                    Some(rows) => {
+                        let _ = v.join(&stopped.focus, &stopped.subject, rows, false, &self.metrics);
+                    }
+                    None => v.owed.extend(&stopped.focus),
+                }
+            }
             if report.pushes.iter().any(|p| p.target.starts_with("device-group/")) {
                 let now = verify::before_push(&v.seen, &pushed_ok);
                 // An earlier push still unchecked keeps its (older) baseline.
@@ -111,82 +161,75 @@ impl Verifier {
                 v.pending = Some(merged);
             }
             v.current += 1;
-            let cached = report.confirmed.is_some();
-            let focus = match &v.verified {
-                Some(last) if cached => {
-                    let mut f = verify::focus::focus(last, &report.plan.services, &report.plan.clusters, &fqdns);
-                    f.extend(&v.owed);
-                    v.owed = f.clone();
-                    Some(f)
+            let mut focus = match &v.verified {
+                Some(last) if report.confirmed.is_some() => {
+                    verify::focus::focus(last, &report.plan.services, &report.plan.clusters, &subject.fqdns)
                 }
-                _ => None,
+                _ => Focus::all(&subject.services, &subject.clusters),
             };
+            focus.extend(&std::mem::take(&mut v.owed));
             (v.current, focus)
         };
         let (client, settings, metrics, events, state) =
             (self.client.clone(), self.settings.clone(), self.metrics.clone(), self.events.clone(), self.state.clone());
-        let services = verify::after_converge(&report.plan.services);
-        let clusters = report.plan.clusters.clone();
         self.running = Some(tokio::spawn(async move {
-            let before = state.lock().expect("verify state lock").pending.clone();
-            let scope = |focus| Scope {
-                settings: &settings,
-                services: &services,
-                clusters: &clusters,
-                fqdns: &fqdns,
-                before_push: before.as_ref(),
-                focus,
-            };
-            let mut result = run(&client, &scope(focus.as_ref())).await;
-            // The join of a scoped pass; `None` after a full one.
-            let mut joined = None;
-            let mut asked = 0;
-            if let (Ok(r), Some(f)) = (&mut result, &focus) {
-                asked = r.rows.len();
-                let last = {
+            let mut focus = focus;
+            // A join can find rows missing (a firewall joined or came back): asked at once, twice at most.
+            for _round in 0..3 {
+                let before = {
                     let mut v = state.lock().expect("verify state lock");
                     if v.current != generation {
                         return;
                     }
-                    v.verified.take().unwrap_or_default()
+                    v.in_flight = Some(InFlight { generation, focus: focus.clone(), subject: subject.clone(), rows: None });
+                    v.pending.clone()
                 };
-                match verify::focus::merge(last, Some(f), std::mem::take(&mut r.rows), &services, &clusters, &fqdns) {
-                    (j, true) => joined = Some(j),
-                    (_, false) => {
-                        tracing::info!("a firewall lacks the rows of Services it protects (it joined, or came back): verifying everything");
-                        result = run(&client, &scope(None)).await;
+                let sink = |rows: &[Row]| {
+                    let mut v = state.lock().expect("verify state lock");
+                    if let Some(f) = v.in_flight.as_mut().filter(|f| f.generation == generation) {
+                        f.rows.get_or_insert_with(Vec::new).extend_from_slice(rows);
                     }
+                };
+                let scope = Scope {
+                    settings: &settings,
+                    services: &subject.services,
+                    clusters: &subject.clusters,
+                    fqdns: &subject.fqdns,
+                    before_push: before.as_ref(),
+                    focus: Some(&focus),
+                    sink: Some(&sink),
+                };
+                let report = match run(&client, &scope).await {
+                    Ok(r) => r,
+                    // What it answered before the failure joins at the next converge.
+                    Err(e) => return tracing::warn!(error = %e, "verify after the converge could not run"),
+                };
+                let asked = report.rows.len();
+                let (failed, owed) = {
+                    let mut v = state.lock().expect("verify state lock");
+                    if v.current != generation {
+                        return;
+                    }
+                    v.in_flight = None;
+                    let failed = v.join(&focus, &subject, report.rows, true, &metrics);
+                    (v.seen, v.pending) = (report.versions, None);
+                    (failed, v.owed.clone())
+                };
+                for r in &failed {
+                    tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
                 }
-            }
-            let report = match result {
-                Ok(r) => r,
-                Err(e) => return tracing::warn!(error = %e, "verify after the converge could not run"),
-            };
-            if joined.is_none() {
-                asked = report.rows.len();
-            }
-            let joined =
-                joined.unwrap_or_else(|| verify::focus::merge(Verified::default(), None, report.rows, &services, &clusters, &fqdns).0);
-            for r in joined.rows.iter().filter(|r| !r.ok) {
-                tracing::warn!(firewall = %r.serial, check = r.check.as_str(), subject = %r.subject, detail = %r.detail, "verify failed");
-            }
-            tracing::info!(
-                rows = joined.rows.len(),
-                asked,
-                failed = joined.rows.iter().filter(|r| !r.ok).count(),
-                calls = report.calls,
-                "verified"
-            );
-            let failed: Vec<Row> = joined.rows.iter().filter(|r| !r.ok).cloned().collect();
-            {
-                let mut v = state.lock().expect("verify state lock");
-                if v.current != generation {
+                tracing::info!(asked, failed = failed.len(), calls = report.calls, "verified");
+                verify_events(&events, &failed).await;
+                if owed.is_empty() {
                     return;
                 }
-                metrics.verified(&joined.rows);
-                (v.seen, v.pending, v.owed, v.verified) = (report.versions, None, Focus::default(), Some(joined));
+                tracing::info!(
+                    services = owed.services.len(),
+                    clusters = owed.clusters.len(),
+                    "a firewall lacks rows it should have (it joined or came back): asking for them"
+                );
+                focus = std::mem::take(&mut state.lock().expect("verify state lock").owed);
             }
-            verify_events(&events, &failed).await;
         }));
     }
 }

@@ -12,11 +12,12 @@
 //!
 //! Rows of the rest are kept from the last pass, but only on a firewall whose firewall-wide
 //! checks pass now (an out-of-sync or disconnected firewall keeps nothing it was not asked
-//! again). A firewall that passes them but lacks rows of Services it should have (it joined, or
-//! came back) makes the merge incomplete, and the watch runs a full pass at once. A full pass
-//! also follows every full read (the resync, a retry, a new leader). Services are independent on
-//! the firewall (each has its own port and its own rules), which is what makes the kept rows
-//! valid; the full pass of each resync re-checks that.
+//! again). What a firewall that passes them lacks rows for (it joined, or came back; or the pass
+//! was stopped by the next converge before it asked) is `missing` from the join and asked by the
+//! next pass, so a full pass that changes keep interrupting still completes, piece by piece. A
+//! full pass follows every full read (the resync, a retry, a new leader). Services are
+//! independent on the firewall (each has its own port and its own rules), which is what makes
+//! the kept rows valid; the full pass of each resync re-checks that.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,6 +61,41 @@ impl Focus {
 
     pub fn has_cluster(&self, name: &str) -> bool {
         self.clusters.contains(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.clusters.is_empty()
+    }
+
+    /// Everything a full pass asks about: every Service with objects in Panorama, every cluster.
+    pub fn all(services: &[ServiceStatus], clusters: &[ClusterStatus]) -> Focus {
+        Focus {
+            services: services.iter().filter(|s| checked(s)).map(key).collect(),
+            clusters: clusters.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
+    /// What of this focus a pass that did not finish answered: the Services and clusters it has
+    /// rows for (on some firewall; one without rows on another is `missing` from the join).
+    pub fn answered(&self, rows: &[Row]) -> Focus {
+        let mut out = Focus::default();
+        for r in rows {
+            if let Some(k) = r.service.as_ref().filter(|k| self.has_service(k)) {
+                out.services.insert(k.clone());
+            }
+            if let Some(c) = subnet_cluster(r).filter(|c| self.has_cluster(c)) {
+                out.clusters.insert(c.to_owned());
+            }
+        }
+        out
+    }
+
+    /// This focus without `other`'s Services and clusters.
+    pub fn without(&self, other: &Focus) -> Focus {
+        Focus {
+            services: self.services.difference(&other.services).cloned().collect(),
+            clusters: self.clusters.difference(&other.clusters).cloned().collect(),
+        }
     }
 }
 
@@ -120,37 +156,36 @@ fn sound(pass: &[Row]) -> BTreeSet<&str> {
 }
 
 /// Joins a pass's rows with the last pass's (the last pass's rows that are kept move over).
-/// `focus` is what the pass asked about (`None`: it asked about everything, and its rows replace
-/// the last ones). Returns the joined verification and whether it is complete: every firewall
-/// that passed its firewall-wide checks has rows for every checked Service and cluster subnet.
-/// An incomplete one calls for a full pass. The failed rows of the join are the pass's own: a
-/// row kept from the last pass passed (what failed is in the focus).
+/// `focus` is what the pass asked about ([`Focus::all`] for a full pass): its rows replace the
+/// last ones of those Services and clusters; the last rows of the others are kept on every
+/// firewall whose firewall-wide checks pass in this pass. Returns the join and what is missing
+/// from it: the Services and clusters that lack rows on such a firewall (it joined the device
+/// group or came back, or the pass stopped before asking them), for the next pass to ask. The
+/// failed rows of the join are the pass's own: a row kept from the last pass passed (what failed
+/// is in every focus).
 pub fn merge(
     last: Verified,
-    focus: Option<&Focus>,
+    focus: &Focus,
     pass: Vec<Row>,
     services: &[ServiceStatus],
     clusters: &[ClusterStatus],
     fqdns: &BTreeMap<ServiceKey, String>,
-) -> (Verified, bool) {
+) -> (Verified, Focus) {
     let now: BTreeMap<ServiceKey, Inputs> = services.iter().filter(|s| checked(s)).map(|s| (key(s), inputs(s, fqdns))).collect();
     let subnets: BTreeSet<String> =
         clusters.iter().flat_map(|c| c.subnets.iter().map(move |sn| format!("{}/{}", c.name, sn.cidr))).collect();
     let mut rows = pass;
-    if let Some(focus) = focus {
-        let sound: BTreeSet<String> = sound(&rows).into_iter().map(str::to_owned).collect();
-        let Verified { services: asked, rows: last_rows, .. } = last;
-        let kept = last_rows.into_iter().filter(|r| sound.contains(&r.serial)).filter(|r| match (&r.service, subnet_cluster(r)) {
-            (Some(k), _) => !focus.has_service(k) && now.get(k).is_some_and(|i| asked.get(k) == Some(i)),
-            (None, Some(c)) => !focus.has_cluster(c) && subnets.contains(&r.subject),
-            // Firewall-wide rows, the unclaimed port: asked again by every pass.
-            (None, None) => false,
-        });
-        rows.extend(kept);
-        rows.sort_by(|a, b| (&a.serial, a.check, &a.subject).cmp(&(&b.serial, b.check, &b.subject)));
-    }
-    let complete = {
-        let sound = sound(&rows);
+    let sound: BTreeSet<String> = sound(&rows).into_iter().map(str::to_owned).collect();
+    let Verified { services: asked, rows: last_rows, .. } = last;
+    let kept = last_rows.into_iter().filter(|r| sound.contains(&r.serial)).filter(|r| match (&r.service, subnet_cluster(r)) {
+        (Some(k), _) => !focus.has_service(k) && now.get(k).is_some_and(|i| asked.get(k) == Some(i)),
+        (None, Some(c)) => !focus.has_cluster(c) && subnets.contains(&r.subject),
+        // Firewall-wide rows, the unclaimed port: asked again by every pass.
+        (None, None) => false,
+    });
+    rows.extend(kept);
+    rows.sort_by(|a, b| (&a.serial, a.check, &a.subject).cmp(&(&b.serial, b.check, &b.subject)));
+    let missing = {
         let mut has: BTreeSet<(&str, &ServiceKey)> = BTreeSet::new();
         let mut routed: BTreeSet<(&str, &str)> = BTreeSet::new();
         for r in &rows {
@@ -161,16 +196,23 @@ pub fn merge(
                 routed.insert((&r.serial, &r.subject));
             }
         }
-        let probed: Vec<ServiceKey> = services.iter().filter(|s| checked(s) && s.nat_rule.is_some() && s.port.is_some()).map(key).collect();
+        let lacks = |k: &ServiceKey| sound.iter().any(|fw| !has.contains(&(fw.as_str(), k)));
+        let services = services.iter().filter(|s| checked(s) && s.nat_rule.is_some() && s.port.is_some()).map(key).filter(lacks).collect();
         // Route probes exist for the subnets whose CIDR parses (`verify::probes`).
-        let routable: Vec<&String> =
-            subnets.iter().filter(|s| s.split_once('/').is_some_and(|(_, n)| n.parse::<ipnet::Ipv4Net>().is_ok())).collect();
-        sound
+        let clusters = clusters
             .iter()
-            .all(|fw| probed.iter().all(|k| has.contains(&(*fw, k))) && routable.iter().all(|s| routed.contains(&(*fw, s.as_str()))))
+            .filter(|c| {
+                c.subnets.iter().filter(|sn| sn.cidr.parse::<ipnet::Ipv4Net>().is_ok()).any(|sn| {
+                    let subject = format!("{}/{}", c.name, sn.cidr);
+                    sound.iter().any(|fw| !routed.contains(&(fw.as_str(), subject.as_str())))
+                })
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        Focus { services, clusters }
     };
     let clusters = clusters.iter().map(|c| (c.name.clone(), c.clone())).collect();
-    (Verified { services: now, clusters, rows }, complete)
+    (Verified { services: now, clusters, rows }, missing)
 }
 
 #[cfg(test)]

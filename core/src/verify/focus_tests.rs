@@ -101,17 +101,18 @@ impl World {
     }
 
     fn full(&self, services: &[ServiceStatus], clusters: &[ClusterStatus]) -> Verified {
-        let (v, complete) = merge(Verified::default(), None, self.pass(services, clusters, None), services, clusters, &fqdns(services));
-        assert!(complete);
+        let all = Focus::all(services, clusters);
+        let (v, missing) = merge(Verified::default(), &all, self.pass(services, clusters, None), services, clusters, &fqdns(services));
+        assert!(missing.is_empty(), "{missing:?}");
         v
     }
 
     /// The pass `sync --watch` makes after a converge from the cache, joined with the last.
-    fn scoped(&self, last: &Verified, services: &[ServiceStatus], clusters: &[ClusterStatus]) -> (Focus, Verified, bool) {
+    fn scoped(&self, last: &Verified, services: &[ServiceStatus], clusters: &[ClusterStatus]) -> (Focus, Verified, Focus) {
         let fq = fqdns(services);
         let focus = focus(last, services, clusters, &fq);
-        let (v, complete) = merge(last.clone(), Some(&focus), self.pass(services, clusters, Some(&focus)), services, clusters, &fq);
-        (focus, v, complete)
+        let (v, missing) = merge(last.clone(), &focus, self.pass(services, clusters, Some(&focus)), services, clusters, &fq);
+        (focus, v, missing)
     }
 }
 
@@ -230,8 +231,8 @@ fn joined_rows_equal_a_full_pass_after_every_step() {
             }
             let services = statuses(&live, &written);
             let clusters = clusters_of(&cidrs);
-            let (_, joined, complete) = w.scoped(&v, &services, &clusters);
-            assert!(complete, "step {step}");
+            let (_, joined, missing) = w.scoped(&v, &services, &clusters);
+            assert!(missing.is_empty(), "step {step}: {missing:?}");
             assert_eq!(joined.rows, w.pass(&services, &clusters, None), "step {step}: joined rows differ from a full pass");
             v = joined;
             // What was unresolved before this pass resolves now (the next pass must ask again).
@@ -249,27 +250,30 @@ fn a_firewall_out_of_sync_keeps_only_what_it_was_asked_and_one_back_in_sync_need
     let services = protected(&[("web", 80), ("api", 81)]);
     let last = w.full(&services, &clusters);
     w.out_of_sync.insert("S2");
-    let (_, v, complete) = w.scoped(&last, &services, &clusters);
-    assert!(complete, "S2 is not sound: nothing is expected of it");
+    let (_, v, missing) = w.scoped(&last, &services, &clusters);
+    assert!(missing.is_empty(), "S2 is not sound: nothing is expected of it");
     assert!(
         !v.rows.iter().any(|r| r.serial == "S2" && r.service.is_some()),
         "S2's Service rows of the last pass are not kept while it is out of sync"
     );
     assert!(v.rows.iter().any(|r| r.serial == "S1" && r.service == Some(k("web"))), "S1 keeps them");
     w.out_of_sync.clear();
-    let (_, _, complete) = w.scoped(&v, &services, &clusters);
-    assert!(!complete, "S2 is back and lacks its Services' rows: a full pass follows");
+    let (_, v, missing) = w.scoped(&v, &services, &clusters);
+    assert_eq!(missing, Focus::all(&services, &clusters), "S2 is back and lacks every row: the next pass asks everything");
+    let (v, missing) = merge(v, &missing.clone(), w.pass(&services, &clusters, Some(&missing)), &services, &clusters, &fqdns(&services));
+    assert!(missing.is_empty());
+    assert_eq!(v.rows, w.pass(&services, &clusters, None), "that pass made the join whole again");
 }
 
 #[test]
-fn a_firewall_that_joined_makes_the_join_incomplete() {
+fn a_firewall_that_joined_is_asked_everything_by_the_next_pass() {
     let mut w = world();
     let clusters = [cluster(&["192.168.110.0/24"])];
     let services = protected(&[("web", 80)]);
     let last = w.full(&services, &clusters);
     w.firewalls.push("S3");
-    let (_, v, complete) = w.scoped(&last, &services, &clusters);
-    assert!(!complete);
+    let (_, v, missing) = w.scoped(&last, &services, &clusters);
+    assert_eq!(missing, Focus::all(&services, &clusters));
     assert!(v.rows.iter().any(|r| r.serial == "S3" && r.check == Check::InSync));
 }
 
@@ -280,10 +284,47 @@ fn a_deleted_service_and_a_removed_subnet_leave_no_rows() {
     let last = w.full(&protected(&[("web", 80), ("gone", 81)]), &before);
     let services = protected(&[("web", 80)]);
     let after = [cluster(&["192.168.110.0/24"])];
-    let (f, v, complete) = w.scoped(&last, &services, &after);
-    assert!(complete);
+    let (f, v, missing) = w.scoped(&last, &services, &after);
+    assert!(missing.is_empty());
     assert!(f.services.is_empty());
     assert!(!v.rows.iter().any(|r| r.service == Some(k("gone"))));
     assert!(!v.rows.iter().any(|r| r.subject.contains("192.168.111.0")));
     assert_eq!(v.rows, w.pass(&services, &after, None));
+}
+
+/// A full pass stopped part-way (the next converge aborts it) keeps what it answered; the rest is
+/// owed, and the pass that follows asks it: the join then equals a full pass.
+#[test]
+fn an_interrupted_full_pass_is_finished_by_the_next_pass() {
+    let w = world();
+    let clusters = [cluster(&["192.168.110.0/24"])];
+    let names: Vec<(String, u16)> = (0..20).map(|i| (format!("s{i:02}"), 3000 + i)).collect();
+    let names: Vec<(&str, u16)> = names.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let services = protected(&names);
+    let fq = fqdns(&services);
+    let all = Focus::all(&services, &clusters);
+    // What had come back when it was stopped: the firewall-wide rows, s00..s05 on both
+    // firewalls, s06 on S1 only.
+    let partial: Vec<Row> = w
+        .pass(&services, &clusters, None)
+        .into_iter()
+        .filter(|r| match &r.service {
+            None => subnet_cluster(r).is_none(),
+            Some(k) => k.name.as_str() < "s06" || (k.name == "s06" && r.serial == "S1"),
+        })
+        .collect();
+    let answered = all.answered(&partial);
+    assert_eq!(answered.services.len(), 7);
+    let (joined, missing) = merge(Verified::default(), &answered, partial, &services, &clusters, &fq);
+    let mut owed = all.without(&answered);
+    owed.extend(&missing);
+    assert!(owed.has_service(&k("s06")) && owed.has_service(&k("s19")) && owed.has_cluster("shop"));
+    assert!(!owed.has_service(&k("s00")));
+    // The next pass (nothing changed since) asks what is owed.
+    let mut f = focus(&joined, &services, &clusters, &fq);
+    assert!(f.is_empty(), "nothing changed or failed: {f:?}");
+    f.extend(&owed);
+    let (joined, missing) = merge(joined, &f, w.pass(&services, &clusters, Some(&f)), &services, &clusters, &fq);
+    assert!(missing.is_empty(), "{missing:?}");
+    assert_eq!(joined.rows, w.pass(&services, &clusters, None));
 }
