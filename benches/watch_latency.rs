@@ -96,8 +96,9 @@ fn main() {
     let k = support::aws_world::KubeSim::start("shop");
     let cfg = support::unlimited(sim.config(""));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    // What each converge's confirmation read (None: a full read).
+    // What each converge's confirmation read (None: a full read), and where its time went.
     let confirmed: Arc<Mutex<Vec<Option<Confirmed>>>> = Arc::default();
+    let phases: Arc<Mutex<Vec<Vec<(&'static str, u128)>>>> = Arc::default();
     let stats = |key: &str| sim.stats()[key].as_u64().unwrap_or(0);
     let (latencies, burst_commits) = rt.block_on(async {
         let access =
@@ -107,6 +108,7 @@ fn main() {
             || Engine::connect_with(&cfg, sim.dir.path(), EngineOptions::default(), Credentials::Password(Secret::new(support::PASSWORD)));
         let (_facts_tx, facts_rx) = tokio::sync::watch::channel(Facts::from_json(AWS_FACTS).unwrap());
         let confirmed_log = confirmed.clone();
+        let phases_log = phases.clone();
         let setup = WatchSetup {
             engine: connect().await.unwrap(),
             clusters: vec![WatchedCluster { name: "shop".into(), client: client.clone() }],
@@ -120,6 +122,7 @@ fn main() {
             on_converge: Some(Box::new(move |r: &Result<pano_eks::sync::Report, String>| {
                 if let Ok(r) = r {
                     confirmed_log.lock().unwrap().push(r.confirmed.clone());
+                    phases_log.lock().unwrap().push(r.phases_ms.clone());
                 }
             })),
         };
@@ -132,7 +135,7 @@ fn main() {
         let api: Api<Service> = Api::namespaced(client.clone(), "default");
         tokio::time::sleep(Duration::from_secs(2)).await; // the first list and the cluster's routes
         if estate > 0 {
-            let r = large_estate(&sim, &probe.client, &locs, &api, estate, n, &confirmed).await;
+            let r = large_estate(&sim, &probe.client, &locs, &api, estate, n, &confirmed, &phases).await;
             let _ = stop.send(());
             let _ = run.await;
             return (r, 0);
@@ -208,6 +211,7 @@ async fn large_estate(
     estate: usize,
     n: usize,
     confirmed: &Mutex<Vec<Option<Confirmed>>>,
+    phases: &Mutex<Vec<Vec<(&'static str, u128)>>>,
 ) -> Vec<f64> {
     let t0 = Instant::now();
     for i in 0..estate {
@@ -222,6 +226,7 @@ async fn large_estate(
         |s: &serde_json::Value| s["requests"]["config.get"].as_u64().unwrap_or(0) + s["requests"]["config.show"].as_u64().unwrap_or(0);
     let (mut lat, mut read_calls, mut write_calls) = (Vec::new(), Vec::new(), Vec::new());
     confirmed.lock().unwrap().clear();
+    phases.lock().unwrap().clear();
     for c in changes(estate, n) {
         let before = stats();
         let t = Instant::now();
@@ -279,6 +284,19 @@ async fn large_estate(
         cached.len(),
         cached.iter().filter(|c| c.referrers).count()
     );
+    // Where a converge's time went, mean over the converges during the changes.
+    let phases = phases.lock().unwrap();
+    let mut sum: Vec<(&str, u128)> = Vec::new();
+    for p in phases.iter() {
+        for (name, ms) in p {
+            match sum.iter_mut().find(|(n, _)| n == name) {
+                Some(e) => e.1 += ms,
+                None => sum.push((name, *ms)),
+            }
+        }
+    }
+    let per: Vec<String> = sum.iter().map(|(n, ms)| format!("{n} {:.0} ms", *ms as f64 / phases.len().max(1) as f64)).collect();
+    println!("a converge's phases (mean over {}): {}", phases.len(), per.join(", "));
     println!("peak RSS of this process (the watch loop, its kube store of {estate} Services, the probe): {} MB", peak_rss_mb());
     lat
 }

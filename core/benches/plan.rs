@@ -1,6 +1,7 @@
 //! Plan time for 16 clusters × 1,000 Services (3 subnets each, 2 firewalls): the first plan
 //! against an empty Panorama, and the no-op resync against observed = desired. Target ≤ 50 ms.
-//! Run with `cargo bench -p pano-eks-core`.
+//! Run with `cargo bench -p pano-eks-core`; `PLAN_BENCH_CLUSTERS` and `PLAN_BENCH_SERVICES`
+//! (per cluster) change the shape, e.g. 1 × 16,000 for one large cluster.
 //!
 //! Prints min/median wall time and, on Linux, this thread's on-CPU time (schedstat; coarse on
 //! some kernels), plus the load average: on a shared build box other jobs inflate both. For a
@@ -14,22 +15,26 @@ use std::time::{Duration, Instant};
 
 use pano_eks_core::*;
 
-const CLUSTERS: usize = 16;
-const SERVICES: usize = 1_000;
 const RUNS: usize = 21;
 
+fn shape() -> (usize, usize) {
+    let n = |v: &str, d: usize| std::env::var(v).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+    (n("PLAN_BENCH_CLUSTERS", 16), n("PLAN_BENCH_SERVICES", 1_000))
+}
+
 fn facts() -> Facts {
-    let clusters = (0..CLUSTERS)
+    let (clusters, per_cluster) = shape();
+    let clusters = (0..clusters)
         .map(|c| ClusterFacts {
             name: format!("cluster-{c:02}"),
             subnets: (0..3)
                 .map(|s| SubnetFacts { id: format!("subnet-{c}-{s}"), cidr: format!("10.{c}.{}.0/24", s * 16), az: format!("az{s}") })
                 .collect(),
-            services: (0..SERVICES)
+            services: (0..per_cluster)
                 .map(|i| ServiceFacts {
                     namespace: format!("team-{}", i % 20),
                     name: format!("service-{i:04}"),
-                    labels: BTreeMap::from([("panw-tg-port".to_owned(), (20_000 + c * SERVICES + i).to_string())]),
+                    labels: BTreeMap::from([("panw-tg-port".to_owned(), (20_000 + c * per_cluster + i).to_string())]),
                     annotations: BTreeMap::from([("service.beta.kubernetes.io/aws-load-balancer-internal".to_owned(), "true".to_owned())]),
                     service_type: "LoadBalancer".to_owned(),
                     load_balancer_class: None,
@@ -97,8 +102,9 @@ fn main() {
         return;
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let (clusters, per_cluster) = shape();
     println!(
-        "{CLUSTERS} clusters x {SERVICES} Services: {} operations, {} observed entries; load average {}",
+        "{clusters} clusters x {per_cluster} Services: {} operations, {} observed entries; load average {}",
         first.operations.len(),
         observed.len(),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")

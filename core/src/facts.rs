@@ -114,10 +114,22 @@ pub struct FirewallFacts {
 #[error("invalid facts: {0}")]
 pub struct FactsError(#[from] pub serde_json::Error);
 
+/// Every Service of the facts by (cluster, namespace, name): a lookup per Service, where a scan
+/// per Service would make a plan quadratic in a cluster's size (one cluster can hold 16,000).
+pub type ServiceIndex<'a> = std::collections::HashMap<(&'a str, &'a str, &'a str), &'a ServiceFacts>;
+
 impl Facts {
     /// Parses the `--facts` JSON document.
     pub fn from_json(text: &str) -> Result<Self, FactsError> {
         Ok(serde_json::from_str(text)?)
+    }
+
+    /// [`ServiceIndex`] of these facts.
+    pub fn service_index(&self) -> ServiceIndex<'_> {
+        self.clusters
+            .iter()
+            .flat_map(|c| c.services.iter().map(move |s| ((c.name.as_str(), s.namespace.as_str(), s.name.as_str()), s)))
+            .collect()
     }
 
     /// The canonical JSON form (pretty, stable field order).

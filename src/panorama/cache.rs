@@ -110,6 +110,8 @@ pub struct Confirmed {
     pub plans: usize,
     /// Too many rounds: everything was read.
     pub fell_back: bool,
+    /// Milliseconds spent planning (the rest of the step is reading back).
+    pub planning_ms: u128,
 }
 
 /// After this many plans, a confirmation still finding foreign edits reads everything.
@@ -163,7 +165,9 @@ impl Cache {
         let mut whole: BTreeSet<Kind> = BTreeSet::new();
         let mut referrers_read = fresh;
         while confirmed.plans < MAX_PLANS {
+            let t = std::time::Instant::now();
             let p = plan(seen)?;
+            confirmed.planning_ms += t.elapsed().as_millis();
             confirmed.plans += 1;
             if fresh {
                 return Ok((p, confirmed));

@@ -248,6 +248,9 @@ impl Engine {
             tracing::debug!(?confirmed, "plan confirmed against Panorama");
         }
         clock.mark(if full { "plan" } else { "plan and confirm" });
+        if !full {
+            clock.phases.push(("of which planning", confirmed.planning_ms));
+        }
         let (plan, write_calls) = self.write(plan).await?;
         cache.record(&plan.operations);
         clock.mark("apply");

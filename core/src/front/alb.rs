@@ -77,18 +77,14 @@ pub struct Wanted {
 /// The Services the ALB serves: Protected or Planned in the core's plan, with their port, and
 /// the host/path annotations from the facts. Sorted by key.
 pub fn wanted(plan: &Plan, facts: &Facts) -> Vec<Wanted> {
+    let by_key = facts.service_index();
     let mut out: Vec<Wanted> = plan
         .services
         .iter()
         .filter(|s| matches!(s.state, ServiceState::Protected | ServiceState::Planned))
         .filter_map(|s| {
             let port = s.port?;
-            let ann = facts
-                .clusters
-                .iter()
-                .find(|c| c.name == s.cluster)
-                .and_then(|c| c.services.iter().find(|f| f.namespace == s.namespace && f.name == s.name))
-                .map(|f| &f.annotations);
+            let ann = by_key.get(&(s.cluster.as_str(), s.namespace.as_str(), s.name.as_str())).map(|f| &f.annotations);
             let get = |k: &str| ann.and_then(|a| a.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
             Some(Wanted {
                 key: ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() },

@@ -618,14 +618,9 @@ fn keep_referenced(
 /// A Service whose own load balancer is internet-facing keeps its objects (the firewall path
 /// works) but is `exposed`, not protected: the internet reaches it around the firewalls.
 fn mark_exposed(facts: &Facts, services: &mut [ServiceStatus], problems: &mut Vec<Problem>) {
+    let by_key = facts.service_index();
     for st in services.iter_mut().filter(|s| matches!(s.state, ServiceState::Planned | ServiceState::Protected)) {
-        let Some(svc) = facts
-            .clusters
-            .iter()
-            .filter(|c| c.name == st.cluster)
-            .flat_map(|c| &c.services)
-            .find(|s| s.namespace == st.namespace && s.name == st.name)
-        else {
+        let Some(svc) = by_key.get(&(st.cluster.as_str(), st.namespace.as_str(), st.name.as_str())).copied() else {
             continue;
         };
         if let Some(why) = exposure(svc, &facts.load_balancers).exposed_because() {

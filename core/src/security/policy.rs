@@ -177,10 +177,10 @@ fn desired(
     let tags_of = |cluster: &str| clusters.iter().find(|c| c.name == cluster).map(|c| vec![crate::MARKER_TAG.to_owned(), c.tag.clone()]);
     let mut rules_out = Vec::new();
     let mut ns_groups: std::collections::BTreeSet<(&str, &str)> = std::collections::BTreeSet::new();
+    let by_key = input.facts.service_index();
     for (i, st) in services.iter().enumerate().filter(|(_, st)| protected(st)) {
         let (Some(rule), Some(svc), Some(tags)) = (&st.nat_rule, &st.service_object, tags_of(&st.cluster)) else { continue };
-        let facts = input.facts.clusters.iter().filter(|c| c.name == st.cluster).flat_map(|c| &c.services);
-        let Some(f) = facts.into_iter().find(|f| f.namespace == st.namespace && f.name == st.name) else { continue };
+        let Some(f) = by_key.get(&(st.cluster.as_str(), st.namespace.as_str(), st.name.as_str())).copied() else { continue };
         // Validated when the Service was admitted (desired.rs): a failure here cannot happen.
         let Ok(policy) = annotations::read(&f.annotations, sec, &input.observed.profile_groups) else { continue };
         let description = format!("{} - {managed}", subject(st));
