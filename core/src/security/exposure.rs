@@ -56,7 +56,13 @@ impl Exposure {
 
 /// Pure: the Service and the load balancers AWS reported → where its load balancer faces.
 pub fn exposure(svc: &ServiceFacts, load_balancers: &[LoadBalancerFacts]) -> Exposure {
-    if let Some(lb) = svc.lb_hostname.as_deref().and_then(|h| reported(h, load_balancers)) {
+    exposure_in(svc, &LoadBalancerIndex::new(load_balancers))
+}
+
+/// [`exposure`] with the load balancers indexed once (a plan asks for every Service, and an
+/// estate of 16,000 Services has as many load balancers).
+pub fn exposure_in(svc: &ServiceFacts, load_balancers: &LoadBalancerIndex<'_>) -> Exposure {
+    if let Some(lb) = svc.lb_hostname.as_deref().and_then(|h| load_balancers.get(h)) {
         return match lb.scheme.as_str() {
             "internal" => Exposure::Internal,
             "internet-facing" => facing(format!("AWS reports load balancer {} ({}) as internet-facing", lb.name, lb.dns_name)),
@@ -66,12 +72,28 @@ pub fn exposure(svc: &ServiceFacts, load_balancers: &[LoadBalancerFacts]) -> Exp
     annotated(&svc.annotations, svc.load_balancer_class.as_deref())
 }
 
-/// The load balancer AWS reported under the Service's published hostname (DNS names are case
-/// insensitive; a trailing dot is the same name).
-fn reported<'a>(hostname: &str, load_balancers: &'a [LoadBalancerFacts]) -> Option<&'a LoadBalancerFacts> {
-    let norm = |s: &str| s.trim().trim_end_matches('.').to_ascii_lowercase();
-    let host = norm(hostname);
-    load_balancers.iter().find(|lb| norm(&lb.dns_name) == host)
+/// The load balancers AWS reported, by DNS name (case insensitive; a trailing dot is the same
+/// name).
+pub struct LoadBalancerIndex<'a>(std::collections::HashMap<String, &'a LoadBalancerFacts>);
+
+impl<'a> LoadBalancerIndex<'a> {
+    pub fn new(load_balancers: &'a [LoadBalancerFacts]) -> LoadBalancerIndex<'a> {
+        // The first of a name wins, as a scan in AWS's order would find it.
+        let mut map = std::collections::HashMap::new();
+        for lb in load_balancers {
+            map.entry(norm(&lb.dns_name)).or_insert(lb);
+        }
+        LoadBalancerIndex(map)
+    }
+
+    /// The load balancer AWS reported under the Service's published hostname.
+    fn get(&self, hostname: &str) -> Option<&'a LoadBalancerFacts> {
+        self.0.get(&norm(hostname)).copied()
+    }
+}
+
+fn norm(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Pure: the Service's class and annotations → where its load balancer faces, as the owning

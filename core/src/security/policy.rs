@@ -130,7 +130,7 @@ pub(crate) fn plan(input: &Input, services: &mut [ServiceStatus], clusters: &[Cl
 
     // Placement: the rulebase as it will be (deletes gone, creates at the bottom).
     if let Some(sec) = &s.security {
-        let gone: Vec<&str> = out.rule_deletes.iter().map(Operation::name).collect();
+        let gone: std::collections::HashSet<&str> = out.rule_deletes.iter().map(Operation::name).collect();
         let mut current: Vec<String> =
             observed.security_rules.iter().map(|r| r.name.clone()).filter(|n| !gone.contains(&n.as_str())).collect();
         current.dedup();
