@@ -19,7 +19,8 @@ use crate::panorama::model::{
 use crate::panorama::naming::{MANAGED_BY, Names};
 use crate::panorama::spec::{AddressSpec, Ctx, RuleSpec, ServiceSpec, Spec};
 use crate::panorama::status::{ClusterStatus, Problem, ProblemKind, ServiceState, ServiceStatus};
-use crate::security::{exposure, policy};
+use crate::security::exposure::{LoadBalancerIndex, exposure_in};
+use crate::security::policy;
 use crate::settings::{PlanSettings, SettingsError};
 
 /// Everything one planning pass decided.
@@ -619,12 +620,12 @@ fn keep_referenced(
 /// works) but is `exposed`, not protected: the internet reaches it around the firewalls.
 fn mark_exposed(facts: &Facts, services: &mut [ServiceStatus], problems: &mut Vec<Problem>) {
     let by_key = facts.service_index();
-    let load_balancers = crate::security::exposure::LoadBalancerIndex::new(&facts.load_balancers);
+    let load_balancers = LoadBalancerIndex::new(&facts.load_balancers);
     for st in services.iter_mut().filter(|s| matches!(s.state, ServiceState::Planned | ServiceState::Protected)) {
         let Some(svc) = by_key.get(&(st.cluster.as_str(), st.namespace.as_str(), st.name.as_str())).copied() else {
             continue;
         };
-        if let Some(why) = crate::security::exposure::exposure_in(svc, &load_balancers).exposed_because() {
+        if let Some(why) = exposure_in(svc, &load_balancers).exposed_because() {
             st.state = ServiceState::Exposed;
             st.reason = why.to_owned();
             let subject = format!("{}/{}/{}", st.cluster, st.namespace, st.name);
