@@ -39,25 +39,6 @@ fn devices(f: usize) -> String {
     serde_json::Value::Array(d).to_string()
 }
 
-const DG_RULES: &str = "/config/devices/entry[@name='localhost.localdomain']/device-group/entry[@name='eks-dg']/pre-rulebase";
-
-/// Another admin's allow rule for the inbound traffic and the stack carrying our template (what
-/// an operator and `panorama prepare` set up), committed, so a pass has green rows to prove.
-fn allow_and_stack(sim: &support::Sim) {
-    let allow = "<entry name='allow-in'><from><member>untrust</member></from><to><member>trust</member></to><source><member>any</member></source>\
-        <destination><member>any</member></destination><service><member>any</member></service><application><member>any</member></application><action>allow</action></entry>";
-    let stack = "/config/devices/entry[@name='localhost.localdomain']/template-stack/entry[@name='eks-stack']/templates";
-    let rules = format!("{DG_RULES}/security/rules");
-    for p in [
-        &[("type", "config"), ("action", "set"), ("xpath", rules.as_str()), ("element", allow)][..],
-        &[("type", "config"), ("action", "set"), ("xpath", stack), ("element", "<member>eks-template</member>")],
-        &[("type", "commit"), ("cmd", "<commit></commit>")],
-    ] {
-        let r = sim.api_as("other-admin", "other", p);
-        assert!(r.contains("success"), "{p:?}: {r}");
-    }
-}
-
 fn requests(sim: &support::Sim) -> BTreeMap<String, u64> {
     let s = sim.stats();
     s["requests"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect()).unwrap_or_default()
@@ -65,7 +46,7 @@ fn requests(sim: &support::Sim) -> BTreeMap<String, u64> {
 
 fn pass(rt: &tokio::runtime::Runtime, firewalls: usize, services: usize, latency_ms: usize) {
     let sim = support::Sim::start_with_devices(&devices(firewalls), &["--job-step-ms", "0"]);
-    allow_and_stack(&sim);
+    support::allow_inbound_and_stack_the_template(&sim);
     let facts = Facts::from_json(&support::facts_json(services, "")).unwrap();
     let dns: serde_json::Map<String, serde_json::Value> = (0..services)
         .map(|i| (format!("internal-svc-{i}.elb.us-west-2.amazonaws.com"), serde_json::json!([format!("192.168.110.{}", 10 + i % 200)])))

@@ -566,7 +566,8 @@ async fn after_a_relabel_verify_asks_only_about_the_relabelled_service() {
     let start = Instant::now();
     let before = loop {
         let text = metrics.render();
-        if green(&text, 4) && gauge(&text, "pano_eks_converge_in_progress") == 0.0 {
+        // Green, and nothing still running that would ask the firewalls more.
+        if green(&text, 4) && gauge(&text, "pano_eks_converge_in_progress") == 0.0 && gauge(&text, "pano_eks_verify_in_progress") == 0.0 {
             break gauge(&text, "pano_eks_verify_last_timestamp_seconds");
         }
         assert!(start.elapsed() < WAIT, "four Services not verified green after {:?}:\n{text}", start.elapsed());
@@ -588,7 +589,10 @@ async fn after_a_relabel_verify_asks_only_about_the_relabelled_service() {
     let start = Instant::now();
     loop {
         let text = metrics.render();
-        if gauge(&text, "pano_eks_verify_last_timestamp_seconds") > before && green(&text, 4) {
+        if gauge(&text, "pano_eks_verify_last_timestamp_seconds") > before
+            && green(&text, 4)
+            && gauge(&text, "pano_eks_verify_in_progress") == 0.0
+        {
             break;
         }
         assert!(start.elapsed() < WAIT, "no green verification after the relabel after {:?}:\n{text}", start.elapsed());

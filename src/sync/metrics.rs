@@ -28,6 +28,8 @@ struct Inner {
     last_success_unix: f64,
     /// A converge is running now (observe → … → the last push job finished).
     converging: bool,
+    /// Passes running or about to start (an aborted one's guard may drop after the next began).
+    verifying: u32,
     /// (firewall, check) → (rows ok, rows failed) of the last finished verification pass.
     verify: BTreeMap<(String, &'static str), (u64, u64)>,
     last_verify_unix: f64,
@@ -95,6 +97,13 @@ impl Metrics {
         ConvergingGuard(self.clone())
     }
 
+    /// Marks a verification pass as running (or about to start) until the guard is dropped: a
+    /// pass the next converge aborts drops it too.
+    pub fn verifying(&self) -> VerifyingGuard {
+        self.0.lock().expect("metrics lock").verifying += 1;
+        VerifyingGuard(self.clone())
+    }
+
     pub fn cluster_ready(&self, cluster: &str, ready: bool) {
         self.0.lock().expect("metrics lock").clusters_ready.insert(cluster.to_string(), ready);
     }
@@ -136,6 +145,11 @@ impl Metrics {
             s,
             "# HELP pano_eks_converge_in_progress 1 while a converge (observe to the last push job) is running.\n# TYPE pano_eks_converge_in_progress gauge\npano_eks_converge_in_progress {}",
             u8::from(m.converging)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP pano_eks_verify_in_progress 1 while a verification pass after a converge is running.\n# TYPE pano_eks_verify_in_progress gauge\npano_eks_verify_in_progress {}",
+            u8::from(m.verifying > 0)
         );
         let _ = writeln!(
             s,
@@ -200,6 +214,16 @@ impl Drop for ConvergingGuard {
     fn drop(&mut self) {
         if let Ok(mut m) = self.0.0.lock() {
             m.converging = false;
+        }
+    }
+}
+
+pub struct VerifyingGuard(Metrics);
+
+impl Drop for VerifyingGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.0.lock() {
+            m.verifying = m.verifying.saturating_sub(1);
         }
     }
 }
@@ -340,6 +364,10 @@ mod tests {
         assert!(m.render().contains("pano_eks_converge_in_progress 1"));
         drop(guard);
         assert!(m.render().contains("pano_eks_converge_in_progress 0"));
+        let guard = m.verifying();
+        assert!(m.render().contains("pano_eks_verify_in_progress 1"));
+        drop(guard);
+        assert!(m.render().contains("pano_eks_verify_in_progress 0"));
         assert!(m.ready());
         m.cluster_ready("blog", false);
         assert!(!m.ready());

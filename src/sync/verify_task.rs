@@ -172,7 +172,11 @@ impl Verifier {
         };
         let (client, settings, metrics, events, state) =
             (self.client.clone(), self.settings.clone(), self.metrics.clone(), self.events.clone(), self.state.clone());
+        // Set before the converge's own gauge goes down, so a reader never sees both at 0 while
+        // this pass is still to come.
+        let verifying = self.metrics.verifying();
         self.running = Some(tokio::spawn(async move {
+            let _verifying = verifying;
             let mut focus = focus;
             // A join can find rows missing (a firewall joined or came back): asked at once, twice at most.
             for _round in 0..3 {
