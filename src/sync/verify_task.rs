@@ -179,7 +179,7 @@ impl Verifier {
             let _verifying = verifying;
             let mut focus = focus;
             // A join can find rows missing (a firewall joined or came back): asked at once, twice at most.
-            for _round in 0..3 {
+            for round in 0..3 {
                 let before = {
                     let mut v = state.lock().expect("verify state lock");
                     if v.current != generation {
@@ -224,7 +224,8 @@ impl Verifier {
                 }
                 tracing::info!(asked, failed = failed.len(), calls = report.calls, "verified");
                 verify_events(&events, &failed).await;
-                if owed.is_empty() {
+                // The last round leaves what is still owed to the next converge's pass.
+                if owed.is_empty() || round == 2 {
                     return;
                 }
                 tracing::info!(
