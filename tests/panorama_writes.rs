@@ -371,11 +371,20 @@ fn on_11_1_a_sync_and_a_prepare_commit_only_pano_eks_changes() {
     }
 }
 
+/// A sim that refuses every write of the NAT rule of Service `svc` (default namespace), and the
+/// message it refuses with.
+fn refusing_nat_rule_of(svc: &str) -> (Sim, String) {
+    let sim = Sim::start(&["--job-step-ms", "0"]);
+    let rule = format!("demo.in.shop.default.{svc}");
+    let msg = format!("{rule} -> destination-translation is invalid (injected)");
+    sim.faults(serde_json::json!({"refuse_writes": [{"name_glob": rule, "message": msg}]}));
+    (sim, msg)
+}
+
 #[test]
 fn a_refused_nat_rule_blocks_nothing_else_and_converges_once_the_fault_is_lifted() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let msg = "demo.in.shop.default.svc-1 -> destination-translation is invalid (injected)";
-    sim.faults(serde_json::json!({"refuse_writes": [{"name_glob": "demo.in.shop.default.svc-1", "message": msg}]}));
+    let (sim, msg) = refusing_nat_rule_of("svc-1");
+    let msg = msg.as_str();
     let rt = rt();
     let e = engine(&rt, &sim);
     let f = facts(4, "");
@@ -422,9 +431,8 @@ fn a_refused_nat_rule_blocks_nothing_else_and_converges_once_the_fault_is_lifted
 /// the plan's, not the piece's), and cutting adds no call beyond the batches' own.
 #[test]
 fn a_refusal_past_the_first_render_chunk_names_its_own_service() {
-    let sim = Sim::start(&["--job-step-ms", "0"]);
-    let msg = "demo.in.shop.default.svc-2500 -> destination-translation is invalid (injected)";
-    sim.faults(serde_json::json!({"refuse_writes": [{"name_glob": "demo.in.shop.default.svc-2500", "message": msg}]}));
+    let (sim, msg) = refusing_nat_rule_of("svc-2500");
+    let msg = msg.as_str();
     let rt = rt();
     let e = engine(&rt, &sim);
     let f = facts(2_600, "");

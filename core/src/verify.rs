@@ -150,6 +150,13 @@ pub struct ServiceKey {
     pub name: String,
 }
 
+impl ServiceKey {
+    /// The key of a Service's status.
+    pub fn of(st: &ServiceStatus) -> ServiceKey {
+        ServiceKey { cluster: st.cluster.clone(), namespace: st.namespace.clone(), name: st.name.clone() }
+    }
+}
+
 /// One question for one firewall and the answer that passes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
@@ -278,7 +285,7 @@ pub fn probes(
     let untrust_ip = sides.untrust.address.addr();
     for st in services.iter().filter(|st| st.state == ServiceState::Protected) {
         let (Some(rule), Some(port)) = (&st.nat_rule, st.port) else { continue };
-        let key = ServiceKey { cluster: st.cluster.clone(), namespace: st.namespace.clone(), name: st.name.clone() };
+        let key = ServiceKey::of(st);
         if focus.is_some_and(|f| !f.has_service(&key)) {
             continue;
         }

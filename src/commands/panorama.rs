@@ -252,12 +252,8 @@ async fn verify_now(engine: &Engine, plan: &Plan, facts: &Facts) -> Result<pano_
     let fqdns = pano_eks_core::verify::fqdns(facts);
     let scope = crate::panorama::verify::Scope::all(&engine.settings, &plan.services, &plan.clusters, &fqdns);
     let report = crate::panorama::verify::run(&engine.client, &scope).await.map_err(|e| format!("verify could not run: {e}"))?;
-    let keys: Vec<pano_eks_core::verify::ServiceKey> = plan
-        .services
-        .iter()
-        .filter(|s| s.state == ServiceState::Protected)
-        .map(|s| pano_eks_core::verify::ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() })
-        .collect();
+    let keys: Vec<pano_eks_core::verify::ServiceKey> =
+        plan.services.iter().filter(|s| s.state == ServiceState::Protected).map(pano_eks_core::verify::ServiceKey::of).collect();
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     Ok(pano_eks_core::verify::verification(&report.rows, &keys, at))
 }

@@ -70,7 +70,7 @@ impl Focus {
     /// Everything a full pass asks about: every Service with objects in Panorama, every cluster.
     pub fn all(services: &[ServiceStatus], clusters: &[ClusterStatus]) -> Focus {
         Focus {
-            services: services.iter().filter(|s| checked(s)).map(key).collect(),
+            services: services.iter().filter(|s| checked(s)).map(ServiceKey::of).collect(),
             clusters: clusters.iter().map(|c| c.name.clone()).collect(),
         }
     }
@@ -99,17 +99,18 @@ impl Focus {
     }
 }
 
-fn key(s: &ServiceStatus) -> ServiceKey {
-    ServiceKey { cluster: s.cluster.clone(), namespace: s.namespace.clone(), name: s.name.clone() }
-}
-
 /// A Service whose objects Panorama holds after the converge: it gets probes.
 fn checked(s: &ServiceStatus) -> bool {
     matches!(s.state, ServiceState::Protected | ServiceState::Planned)
 }
 
 fn inputs(s: &ServiceStatus, fqdns: &BTreeMap<ServiceKey, String>) -> Inputs {
-    Inputs { port: s.port, nat_rule: s.nat_rule.clone(), security_rule: s.security_rule.clone(), fqdn: fqdns.get(&key(s)).cloned() }
+    Inputs {
+        port: s.port,
+        nat_rule: s.nat_rule.clone(),
+        security_rule: s.security_rule.clone(),
+        fqdn: fqdns.get(&ServiceKey::of(s)).cloned(),
+    }
 }
 
 /// The cluster of a subnet row (`cluster/cidr`).
@@ -126,10 +127,10 @@ pub fn focus(last: &Verified, services: &[ServiceStatus], clusters: &[ClusterSta
         .iter()
         .filter(|s| checked(s))
         .filter(|s| {
-            let k = key(s);
+            let k = ServiceKey::of(s);
             s.state == ServiceState::Planned || last.services.get(&k) != Some(&inputs(s, fqdns)) || failed_services.contains(&k)
         })
-        .map(key)
+        .map(ServiceKey::of)
         .collect();
     let clusters = clusters
         .iter()
@@ -171,7 +172,7 @@ pub fn merge(
     clusters: &[ClusterStatus],
     fqdns: &BTreeMap<ServiceKey, String>,
 ) -> (Verified, Focus) {
-    let now: BTreeMap<ServiceKey, Inputs> = services.iter().filter(|s| checked(s)).map(|s| (key(s), inputs(s, fqdns))).collect();
+    let now: BTreeMap<ServiceKey, Inputs> = services.iter().filter(|s| checked(s)).map(|s| (ServiceKey::of(s), inputs(s, fqdns))).collect();
     let subnets: BTreeSet<String> =
         clusters.iter().flat_map(|c| c.subnets.iter().map(move |sn| format!("{}/{}", c.name, sn.cidr))).collect();
     let mut rows = pass;
@@ -197,7 +198,8 @@ pub fn merge(
             }
         }
         let lacks = |k: &ServiceKey| sound.iter().any(|fw| !has.contains(&(fw.as_str(), k)));
-        let services = services.iter().filter(|s| checked(s) && s.nat_rule.is_some() && s.port.is_some()).map(key).filter(lacks).collect();
+        let services =
+            services.iter().filter(|s| checked(s) && s.nat_rule.is_some() && s.port.is_some()).map(ServiceKey::of).filter(lacks).collect();
         // Route probes exist for the subnets whose CIDR parses (`verify::probes`).
         let clusters = clusters
             .iter()

@@ -124,6 +124,11 @@ fn protected(names: &[(&str, u16)]) -> Vec<ServiceStatus> {
     names.iter().map(|(n, p)| svc(n, *p, ServiceState::Protected)).collect()
 }
 
+/// `n` protected Services `s00`, `s01`, … on ports from `port`.
+fn numbered(n: u16, port: u16) -> Vec<ServiceStatus> {
+    (0..n).map(|i| svc(&format!("s{i:02}"), port + i, ServiceState::Protected)).collect()
+}
+
 #[test]
 fn focus_is_what_the_converge_wrote_changed_added_or_what_failed_last_time() {
     let w = world();
@@ -164,22 +169,20 @@ fn focus_is_what_the_converge_wrote_changed_added_or_what_failed_last_time() {
 fn a_scoped_pass_asks_only_the_focus_and_the_firewall_wide_checks() {
     let w = world();
     let clusters = [cluster(&["192.168.110.0/24"])];
-    let names: Vec<(String, u16)> = (0..50).map(|i| (format!("s{i}"), 1000 + i)).collect();
-    let names: Vec<(&str, u16)> = names.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let before = protected(&names);
+    let before = numbered(50, 1000);
     let last = w.full(&before, &clusters);
     let mut now = before.clone();
-    now[7] = svc("s7", 2007, ServiceState::Planned);
+    now[7] = svc("s07", 2007, ServiceState::Planned);
     let f = focus(&last, &now, &clusters, &fqdns(&now));
     let pass = w.pass(&now, &clusters, Some(&f));
-    // Per firewall: in-sync, interfaces, and s7's three checks (no `[sync.security]` here, so
+    // Per firewall: in-sync, interfaces, and s07's three checks (no `[sync.security]` here, so
     // no unclaimed-port probe; this world makes no config-version rows).
     let asked: BTreeSet<(&str, Check, &str)> = pass.iter().map(|r| (r.serial.as_str(), r.check, r.subject.as_str())).collect();
     for fw in ["S1", "S2"] {
-        assert!(asked.contains(&(fw, Check::InboundNat, "shop/default/s7")));
-        assert!(asked.contains(&(fw, Check::Fqdn, "shop/default/s7")));
+        assert!(asked.contains(&(fw, Check::InboundNat, "shop/default/s07")));
+        assert!(asked.contains(&(fw, Check::Fqdn, "shop/default/s07")));
     }
-    assert!(!pass.iter().any(|r| r.service.as_ref().is_some_and(|s| s.name != "s7")), "only s7's Service checks are asked");
+    assert!(!pass.iter().any(|r| r.service.as_ref().is_some_and(|s| s.name != "s07")), "only s07's Service checks are asked");
     assert!(!pass.iter().any(|r| r.check == Check::Route), "the subnets did not change");
     assert_eq!(pass.len(), 2 * (2 + 3), "{pass:#?}");
 }
@@ -298,9 +301,7 @@ fn a_deleted_service_and_a_removed_subnet_leave_no_rows() {
 fn an_interrupted_full_pass_is_finished_by_the_next_pass() {
     let w = world();
     let clusters = [cluster(&["192.168.110.0/24"])];
-    let names: Vec<(String, u16)> = (0..20).map(|i| (format!("s{i:02}"), 3000 + i)).collect();
-    let names: Vec<(&str, u16)> = names.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let services = protected(&names);
+    let services = numbered(20, 3000);
     let fq = fqdns(&services);
     let all = Focus::all(&services, &clusters);
     // What had come back when it was stopped: the firewall-wide rows, s00..s05 on both
